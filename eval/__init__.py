@@ -1,0 +1,1 @@
+"""Evaluation harness: gold sets, metrics, reports."""

@@ -1,0 +1,210 @@
+"""Per-question answer, retrieval and refusal metrics, and their aggregation.
+
+Answer normalisation follows the SQuAD evaluation script, with one deliberate change: besides
+``string.punctuation`` it drops every character whose Unicode category is punctuation (``P*``), so
+curly quotes, en/em dashes and similar characters are removed the way ASCII punctuation is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import string
+import unicodedata
+from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+__all__ = [
+    "aggregate",
+    "cosine",
+    "doc_hit",
+    "evidence_recall",
+    "exact_match",
+    "normalize_answer",
+    "percentile",
+    "reciprocal_rank",
+    "refusal_rates",
+    "rouge_l",
+    "token_f1",
+]
+
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_UNANSWERABLE = "unanswerable"
+
+
+def _is_punctuation(char: str) -> bool:
+    return char in _ASCII_PUNCTUATION or unicodedata.category(char).startswith("P")
+
+
+def normalize_answer(s: str) -> str:
+    """Lowercase, drop ASCII and Unicode punctuation, drop articles a/an/the, collapse whitespace."""
+    lowered = s.lower()
+    no_punctuation = "".join(char for char in lowered if not _is_punctuation(char))
+    no_articles = _ARTICLES.sub(" ", no_punctuation)
+    return " ".join(no_articles.split())
+
+
+def _tokens(s: str) -> list[str]:
+    return normalize_answer(s).split()
+
+
+def _f_measure(overlap: int, n_prediction: int, n_gold: int) -> float:
+    if overlap == 0:
+        return 0.0
+    precision = overlap / n_prediction
+    recall = overlap / n_gold
+    return 2 * precision * recall / (precision + recall)
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    """SQuAD token F1 over the multiset of normalised tokens; 1.0 if both are empty, 0.0 if one is."""
+    predicted = _tokens(prediction)
+    expected = _tokens(gold)
+    if not predicted or not expected:
+        return float(predicted == expected)
+    overlap = sum((Counter(predicted) & Counter(expected)).values())
+    return _f_measure(overlap, len(predicted), len(expected))
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    """1.0 if the normalised strings are equal, else 0.0."""
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    previous = [0] * (len(b) + 1)
+    for token_a in a:
+        current = [0] * (len(b) + 1)
+        for j, token_b in enumerate(b, start=1):
+            if token_a == token_b:
+                current[j] = previous[j - 1] + 1
+            else:
+                current[j] = max(previous[j], current[j - 1])
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(prediction: str, gold: str) -> float:
+    """ROUGE-L F-measure (beta=1) over normalised tokens; 1.0 if both are empty, 0.0 if one is."""
+    predicted = _tokens(prediction)
+    expected = _tokens(gold)
+    if not predicted or not expected:
+        return float(predicted == expected)
+    return _f_measure(_lcs_length(predicted, expected), len(predicted), len(expected))
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def _folded_quotes(evidence: Sequence[str]) -> list[str]:
+    return [quote for quote in (_fold(raw) for raw in evidence) if quote]
+
+
+def evidence_recall(evidence: Sequence[str], passages: Sequence[str]) -> float | None:
+    """Share of evidence quotes contained in at least one single passage.
+
+    Both sides are whitespace-collapsed and case-folded; a quote split across two passages counts
+    as not found. Blank quotes are ignored; None when no quote remains.
+    """
+    quotes = _folded_quotes(evidence)
+    if not quotes:
+        return None
+    folded_passages = [_fold(passage) for passage in passages]
+    found = sum(any(quote in passage for passage in folded_passages) for quote in quotes)
+    return found / len(quotes)
+
+
+def doc_hit(gold_doc: str | None, passage_docs: Sequence[str]) -> float | None:
+    """1.0 if any passage comes from the gold document, else 0.0; None when the document is unknown."""
+    if gold_doc is None:
+        return None
+    return float(gold_doc in passage_docs)
+
+
+def reciprocal_rank(
+    evidence: Sequence[str],
+    passages: Sequence[str],
+    gold_doc: str | None = None,
+    passage_docs: Sequence[str] | None = None,
+) -> float | None:
+    """1/rank of the first passage holding an evidence quote, else of the first from the gold document.
+
+    Quotes are matched as in ``evidence_recall``. The document is used only when there is no
+    evidence; None when neither evidence nor (gold_doc, passage_docs) is available; 0.0 when
+    nothing matches.
+    """
+    quotes = _folded_quotes(evidence)
+    if quotes:
+        for rank, passage in enumerate(passages, start=1):
+            folded = _fold(passage)
+            if any(quote in folded for quote in quotes):
+                return 1.0 / rank
+        return 0.0
+    if gold_doc is None or passage_docs is None:
+        return None
+    for rank, doc in enumerate(passage_docs, start=1):
+        if doc == gold_doc:
+            return 1.0 / rank
+    return 0.0
+
+
+def cosine(a: Sequence[float], b: Sequence[float]) -> float:
+    """Cosine similarity of two equal-length vectors; 0.0 when either has zero norm."""
+    if len(a) != len(b):
+        raise ValueError(f"cosine: vectors differ in length ({len(a)} != {len(b)})")
+    norm_a = math.sqrt(math.fsum(x * x for x in a))
+    norm_b = math.sqrt(math.fsum(y * y for y in b))
+    if norm_a == 0.0 or norm_b == 0.0:
+        return 0.0
+    return math.fsum(x * y for x, y in zip(a, b, strict=True)) / (norm_a * norm_b)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0 <= q <= 100) with linear interpolation, as numpy's default method.
+
+    Raises ValueError for an empty sequence or q outside [0, 100].
+    """
+    if not values:
+        raise ValueError("percentile: no values")
+    if not 0.0 <= q <= 100.0:
+        raise ValueError(f"percentile: q must be within [0, 100], got {q}")
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100.0
+    lower = math.floor(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def aggregate(items: Sequence[Mapping[str, float | None]]) -> dict[str, float | None]:
+    """Mean of each key over the items where it is not None (None if it never is), plus ``n``."""
+    values: dict[str, list[float]] = {}
+    for item in items:
+        for key, value in item.items():
+            bucket = values.setdefault(key, [])
+            if value is not None:
+                bucket.append(float(value))
+    result: dict[str, float | None] = {
+        key: math.fsum(bucket) / len(bucket) if bucket else None for key, bucket in values.items()
+    }
+    result["n"] = len(items)
+    return result
+
+
+def refusal_rates(types: Sequence[str], abstained: Sequence[bool]) -> dict[str, float | None]:
+    """Correct-refusal rate on unanswerable questions and false-refusal rate on the others.
+
+    A rate is None when its denominator is 0. Raises ValueError when the lengths differ.
+    """
+    if len(types) != len(abstained):
+        raise ValueError(f"refusal_rates: {len(types)} types but {len(abstained)} abstention flags")
+    unanswerable = [flag for kind, flag in zip(types, abstained, strict=True) if kind == _UNANSWERABLE]
+    answerable = [flag for kind, flag in zip(types, abstained, strict=True) if kind != _UNANSWERABLE]
+    return {
+        "correct_refusal_rate": sum(unanswerable) / len(unanswerable) if unanswerable else None,
+        "false_refusal_rate": sum(answerable) / len(answerable) if answerable else None,
+    }

@@ -1,0 +1,77 @@
+"""Sentence-aware chunks sized by the embedder's own tokenizer, with exact offsets."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rag.store import chunk_id
+from rag.text import sentence_spans
+from rag.types import Chunk
+
+if TYPE_CHECKING:
+    from rag.store import Embedder
+    from rag.types import Article
+
+__all__ = ["chunk_article"]
+
+
+def _units(text: str, embedder: Embedder, budget: int) -> list[tuple[int, int, int]]:
+    """Sentences as (start, end, tokens); a sentence over the budget is cut at word pieces."""
+    spans = sentence_spans(text)
+    counts = embedder.count_tokens([text[a:b] for a, b in spans])
+    units: list[tuple[int, int, int]] = []
+    for (start, end), count in zip(spans, counts, strict=True):
+        if count <= budget:
+            units.append((start, end, count))
+            continue
+        pieces = embedder.token_spans(text[start:end])
+        position = 0
+        while position < len(pieces):
+            stop = min(position + budget, len(pieces))
+            # Cut before a word piece that continues a word ("##"), so words stay whole.
+            while stop < len(pieces) and stop > position + 1 and pieces[stop][0] == pieces[stop - 1][1]:
+                stop -= 1
+            piece_start = start + pieces[position][0]
+            piece_end = start + (pieces[stop][0] if stop < len(pieces) else end - start)
+            while piece_end > piece_start and text[piece_end - 1].isspace():
+                piece_end -= 1
+            units.append((piece_start, piece_end, stop - position))
+            position = stop
+    return units
+
+
+def chunk_article(
+    article: Article, embedder: Embedder, *, max_tokens: int, overlap_sentences: int, content_hash: str
+) -> list[Chunk]:
+    """Split an article into chunks of whole sentences; `article.text[c.start:c.end] == c.text`."""
+    text = article.text
+    budget = max(8, min(max_tokens, embedder.max_tokens))
+    units = _units(text, embedder, budget)
+    groups: list[tuple[int, int]] = []
+    first = 0
+    while first < len(units):
+        last, tokens = first, units[first][2]
+        while last + 1 < len(units) and tokens + units[last + 1][2] <= budget:
+            last += 1
+            tokens += units[last][2]
+        groups.append((first, last))
+        if last + 1 >= len(units):
+            break
+        next_first = max(last + 1 - overlap_sentences, first + 1)
+        while next_first <= last and sum(u[2] for u in units[next_first : last + 2]) > budget:
+            next_first += 1
+        first = next_first
+    chunks = []
+    for index, (a, b) in enumerate(groups):
+        start, end = units[a][0], units[b][1]
+        chunks.append(
+            Chunk(
+                chunk_id=chunk_id(article.doc_id, content_hash, index),
+                doc_id=article.doc_id,
+                index=index,
+                start=start,
+                end=end,
+                text=text[start:end],
+            )
+        )
+    return chunks

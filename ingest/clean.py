@@ -1,0 +1,54 @@
+"""Remove page furniture (share prompts, related-link headers, navigation) from article text."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+
+__all__ = ["clean_text", "is_furniture"]
+
+_FURNITURE = re.compile(
+    r"""^(?:
+        (?:more|related|recommended|read|see|also\ read|popular)\b.{0,30}\b(?:on\ this\ topic|stories|articles|news|reads?|more|also)
+      | more\ on\ this\ topic | related(?:\ (?:articles?|stories|topics|content|links))?
+      | (?:thanks|thank\ you)\ for\ (?:sharing|reading)
+      | share\ (?:this|on|via|article|story)\b.* | share | click\ (?:here|to)\b.*
+      | join\ .{1,60}\ (?:channel|group|community|newsletter)\b.* | follow\ us\b.*
+      | (?:subscribe|sign\ up|log\ ?in|register)\b.{0,80}
+      | read\ (?:the\ )?full\ (?:news|story|article)\b.* | continue\ reading\b.* | read\ more\b.*
+      | advertisement | sponsored(?:\ content)? | skip\ to\ (?:main\ )?content
+      | download\ (?:our|the)\ app\b.* | get\ the\ app\b.* | listen\ to\ this\ article\b.*
+      | (?:photo|image|video)\ ?:\ .{0,80}
+    )[.!:]?$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+_MAX_FURNITURE_WORDS = 14
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANKS = re.compile(r"\n{3,}")
+
+
+def is_furniture(line: str) -> bool:
+    """Whether a line is page furniture rather than article content."""
+    stripped = line.strip()
+    if not stripped or len(stripped.split()) > _MAX_FURNITURE_WORDS:
+        return False
+    return bool(_FURNITURE.match(stripped))
+
+
+def _is_sentence(line: str) -> bool:
+    return line.rstrip()[-1:] in ".!?\"”’)" and len(line.split()) >= 4
+
+
+def clean_text(text: str) -> str:
+    """Normalise white space and drop furniture lines and short lines repeated as navigation."""
+    text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    repeated = Counter(line for line in lines if line and not _is_sentence(line) and len(line.split()) <= _MAX_FURNITURE_WORDS)
+    kept = [
+        line
+        for line in lines
+        if not is_furniture(line) and not (repeated[line] >= 3 and not _is_sentence(line))
+    ]
+    return _BLANKS.sub("\n\n", "\n".join(kept)).strip()

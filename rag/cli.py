@@ -1,0 +1,123 @@
+"""The `rag` command: ingest, stats, ask, chat, eval, bench."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import RagError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rag.settings import Settings
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from rag.settings import load_settings
+
+    overrides: dict[str, Any] = {}
+    for name in ("data_dir", "collection"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(**overrides)
+
+
+def _print_json(payload: Any) -> None:
+    json.dump(payload, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")
+
+
+def _cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.pipeline import ingest_paths
+
+    settings = _settings(args)
+
+    def show(result: Any) -> None:
+        if result.status == "failed":
+            print(f"error: {result.path}: {result.reason}", file=sys.stderr)
+        elif args.verbose:
+            print(f"{result.status}: {result.path} ({result.chunks} chunks)", file=sys.stderr)
+
+    report = ingest_paths(
+        args.paths,
+        settings,
+        prune=args.prune,
+        rebuild=args.rebuild,
+        progress=False if args.json or args.quiet else None,
+        on_file=show,
+    )
+    for result in report.files:
+        if result.status == "failed" and not result.doc_id and args.json is False:
+            pass
+    if args.json:
+        _print_json(report.to_json())
+    elif not args.quiet or not report.ok:
+        print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.store import Store
+
+    settings = _settings(args)
+    store = Store(settings, SentenceTransformerEmbeddings(settings.embedding_model))
+    stats = store.stats()
+    if args.json:
+        stats["articles"] = [
+            {"doc_id": r.doc_id, "title": r.title, "source": r.source, "date": r.date, "chunks": r.n_chunks}
+            for r in sorted(store.records().values(), key=lambda r: r.doc_id)
+        ] if store.exists() else []
+        _print_json(stats)
+        return 0
+    for key in ("documents", "chunks", "embedder", "chunking", "store", "location", "collection"):
+        print(f"{key:>11}: {stats[key]}")
+    if stats["interrupted_write"]:
+        print("    warning: the last ingest was interrupted; rerun `rag ingest` to finish it")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of articles, with cited answers.")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="data folder (RAG_DATA_DIR)")
+    common.add_argument("--collection", help="collection name (RAG_COLLECTION)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ingest = sub.add_parser("ingest", parents=[common], help="index articles (.txt .md .html .pdf); reruns are incremental")
+    ingest.add_argument("paths", nargs="+", type=Path, help="files or folders")
+    ingest.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
+    ingest.add_argument("--rebuild", action="store_true", help="delete the index and start over")
+    ingest.add_argument("--json", action="store_true", help="print a JSON report")
+    ingest.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    ingest.add_argument("-v", "--verbose", action="store_true", help="print every file")
+    ingest.set_defaults(run=_cmd_ingest)
+
+    stats = sub.add_parser("stats", parents=[common], help="what is in the index")
+    stats.add_argument("--json", action="store_true", help="print JSON")
+    stats.set_defaults(run=_cmd_stats)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `rag` command."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except RagError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

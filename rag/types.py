@@ -1,0 +1,113 @@
+"""The data that flows through the assistant: articles, chunks, passages, answers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["Answer", "Article", "Chunk", "Citation", "Passage"]
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """One cleaned article; chunk and citation offsets index into `text`."""
+
+    doc_id: str
+    title: str
+    text: str
+    source: str = ""
+    author: str = ""
+    date: str = ""
+    path: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A span of an article's text: `article.text[start:end] == text`."""
+
+    chunk_id: str
+    doc_id: str
+    index: int
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """A retrieved chunk with its article's metadata and its fused retrieval score."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    source: str
+    text: str
+    start: int
+    end: int
+    score: float
+    date: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The `passages` entry of `rag ask --json`."""
+        return {
+            "chunk_id": self.chunk_id,
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "source": self.source,
+            "text": self.text,
+            "start": self.start,
+            "end": self.end,
+            "score": self.score,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A verified quote: `article.text[start:end] == quote`, inside passage `chunk_id`."""
+
+    n: int
+    doc_id: str
+    title: str
+    source: str
+    chunk_id: str
+    start: int
+    end: int
+    quote: str
+    supported: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the assistant says: text with `[n]` markers, the citations they point to, and why."""
+
+    question: str
+    rewritten_query: str
+    text: str
+    abstained: bool
+    citations: tuple[Citation, ...] = ()
+    passages: tuple[Passage, ...] = ()
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    answerer: str = "extractive"
+    notes: tuple[str, ...] = ()
+
+    @property
+    def related(self) -> tuple[Passage, ...]:
+        """The closest passages, shown instead of citations when the assistant abstains."""
+        return self.passages if self.abstained else ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The object `rag ask --json` prints."""
+        return {
+            "question": self.question,
+            "rewritten_query": self.rewritten_query,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [
+                {k: v for k, v in asdict(c).items() if k != "supported"} | {"supported": c.supported}
+                for c in self.citations
+            ],
+            "passages": [p.to_json() for p in self.passages],
+            "timings_ms": dict(self.timings_ms),
+            "answerer": self.answerer,
+            "notes": list(self.notes),
+        }
