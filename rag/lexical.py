@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import tempfile
 import threading
@@ -99,6 +100,24 @@ class LexicalIndex:
         self._doc_rows = rows
         self._generation = generation
 
+    def idf(self, term: str) -> float:
+        """BM25 inverse document frequency of a (lexical) term; unseen terms get the highest."""
+        with self._lock:
+            bm25, documents = self._bm25, len(self._chunks)
+        if bm25 is None:
+            return _idf(0, 1)
+        column = bm25.vocab_dict.get(term)
+        if column is None:
+            return _idf(0, documents)
+        indptr = bm25.scores["indptr"]
+        return _idf(int(indptr[column + 1] - indptr[column]), documents)
+
+    def knows(self, term: str) -> bool:
+        """Whether a (lexical) term occurs anywhere in the corpus."""
+        with self._lock:
+            bm25 = self._bm25
+        return bm25 is not None and term in bm25.vocab_dict
+
     def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[tuple[StoredChunk, float]]:
         """Best chunks for the query's terms, optionally limited to some articles; scores > 0 only."""
         import numpy as np
@@ -120,3 +139,7 @@ class LexicalIndex:
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(chunks[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+def _idf(document_frequency: int, documents: int) -> float:
+    return math.log(1.0 + (documents - document_frequency + 0.5) / (document_frequency + 0.5))

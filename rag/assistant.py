@@ -1,0 +1,313 @@
+"""The library entry point: `Assistant` asks, streams, and exposes the retriever and the chain."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from rag.answering import ABSTENTION, AnswerRequest, Draft, make_answerer
+from rag.citations import renumber, strip_markers, verify
+from rag.errors import BackendUnavailableError, RagError
+from rag.followup import condense, normalise_history
+from rag.types import Answer
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator, Sequence
+
+    from rag.answering import Answerer
+    from rag.lexical import LexicalIndex
+    from rag.retriever import ArticleFilter, HybridRetriever
+    from rag.settings import Settings
+    from rag.store import DocRecord, Embedder, Store
+    from rag.types import Passage
+
+__all__ = ["AnswerChain", "Assistant", "QuestionError"]
+
+
+class QuestionError(RagError, ValueError):
+    """The question cannot be asked as given (empty, too long)."""
+
+
+def _clean_question(question: str, limit: int) -> str:
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in question)
+    cleaned = " ".join(cleaned.split())
+    if not cleaned:
+        raise QuestionError("the question is empty")
+    if len(cleaned) > limit:
+        raise QuestionError(f"the question has {len(cleaned)} characters; the limit is {limit} (RAG_MAX_QUESTION_CHARS)")
+    return cleaned
+
+
+class Assistant:
+    """Answers questions about the indexed articles with verified citations.
+
+    Collaborators default from `settings`; pass real alternatives to compose or test.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        embedder: Embedder | None = None,
+        store: Store | None = None,
+        lexical: LexicalIndex | None = None,
+        retriever: HybridRetriever | None = None,
+        answerer: Answerer | None = None,
+    ) -> None:
+        from rag.settings import load_settings
+
+        self.settings = settings or load_settings()
+        self._embedder = embedder
+        self._store = store
+        self._lexical = lexical
+        self._retriever = retriever
+        self._answerers: dict[str, Answerer] = {}
+        if answerer is not None:
+            self._answerers[self.settings.answerer] = answerer
+
+    # -- collaborators ----------------------------------------------------------------------
+
+    @property
+    def embedder(self) -> Embedder:
+        """The embedding model."""
+        if self._embedder is None:
+            from rag.embeddings import SentenceTransformerEmbeddings
+
+            self._embedder = SentenceTransformerEmbeddings(
+                self.settings.embedding_model, batch_size=self.settings.embedding_batch_size
+            )
+        return self._embedder
+
+    @property
+    def store(self) -> Store:
+        """The Chroma store."""
+        if self._store is None:
+            from rag.store import Store
+
+            self._store = Store(self.settings, self.embedder)
+        return self._store
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The BM25 index beside the store."""
+        if self._lexical is None:
+            from rag.lexical import LexicalIndex
+
+            self._lexical = LexicalIndex(self.settings.data_dir, self.settings.collection)
+        return self._lexical
+
+    @property
+    def retriever(self) -> HybridRetriever:
+        """The hybrid retriever, a LangChain `BaseRetriever`."""
+        if self._retriever is None:
+            from rag.retriever import HybridRetriever
+
+            self._retriever = HybridRetriever.from_settings(self.settings, self.store, self.lexical)
+        return self._retriever
+
+    def answerer(self, name: str | None = None) -> Answerer:
+        """The answerer called `name` (default: the `answerer` setting)."""
+        name = name or self.settings.answerer
+        if name not in self._answerers:
+            self._answerers[name] = make_answerer(name, self.settings)
+        return self._answerers[name]
+
+    @cached_property
+    def chain(self) -> AnswerChain:
+        """The whole pipeline as a LangChain Runnable (`invoke`, `stream`, `batch`, async)."""
+        return AnswerChain(assistant=self)
+
+    # -- articles ---------------------------------------------------------------------------
+
+    def articles(self) -> list[DocRecord]:
+        """Indexed articles, by title."""
+        if not self.store.exists():
+            return []
+        return sorted(self.store.records().values(), key=lambda r: (r.title.casefold(), r.doc_id))
+
+    def delete_article(self, doc_id: str) -> None:
+        """Removes an article and its chunks from the index."""
+        self.store.begin_write()
+        try:
+            self.store.delete_document(doc_id)
+        finally:
+            self.store.end_write()
+        self.lexical.sync(self.store)
+
+    # -- asking -----------------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Any] = (),
+        *,
+        k: int | None = None,
+        article_filter: ArticleFilter | None = None,
+        answerer: str | None = None,
+    ) -> Answer:
+        """Answers `question` (a follow-up to `history`, if given) with verified citations."""
+        answer: Answer | None = None
+        for piece in self.stream(question, history, k=k, article_filter=article_filter, answerer=answerer):
+            if isinstance(piece, Answer):
+                answer = piece
+        assert answer is not None
+        return answer
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[Any] = (),
+        *,
+        k: int | None = None,
+        article_filter: ArticleFilter | None = None,
+        answerer: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yields answer text as it is produced, then the final `Answer`."""
+        started = time.perf_counter()
+        question = _clean_question(question, self.settings.max_question_chars)
+        chosen = self.answerer(answerer)
+        rewritten = self.rewrite(question, normalise_history(history), chosen)
+        query_vector = self.embedder.embed_query(rewritten)
+        passages = self.retriever.search(rewritten, k=k, article_filter=article_filter, query_vector=query_vector)
+        retrieved = time.perf_counter()
+        request = AnswerRequest(
+            question=rewritten,
+            passages=passages,
+            query_vector=query_vector,
+            embedder=self.embedder,
+            idf=self.lexical.idf,
+            known=self.lexical.knows,
+        )
+        notes: list[str] = []
+        draft: Draft | None = None
+        try:
+            for piece in chosen.stream(request):
+                if isinstance(piece, Draft):
+                    draft = piece
+                else:
+                    yield piece
+        except BackendUnavailableError as exc:
+            if not self.settings.llm_fallback or chosen.name == "extractive":
+                raise
+            notes.append(f"{exc} — answered extractively instead")
+            chosen = self.answerer("extractive")
+            draft = chosen.answer(request)
+            yield draft.text
+        assert draft is not None
+        yield self._finish(question, rewritten, passages, draft, chosen.name, notes, started, retrieved)
+
+    def rewrite(self, question: str, history: Sequence[tuple[str, str]], answerer: Answerer | None = None) -> str:
+        """The standalone query for a follow-up question."""
+        if not history:
+            return question
+        rewrite_with = getattr(answerer, "condense", None)
+        if callable(rewrite_with):
+            try:
+                return str(rewrite_with(question, history))
+            except BackendUnavailableError:
+                pass
+        return condense(question, history)
+
+    def _finish(
+        self,
+        question: str,
+        rewritten: str,
+        passages: Sequence[Passage],
+        draft: Draft,
+        answerer: str,
+        notes: list[str],
+        started: float,
+        retrieved: float,
+    ) -> Answer:
+        citations, failed = verify(draft.citations, self.store.article_text)
+        text = draft.text
+        if failed:
+            notes.append(f"dropped {len(failed)} citation(s) whose quote did not match the article")
+            text = strip_markers(text, set(failed))
+        text, citations = renumber(text, citations)
+        abstained = draft.abstained or not text.strip()
+        if abstained:
+            text, citations = ABSTENTION, []
+        finished = time.perf_counter()
+        return Answer(
+            question=question,
+            rewritten_query=rewritten,
+            text=text,
+            abstained=abstained,
+            citations=tuple(citations),
+            passages=tuple(passages),
+            timings_ms={
+                "retrieve": round((retrieved - started) * 1000, 2),
+                "answer": round((finished - retrieved) * 1000, 2),
+                "total": round((finished - started) * 1000, 2),
+            },
+            answerer=answerer,
+            notes=tuple([*draft.notes, *notes]),
+        )
+
+
+class AnswerChain(Runnable[Any, Answer]):
+    """The assistant as a Runnable.
+
+    Input: a question string, or `{"question", "history"?, "k"?, "article_filter"?, "answerer"?}`.
+    `invoke`/`batch`/`ainvoke`/`abatch` return an `Answer`; `stream`/`astream` yield text
+    pieces as they are produced and then the final `Answer`.
+    """
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    @staticmethod
+    def _arguments(value: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            return {"question": value}
+        if isinstance(value, dict) and "question" in value:
+            allowed = {"question", "history", "k", "article_filter", "answerer"}
+            unknown = set(value) - allowed
+            if unknown:
+                raise QuestionError(f"unknown input keys: {', '.join(sorted(unknown))}")
+            return dict(value)
+        raise QuestionError("input must be a question string or a dict with a 'question' key")
+
+    def _run(self, value: Any) -> Iterator[str | Answer]:
+        arguments = self._arguments(value)
+        question = arguments.pop("question")
+        history = arguments.pop("history", ())
+        return self.assistant.stream(question, history, **arguments)
+
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:  # noqa: A002
+        """The final `Answer`."""
+
+        def run(value: Any) -> Answer:
+            answer = None
+            for piece in self._run(value):
+                if isinstance(piece, Answer):
+                    answer = piece
+            assert answer is not None
+            return answer
+
+        return self._call_with_config(run, input, config, **kwargs)
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:  # noqa: A002
+        """Text pieces, then the final `Answer`."""
+
+        def transform(values: Iterator[Any]) -> Iterator[Any]:
+            for value in values:
+                yield from self._run(value)
+
+        yield from self._transform_stream_with_config(iter([input]), transform, config, **kwargs)
+
+    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:  # noqa: A002
+        """`stream` without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        pieces = self.stream(input, config, **kwargs)
+        done = object()
+        while True:
+            piece = await loop.run_in_executor(None, next, pieces, done)
+            if piece is done:
+                return
+            yield piece

@@ -1,0 +1,35 @@
+"""Shared fixtures: the real embedder (loaded once), settings in a temporary folder, a seeded store."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from rag.embeddings import SentenceTransformerEmbeddings  # noqa: E402
+from rag.settings import Settings  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = REPO / "seeds"
+SEED_ARTICLE = SEEDS / "straits-times-us-china-fentanyl.txt"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> SentenceTransformerEmbeddings:
+    """The packaged all-MiniLM-L6-v2, loaded once per test session."""
+    return SentenceTransformerEmbeddings()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Settings whose data directory is a fresh temporary folder, unaffected by the caller's RAG_* env."""
+    for name in list(os.environ):
+        if name.startswith("RAG_"):
+            monkeypatch.delenv(name)
+    return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
