@@ -37,7 +37,7 @@ def is_furniture(line: str) -> bool:
 
 
 def _is_sentence(line: str) -> bool:
-    return line.rstrip()[-1:] in ".!?\"”’)" and len(line.split()) >= 4
+    return line.rstrip()[-1:] in '.!?"”’)' and len(line.split()) >= 4
 
 
 def clean_text(text: str) -> str:
@@ -45,7 +45,11 @@ def clean_text(text: str) -> str:
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    repeated = Counter(line for line in lines if line and not _is_sentence(line) and len(line.split()) <= _MAX_FURNITURE_WORDS)
+    repeated = Counter(
+        line
+        for line in lines
+        if line and not _is_sentence(line) and len(line.split()) <= _MAX_FURNITURE_WORDS
+    )
     kept = [
         line
         for line in lines

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ingest.clean import clean_text
 from rag.text import words
@@ -21,7 +21,9 @@ class LoadError(ValueError):
 
 
 _HEADER = re.compile(r"^(title|source|url|author|by|date|published)\s*:\s*(.+)$", re.IGNORECASE)
-_SITE = re.compile(r"^(?:https?://\S+|(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/\S*)?)$", re.IGNORECASE)
+_SITE = re.compile(
+    r"^(?:https?://\S+|(?:www\.)?[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}(?:/\S*)?)$", re.IGNORECASE
+)
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*$", re.MULTILINE)
 _DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})")
@@ -59,7 +61,9 @@ def _read_headers(text: str) -> tuple[dict[str, str], str]:
         match = _HEADER.match(lines[position].strip())
         if not match:
             break
-        key = {"url": "source", "by": "author", "published": "date"}.get(match.group(1).lower(), match.group(1).lower())
+        key = {"url": "source", "by": "author", "published": "date"}.get(
+            match.group(1).lower(), match.group(1).lower()
+        )
         meta[key] = match.group(2).strip()
         position += 1
     return meta, "\n".join(lines[position:])
@@ -133,7 +137,7 @@ def _parse_pdf(data: bytes) -> dict[str, str]:
         if reader.is_encrypted:
             raise LoadError("the PDF is encrypted")
         pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata or {}
+        info: dict[str, Any] = dict(reader.metadata or {})
     except LoadError:
         raise
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
@@ -182,7 +186,9 @@ def parse_article(data: bytes, *, name: str, doc_id: str, path: str = "") -> Art
     elif suffix in _TEXT_PARSERS:
         fields = _TEXT_PARSERS[suffix](_decode(data, name))
     else:
-        raise LoadError(f"unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}")
+        raise LoadError(
+            f"unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"
+        )
     text = fields["text"]
     if len(words(text)) < 3:
         raise LoadError("no article text (empty after cleaning)")
@@ -203,7 +209,9 @@ def load_article(path: Path, *, doc_id: str | None = None, max_bytes: int | None
     try:
         size = path.stat().st_size
         if max_bytes is not None and size > max_bytes:
-            raise LoadError(f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (RAG_MAX_FILE_MB)")
+            raise LoadError(
+                f"file is {size / 1e6:.1f} MB, over the {max_bytes / 1e6:.1f} MB limit (RAG_MAX_FILE_MB)"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise LoadError(f"cannot read: {exc.strerror or exc}") from None

@@ -69,7 +69,11 @@ class IngestReport:
     def summary(self) -> str:
         """One line for people."""
         counts = self.counts()
-        parts = [f"{counts[s]} {s}" for s in ("added", "updated", "unchanged", "removed", "skipped", "failed") if counts.get(s)]
+        parts = [
+            f"{counts[s]} {s}"
+            for s in ("added", "updated", "unchanged", "removed", "skipped", "failed")
+            if counts.get(s)
+        ]
         return (
             f"{', '.join(parts) or 'nothing to do'} in {self.seconds:.1f}s; "
             f"index: {self.documents} articles, {self.chunks} chunks"
@@ -114,7 +118,10 @@ def discover(paths: Sequence[Path]) -> tuple[list[_Source], list[FileResult]]:
             if not supported:
                 problems.append(
                     FileResult(
-                        str(path), "", "failed", reason=f"no supported files ({', '.join(sorted(SUPPORTED_SUFFIXES))})"
+                        str(path),
+                        "",
+                        "failed",
+                        reason=f"no supported files ({', '.join(sorted(SUPPORTED_SUFFIXES))})",
                     )
                 )
             sources.extend(_Source(p, p.relative_to(path).as_posix()) for p in supported)
@@ -138,7 +145,9 @@ def _write_lock(settings: Settings) -> Iterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         handle = (settings.data_dir / ".ingest.lock").open("a")
     except OSError as exc:
-        raise StoreUnavailableError(f"cannot write to RAG_DATA_DIR {settings.data_dir}: {exc.strerror}") from None
+        raise StoreUnavailableError(
+            f"cannot write to RAG_DATA_DIR {settings.data_dir}: {exc.strerror}"
+        ) from None
     with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
@@ -185,7 +194,10 @@ def ingest_paths(
 
     started = time.perf_counter()
     if store is None:
-        store = Store(settings, SentenceTransformerEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size))
+        store = Store(
+            settings,
+            SentenceTransformerEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size),
+        )
     lexical = lexical or LexicalIndex(settings.data_dir, settings.collection)
     sources, problems = discover([Path(p) for p in paths])
     report = IngestReport(files=list(problems))
@@ -212,7 +224,11 @@ def ingest_paths(
             offset = 0
             for source, article, c_hash, f_hash, chunks, status in pending:
                 store.write_document(
-                    article, chunks, vectors[offset : offset + len(chunks)], content_hash=c_hash, file_hash=f_hash
+                    article,
+                    chunks,
+                    vectors[offset : offset + len(chunks)],
+                    content_hash=c_hash,
+                    file_hash=f_hash,
                 )
                 offset += len(chunks)
                 record(FileResult(str(source.path), article.doc_id, status, len(chunks)), len(chunks))
@@ -221,7 +237,11 @@ def ingest_paths(
         seen: set[str] = set()
         for source in sources:
             if source.doc_id in seen:
-                record(FileResult(str(source.path), source.doc_id, "failed", reason="another file has the same id"))
+                record(
+                    FileResult(
+                        str(source.path), source.doc_id, "failed", reason="another file has the same id"
+                    )
+                )
                 continue
             seen.add(source.doc_id)
             result = _prepare(source, settings, store.embedder, committed)
@@ -255,7 +275,9 @@ def _prepare(
     try:
         size = path.stat().st_size
         if size > max_bytes:
-            raise LoadError(f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB)")
+            raise LoadError(
+                f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB)"
+            )
         data = path.read_bytes()
     except OSError as exc:
         return FileResult(str(path), source.doc_id, "failed", reason=f"cannot read: {exc.strerror or exc}")
@@ -280,7 +302,9 @@ def _prepare(
     except RagError:
         raise
     except Exception as exc:  # a loader library failing on hostile input must not stop the run
-        return FileResult(str(path), source.doc_id, "failed", reason=f"cannot parse: {type(exc).__name__}: {exc}")
+        return FileResult(
+            str(path), source.doc_id, "failed", reason=f"cannot parse: {type(exc).__name__}: {exc}"
+        )
     return source, article, c_hash, file_hash, chunks, "added" if existing is None else "updated"
 
 

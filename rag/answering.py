@@ -7,13 +7,14 @@ when the evidence does not cover the question.
 
 from __future__ import annotations
 
+import importlib
 import math
 import re
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rag.errors import ConfigError
 from rag.text import lexical_terms, sentence_spans, words
@@ -93,13 +94,25 @@ def register(name: str) -> Callable[[Callable[[Settings], Answerer]], Callable[[
     return wrap
 
 
+_BUILTIN_MODULES = ("rag.llm",)
+"""Modules whose answerers register on import; loaded on first lookup so `import rag` stays light."""
+
+
+def _load_builtins() -> None:
+    for module in _BUILTIN_MODULES:
+        importlib.import_module(module)
+
+
 def available_answerers() -> list[str]:
     """Registered answerer names, the default first."""
+    _load_builtins()
     return list(_REGISTRY)
 
 
 def make_answerer(name: str, settings: Settings) -> Answerer:
     """The answerer registered as `name`, configured by `settings`."""
+    if name not in _REGISTRY:
+        _load_builtins()
     if name not in _REGISTRY:
         raise ConfigError(f"RAG_ANSWERER: unknown answerer {name!r}; choose one of {', '.join(_REGISTRY)}")
     return _REGISTRY[name](settings)
@@ -110,15 +123,49 @@ def make_answerer(name: str, settings: Settings) -> Answerer:
 
 @dataclass(frozen=True, slots=True)
 class ExtractiveConfig:
-    """Weights and thresholds of the extractive answerer (calibrated with `eval/calibrate.py`)."""
+    """Weights and thresholds of the extractive answerer.
+
+    The abstention model (`abstain_weights`, `abstain_bias`, `abstain_threshold`) is a
+    logistic regression over the evidence features, fitted on the dev sets by
+    `python -m eval.calibrate`; see the README.
+    """
 
     dense_weight: float = 0.6
     lexical_weight: float = 0.4
+    context_weight: float = 0.3
+    type_weight: float = 0.1
     rank_weight: float = 0.05
     max_sentences: int = 3
     keep_ratio: float = 0.92
-    min_score: float = 0.30
-    min_key_coverage: float = 0.5
+    abstain_weights: tuple[float, ...] = (
+        1.166,
+        -0.201,
+        0.052,
+        -0.773,
+        1.508,
+        0.561,
+        -0.544,
+        0.527,
+        0.329,
+        0.266,
+    )
+    abstain_bias: float = -2.147
+    abstain_threshold: float = 0.42
+
+
+FEATURES = (
+    "dense",
+    "lexical",
+    "context",
+    "missing",
+    "answer_type",
+    "keys",
+    "novelty",
+    "focus",
+    "dense_peak",
+    "lexical_peak",
+)
+"""Evidence features the abstention model reads, in the order of `abstain_weights`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +175,58 @@ class _Sentence:
     start: int
     end: int
     text: str
+    previous: str
 
 
-_QUESTION_WORDS = frozenset("what when where who whom whose which why how does did do is are was were can could".split())
+_QUESTION_WORDS = frozenset(
+    ["what", "when", "where", "who", "whom", "whose", "which", "why", "how", "does", "did", "do", "is", "are", "was", "were", "can", "could"]
+)
 _NUMBER = re.compile(r"\d")
+_NUMBER_WORD = re.compile(
+    r"\b(?:\d[\d,.]*|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|"
+    r"hundred|thousand|million|billion|dozen|half|several|once|twice)\b",
+    re.IGNORECASE,
+)
+_DATE_WORD = re.compile(
+    r"\b(?:\d{4}|\d{1,2}(?:st|nd|rd|th)?|january|february|march|april|may|june|july|august|september|october|"
+    r"november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday|yesterday|today|tomorrow|week|month|year|day|days|ago|since|until|before|after)\b",
+    re.IGNORECASE,
+)
+_NAME_WORD = re.compile(
+    r"\b(?:(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Governor|Judge|King|Queen|Lord|Lady|Sir)\.?\s+[A-Z][\w’'-]+"
+    r"|[A-Z][a-z][\w’'-]*\s+(?:[A-Z]\.\s+)?[A-Z][a-z][\w’'-]*)"
+)
+_ASKS_NUMBER = re.compile(
+    r"\bhow (?:many|much|long|old|far|big|large|often)\b|\bwhat (?:percentage|percent|rate|number|amount|share|proportion|size)\b",
+    re.IGNORECASE,
+)
+_ASKS_DATE = re.compile(
+    r"^\s*when\b|\b(?:what|which) (?:year|date|day|month|time)\b|\bhow long ago\b", re.IGNORECASE
+)
+_ASKS_REASON = re.compile(
+    r"^\s*why\b|\bwhat (?:is|was|are|were) the reasons?\b|\bfor what reason\b", re.IGNORECASE
+)
+_ASKS_SPEECH = re.compile(
+    r"\b(?:what|how) (?:did|does|do|has|have|had) .{1,60}\b(?:say|said|tell|told|claim|argue|note|add|reply|respond|describe|call)\b",
+    re.IGNORECASE,
+)
+_REASON_WORD = re.compile(
+    r"\b(?:because|due|since|as|so|therefore|thus|reason|reasons|cause|caused|causes|after|following|given|"
+    r"response|respond|order|result|led|lead|leads|owing|thanks|why|allow|allows|allowed|help|helps|aim|aims|"
+    r"to|for)\b",
+    re.IGNORECASE,
+)
+_SPEECH_WORD = re.compile(
+    r"[“”\"]|\b(?:said|says|say|told|tell|tells|noted|notes|added|adds|stated|states|argued|argues|claimed|claims|"
+    r"wrote|writes|asked|asks|replied|replies|called|calls|described|describes|according|warned|warns|believe|"
+    r"believes|urged|urges|insisted|insists|alleged|alleges|explained|explains|announced|announces|suggested)\b",
+    re.IGNORECASE,
+)
+_ASKS_PERSON = re.compile(
+    r"^\s*(?:who|whom|whose)\b|\bwhich (?:person|people|official|minister|expert|scholar|analyst)\b",
+    re.IGNORECASE,
+)
 
 
 def key_terms(question: str) -> list[str]:
@@ -142,9 +237,60 @@ def key_terms(question: str) -> list[str]:
         clean = token.strip(".-’'")
         if not clean:
             continue
-        if _NUMBER.search(clean) or (clean[0].isupper() and (position > 0 or clean.lower() not in _QUESTION_WORDS)):
+        if _NUMBER.search(clean) or (
+            clean[0].isupper() and (position > 0 or clean.lower() not in _QUESTION_WORDS)
+        ):
             keys.extend(t for t in lexical_terms(clean) if t)
     return list(dict.fromkeys(keys))
+
+
+_FOCUS = re.compile(
+    r"\b(?:what (?:kind|type|sort|brand|form|size|amount|number) of|how many|how much|what|which)\s+((?:[\w’'-]+\s+){0,2}?[\w’'-]+)\s+(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|of|in|on|for|to|from|at|by|with)\b",
+    re.IGNORECASE,
+)
+_FOCUS_STOP = frozenset(["kind", "type", "sort", "brand", "is", "are", "was", "were", "the", "a", "an", "of"])
+
+
+def focus_terms(question: str) -> list[str]:
+    """The thing a what/which/how-many question asks for ("how much *health*", "which *model*")."""
+    match = _FOCUS.search(question)
+    if not match:
+        return []
+    return [t for t in lexical_terms(match.group(1)) if t not in _FOCUS_STOP]
+
+
+def expected_type(question: str) -> str | None:
+    """The kind of answer a question asks for: `number`, `date`, `person`, `speech`, `reason`, or None."""
+    if _ASKS_NUMBER.search(question):
+        return "number"
+    if _ASKS_DATE.search(question):
+        return "date"
+    if _ASKS_PERSON.search(question):
+        return "person"
+    if _ASKS_SPEECH.search(question):
+        return "speech"
+    if _ASKS_REASON.search(question):
+        return "reason"
+    return None
+
+
+def _has_type(kind: str | None, text: str, question_terms: set[str]) -> float:
+    if kind is None:
+        return 1.0
+    pattern = {
+        "number": _NUMBER_WORD,
+        "date": _DATE_WORD,
+        "person": _NAME_WORD,
+        "speech": _SPEECH_WORD,
+        "reason": _REASON_WORD,
+    }[kind]
+    if kind in {"speech", "reason"}:
+        return 1.0 if pattern.search(text) else 0.0
+    for match in pattern.finditer(text):
+        terms = lexical_terms(match.group(0))
+        if terms and not set(terms) <= question_terms:
+            return 1.0
+    return 0.0
 
 
 class _VectorCache:
@@ -184,46 +330,95 @@ class ExtractiveAnswerer(Answerer):
         seen: set[tuple[str, int]] = set()
         sentences = []
         for rank, passage in enumerate(passages):
+            previous = ""
             for a, b in sentence_spans(passage.text):
-                start, end = passage.start + a, passage.start + b
-                if (passage.doc_id, start) in seen or len(words(passage.text[a:b])) < 3:
-                    continue
-                seen.add((passage.doc_id, start))
-                sentences.append(_Sentence(passage, rank, start, end, passage.text[a:b]))
+                text = passage.text[a:b]
+                start = passage.start + a
+                if (passage.doc_id, start) not in seen and len(words(text)) >= 3:
+                    seen.add((passage.doc_id, start))
+                    sentences.append(_Sentence(passage, rank, start, passage.start + b, text, previous))
+                previous = text
         return sentences
 
-    def score(self, request: AnswerRequest, sentences: Sequence[_Sentence]) -> tuple[list[float], dict[str, float]]:
-        """A relevance score per sentence, and the evidence features of the best one."""
+    def features(
+        self, request: AnswerRequest, sentences: Sequence[_Sentence]
+    ) -> tuple[list[float], list[dict[str, float]]]:
+        """A relevance score per sentence and the evidence features behind it."""
         config = self.config
         idf = request.idf or (lambda _term: 1.0)
         question_terms = list(dict.fromkeys(lexical_terms(request.question)))
         weights = {t: idf(t) for t in question_terms}
         total = sum(weights.values()) or 1.0
+        kind = expected_type(request.question)
+        keys = key_terms(request.question)
+        focus = focus_terms(request.question)
+        passage_terms = {p.chunk_id: set(lexical_terms(p.text)) for p in request.passages}
+        everywhere = set().union(*passage_terms.values()) if passage_terms else set()
+        missing = max((weights[t] for t in question_terms if t not in everywhere), default=0.0)
+        top_idf = max(weights.values(), default=1.0) or 1.0
         dense = [0.0] * len(sentences)
         if request.embedder is not None and request.query_vector is not None and sentences:
             query = request.query_vector
             for i, vector in enumerate(self._cache.vectors(request.embedder, sentences)):
                 dense[i] = sum(a * b for a, b in zip(query, vector, strict=True))
-        scores = []
+        scores, features = [], []
         for i, sentence in enumerate(sentences):
-            terms = set(lexical_terms(sentence.text))
-            lexical = sum(w for t, w in weights.items() if t in terms) / total
+            own = set(lexical_terms(sentence.text))
+            around = own | set(lexical_terms(sentence.previous))
+            lexical = sum(w for t, w in weights.items() if t in own) / total
+            context = sum(w for t, w in weights.items() if t in around) / total
+            typed = _has_type(
+                kind,
+                f"{sentence.previous} {sentence.text}" if kind in {"person", "speech"} else sentence.text,
+                set(question_terms),
+            )
+            key_cover = sum(1 for k in keys if k in around) / len(keys) if keys else 1.0
+            focus_cover = sum(1 for f in focus if f in around) / len(focus) if focus else 1.0
+            novelty = len(own - set(question_terms)) / len(own) if own else 0.0
             prior = 1.0 / (1.0 + sentence.rank)
-            scores.append(config.dense_weight * dense[i] + config.lexical_weight * lexical + config.rank_weight * prior)
-        evidence: dict[str, float] = {}
-        if scores:
-            best = max(range(len(scores)), key=scores.__getitem__)
-            evidence = {"score": scores[best], "dense": dense[best]}
-        return scores, evidence
+            scores.append(
+                config.dense_weight * dense[i]
+                + config.lexical_weight * lexical
+                + config.context_weight * (context - lexical)
+                + config.type_weight * typed
+                + config.rank_weight * prior
+            )
+            features.append(
+                {
+                    "dense": dense[i],
+                    "lexical": lexical,
+                    "context": context,
+                    "missing": missing / top_idf,
+                    "answer_type": typed,
+                    "keys": key_cover,
+                    "novelty": novelty,
+                    "focus": focus_cover,
+                }
+            )
+        if features:
+            mean_dense = sum(dense) / len(dense)
+            mean_lexical = sum(f["lexical"] for f in features) / len(features)
+            for i, feature in enumerate(features):
+                feature["dense_peak"] = dense[i] - mean_dense
+                feature["lexical_peak"] = feature["lexical"] - mean_lexical
+        return scores, features
+
+    def confidence(self, features: dict[str, float]) -> float:
+        """Probability that the chosen sentences answer the question, from the evidence features."""
+        config = self.config
+        z = config.abstain_bias + sum(
+            w * features[name] for w, name in zip(config.abstain_weights, FEATURES, strict=True)
+        )
+        return 1.0 / (1.0 + math.exp(-z))
 
     def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
         """Yields the answer sentence by sentence, then the draft."""
         config = self.config
         sentences = self.candidates(request.passages)
-        scores, evidence = self.score(request, sentences)
+        scores, features = self.features(request, sentences)
         if not sentences:
             yield ABSTENTION
-            yield Draft(ABSTENTION, abstained=True, evidence={"score": 0.0})
+            yield Draft(ABSTENTION, abstained=True, evidence={"confidence": 0.0})
             return
         order = sorted(range(len(sentences)), key=lambda i: -scores[i])
         best = scores[order[0]]
@@ -233,11 +428,9 @@ class ExtractiveAnswerer(Answerer):
                 break
             if scores[i] >= config.keep_ratio * best:
                 chosen.append(i)
-        keys = key_terms(request.question)
-        covered_text = set(lexical_terms(" ".join(sentences[i].text for i in chosen)))
-        key_coverage = sum(1 for k in keys if k in covered_text) / len(keys) if keys else 1.0
-        evidence |= {"key_coverage": key_coverage, "keys": float(len(keys))}
-        if best < config.min_score or key_coverage < config.min_key_coverage:
+        evidence = dict(features[order[0]]) | {"score": best}
+        evidence["confidence"] = self.confidence(features[order[0]])
+        if evidence["confidence"] < config.abstain_threshold:
             yield ABSTENTION
             yield Draft(ABSTENTION, abstained=True, evidence=evidence)
             return
@@ -267,7 +460,3 @@ class ExtractiveAnswerer(Answerer):
 @register("extractive")
 def _extractive(settings: Settings) -> Answerer:
     return ExtractiveAnswerer()
-
-
-def _unused(*_: Any) -> float:
-    return math.nan

@@ -38,7 +38,9 @@ def _clean_question(question: str, limit: int) -> str:
     if not cleaned:
         raise QuestionError("the question is empty")
     if len(cleaned) > limit:
-        raise QuestionError(f"the question has {len(cleaned)} characters; the limit is {limit} (RAG_MAX_QUESTION_CHARS)")
+        raise QuestionError(
+            f"the question has {len(cleaned)} characters; the limit is {limit} (RAG_MAX_QUESTION_CHARS)"
+        )
     return cleaned
 
 
@@ -172,7 +174,9 @@ class Assistant:
         chosen = self.answerer(answerer)
         rewritten = self.rewrite(question, normalise_history(history), chosen)
         query_vector = self.embedder.embed_query(rewritten)
-        passages = self.retriever.search(rewritten, k=k, article_filter=article_filter, query_vector=query_vector)
+        passages = self.retriever.search(
+            rewritten, k=k, article_filter=article_filter, query_vector=query_vector
+        )
         retrieved = time.perf_counter()
         request = AnswerRequest(
             question=rewritten,
@@ -200,7 +204,9 @@ class Assistant:
         assert draft is not None
         yield self._finish(question, rewritten, passages, draft, chosen.name, notes, started, retrieved)
 
-    def rewrite(self, question: str, history: Sequence[tuple[str, str]], answerer: Answerer | None = None) -> str:
+    def rewrite(
+        self, question: str, history: Sequence[tuple[str, str]], answerer: Answerer | None = None
+    ) -> str:
         """The standalone query for a follow-up question."""
         if not history:
             return question
@@ -279,7 +285,7 @@ class AnswerChain(Runnable[Any, Answer]):
         history = arguments.pop("history", ())
         return self.assistant.stream(question, history, **arguments)
 
-    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:  # noqa: A002
+    def invoke(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Answer:
         """The final `Answer`."""
 
         def run(value: Any) -> Answer:
@@ -292,7 +298,7 @@ class AnswerChain(Runnable[Any, Answer]):
 
         return self._call_with_config(run, input, config, **kwargs)
 
-    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:  # noqa: A002
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         """Text pieces, then the final `Answer`."""
 
         def transform(values: Iterator[Any]) -> Iterator[Any]:
@@ -301,7 +307,9 @@ class AnswerChain(Runnable[Any, Answer]):
 
         yield from self._transform_stream_with_config(iter([input]), transform, config, **kwargs)
 
-    async def astream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> AsyncIterator[Any]:  # noqa: A002
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
         """`stream` without blocking the event loop."""
         loop = asyncio.get_running_loop()
         pieces = self.stream(input, config, **kwargs)

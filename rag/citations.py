@@ -16,7 +16,9 @@ __all__ = ["MARKER", "renumber", "strip_markers", "verify"]
 MARKER = re.compile(r"\s?\[(\d{1,3})\]")
 
 
-def verify(citations: Sequence[Citation], article_text: Callable[[str], str]) -> tuple[list[Citation], list[int]]:
+def verify(
+    citations: Sequence[Citation], article_text: Callable[[str], str]
+) -> tuple[list[Citation], list[int]]:
     """Citations whose quote equals the article text at their offsets, and the numbers that failed."""
     good, bad = [], []
     for citation in citations:
@@ -25,7 +27,11 @@ def verify(citations: Sequence[Citation], article_text: Callable[[str], str]) ->
         except KeyError:
             bad.append(citation.n)
             continue
-        if citation.quote and 0 <= citation.start < citation.end <= len(text) and text[citation.start : citation.end] == citation.quote:
+        if (
+            citation.quote
+            and 0 <= citation.start < citation.end <= len(text)
+            and text[citation.start : citation.end] == citation.quote
+        ):
             good.append(citation)
         else:
             bad.append(citation.n)
@@ -51,4 +57,6 @@ def renumber(text: str, citations: Sequence[Citation]) -> tuple[str, list[Citati
         return f"{match.group(0)[: -len(match.group(0).lstrip())]}[{order[old]}]" if old in order else ""
 
     new_text = MARKER.sub(swap, text)
-    return new_text, [replace(by_number[old], n=new) for old, new in sorted(order.items(), key=lambda kv: kv[1])]
+    return new_text, [
+        replace(by_number[old], n=new) for old, new in sorted(order.items(), key=lambda kv: kv[1])
+    ]

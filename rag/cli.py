@@ -53,9 +53,6 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         progress=False if args.json or args.quiet else None,
         on_file=show,
     )
-    for result in report.files:
-        if result.status == "failed" and not result.doc_id and args.json is False:
-            pass
     if args.json:
         _print_json(report.to_json())
     elif not args.quiet or not report.ok:
@@ -71,10 +68,20 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     store = Store(settings, SentenceTransformerEmbeddings(settings.embedding_model))
     stats = store.stats()
     if args.json:
-        stats["articles"] = [
-            {"doc_id": r.doc_id, "title": r.title, "source": r.source, "date": r.date, "chunks": r.n_chunks}
-            for r in sorted(store.records().values(), key=lambda r: r.doc_id)
-        ] if store.exists() else []
+        stats["articles"] = (
+            [
+                {
+                    "doc_id": r.doc_id,
+                    "title": r.title,
+                    "source": r.source,
+                    "date": r.date,
+                    "chunks": r.n_chunks,
+                }
+                for r in sorted(store.records().values(), key=lambda r: r.doc_id)
+            ]
+            if store.exists()
+            else []
+        )
         _print_json(stats)
         return 0
     for key in ("documents", "chunks", "embedder", "chunking", "store", "location", "collection"):
@@ -84,14 +91,75 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     return 0
 
 
+def _render(answer: Any) -> str:
+    lines = [answer.text]
+    if answer.rewritten_query != answer.question:
+        lines.insert(0, f"(searched for: {answer.rewritten_query})")
+    if answer.citations:
+        lines.append("")
+        for c in answer.citations:
+            where = f"{c.title} — {c.source}" if c.source else c.title
+            lines.append(f"[{c.n}] {where} (chars {c.start}–{c.end})")
+    elif answer.abstained and answer.passages:
+        lines.append("")
+        lines.append("Related passages:")
+        for p in answer.passages[:3]:
+            snippet = " ".join(p.text.split())[:160]
+            lines.append(f"- {p.title}: {snippet}…")
+    lines.extend(f"note: {note}" for note in answer.notes)
+    return "\n".join(lines)
+
+
+def _article_filter(args: argparse.Namespace) -> Any:
+    if not (args.article or args.date_from or args.date_to):
+        return None
+    from rag.retriever import ArticleFilter
+
+    return ArticleFilter(articles=tuple(args.article or ()), date_from=args.date_from, date_to=args.date_to)
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from rag.assistant import Assistant
+
+    assistant = Assistant(_settings(args))
+    answer = assistant.ask(
+        args.question, k=args.k, article_filter=_article_filter(args), answerer=args.answerer
+    )
+    if args.json:
+        _print_json(answer.to_json())
+    else:
+        print(_render(answer))
+    return 0
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    from ui.app import serve
+
+    return serve(_settings(args), host=args.host, port=args.port, open_browser=args.open)
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--k", type=int, help="passages to retrieve (RAG_TOP_K)")
+    parser.add_argument(
+        "--article", action="append", help="only this article (id, title or source); repeatable"
+    )
+    parser.add_argument("--date-from", help="only articles dated on or after YYYY-MM-DD")
+    parser.add_argument("--date-to", help="only articles dated on or before YYYY-MM-DD")
+    parser.add_argument("--answerer", help="answerer to use (RAG_ANSWERER)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rag", description="Ask questions about a folder of articles, with cited answers.")
+    parser = argparse.ArgumentParser(
+        prog="rag", description="Ask questions about a folder of articles, with cited answers."
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", type=Path, help="data folder (RAG_DATA_DIR)")
     common.add_argument("--collection", help="collection name (RAG_COLLECTION)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ingest = sub.add_parser("ingest", parents=[common], help="index articles (.txt .md .html .pdf); reruns are incremental")
+    ingest = sub.add_parser(
+        "ingest", parents=[common], help="index articles (.txt .md .html .pdf); reruns are incremental"
+    )
     ingest.add_argument("paths", nargs="+", type=Path, help="files or folders")
     ingest.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
     ingest.add_argument("--rebuild", action="store_true", help="delete the index and start over")
@@ -103,6 +171,18 @@ def _parser() -> argparse.ArgumentParser:
     stats = sub.add_parser("stats", parents=[common], help="what is in the index")
     stats.add_argument("--json", action="store_true", help="print JSON")
     stats.set_defaults(run=_cmd_stats)
+
+    ask = sub.add_parser("ask", parents=[common], help="answer one question from the index, with citations")
+    ask.add_argument("question")
+    _add_filters(ask)
+    ask.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    ask.set_defaults(run=_cmd_ask)
+
+    chat = sub.add_parser("chat", parents=[common], help="open the chat in the browser (Gradio)")
+    chat.add_argument("--host", help="address to bind (RAG_UI_HOST)")
+    chat.add_argument("--port", type=int, help="port (RAG_UI_PORT)")
+    chat.add_argument("--open", action="store_true", help="open a browser tab")
+    chat.set_defaults(run=_cmd_chat)
     return parser
 
 

@@ -20,12 +20,14 @@ _PERSON_PRONOUNS = {"he": "", "she": "", "him": "", "his": "'s", "her": "'s", "h
 _OTHER_REFERENCES = re.compile(
     r"\b(they|them|their|it|its|this|that|these|those|there|then|the same|such)\b", re.IGNORECASE
 )
-_ELLIPTIC_START = re.compile(r"^\s*(and|but|also|so|what about|how about|why( not)?|when|where|anything else|what else)\b", re.IGNORECASE)
+_ELLIPTIC_START = re.compile(
+    r"^\s*(and|but|also|so|what about|how about|why( not)?|when|where|anything else|what else)\b",
+    re.IGNORECASE,
+)
 _TITLES = r"(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|spokes(?:wo)?man|Associate Professor)"
 _NAME = re.compile(rf"(?:{_TITLES}\.?\s+)?[A-Z][\w’'-]+(?:\s+(?:[A-Z][\w’'-]+|al|bin|van|von|de))*")
 _SENTENCE_STARTERS = frozenset(
-    "what who whom whose when where why how which is are was were do does did can could should would will the a an "
-    "in on at it its he she they this that these those if but and so as for".split()
+    ["what", "who", "whom", "whose", "when", "where", "why", "how", "which", "is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "would", "will", "the", "a", "an", "in", "on", "at", "it", "its", "he", "she", "they", "this", "that", "these", "those", "if", "but", "and", "so", "as", "for"]
 )
 
 
@@ -91,12 +93,15 @@ def condense(question: str, history: Sequence[Turn]) -> str:
     person = _person(previous_question) or _person(previous_answer)
     rewritten = question
     if person:
+
         def swap(match: re.Match[str]) -> str:
             return person + _PERSON_PRONOUNS[match.group(0).lower()]
 
         rewritten = re.sub(r"\b(he|she|him|his|her|hers)\b", swap, rewritten, flags=re.IGNORECASE)
     if rewritten == question or _OTHER_REFERENCES.search(question) or _ELLIPTIC_START.match(question):
         answer_words = strip_markers(previous_answer).split()[:30]
-        context = "; ".join(part for part in (previous_question.strip().rstrip("?"), " ".join(answer_words)) if part)
+        context = "; ".join(
+            part for part in (previous_question.strip().rstrip("?"), " ".join(answer_words)) if part
+        )
         rewritten = f"{rewritten.rstrip()} (context: {context})"
     return rewritten

@@ -58,7 +58,11 @@ class LexicalIndex:
             import bm25s
 
             chunks = [StoredChunk(*row) for row in json.loads((self.directory / _CHUNKS).read_text())]
-            bm25 = bm25s.BM25.load(str(self.directory / "bm25"), show_progress=False, verbosity=0) if chunks else None
+            bm25 = (
+                bm25s.BM25.load(str(self.directory / "bm25"), show_progress=False, verbosity=0)
+                if chunks
+                else None
+            )
         except (OSError, ValueError, KeyError, TypeError):
             return False
         self._install(generation, bm25, chunks)
@@ -118,7 +122,9 @@ class LexicalIndex:
             bm25 = self._bm25
         return bm25 is not None and term in bm25.vocab_dict
 
-    def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[tuple[StoredChunk, float]]:
+    def search(
+        self, query: str, k: int, doc_ids: Collection[str] | None = None
+    ) -> list[tuple[StoredChunk, float]]:
         """Best chunks for the query's terms, optionally limited to some articles; scores > 0 only."""
         import numpy as np
 

@@ -43,7 +43,9 @@ class ArticleFilter:
         wanted = [a.casefold() for a in self.articles]
         for doc_id, record in records.items():
             if wanted and not any(
-                w == doc_id.casefold() or w in record.title.casefold() or (record.source and w in record.source.casefold())
+                w == doc_id.casefold()
+                or w in record.title.casefold()
+                or (record.source and w in record.source.casefold())
                 for w in wanted
             ):
                 continue
@@ -72,7 +74,9 @@ class HybridRetriever(BaseRetriever):
     article_filter: ArticleFilter | None = Field(None, description="Default filter for every query.")
 
     @classmethod
-    def from_settings(cls, settings: Settings, store: Store, lexical: LexicalIndex | None = None) -> HybridRetriever:
+    def from_settings(
+        cls, settings: Settings, store: Store, lexical: LexicalIndex | None = None
+    ) -> HybridRetriever:
         """A retriever configured by `settings`."""
         from rag.lexical import LexicalIndex
 
@@ -108,14 +112,20 @@ class HybridRetriever(BaseRetriever):
         if self.dense_weight > 0:
             vector = query_vector if query_vector is not None else self.store.embedder.embed_query(query)
             where = {"doc_id": {"$in": sorted(allowed)}} if allowed is not None else None
-            for rank, (chunk, similarity) in enumerate(self.store.dense_search(vector, fetch, where), start=1):
-                ranked[chunk.chunk_id] = ranked.get(chunk.chunk_id, 0.0) + self.dense_weight / (self.rrf_k + rank)
+            for rank, (chunk, similarity) in enumerate(
+                self.store.dense_search(vector, fetch, where), start=1
+            ):
+                ranked[chunk.chunk_id] = ranked.get(chunk.chunk_id, 0.0) + self.dense_weight / (
+                    self.rrf_k + rank
+                )
                 chunks[chunk.chunk_id] = chunk
                 dense_scores[chunk.chunk_id] = similarity
         if self.lexical_weight > 0:
             self.lexical.sync(self.store)
             for rank, (chunk, _score) in enumerate(self.lexical.search(query, fetch, allowed), start=1):
-                ranked[chunk.chunk_id] = ranked.get(chunk.chunk_id, 0.0) + self.lexical_weight / (self.rrf_k + rank)
+                ranked[chunk.chunk_id] = ranked.get(chunk.chunk_id, 0.0) + self.lexical_weight / (
+                    self.rrf_k + rank
+                )
                 chunks.setdefault(chunk.chunk_id, chunk)
         best = sorted(ranked, key=lambda cid: (-ranked[cid], cid))[:k]
         passages = []

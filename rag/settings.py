@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,7 +38,10 @@ class Settings(BaseSettings):
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts embedded per batch.")
     chunk_tokens: int = Field(
-        192, ge=16, le=8192, description="Largest chunk, in embedder word pieces (capped by the model window)."
+        192,
+        ge=16,
+        le=8192,
+        description="Largest chunk, in embedder word pieces (capped by the model window).",
     )
     chunk_overlap_sentences: int = Field(
         1, ge=0, le=10, description="Sentences repeated at the start of the next chunk."
@@ -62,9 +64,7 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(
         1.0, ge=0, description="Weight of the BM25 ranking in the fusion (0 turns it off)."
     )
-    answerer: str = Field(
-        "extractive", description="Answerer name: `extractive`, `llm`, or `gguf`."
-    )
+    answerer: str = Field("extractive", description="Answerer name: `extractive`, `llm`, or `gguf`.")
     llm_model: str | None = Field(
         None,
         description="Chat model for the `llm` answerer, as `init_chat_model` takes it, e.g. `ollama:llama3.1`.",

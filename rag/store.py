@@ -130,10 +130,16 @@ class Store:
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
         s = self.settings
         if s.chroma_host:
-            headers = {"Authorization": f"Bearer {s.chroma_token.get_secret_value()}"} if s.chroma_token else None
+            headers = (
+                {"Authorization": f"Bearer {s.chroma_token.get_secret_value()}"} if s.chroma_token else None
+            )
             try:
                 return chromadb.HttpClient(
-                    host=s.chroma_host, port=s.chroma_port, ssl=s.chroma_ssl, headers=headers, settings=chroma_settings
+                    host=s.chroma_host,
+                    port=s.chroma_port,
+                    ssl=s.chroma_ssl,
+                    headers=headers,
+                    settings=chroma_settings,
                 )
             except Exception as exc:
                 raise StoreUnavailableError(
@@ -220,7 +226,10 @@ class Store:
     def docs(self) -> Any:
         """The collection of article records (one per committed article)."""
         return self._call(
-            "open collection", self.client.get_or_create_collection, self.docs_name, metadata={_KEY_SCHEMA: _SCHEMA}
+            "open collection",
+            self.client.get_or_create_collection,
+            self.docs_name,
+            metadata={_KEY_SCHEMA: _SCHEMA},
         )
 
     @cached_property
@@ -230,7 +239,9 @@ class Store:
 
         embeddings: Embeddings = self.embedder  # type: ignore[assignment]
         self.chunks()
-        return Chroma(client=self.client, collection_name=self.settings.collection, embedding_function=embeddings)
+        return Chroma(
+            client=self.client, collection_name=self.settings.collection, embedding_function=embeddings
+        )
 
     # -- identity and state -----------------------------------------------------------------
 
@@ -267,7 +278,7 @@ class Store:
                 self._call("delete collection", self.client.delete_collection, name)
             except StoreUnavailableError:
                 raise
-            except Exception:  # noqa: S110 - a missing collection is what we want
+            except Exception:
                 pass
         with self._lock:
             self._records = None
@@ -310,7 +321,13 @@ class Store:
     # -- writing ----------------------------------------------------------------------------
 
     def write_document(
-        self, article: Article, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]], *, content_hash: str, file_hash: str
+        self,
+        article: Article,
+        chunks: Sequence[Chunk],
+        vectors: Sequence[Sequence[float]],
+        *,
+        content_hash: str,
+        file_hash: str,
     ) -> DocRecord:
         """Commits one article: its chunks, then its record, then drops its previous chunks."""
         collection = self.chunks(create=True)
@@ -461,9 +478,12 @@ class Store:
     def stats(self) -> dict[str, Any]:
         """Counts and identity, for `rag stats`."""
         records = self.records() if self.exists() else {}
-        metadata = {}
+        metadata: dict[str, Any] = {}
         if self.exists():
-            metadata = self._call("read metadata", self.client.get_collection, self.settings.collection).metadata or {}
+            metadata = (
+                self._call("read metadata", self.client.get_collection, self.settings.collection).metadata
+                or {}
+            )
         return {
             "documents": len(records),
             "chunks": sum(r.n_chunks for r in records.values()),
@@ -493,9 +513,17 @@ def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
 
 def _is_connection_error(exc: BaseException) -> bool:
     names = {type(e).__name__ for e in _chain(exc)}
-    return bool(names & {"ConnectError", "ConnectionError", "ConnectTimeout", "ReadTimeout", "RemoteProtocolError", "ConnectionRefusedError"}) or (
-        "Could not connect" in str(exc)
-    )
+    return bool(
+        names
+        & {
+            "ConnectError",
+            "ConnectionError",
+            "ConnectTimeout",
+            "ReadTimeout",
+            "RemoteProtocolError",
+            "ConnectionRefusedError",
+        }
+    ) or ("Could not connect" in str(exc))
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -5,14 +5,12 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 __all__ = ["content_terms", "lexical_terms", "sentence_spans", "words"]
 
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof sr jr st mt gen col lt sgt capt cmdr adm gov sen rep pres rev hon
-    inc ltd co corp plc llc bros dept univ assn est approx vs etc al fig no nos vol pp ed eds
-    jan feb mar apr jun jul aug sep sept oct nov dec mon tue tues wed thu thur thurs fri sat sun
-    e.g i.e u.s u.k u.n a.m p.m""".split()
+    ["mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "gen", "col", "lt", "sgt", "capt", "cmdr", "adm", "gov", "sen", "rep", "pres", "rev", "hon", "inc", "ltd", "co", "corp", "plc", "llc", "bros", "dept", "univ", "assn", "est", "approx", "vs", "etc", "al", "fig", "no", "nos", "vol", "pp", "ed", "eds", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "e.g", "i.e", "u.s", "u.k", "u.n", "a.m", "p.m"]
 )
 # A sentence ends at . ! ? or an ellipsis, plus closing quotes/brackets, before white space.
 _END = re.compile(r"""(?:\.{3}|…|[.!?])+["'”’)\]]*(?=\s)""")
@@ -21,14 +19,7 @@ _LINE = re.compile(r"[^\n]+")
 _WORD = re.compile(r"\w+(?:[’'.-]\w+)*", re.UNICODE)
 
 _STOPWORDS = frozenset(
-    """a about above after again against all am an and any are aren't as at be because been before being
-    below between both but by can cannot could did do does doing down during each few for from further had
-    has have having he her here hers herself him himself his how i if in into is it its itself just let me
-    more most my myself nor not now of off on once only or other our ours ourselves out over own same she
-    should so some such than that the their theirs them themselves then there these they this those through
-    to too under until up very was we were what when where which while who whom why will with would you your
-    yours yourself yourselves also said says say tell told according does did do many much whose
-    article articles text passage mention mentioned mentions""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "cannot", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "let", "me", "more", "most", "my", "myself", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "also", "said", "says", "say", "tell", "told", "according", "does", "did", "do", "many", "much", "whose", "article", "articles", "text", "passage", "mention", "mentioned", "mentions"]
 )
 
 
@@ -54,7 +45,10 @@ def _blocks(text: str) -> list[tuple[int, int]]:
     blocks.append((start, len(text)))
     lines: list[tuple[int, int]] = []
     for block_start, block_end in blocks:
-        block_lines = [(block_start + m.start(), block_start + m.end()) for m in _LINE.finditer(text[block_start:block_end])]
+        block_lines = [
+            (block_start + m.start(), block_start + m.end())
+            for m in _LINE.finditer(text[block_start:block_end])
+        ]
         if len(block_lines) > 1 and all(_looks_like_line_item(text[a:b]) for a, b in block_lines):
             lines.extend(block_lines)
         else:
@@ -64,7 +58,7 @@ def _blocks(text: str) -> list[tuple[int, int]]:
 
 def _looks_like_line_item(line: str) -> bool:
     stripped = line.strip()
-    return len(stripped) < 120 or stripped[-1:] not in ".!?\"”’)"
+    return len(stripped) < 120 or stripped[-1:] not in '.!?"”’)'
 
 
 def _split_block(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -92,13 +86,17 @@ def _is_abbreviation(text: str, sentence_start: int, dot: int) -> bool:
     if text[dot] != ".":
         return False
     word_start = dot
-    while word_start > sentence_start and not text[word_start - 1].isspace() and text[word_start - 1] not in "(\"“‘":
+    while (
+        word_start > sentence_start
+        and not text[word_start - 1].isspace()
+        and text[word_start - 1] not in '("“‘'
+    ):
         word_start -= 1
     word = text[word_start:dot].lower().rstrip(".")
     if word in _ABBREVIATIONS:
         return True
     # Initials ("J. K.", "U.S.") and single letters.
-    return len(word) == 1 and word.isalpha() or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
+    return (len(word) == 1 and word.isalpha()) or bool(re.fullmatch(r"(?:[a-z]\.)+[a-z]", word))
 
 
 def _starts_sentence(text: str, cut: int, end: int) -> bool:
@@ -129,16 +127,18 @@ def content_terms(text: str) -> list[str]:
     return [_fold(w) for w in words(text) if w not in _STOPWORDS]
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+@lru_cache(maxsize=65536)
 def _stem(term: str) -> str:
-    if term.endswith("'s"):
-        term = term[:-2]
-    if len(term) > 4 and term.endswith("ies"):
-        return term[:-3] + "y"
-    if len(term) > 3 and term.endswith("s") and not term.endswith(("ss", "us", "is")):
-        return term[:-1]
-    return term
+    return str(_stemmer().stemWord(term.replace("'", "")))
 
 
 def lexical_terms(text: str) -> list[str]:
-    """Terms for keyword matching: content words, folded and lightly stemmed."""
+    """Terms for keyword matching: content words, folded and Snowball-stemmed."""
     return [_stem(t) for t in content_terms(text)]

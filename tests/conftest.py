@@ -12,8 +12,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from rag.embeddings import SentenceTransformerEmbeddings  # noqa: E402
-from rag.settings import Settings  # noqa: E402
+from rag.embeddings import SentenceTransformerEmbeddings
+from rag.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
