@@ -24,20 +24,46 @@ def _units(text: str, embedder: Embedder, budget: int) -> list[tuple[int, int, i
         if count <= budget:
             units.append((start, end, count))
             continue
-        pieces = embedder.token_spans(text[start:end])
-        position = 0
-        while position < len(pieces):
-            stop = min(position + budget, len(pieces))
-            # Cut before a word piece that continues a word ("##"), so words stay whole.
-            while stop < len(pieces) and stop > position + 1 and pieces[stop][0] == pieces[stop - 1][1]:
-                stop -= 1
+        units.extend(_cut(text, start, end, embedder, budget))
+    return units
+
+
+def _cut(text: str, start: int, end: int, embedder: Embedder, budget: int) -> list[tuple[int, int, int]]:
+    """Cuts an over-long sentence at word-piece boundaries into spans that fit the budget.
+
+    A cut inside a word can make the tail tokenise into more pieces than counted, so each
+    span is re-counted with the real tokenizer and shortened until it fits.
+    """
+    pieces = embedder.token_spans(text[start:end])
+    units: list[tuple[int, int, int]] = []
+    position = 0
+    while position < len(pieces):
+        stop = min(position + budget, len(pieces))
+        while True:
+            # Prefer cutting before a piece that starts a new word, so words stay whole.
+            cut = stop
+            while cut < len(pieces) and cut > position + 1 and pieces[cut][0] == pieces[cut - 1][1]:
+                cut -= 1
+            if cut == position + 1 and stop > cut:
+                cut = stop  # one long run with no word boundary: cut inside it
             piece_start = start + pieces[position][0]
-            piece_end = start + (pieces[stop][0] if stop < len(pieces) else end - start)
+            piece_end = start + (pieces[cut][0] if cut < len(pieces) else end - start)
             while piece_end > piece_start and text[piece_end - 1].isspace():
                 piece_end -= 1
-            units.append((piece_start, piece_end, stop - position))
-            position = stop
+            count = embedder.count_tokens([text[piece_start:piece_end]])[0]
+            if count <= budget or cut - position <= 1:
+                break
+            stop = cut - max(1, count - budget)
+        if piece_end > piece_start:
+            units.append((piece_start, piece_end, count))
+        position = max(cut, position + 1)
     return units
+
+
+def _count(text: str, units: list[tuple[int, int, int]], first: int, last: int, embedder: Embedder) -> int:
+    if first == last:
+        return units[first][2]
+    return embedder.count_tokens([text[units[first][0] : units[last][1]]])[0]
 
 
 def chunk_article(
@@ -54,6 +80,8 @@ def chunk_article(
         while last + 1 < len(units) and tokens + units[last + 1][2] <= budget:
             last += 1
             tokens += units[last][2]
+        while last > first and _count(text, units, first, last, embedder) > budget:
+            last -= 1  # pieces glued without spaces can tokenise into more than their sum
         groups.append((first, last))
         if last + 1 >= len(units):
             break

@@ -15,7 +15,8 @@ _FURNITURE = re.compile(
       | (?:thanks|thank\ you)\ for\ (?:sharing|reading)
       | share\ (?:this|on|via|article|story)\b.* | share | click\ (?:here|to)\b.*
       | join\ .{1,60}\ (?:channel|group|community|newsletter)\b.* | follow\ us\b.*
-      | (?:subscribe|sign\ up|log\ ?in|register)\b.{0,80}
+      | (?:subscribe|sign\ up)\b.{0,60}\b(?:newsletters?|updates|alerts|free|today|now|here)\b.*
+      | (?:log\ ?in|sign\ in|register)(?:\ (?:here|now|to\ .{0,40}))?
       | read\ (?:the\ )?full\ (?:news|story|article)\b.* | continue\ reading\b.* | read\ more\b.*
       | advertisement | sponsored(?:\ content)? | skip\ to\ (?:main\ )?content
       | download\ (?:our|the)\ app\b.* | get\ the\ app\b.* | listen\ to\ this\ article\b.*
@@ -28,10 +29,18 @@ _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n{3,}")
 
 
+_HEADER = re.compile(
+    r"^(?:more|related|recommended|read|see|also|popular|latest|top|trending)\b", re.IGNORECASE
+)
+
+
 def is_furniture(line: str) -> bool:
     """Whether a line is page furniture rather than article content."""
     stripped = line.strip()
     if not stripped or len(stripped.split()) > _MAX_FURNITURE_WORDS:
+        return False
+    if _HEADER.match(stripped) and stripped[-1] in ".!?" and len(stripped.split()) > 3:
+        # "More young people now avoid the news." is a sentence, not a section header.
         return False
     return bool(_FURNITURE.match(stripped))
 

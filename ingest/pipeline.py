@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.chunking import chunk_article
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_article, parse_article
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, parse_article
 from rag.errors import RagError, StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -188,27 +188,28 @@ def ingest_paths(
     on_file: Callable[[FileResult], None] | None = None,
 ) -> IngestReport:
     """Bring the store in line with the files under `paths`; see the README for the rules."""
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import embedder_from_settings
     from rag.lexical import LexicalIndex
     from rag.store import Store
 
     started = time.perf_counter()
     if store is None:
-        store = Store(
-            settings,
-            SentenceTransformerEmbeddings(settings.embedding_model, batch_size=settings.embedding_batch_size),
-        )
+        store = Store(settings, embedder_from_settings(settings))
     lexical = lexical or LexicalIndex(settings.data_dir, settings.collection)
     sources, problems = discover([Path(p) for p in paths])
-    report = IngestReport(files=list(problems))
+    report = IngestReport()
     show = sys.stderr.isatty() if progress is None else progress
     bar = _Progress(len(sources), show)
 
-    def record(result: FileResult, chunks: int = 0) -> None:
+    def record(result: FileResult, chunks: int = 0, *, counted: bool = True) -> None:
         report.files.append(result)
-        bar.advance(chunks)
+        if counted:
+            bar.advance(chunks)
         if on_file is not None:
             on_file(result)
+
+    for problem in problems:
+        record(problem, counted=False)
 
     with _write_lock(settings):
         if rebuild:
@@ -256,7 +257,7 @@ def ingest_paths(
             for doc_id, existing in committed.items():
                 if existing.path and not Path(existing.path).exists() and doc_id not in seen:
                     store.delete_document(doc_id)
-                    record(FileResult(existing.path, doc_id, "removed"))
+                    record(FileResult(existing.path, doc_id, "removed"), counted=False)
         store.end_write()
         lexical.sync(store)
         bar.close()
@@ -308,4 +309,3 @@ def _prepare(
     return source, article, c_hash, file_hash, chunks, "added" if existing is None else "updated"
 
 
-_ = load_article

@@ -135,8 +135,8 @@ class ExtractiveConfig:
     context_weight: float = 0.3
     type_weight: float = 0.1
     rank_weight: float = 0.05
-    max_sentences: int = 3
-    keep_ratio: float = 0.92
+    max_sentences: int = 2
+    keep_ratio: float = 0.95
     abstain_weights: tuple[float, ...] = (
         1.166,
         -0.201,

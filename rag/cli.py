@@ -61,11 +61,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import embedder_from_settings
     from rag.store import Store
 
     settings = _settings(args)
-    store = Store(settings, SentenceTransformerEmbeddings(settings.embedding_model))
+    store = Store(settings, embedder_from_settings(settings))
     stats = store.stats()
     if args.json:
         stats["articles"] = (
@@ -183,6 +183,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--port", type=int, help="port (RAG_UI_PORT)")
     chat.add_argument("--open", action="store_true", help="open a browser tab")
     chat.set_defaults(run=_cmd_chat)
+
+    from eval.cli import add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.documents import Document
@@ -163,4 +163,3 @@ def to_document(passage: Passage) -> Document:
     return Document(page_content=text, id=passage.chunk_id, metadata=metadata | {"date": passage.date})
 
 
-_ = replace

@@ -9,13 +9,11 @@ and `reconcile` removes what an interrupted ingest left behind.
 from __future__ import annotations
 
 import hashlib
-import json
 import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
@@ -38,6 +36,8 @@ _KEY_CHUNKING = "rag:chunking"
 _KEY_GENERATION = "rag:generation"
 _KEY_DIRTY = "rag:dirty"
 _GET_PAGE = 5000
+_WRITTEN_HERE: set[str] = set()
+"""Generations written by this process; any other change came from another process."""
 
 
 class Embedder(Protocol):
@@ -112,6 +112,7 @@ class Store:
         self._client = client
         self._lock = threading.RLock()
         self._records: tuple[str, dict[str, DocRecord]] | None = None
+        self._seen_generation: str | None = None
         self._texts: dict[tuple[str, str], str] = {}
 
     # -- connection -------------------------------------------------------------------------
@@ -178,7 +179,13 @@ class Store:
         return f"{self.settings.collection}-docs"
 
     def exists(self) -> bool:
-        """Whether the chunk collection exists."""
+        """Whether the chunk collection exists (without creating an empty store folder)."""
+        if (
+            self._client is None
+            and not self.settings.chroma_host
+            and not (self.settings.chroma_dir / "chroma.sqlite3").exists()
+        ):
+            return False
         names = self._call("list collections", self.client.list_collections)
         return self.settings.collection in {getattr(c, "name", c) for c in names}
 
@@ -250,7 +257,29 @@ class Store:
         if not self.exists():
             return ""
         collection = self._call("read generation", self.client.get_collection, self.settings.collection)
-        return str((collection.metadata or {}).get(_KEY_GENERATION, ""))
+        generation = str((collection.metadata or {}).get(_KEY_GENERATION, ""))
+        if self._seen_generation not in (None, generation) and generation not in _WRITTEN_HERE:
+            self._reopen()
+        self._seen_generation = generation
+        return generation
+
+    def _reopen(self) -> None:
+        """Another process wrote to the embedded store: this process's vector index is stale.
+
+        The embedded client keeps the HNSW index in memory per process and does not see
+        other processes' writes, so drop the cached system for this path and connect again.
+        """
+        if self.settings.chroma_host or self._client is None:
+            return
+        try:
+            from chromadb.api.shared_system_client import SharedSystemClient
+
+            SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
+        except (ImportError, AttributeError):
+            return
+        self._client = self._connect()
+        with self._lock:
+            self._records = None
 
     def _set_metadata(self, **values: Any) -> None:
         collection = self.chunks(create=True)
@@ -267,7 +296,9 @@ class Store:
 
     def end_write(self) -> None:
         """Marks the index consistent and moves it to a new generation."""
-        self._set_metadata(**{_KEY_DIRTY: False, _KEY_GENERATION: uuid.uuid4().hex})
+        generation = uuid.uuid4().hex
+        _WRITTEN_HERE.add(generation)
+        self._set_metadata(**{_KEY_DIRTY: False, _KEY_GENERATION: generation})
         with self._lock:
             self._records = None
 
@@ -446,6 +477,8 @@ class Store:
         for chunk_id_, text, metadata, distance in zip(
             got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
         ):
+            if metadata is None:
+                continue
             record = records.get(str(metadata.get("doc_id")))
             if record is None or record.content_hash != metadata.get("content_hash"):
                 continue
@@ -531,11 +564,3 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
     while seen is not None:
         yield seen
         seen = seen.__cause__ or seen.__context__
-
-
-def describe(record: DocRecord) -> str:
-    """One line about an article, for people."""
-    return json.dumps({"doc_id": record.doc_id, "title": record.title, "chunks": record.n_chunks})
-
-
-_ = Path

@@ -62,9 +62,7 @@ def validate_gold_file(path: Path, seeds_dir: Path = SEEDS_DIR) -> list[str]:
         where = f"{path.name}:{n} ({row.get('id', '?')})"
         keys = set(row)
         if keys != EXPECTED_KEYS:
-            errors.append(
-                f"{where}: keys {sorted(keys)} != {sorted(EXPECTED_KEYS)}"
-            )
+            errors.append(f"{where}: keys {sorted(keys)} != {sorted(EXPECTED_KEYS)}")
             continue
         for key in ("id", "question", "answer", "type", "doc"):
             if not isinstance(row[key], str):
@@ -124,9 +122,7 @@ def validate_gold_file(path: Path, seeds_dir: Path = SEEDS_DIR) -> list[str]:
             paras = paragraphs(text)
             hit = {i for e in ev for i, p in enumerate(paras) if e and e in p}
             if len(hit) < 2:
-                errors.append(
-                    f"{where}: multi evidence must come from >= 2 different paragraphs"
-                )
+                errors.append(f"{where}: multi evidence must come from >= 2 different paragraphs")
 
     for id_, count in ids.items():
         if count > 1:
@@ -137,9 +133,7 @@ def validate_gold_file(path: Path, seeds_dir: Path = SEEDS_DIR) -> list[str]:
         errors.append(f"{path.name}: only {total} questions (< {MIN_TOTAL})")
     for qtype, minimum in MIN_COUNTS.items():
         if types[qtype] < minimum:
-            errors.append(
-                f"{path.name}: only {types[qtype]} {qtype} questions (< {minimum})"
-            )
+            errors.append(f"{path.name}: only {types[qtype]} {qtype} questions (< {minimum})")
     return errors
 
 
@@ -218,17 +212,13 @@ CORRUPTIONS = [
 ]
 
 
-@pytest.mark.skipif(not GOLD_FILES, reason="no gold files")
-@pytest.mark.parametrize(
-    "name, mutate, expect", [pytest.param(*c, id=c[0]) for c in CORRUPTIONS]
-)
+@pytest.mark.parametrize("name, mutate, expect", [pytest.param(*c, id=c[0]) for c in CORRUPTIONS])
 def test_validator_detects_corruption(tmp_path, name, mutate, expect):
     path = _mutated_copy(tmp_path, mutate)
     errors = validate_gold_file(path)
     assert any(expect in e for e in errors), (name, errors)
 
 
-@pytest.mark.skipif(not GOLD_FILES, reason="no gold files")
 def test_validator_accepts_unmodified_copy(tmp_path):
     dst = tmp_path / GOLD_FILES[0].name
     shutil.copy(GOLD_FILES[0], dst)

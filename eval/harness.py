@@ -1,0 +1,493 @@
+"""Run a gold set against the assistant (and peer baselines) and score every answer.
+
+Scoring is separate from running: ``score_answers`` turns gold items and `Answer` objects into
+per-question scores and summaries without asking anything, so it can be checked by hand.
+Retrieval and answer metrics cover answerable questions only; a refusal of an answerable
+question is scored as the answer "" (so it scores 0). Citation metrics pool all citations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from eval.gold import GOLD_TYPES, DatasetError
+from eval.metrics import (
+    aggregate,
+    cosine,
+    doc_hit,
+    evidence_recall,
+    exact_match,
+    percentile,
+    reciprocal_rank,
+    refusal_rates,
+    rouge_l,
+    token_f1,
+)
+from rag.citations import strip_markers
+from rag.errors import NoIndexError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+
+    from eval.baseline import Baseline
+    from eval.gold import GoldItem
+    from eval.judge import Judge
+    from rag.lexical import LexicalIndex
+    from rag.settings import Settings
+    from rag.store import Embedder, Store
+    from rag.types import Answer
+
+__all__ = [
+    "JUDGE_METRICS",
+    "METRICS",
+    "EvalRun",
+    "Evaluation",
+    "ItemResult",
+    "ask_all",
+    "doc_matches",
+    "run_eval",
+    "score_answers",
+    "score_item",
+    "summarize",
+]
+
+METRICS: tuple[str, ...] = (
+    "evidence_recall_at_k",
+    "doc_hit_at_k",
+    "mrr",
+    "token_f1",
+    "exact_match",
+    "rouge_l",
+    "semantic_similarity",
+    "correct_refusal_rate",
+    "false_refusal_rate",
+    "citation_validity",
+    "citation_support",
+    "latency_ms_p50",
+    "latency_ms_p95",
+)
+"""Summary metrics, in the order tables show them."""
+
+JUDGE_METRICS: tuple[str, ...] = ("faithfulness", "answer_correctness")
+"""Summary metrics added when an LLM judge scored the answers."""
+
+_T = TypeVar("_T")
+_MEAN_SCORES = (
+    "evidence_recall_at_k",
+    "doc_hit_at_k",
+    "mrr",
+    "token_f1",
+    "exact_match",
+    "rouge_l",
+    "semantic_similarity",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """One gold question, what a system answered, and the scores of that answer."""
+
+    gold: GoldItem
+    answer: Answer
+    scores: dict[str, float | None]
+    citation_checks: tuple[bool, ...] = ()
+
+    @property
+    def latency_ms(self) -> float | None:
+        """Total time the system took for this question."""
+        total = self.answer.timings_ms.get("total")
+        return None if total is None else float(total)
+
+    def to_json(self) -> dict[str, Any]:
+        """The `items` entry of the eval JSON."""
+        answer = self.answer
+        return {
+            "id": self.gold["id"],
+            "type": self.gold["type"],
+            "question": self.gold["question"],
+            "answer": answer.text,
+            "abstained": answer.abstained,
+            "gold_answer": self.gold["answer"],
+            "gold_doc": self.gold["doc"],
+            "evidence": list(self.gold["evidence"]),
+            "citations": [
+                {
+                    "n": c.n,
+                    "doc_id": c.doc_id,
+                    "chunk_id": c.chunk_id,
+                    "start": c.start,
+                    "end": c.end,
+                    "quote": c.quote,
+                    "supported": c.supported,
+                    "valid": valid,
+                }
+                for c, valid in zip(answer.citations, self.citation_checks, strict=True)
+            ],
+            "passages": [
+                {"chunk_id": p.chunk_id, "doc_id": p.doc_id, "score": p.score} for p in answer.passages
+            ],
+            "scores": dict(self.scores),
+            "latency_ms": self.latency_ms,
+            "answerer": answer.answerer,
+            "notes": list(answer.notes),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """One system's scored answers to a gold set, summarised overall and per question type."""
+
+    system: str
+    results: tuple[ItemResult, ...]
+    summary: dict[str, float | None]
+    by_type: dict[str, dict[str, float | None]]
+
+    def to_json(self, *, items: bool = False) -> dict[str, Any]:
+        """Summary and per-type summaries, and the per-question results when `items` is set."""
+        payload: dict[str, Any] = {"summary": dict(self.summary), "by_type": dict(self.by_type)}
+        if items:
+            payload["items"] = [result.to_json() for result in self.results]
+        return payload
+
+
+@dataclass(frozen=True, slots=True)
+class EvalRun:
+    """The assistant's evaluation, its peers' on the same questions, and how it was run."""
+
+    assistant: Evaluation
+    baselines: dict[str, Evaluation] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The object `rag eval --json` writes."""
+        return self.assistant.to_json(items=True) | {
+            "baselines": {name: evaluation.to_json() for name, evaluation in self.baselines.items()},
+            "config": dict(self.config),
+        }
+
+
+# -- scoring ------------------------------------------------------------------------------------
+
+
+def doc_matches(gold_doc: str, doc_id: str) -> bool:
+    """Whether a passage's `doc_id` is the gold document: equal, or equal without its file suffix."""
+    if doc_id == gold_doc:
+        return True
+    path = PurePosixPath(doc_id)
+    return bool(path.suffix) and path.with_suffix("").as_posix() == gold_doc
+
+
+def _share(flags: Sequence[bool]) -> float | None:
+    return sum(flags) / len(flags) if flags else None
+
+
+def _check_citations(answer: Answer, article_text: Callable[[str], str] | None) -> tuple[bool, ...]:
+    if article_text is None:
+        return ()
+    checks = []
+    for citation in answer.citations:
+        try:
+            text = article_text(citation.doc_id)
+        except KeyError:
+            checks.append(False)
+            continue
+        in_bounds = 0 <= citation.start < citation.end <= len(text)
+        checks.append(in_bounds and text[citation.start : citation.end] == citation.quote)
+    return tuple(checks)
+
+
+def _prediction(answer: Answer) -> str:
+    return "" if answer.abstained else strip_markers(answer.text).strip()
+
+
+def score_item(
+    gold: GoldItem,
+    answer: Answer,
+    *,
+    similarity: float | None = None,
+    citation_checks: Sequence[bool] = (),
+) -> dict[str, float | None]:
+    """Per-question scores; `similarity` is the embedding cosine of prediction and gold answer.
+
+    Unanswerable questions get None for retrieval and answer scores; a refused answerable
+    question is scored as the answer "" (similarity 0).
+    """
+    answerable = gold["type"] != "unanswerable"
+    scores: dict[str, float | None] = dict.fromkeys(_MEAN_SCORES)
+    if answerable:
+        passages = [passage.text for passage in answer.passages]
+        gold_doc = gold["doc"]
+        docs = [passage.doc_id for passage in answer.passages]
+        if gold_doc is not None:
+            docs = [gold_doc if doc_matches(gold_doc, doc) else doc for doc in docs]
+        prediction = _prediction(answer)
+        scores |= {
+            "evidence_recall_at_k": evidence_recall(gold["evidence"], passages),
+            "doc_hit_at_k": doc_hit(gold_doc, docs),
+            "mrr": reciprocal_rank(gold["evidence"], passages, gold_doc, docs),
+            "token_f1": token_f1(prediction, gold["answer"]),
+            "exact_match": exact_match(prediction, gold["answer"]),
+            "rouge_l": rouge_l(prediction, gold["answer"]),
+            "semantic_similarity": 0.0 if not prediction else similarity,
+        }
+    scores["citation_validity"] = _share(list(citation_checks))
+    scores["citation_support"] = _share([citation.supported for citation in answer.citations])
+    return scores
+
+
+def _similarities(
+    gold: Sequence[GoldItem],
+    answers: Sequence[Answer],
+    embed: Callable[[list[str]], list[list[float]]] | None,
+) -> list[float | None]:
+    if embed is None:
+        return [None] * len(gold)
+    pairs = [
+        (i, _prediction(answer), item["answer"])
+        for i, (item, answer) in enumerate(zip(gold, answers, strict=True))
+        if item["type"] != "unanswerable" and _prediction(answer)
+    ]
+    result: list[float | None] = [None] * len(gold)
+    if not pairs:
+        return result
+    vectors = embed([text for _, prediction, reference in pairs for text in (prediction, reference)])
+    for n, (i, _, _) in enumerate(pairs):
+        result[i] = cosine(vectors[2 * n], vectors[2 * n + 1])
+    return result
+
+
+def summarize(results: Sequence[ItemResult]) -> dict[str, float | None]:
+    """Summary metrics of some results (see `METRICS`), plus `n`; judge metrics when present."""
+    judged = [key for key in JUDGE_METRICS if any(key in result.scores for result in results)]
+    means = aggregate(
+        [{key: result.scores.get(key) for key in (*_MEAN_SCORES, *judged)} for result in results]
+    )
+    rates = refusal_rates(
+        [result.gold["type"] for result in results], [result.answer.abstained for result in results]
+    )
+    checks = [check for result in results for check in result.citation_checks]
+    supported = [citation.supported for result in results for citation in result.answer.citations]
+    latencies = [latency for result in results if (latency := result.latency_ms) is not None]
+    summary: dict[str, float | None] = {
+        **{key: means.get(key) for key in _MEAN_SCORES},
+        **rates,
+        "citation_validity": _share(checks),
+        "citation_support": _share(supported),
+        "latency_ms_p50": percentile(latencies, 50) if latencies else None,
+        "latency_ms_p95": percentile(latencies, 95) if latencies else None,
+        **{key: means.get(key) for key in judged},
+        "n": len(results),
+    }
+    return summary
+
+
+def score_answers(
+    gold: Sequence[GoldItem],
+    answers: Sequence[Answer],
+    *,
+    system: str = "assistant",
+    article_text: Callable[[str], str] | None = None,
+    embed: Callable[[list[str]], list[list[float]]] | None = None,
+    judge: Judge | None = None,
+    progress: bool = False,
+) -> Evaluation:
+    """Scores `answers[i]` against `gold[i]`, summarised overall and per type.
+
+    `article_text` (doc id to cleaned text) enables citation validity, `embed` (texts to vectors)
+    semantic similarity, and `judge` the LLM-judged metrics; each is None when not given.
+    `progress` shows a bar on stderr while the judge works.
+    """
+    if len(gold) != len(answers):
+        raise ValueError(f"score_answers: {len(gold)} gold items but {len(answers)} answers")
+    similarities = _similarities(gold, answers, embed)
+    results = []
+    rows = _bar(
+        list(zip(gold, answers, similarities, strict=True)),
+        desc=f"judge {system}",
+        enabled=progress and judge is not None,
+    )
+    for item, answer, similarity in rows:
+        checks = _check_citations(answer, article_text)
+        scores = score_item(item, answer, similarity=similarity, citation_checks=checks)
+        if judge is not None:
+            scores |= judge.score(item, answer)
+        results.append(ItemResult(gold=item, answer=answer, scores=scores, citation_checks=checks))
+    by_type: dict[str, dict[str, float | None]] = {
+        kind: summarize(subset)
+        for kind in GOLD_TYPES
+        if (subset := [result for result in results if result.gold["type"] == kind])
+    }
+    return Evaluation(system=system, results=tuple(results), summary=summarize(results), by_type=by_type)
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def _bar(items: Sequence[_T], *, desc: str, enabled: bool) -> Iterable[_T]:
+    if not enabled:
+        return items
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit="q", file=sys.stderr, leave=False)
+
+
+def ask_all(
+    gold: Sequence[GoldItem], ask: Callable[[str], Answer], *, desc: str = "eval", progress: bool = True
+) -> list[Answer]:
+    """Asks every gold question in order, with a progress bar on stderr."""
+    return [ask(item["question"]) for item in _bar(gold, desc=desc, enabled=progress)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Index:
+    settings: Settings
+    store: Store
+    lexical: LexicalIndex
+    description: dict[str, Any]
+
+
+@contextlib.contextmanager
+def _temporary_index(
+    paths: Sequence[Path], settings: Settings, embedder: Embedder, scratch: Path, progress: bool
+) -> Iterator[_Index]:
+    from ingest.pipeline import ingest_paths
+    from rag.lexical import LexicalIndex
+    from rag.store import Store
+
+    local = settings.model_copy(
+        update={"data_dir": scratch / "data", "chroma_host": None, "chroma_token": None}
+    )
+    store = Store(local, embedder)
+    lexical = LexicalIndex(local.data_dir, local.collection)
+    report = ingest_paths(paths, local, store=store, lexical=lexical, progress=progress)
+    if report.documents == 0:
+        reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failed) or "no documents found"
+        raise DatasetError(f"nothing to evaluate on: {reasons}")
+    yield _Index(
+        settings=local,
+        store=store,
+        lexical=lexical,
+        description={
+            "paths": [str(path) for path in paths],
+            "index": "temporary",
+            "articles": report.documents,
+            "chunks": report.chunks,
+            "ingest_seconds": round(report.seconds, 2),
+            "failed": [{"path": f.path, "reason": f.reason} for f in report.failed],
+        },
+    )
+
+
+@contextlib.contextmanager
+def _user_index(settings: Settings, embedder: Embedder) -> Iterator[_Index]:
+    from rag.lexical import LexicalIndex
+    from rag.store import Store
+
+    store = Store(settings, embedder)
+    if not store.exists():
+        raise NoIndexError(
+            f"no index in {settings.store_location}; run `rag ingest PATH` first, or pass --docs PATH"
+        )
+    records = store.records()
+    if not records:
+        raise NoIndexError(
+            f"the index in {settings.store_location} holds no articles; run `rag ingest PATH` first"
+        )
+    yield _Index(
+        settings=settings,
+        store=store,
+        lexical=LexicalIndex(settings.data_dir, settings.collection),
+        description={
+            "paths": [],
+            "index": settings.store_location,
+            "articles": len(records),
+            "chunks": sum(record.n_chunks for record in records.values()),
+        },
+    )
+
+
+def run_eval(
+    gold: Sequence[GoldItem],
+    settings: Settings,
+    *,
+    embedder: Embedder,
+    docs: Sequence[Path] | None = None,
+    k: int | None = None,
+    answerer: str | None = None,
+    baselines: Sequence[str] = (),
+    judge: Judge | None = None,
+    progress: bool = True,
+    config: Mapping[str, Any] | None = None,
+) -> EvalRun:
+    """Asks the assistant (and each named baseline) every gold question and scores the answers.
+
+    With `docs`, the documents are indexed into a temporary data folder that is deleted
+    afterwards; without, the index that `settings` names is used (and never written).
+    Baselines are built from the same articles the assistant's store holds.
+    """
+    from eval.baseline import make_baseline, store_articles
+    from rag.answering import available_answerers
+    from rag.assistant import Assistant
+    from rag.errors import ConfigError
+
+    if not gold:
+        raise DatasetError("the gold set has no questions")
+    chosen = answerer or settings.answerer
+    if chosen not in available_answerers():
+        raise ConfigError(f"unknown answerer {chosen!r}; choose one of {', '.join(available_answerers())}")
+    started = time.perf_counter()
+    embed = embedder.embed_documents
+    with contextlib.ExitStack() as stack:
+        scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-eval-")))
+        index = stack.enter_context(
+            _temporary_index(docs, settings, embedder, scratch, progress)
+            if docs
+            else _user_index(settings, embedder)
+        )
+        assistant = Assistant(index.settings, embedder=embedder, store=index.store, lexical=index.lexical)
+        answers = ask_all(
+            gold, lambda q: assistant.ask(q, k=k, answerer=chosen), desc="assistant", progress=progress
+        )
+        evaluation = score_answers(
+            gold, answers, article_text=index.store.article_text, embed=embed, judge=judge, progress=progress
+        )
+        peers: dict[str, Evaluation] = {}
+        peer_config: dict[str, Any] = {}
+        if baselines:
+            articles = store_articles(index.store)
+            for name in baselines:
+                peer: Baseline = make_baseline(name, articles, embedder, scratch / f"baseline-{name}")
+                peer_answers = ask_all(gold, peer.ask, desc=name, progress=progress)
+                peers[name] = score_answers(
+                    gold,
+                    peer_answers,
+                    system=name,
+                    article_text=index.store.article_text,
+                    embed=embed,
+                    judge=judge,
+                    progress=progress,
+                )
+                peer_config[name] = peer.config()
+        run_config: dict[str, Any] = {
+            **(config or {}),
+            "gold_items": len(gold),
+            "k": k or index.settings.top_k,
+            "answerer": chosen,
+            "embedder": embedder.model_id,
+            "chunking": index.store.chunking,
+            "collection": index.settings.collection,
+            "documents": index.description,
+            "baselines": peer_config,
+            "judge": judge.model_name if judge is not None else None,
+            "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+    run_config["seconds"] = round(time.perf_counter() - started, 2)
+    return EvalRun(assistant=evaluation, baselines=peers, config=run_config)

@@ -1,0 +1,156 @@
+"""Scoring of hand-made answers (see `handmade` in conftest.py), worked out by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.harness import METRICS, doc_matches, score_answers, score_item, summarize
+
+
+def _score(handmade):
+    return score_answers(
+        handmade.gold,
+        handmade.answers,
+        article_text=handmade.articles.__getitem__,
+        embed=handmade.embeddings.embed_documents,
+    )
+
+
+def test_per_item_scores(handmade) -> None:
+    results = {r.gold["id"]: r.scores for r in _score(handmade).results}
+
+    assert results["s1"]["token_f1"] == 1.0
+    assert results["s1"]["exact_match"] == 1.0
+    assert results["s1"]["semantic_similarity"] == pytest.approx(1.0)
+    assert results["s1"]["citation_validity"] == 0.5
+    assert (results["s1"]["evidence_recall_at_k"], results["s1"]["doc_hit_at_k"], results["s1"]["mrr"]) == (
+        1,
+        1,
+        1,
+    )
+
+    # A refused answerable question is scored as the answer "": everything about the answer is 0.
+    assert results["s2"]["token_f1"] == 0.0
+    assert results["s2"]["rouge_l"] == 0.0
+    assert results["s2"]["semantic_similarity"] == 0.0
+    # Gold doc "b" is the passage doc "b.txt" without its suffix; the evidence is in passage 2.
+    assert results["s2"]["doc_hit_at_k"] == 1.0
+    assert results["s2"]["mrr"] == 0.5
+
+    assert results["m1"]["token_f1"] == pytest.approx(0.5)
+    assert results["m1"]["semantic_similarity"] == pytest.approx(0.6)
+    assert results["m1"]["evidence_recall_at_k"] == 0.0
+    assert results["m1"]["doc_hit_at_k"] is None
+    assert results["m1"]["citation_support"] == 0.0
+
+    for item in ("u1", "u2"):
+        assert results[item]["token_f1"] is None
+        assert results[item]["evidence_recall_at_k"] is None
+    assert results["u1"]["citation_validity"] is None
+
+
+def test_summary_overall(handmade) -> None:
+    summary = _score(handmade).summary
+
+    assert list(summary) == [*METRICS, "n"]
+    assert summary["n"] == 5
+    assert summary["token_f1"] == pytest.approx((1.0 + 0.0 + 0.5) / 3)
+    assert summary["exact_match"] == pytest.approx(1 / 3)
+    assert summary["semantic_similarity"] == pytest.approx((1.0 + 0.0 + 0.6) / 3)
+    assert summary["evidence_recall_at_k"] == pytest.approx(2 / 3)
+    assert summary["doc_hit_at_k"] == 1.0
+    assert summary["mrr"] == pytest.approx(0.5)
+    assert summary["false_refusal_rate"] == pytest.approx(1 / 3)
+    assert summary["correct_refusal_rate"] == 0.5
+    # Four citations in all, one with a shifted offset; one marked unsupported.
+    assert summary["citation_validity"] == 0.75
+    assert summary["citation_support"] == 0.75
+    assert summary["latency_ms_p50"] == 300.0
+    assert summary["latency_ms_p95"] == pytest.approx(480.0)
+
+
+def test_summary_by_type(handmade) -> None:
+    by_type = _score(handmade).by_type
+
+    assert list(by_type) == ["single", "multi", "unanswerable"]
+    single, multi, unanswerable = by_type["single"], by_type["multi"], by_type["unanswerable"]
+    assert (single["n"], multi["n"], unanswerable["n"]) == (2, 1, 2)
+    assert single["token_f1"] == 0.5
+    assert single["false_refusal_rate"] == 0.5
+    assert single["correct_refusal_rate"] is None
+    assert single["citation_validity"] == 0.5
+    assert multi["token_f1"] == pytest.approx(0.5)
+    assert multi["false_refusal_rate"] == 0.0
+    assert unanswerable["correct_refusal_rate"] == 0.5
+    assert unanswerable["token_f1"] is None
+    assert unanswerable["citation_validity"] == 1.0
+    assert unanswerable["latency_ms_p50"] == 450.0
+
+
+def test_only_answered_answerable_texts_are_embedded(handmade) -> None:
+    _score(handmade)
+
+    assert sorted(handmade.embeddings.seen) == sorted(
+        ["Paris is the capital", "Paris is the capital", "alpha beta", "alpha gamma"]
+    )
+
+
+def test_optional_scorers_left_out_give_none(handmade) -> None:
+    summary = score_answers(handmade.gold, handmade.answers).summary
+
+    assert summary["citation_validity"] is None
+    assert summary["semantic_similarity"] == 0.0  # only the refusal, which needs no embedding
+    assert summary["citation_support"] == 0.75
+
+
+def test_unknown_cited_document_is_invalid(handmade) -> None:
+    evaluation = score_answers(handmade.gold[:1], handmade.answers[:1], article_text={}.__getitem__)
+
+    assert evaluation.results[0].citation_checks == (False, False)
+
+
+def test_lengths_must_match(handmade) -> None:
+    with pytest.raises(ValueError, match="5 gold items but 4 answers"):
+        score_answers(handmade.gold, handmade.answers[:4])
+
+
+def test_score_item_without_similarity(handmade) -> None:
+    scores = score_item(handmade.gold[2], handmade.answers[2])
+
+    assert scores["semantic_similarity"] is None
+    assert scores["citation_validity"] is None
+
+
+def test_summarize_empty() -> None:
+    summary = summarize([])
+
+    assert summary["n"] == 0
+    assert all(summary[key] is None for key in METRICS)
+
+
+@pytest.mark.parametrize(
+    ("gold", "doc_id", "expected"),
+    [
+        ("a.txt", "a.txt", True),
+        ("3", "3.txt", True),
+        ("3", "3", True),
+        ("3", "13.txt", False),
+        ("sub/x", "sub/x.md", True),
+        ("x", "sub/x.md", False),
+        ("3.txt", "3", False),
+    ],
+)
+def test_doc_matches(gold: str, doc_id: str, expected: bool) -> None:
+    assert doc_matches(gold, doc_id) is expected
+
+
+def test_items_json_shape(handmade) -> None:
+    evaluation = _score(handmade)
+    item = evaluation.to_json(items=True)["items"][0]
+
+    assert item["id"] == "s1"
+    assert item["gold_answer"] == "Paris is the capital"
+    assert [c["valid"] for c in item["citations"]] == [True, False]
+    assert item["passages"][0] == {"chunk_id": "a.txt-0", "doc_id": "a.txt", "score": 1.0}
+    assert item["scores"]["token_f1"] == 1.0
+    assert item["latency_ms"] == 100.0

@@ -1,0 +1,112 @@
+"""The Markdown report, the plots and the plain-text summary of a hand-made run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from matplotlib.image import imread
+
+from eval.harness import EvalRun, score_answers
+from eval.report import PLOTS, format_value, render_markdown, summary_text, write_report
+from rag.types import Answer
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def run(handmade) -> EvalRun:
+    assistant = score_answers(
+        handmade.gold,
+        handmade.answers,
+        article_text=handmade.articles.__getitem__,
+        embed=handmade.embeddings.embed_documents,
+    )
+    naive_answers = [
+        Answer(
+            question=a.question,
+            rewritten_query=a.question,
+            text=a.passages[0].text,
+            abstained=False,
+            passages=a.passages,
+            timings_ms={"total": 50.0},
+            answerer="naive",
+        )
+        for a in handmade.answers
+    ]
+    naive = score_answers(
+        handmade.gold, naive_answers, system="naive", article_text=handmade.articles.__getitem__
+    )
+    return EvalRun(assistant=assistant, baselines={"naive": naive}, config={"gold": "hand.jsonl", "k": 5})
+
+
+def test_report_files(run: EvalRun, tmp_path: Path) -> None:
+    report = write_report(run, tmp_path / "report")
+
+    assert report == tmp_path / "report" / "report.md"
+    for name in PLOTS:
+        path = tmp_path / "report" / name
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        height, width, _channels = imread(path).shape
+        assert height > 100
+        assert width > 100
+
+
+def test_report_tables(run: EvalRun) -> None:
+    text = render_markdown(run, list(PLOTS))
+
+    assert "| metric | all | single | multi | unanswerable |" in text
+    assert text.count("| metric | assistant | naive |") == 4  # overall, then each type
+    for heading in ("## Overall", "## single", "## multi", "## unanswerable"):
+        assert heading in text
+    assert "| token_f1 | 0.500 | 0.500 | 0.500 | — |" in text
+    assert "| citation_validity | 0.750 |" in text
+    for name in PLOTS:
+        assert f"({name})" in text
+
+
+def test_report_worst_answers(run: EvalRun) -> None:
+    text = render_markdown(run)
+    worst = text[text.index("## Worst answers") :]
+
+    # s2 was refused (F1 0), m1 half right, s1 right: lowest first.
+    assert worst.index("**s2**") < worst.index("**m1**") < worst.index("**s1**")
+    assert "refused" in worst
+    assert "gold: March 10" in worst
+    # u2 is unanswerable but was answered; u1 was rightly refused.
+    answered = worst[worst.index("Unanswerable questions that were answered") :]
+    assert "**u2**" in answered
+    assert "**u1**" not in answered
+
+
+def test_summary_text(run: EvalRun) -> None:
+    text = summary_text(run)
+    lines = text.splitlines()
+
+    assert lines[0].split() == [
+        "metric",
+        "assistant",
+        "naive",
+        "assistant:single",
+        "assistant:multi",
+        "assistant:unanswerable",
+    ]
+    assert lines[-1].split() == ["n", "5", "5", "2", "1", "2"]
+    citation_row = next(line for line in lines if line.startswith("citation_validity"))
+    assert citation_row.split()[:3] == ["citation_validity", "0.750", "—"]
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "shown"),
+    [
+        ("token_f1", None, "—"),
+        ("token_f1", 0.12345, "0.123"),
+        ("n", 12, "12"),
+        ("latency_ms_p95", 12.345, "12.3"),
+    ],
+)
+def test_format_value(metric: str, value: float | None, shown: str) -> None:
+    assert format_value(metric, value) == shown

@@ -1,0 +1,170 @@
+"""Acceptance: an ingest killed with SIGKILL leaves a store that a rerun brings to the clean result."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import threading
+from typing import TYPE_CHECKING
+
+from ingest_support import (
+    RAG,
+    TokenizerOnlyEmbeddings,
+    article_text,
+    chunk_rows,
+    cli_env,
+    forget_open_stores,
+    raw_chunk_count,
+    record_rows,
+    write_articles,
+)
+
+from ingest.pipeline import ingest_paths
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import Store
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+ARTICLES = (
+    30  # of about 2.3 KB each: ~150 chunks, embedded in one batch, then committed one article at a time
+)
+CHUNK_TOKENS = 128
+KILL_AFTER_COMMITS = 20  # the kill lands among the commits, often inside one
+
+
+def _settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, chunk_tokens=CHUNK_TOKENS, _env_file=None)  # type: ignore[call-arg]
+
+
+def _ingest_then_kill(folder: Path, data_dir: Path, status: str) -> list[str]:
+    """Runs `rag ingest -v` and SIGKILLs it right after it reports KILL_AFTER_COMMITS committed files."""
+    process = subprocess.Popen(
+        [str(RAG), "ingest", str(folder), "-v"],
+        env=cli_env(data_dir, chunk_tokens=str(CHUNK_TOKENS)),
+        cwd=data_dir.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    guard = threading.Timer(300, process.kill)
+    guard.start()
+    committed: list[str] = []
+    output: list[str] = []
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            output.append(line)
+            if line.startswith(f"{status}: "):
+                committed.append(line)
+                if len(committed) == KILL_AFTER_COMMITS:
+                    process.send_signal(signal.SIGKILL)
+                    break
+    finally:
+        guard.cancel()
+        process.wait(timeout=60)
+        if process.stderr is not None:
+            process.stderr.close()
+    assert process.returncode == -signal.SIGKILL, "".join(output)[-3000:]
+    return committed
+
+
+def _assert_committed_view_is_whole(store: Store) -> None:
+    """Every committed article shows exactly its own chunks, at the right offsets."""
+    by_doc: dict[str, list[tuple[int, int, int, str]]] = {}
+    for chunk in store.committed_chunks():
+        by_doc.setdefault(chunk.doc_id, []).append((chunk.index, chunk.start, chunk.end, chunk.text))
+    for doc_id, record in store.records().items():
+        chunks = sorted(by_doc.get(doc_id, []))
+        assert [index for index, *_ in chunks] == list(range(record.n_chunks)), doc_id
+        text = store.article_text(doc_id)
+        assert all(text[start:end] == chunk_text for _, start, end, chunk_text in chunks), doc_id
+
+
+def _assert_same_as_clean_ingest(store: Store, settings: Settings, folder: Path, clean_dir: Path) -> None:
+    clean_settings = _settings(clean_dir)
+    clean = Store(clean_settings, TokenizerOnlyEmbeddings())
+    clean_report = ingest_paths([folder], clean_settings, store=clean)
+    assert clean_report.ok
+    assert clean_report.counts() == {"added": ARTICLES}
+
+    rows, clean_rows = chunk_rows(store), chunk_rows(clean)
+    assert set(rows) == set(clean_rows)
+    assert rows == clean_rows
+    assert record_rows(store) == record_rows(clean)
+    # No duplicates and no leftovers of the killed run.
+    assert raw_chunk_count(store) == len(rows)
+    assert int(store.docs().count()) == ARTICLES
+    assert len({(doc_id, index) for doc_id, index, *_ in rows.values()}) == len(rows)
+    assert store.stats()["interrupted_write"] is False
+    lexical = LexicalIndex(settings.data_dir, settings.collection)
+    lexical.sync(store)
+    assert lexical.size == len(rows)
+    stamp = json.loads((lexical.directory / "stamp.json").read_text())
+    assert stamp == {"generation": store.generation(), "chunks": len(rows)}
+
+
+def _assert_searchable(store: Store, embedder: SentenceTransformerEmbeddings, revision: int = 0) -> None:
+    for number in (0, ARTICLES - 1):
+        query = article_text(number, revision=revision).split("\n\n")[-2]
+        assert store.dense_search(embedder.embed_query(query), k=1)[0][0].doc_id == f"a{number:03d}.txt"
+
+
+def test_killed_first_ingest_converges_on_rerun(
+    tmp_path: Path, embedder: SentenceTransformerEmbeddings
+) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, ARTICLES)
+    settings = _settings(tmp_path / "data")
+
+    _ingest_then_kill(folder, settings.data_dir, "added")
+
+    store = Store(settings, embedder)
+    committed = set(store.records())
+    assert KILL_AFTER_COMMITS <= len(committed) < ARTICLES, "the kill did not land mid-way"
+    assert store.stats()["interrupted_write"] is True
+    _assert_committed_view_is_whole(store)
+
+    report = ingest_paths([folder], settings, store=store)
+
+    assert report.ok
+    assert report.counts() == {"unchanged": len(committed), "added": ARTICLES - len(committed)}
+    assert {f.doc_id for f in report.files if f.status == "unchanged"} == committed
+    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean")
+    _assert_searchable(store, embedder)
+
+
+def test_killed_update_converges_on_rerun(tmp_path: Path, embedder: SentenceTransformerEmbeddings) -> None:
+    folder = tmp_path / "articles"
+    paths = write_articles(folder, ARTICLES)
+    settings = _settings(tmp_path / "data")
+    # The update replaces every article, so the first version's vectors need not be real.
+    first = ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    assert first.counts() == {"added": ARTICLES}
+    write_articles(folder, ARTICLES, revision=1)
+    new_hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+    forget_open_stores()  # let the other process write, then read what it wrote
+
+    _ingest_then_kill(folder, settings.data_dir, "updated")
+
+    forget_open_stores()
+    store = Store(settings, embedder)
+    records = store.records()
+    # Nothing is lost mid-update: each article is there, in its old or its new version.
+    assert set(records) == set(new_hashes)
+    updated = {doc_id for doc_id, r in records.items() if r.file_hash == new_hashes[doc_id]}
+    assert KILL_AFTER_COMMITS <= len(updated) < ARTICLES, "the kill did not land mid-way"
+    _assert_committed_view_is_whole(store)
+
+    report = ingest_paths([folder], settings, store=store)
+
+    assert report.ok
+    assert report.counts() == {"unchanged": len(updated), "updated": ARTICLES - len(updated)}
+    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean")
+    _assert_searchable(store, embedder, revision=1)
+    assert all("Revision 1 of report" in store.article_text(doc_id) for doc_id in new_hashes)

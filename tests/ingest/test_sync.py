@@ -1,0 +1,231 @@
+"""Acceptance: `rag ingest` is an idempotent sync of the store with the files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from ingest_support import (
+    article_text,
+    chunk_rows,
+    raw_chunk_count,
+    record_rows,
+    run_rag_json,
+    write_articles,
+)
+
+from ingest.chunking import chunk_article
+from ingest.loaders import load_article
+from ingest.pipeline import content_hash, ingest_paths
+from rag.errors import IndexMismatchError
+from rag.lexical import LexicalIndex
+from rag.settings import Settings
+from rag.store import Store
+
+if TYPE_CHECKING:
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+SEED_ARTICLE = SEEDS / "straits-times-us-china-fentanyl.txt"
+OLD_SENTENCE = "Fentanyl has been identified as the leading cause of death for Americans aged 18 to 45."
+NEW_SENTENCE = (
+    "Fentanyl overdoses forced 17 rural clinics near Columbus to shut their emergency wards last winter."
+)
+
+
+def _seed_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    shutil.copy(SEED_ARTICLE, folder / SEED_ARTICLE.name)
+    return folder
+
+
+def _statuses(report: object) -> dict[str, str]:
+    return {Path(f.path).name: f.status for f in report.files}  # type: ignore[attr-defined]
+
+
+def test_cli_second_run_reports_every_file_unchanged(
+    settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    code, first = run_rag_json(["ingest", str(SEEDS)], settings.data_dir)
+    assert code == 0, first
+    seed_files = sorted(str(p) for p in SEEDS.rglob("*") if p.is_file())
+    assert sorted(f["path"] for f in first["files"]) == seed_files
+    assert {f["status"] for f in first["files"]} == {"added"}
+    assert first["ok"] is True
+    assert first["chunks"] > 0
+    store = Store(settings, embedder)
+    chunks_before = chunk_rows(store)
+    times_before = {doc_id: r.ingested_at for doc_id, r in store.records().items()}
+
+    code, second = run_rag_json(["ingest", str(SEEDS)], settings.data_dir)
+
+    assert code == 0, second
+    assert {f["status"] for f in second["files"]} == {"unchanged"}
+    assert [f["chunks"] for f in second["files"]] == [f["chunks"] for f in first["files"]]
+    assert (second["documents"], second["chunks"]) == (first["documents"], first["chunks"])
+    store = Store(settings, embedder)
+    assert chunk_rows(store) == chunks_before
+    assert len(chunks_before) == first["chunks"]
+    # Unchanged articles are not rewritten.
+    assert {doc_id: r.ingested_at for doc_id, r in store.records().items()} == times_before
+
+
+def test_edited_article_replaces_all_its_old_chunks(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    folder = _seed_folder(tmp_path)
+    path = folder / SEED_ARTICLE.name
+    store = Store(settings, embedder)
+    ingest_paths([folder], settings, store=store)
+    old_ids = set(chunk_rows(store))
+    original = path.read_text(encoding="utf-8")
+    assert OLD_SENTENCE in original
+    path.write_text(original.replace(OLD_SENTENCE, NEW_SENTENCE), encoding="utf-8")
+
+    report = ingest_paths([folder], settings, store=store)
+
+    assert _statuses(report) == {path.name: "updated"}
+    rows = chunk_rows(store)
+    texts = [row[4] for row in rows.values()]
+    assert any(NEW_SENTENCE in text for text in texts)
+    assert not any(OLD_SENTENCE in text for text in texts)
+    assert not old_ids & set(rows)
+    # The old chunks are deleted, not merely hidden behind the new record.
+    assert raw_chunk_count(store) == len(rows)
+    hits = store.dense_search(embedder.embed_query(OLD_SENTENCE), k=len(rows))
+    assert len(hits) == len(rows)
+    assert all(OLD_SENTENCE not in chunk.text for chunk, _ in hits)
+    assert NEW_SENTENCE in store.dense_search(embedder.embed_query(NEW_SENTENCE), k=1)[0][0].text
+    lexical = LexicalIndex(settings.data_dir, settings.collection)
+    lexical.sync(store)
+    assert lexical.size == len(rows)
+    assert NEW_SENTENCE in lexical.search("rural clinics Columbus emergency wards", k=1)[0][0].text
+
+    clean_settings = Settings(data_dir=tmp_path / "clean", _env_file=None)  # type: ignore[call-arg]
+    clean = Store(clean_settings, embedder)
+    clean_report = ingest_paths([folder], clean_settings, store=clean)
+    assert report.chunks == clean_report.chunks == len(rows)
+    assert chunk_rows(clean) == rows
+    assert record_rows(clean) == record_rows(store)
+
+
+def test_prune_removes_articles_whose_files_were_deleted(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    folder = _seed_folder(tmp_path)
+    write_articles(folder, 2)
+    store = Store(settings, embedder)
+    ingest_paths([folder], settings, store=store)
+    (folder / "a001.txt").unlink()
+
+    kept = ingest_paths([folder], settings, store=store)
+    assert set(store.records()) == {SEED_ARTICLE.name, "a000.txt", "a001.txt"}
+    assert set(_statuses(kept).values()) == {"unchanged"}
+
+    pruned = ingest_paths([folder], settings, store=store, prune=True)
+
+    assert _statuses(pruned) == {
+        SEED_ARTICLE.name: "unchanged",
+        "a000.txt": "unchanged",
+        "a001.txt": "removed",
+    }
+    assert set(store.records()) == {SEED_ARTICLE.name, "a000.txt"}
+    assert store.chunks().get(where={"doc_id": "a001.txt"})["ids"] == []
+    assert raw_chunk_count(store) == len(chunk_rows(store)) == pruned.chunks
+    hits = store.dense_search(embedder.embed_query(article_text(1)[:400]), k=10)
+    assert hits
+    assert "a001.txt" not in {chunk.doc_id for chunk, _ in hits}
+
+
+def test_rebuild_starts_over(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, 2)
+    store = Store(settings, embedder)
+    ingest_paths([folder], settings, store=store)
+    (folder / "a001.txt").unlink()
+
+    report = ingest_paths([folder], settings, store=store, rebuild=True)
+
+    # Everything is indexed again from scratch, and the article whose file is gone is not kept.
+    assert _statuses(report) == {"a000.txt": "added"}
+    assert set(store.records()) == {"a000.txt"}
+    clean_settings = Settings(data_dir=tmp_path / "clean", _env_file=None)  # type: ignore[call-arg]
+    clean = Store(clean_settings, embedder)
+    ingest_paths([folder], clean_settings, store=clean)
+    assert chunk_rows(store) == chunk_rows(clean)
+    assert raw_chunk_count(store) == raw_chunk_count(clean)
+
+
+def test_new_chunking_needs_rebuild(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, 1)
+    store = Store(settings, embedder)
+    ingest_paths([folder], settings, store=store)
+    before = chunk_rows(store)
+    narrow = Settings(data_dir=settings.data_dir, chunk_tokens=64, _env_file=None)  # type: ignore[call-arg]
+
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        ingest_paths([folder], narrow, store=Store(narrow, embedder))
+    assert chunk_rows(Store(settings, embedder)) == before
+
+    narrow_store = Store(narrow, embedder)
+    report = ingest_paths([folder], narrow, store=narrow_store, rebuild=True)
+
+    assert _statuses(report) == {"a000.txt": "added"}
+    assert narrow_store.stats()["chunking"] == "sentences;tokens=64;overlap=1"
+    rows = chunk_rows(narrow_store)
+    assert len(rows) > len(before)
+    assert max(embedder.count_tokens([row[4] for row in rows.values()])) <= 64
+
+
+def test_chunk_ids_are_stable_across_fresh_stores(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    stores = []
+    for name in ("one", "two"):
+        data_settings = Settings(data_dir=tmp_path / name, _env_file=None)  # type: ignore[call-arg]
+        store = Store(data_settings, embedder)
+        ingest_paths([SEED_ARTICLE], data_settings, store=store)
+        stores.append(store)
+
+    first, second = (chunk_rows(store) for store in stores)
+
+    assert first == second
+    article = load_article(SEED_ARTICLE)
+    expected = chunk_article(
+        article,
+        embedder,
+        max_tokens=settings.chunk_tokens,
+        overlap_sentences=settings.chunk_overlap_sentences,
+        content_hash=content_hash(article),
+    )
+    assert set(first) == {c.chunk_id for c in expected}
+    assert len(expected) > 1
+
+
+def test_store_opened_before_a_cli_prune_still_searches(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    """A long-lived reader (the chat) keeps working while `rag ingest --prune` runs in another process."""
+    folder = _seed_folder(tmp_path)
+    write_articles(folder, 2)
+    reader = Store(settings, embedder)
+    ingest_paths([folder], settings, store=reader)
+    query = embedder.embed_query(article_text(1)[:400])
+    assert reader.dense_search(query, k=3)[0][0].doc_id == "a001.txt"
+    (folder / "a001.txt").unlink()
+
+    code, report = run_rag_json(["ingest", str(folder), "--prune"], settings.data_dir)
+
+    assert code == 0, report
+    assert report["counts"] == {"unchanged": 2, "removed": 1}
+    hits = Store(settings, embedder).dense_search(query, k=5)
+    assert hits
+    assert {chunk.doc_id for chunk, _ in hits} <= {"a000.txt", SEED_ARTICLE.name}
