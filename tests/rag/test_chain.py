@@ -1,0 +1,163 @@
+"""The retrieval chain on the seed article: verified citations, abstention, follow-ups, JSON, LCEL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from eval.gold import read_gold_jsonl
+from ingest.pipeline import ingest_paths
+from rag.answering import ABSTENTION
+from rag.assistant import Assistant, QuestionError
+from rag.retriever import ArticleFilter
+from rag.types import Answer
+
+if TYPE_CHECKING:
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+SEEDS = REPO / "seeds"
+GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings) -> Assistant:
+    from rag.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("chain") / "data", _env_file=None)  # type: ignore[call-arg]
+    assistant = Assistant(settings, embedder=embedder)
+    report = ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    assert report.ok
+    return assistant
+
+
+def _article(assistant: Assistant, doc_id: str) -> str:
+    return assistant.store.article_text(doc_id)
+
+
+def test_gold_questions_get_verified_citations_and_unanswerable_ones_mostly_abstain(seeded: Assistant) -> None:
+    answered = refused_answerable = refused_unanswerable = unanswerable = 0
+    for item in GOLD:
+        answer = seeded.ask(item["question"])
+        for citation in answer.citations:
+            assert _article(seeded, citation.doc_id)[citation.start : citation.end] == citation.quote
+            assert f"[{citation.n}]" in answer.text
+        if item["type"] == "unanswerable":
+            unanswerable += 1
+            refused_unanswerable += answer.abstained
+            continue
+        if answer.abstained:
+            refused_answerable += 1
+            continue
+        answered += 1
+        assert answer.citations, item["question"]
+    assert answered >= 0.7 * (len(GOLD) - unanswerable)
+    assert refused_unanswerable >= 0.5 * unanswerable
+    assert refused_answerable <= 0.3 * (len(GOLD) - unanswerable)
+
+
+def test_answer_quotes_the_sentence_that_answers(seeded: Assistant) -> None:
+    answer = seeded.ask("Who said the tariffs will come off if fentanyl ends?")
+    assert not answer.abstained
+    assert any("Howard Lutnick" in c.quote for c in answer.citations)
+    assert answer.text.endswith("]")
+
+
+def test_abstention_is_the_fixed_sentence_with_related_passages(seeded: Assistant) -> None:
+    answer = seeded.ask("What is the capital of France?")
+    assert answer.abstained
+    assert answer.text == ABSTENTION
+    assert answer.citations == ()
+    assert answer.related and answer.related == answer.passages
+
+
+def test_follow_up_is_rewritten_and_answered_from_the_right_passage(seeded: Assistant) -> None:
+    first = seeded.ask("What did Shen Dingli say about the working group?")
+    assert any("Shen Dingli" in c.quote for c in first.citations)
+    follow = seeded.ask("What did he say both sides can always do?", history=[(first.question, first.text)])
+    assert "Shen" in follow.rewritten_query
+    assert follow.rewritten_query != follow.question
+    assert any("they can always do more" in c.quote for c in follow.citations)
+
+
+def test_follow_up_from_chat_messages(seeded: Assistant) -> None:
+    history = [
+        {"role": "user", "content": "Who is Mao Ning?"},
+        {"role": "assistant", "content": "Chinese Foreign Ministry spokeswoman Mao Ning said on March 11 ... [1]"},
+    ]
+    answer = seeded.chain.invoke({"question": "What did she say the US should do?", "history": history})
+    assert "Mao Ning" in answer.rewritten_query
+    assert any("equality, respect and mutual benefit" in c.quote for c in answer.citations)
+
+
+def test_runnable_invoke_batch_stream_and_async(seeded: Assistant) -> None:
+    chain = seeded.chain
+    assert isinstance(chain.invoke("Who is Mao Ning?"), Answer)
+    batch = chain.batch(["Who is Mao Ning?", "Who is Shen Dingli?"])
+    assert [a.question for a in batch] == ["Who is Mao Ning?", "Who is Shen Dingli?"]
+    pieces = list(chain.stream("What did Dr Felbab-Brown say about prosecution?"))
+    assert isinstance(pieces[-1], Answer)
+    text_pieces = [p for p in pieces if isinstance(p, str)]
+    assert text_pieces and "".join(text_pieces) == pieces[-1].text
+
+    async def run() -> tuple[Answer, list[object]]:
+        answer = await chain.ainvoke("Who is Mao Ning?")
+        streamed = [p async for p in chain.astream("Who is Mao Ning?")]
+        return answer, streamed
+
+    answer, streamed = asyncio.run(run())
+    assert isinstance(answer, Answer) and isinstance(streamed[-1], Answer)
+    assert streamed[-1].text == answer.text
+
+
+def test_filters_limit_retrieval(seeded: Assistant) -> None:
+    assert seeded.retriever.search("fentanyl", article_filter=ArticleFilter(articles=("no such article",))) == []
+    assert seeded.retriever.search("fentanyl", article_filter=ArticleFilter(articles=("crack down",)))
+    assert seeded.retriever.search("fentanyl", article_filter=ArticleFilter(date_from="2020-01-01")) == []
+
+
+@pytest.mark.parametrize("question", ["", "   ", "\x00\x01", "x" * 5000])
+def test_bad_questions_are_refused_clearly(seeded: Assistant, question: str) -> None:
+    with pytest.raises(QuestionError):
+        seeded.ask(question)
+
+
+def test_cli_ask_json_matches_the_schema(seeded: Assistant) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env |= {"RAG_DATA_DIR": str(seeded.settings.data_dir), "HF_HUB_OFFLINE": "1"}
+    run = subprocess.run(
+        [str(Path(sys.executable).parent / "rag"), "ask", "Who is Mao Ning?", "--json", "--k", "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    payload = json.loads(run.stdout)
+    assert {"question", "rewritten_query", "answer", "abstained", "citations", "passages", "timings_ms"} <= set(payload)
+    assert isinstance(payload["abstained"], bool)
+    assert len(payload["passages"]) == 3
+    for citation in payload["citations"]:
+        assert {"n", "doc_id", "title", "source", "chunk_id", "start", "end", "quote"} <= set(citation)
+    for passage in payload["passages"]:
+        assert {"chunk_id", "doc_id", "title", "text", "score"} <= set(passage)
+    assert set(payload["timings_ms"]) == {"retrieve", "answer", "total"}
+    assert payload["citations"] and "Mao Ning" in payload["citations"][0]["quote"]
+
+
+def test_core_imports_none_of_the_outer_packages() -> None:
+    code = (
+        "import sys, rag, rag.assistant, rag.retriever, rag.store, rag.lexical, rag.answering, rag.llm;"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'ingest', 'ui', 'eval', 'gradio', 'torch'}))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert run.stdout.strip() == "[]"
