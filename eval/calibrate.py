@@ -39,7 +39,7 @@ def collect_features(
     from rag.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="rag-calibrate-") as tmp:
-        settings = Settings(data_dir=Path(tmp), _env_file=None)  # type: ignore[call-arg]
+        settings = Settings(data_dir=Path(tmp), _env_file=None)
         assistant = Assistant(settings, embedder=embedder)
         ingest_paths([docs], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
         answerer = ExtractiveAnswerer(dataclasses.replace(ExtractiveConfig(), abstain_threshold=0.0))

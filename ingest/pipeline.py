@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import sys
@@ -15,10 +13,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.chunking import chunk_article
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, parse_article
-from rag.errors import RagError, StoreUnavailableError
+from rag.errors import RagError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Sequence
 
     from rag.lexical import LexicalIndex
     from rag.settings import Settings
@@ -76,7 +74,7 @@ class IngestReport:
         ]
         return (
             f"{', '.join(parts) or 'nothing to do'} in {self.seconds:.1f}s; "
-            f"index: {self.documents} articles, {self.chunks} chunks"
+            f"index: {self.documents} article{'s' * (self.documents != 1)}, {self.chunks} chunk{'s' * (self.chunks != 1)}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -138,24 +136,6 @@ def content_hash(article: Article) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
-@contextlib.contextmanager
-def _write_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time per data directory."""
-    try:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        handle = (settings.data_dir / ".ingest.lock").open("a")
-    except OSError as exc:
-        raise StoreUnavailableError(
-            f"cannot write to RAG_DATA_DIR {settings.data_dir}: {exc.strerror}"
-        ) from None
-    with handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class _Progress:
     def __init__(self, total: int, enabled: bool) -> None:
         self._bar: Any = None
@@ -211,7 +191,7 @@ def ingest_paths(
     for problem in problems:
         record(problem, counted=False)
 
-    with _write_lock(settings):
+    with store.write_lock():
         if rebuild:
             store.reset()
         if store.begin_write():
@@ -307,5 +287,3 @@ def _prepare(
             str(path), source.doc_id, "failed", reason=f"cannot parse: {type(exc).__name__}: {exc}"
         )
     return source, article, c_hash, file_hash, chunks, "added" if existing is None else "updated"
-
-

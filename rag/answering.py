@@ -179,7 +179,26 @@ class _Sentence:
 
 
 _QUESTION_WORDS = frozenset(
-    ["what", "when", "where", "who", "whom", "whose", "which", "why", "how", "does", "did", "do", "is", "are", "was", "were", "can", "could"]
+    [
+        "what",
+        "when",
+        "where",
+        "who",
+        "whom",
+        "whose",
+        "which",
+        "why",
+        "how",
+        "does",
+        "did",
+        "do",
+        "is",
+        "are",
+        "was",
+        "were",
+        "can",
+        "could",
+    ]
 )
 _NUMBER = re.compile(r"\d")
 _NUMBER_WORD = re.compile(
@@ -334,7 +353,12 @@ class ExtractiveAnswerer(Answerer):
             for a, b in sentence_spans(passage.text):
                 text = passage.text[a:b]
                 start = passage.start + a
-                if (passage.doc_id, start) not in seen and len(words(text)) >= 3:
+                # A question in the text (a headline, a rhetorical aside) never answers one.
+                if (
+                    (passage.doc_id, start) not in seen
+                    and len(words(text)) >= 3
+                    and not text.rstrip("”’\"' ").endswith("?")
+                ):
                     seen.add((passage.doc_id, start))
                     sentences.append(_Sentence(passage, rank, start, passage.start + b, text, previous))
                 previous = text
@@ -358,9 +382,10 @@ class ExtractiveAnswerer(Answerer):
         top_idf = max(weights.values(), default=1.0) or 1.0
         dense = [0.0] * len(sentences)
         if request.embedder is not None and request.query_vector is not None and sentences:
-            query = request.query_vector
-            for i, vector in enumerate(self._cache.vectors(request.embedder, sentences)):
-                dense[i] = sum(a * b for a, b in zip(query, vector, strict=True))
+            import numpy as np
+
+            vectors = np.asarray(self._cache.vectors(request.embedder, sentences), dtype=np.float64)
+            dense = (vectors @ np.asarray(request.query_vector, dtype=np.float64)).tolist()
         scores, features = [], []
         for i, sentence in enumerate(sentences):
             own = set(lexical_terms(sentence.text))

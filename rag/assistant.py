@@ -77,11 +77,9 @@ class Assistant:
     def embedder(self) -> Embedder:
         """The embedding model."""
         if self._embedder is None:
-            from rag.embeddings import SentenceTransformerEmbeddings
+            from rag.embeddings import embedder_from_settings
 
-            self._embedder = SentenceTransformerEmbeddings(
-                self.settings.embedding_model, batch_size=self.settings.embedding_batch_size
-            )
+            self._embedder = embedder_from_settings(self.settings)
         return self._embedder
 
     @property
@@ -133,11 +131,12 @@ class Assistant:
 
     def delete_article(self, doc_id: str) -> None:
         """Removes an article and its chunks from the index."""
-        self.store.begin_write()
-        try:
-            self.store.delete_document(doc_id)
-        finally:
-            self.store.end_write()
+        with self.store.write_lock():
+            self.store.begin_write()
+            try:
+                self.store.delete_document(doc_id)
+            finally:
+                self.store.end_write()
         self.lexical.sync(self.store)
 
     # -- asking -----------------------------------------------------------------------------

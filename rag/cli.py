@@ -184,9 +184,11 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--open", action="store_true", help="open a browser tab")
     chat.set_defaults(run=_cmd_chat)
 
+    from eval.bench import add_bench_parser
     from eval.cli import add_eval_parser
 
     add_eval_parser(sub)
+    add_bench_parser(sub)
     return parser
 
 

@@ -1,14 +1,26 @@
-"""Sentence-transformers embeddings as a LangChain `Embeddings`, offline and normalised."""
+"""Sentence-transformers embeddings as a LangChain `Embeddings`, offline and normalised.
+
+Three backends compute the same vectors: `torch` runs the model with sentence-transformers;
+`onnx` and `onnx-int8` run an ONNX copy of it with onnxruntime. The ONNX copy is exported
+(and, for `onnx-int8`, quantised) locally from the model folder on first use, checked
+against torch, and cached under `<data dir>/models/`; nothing is ever downloaded.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import importlib.util
+import inspect
 import json
 import os
+import shutil
+import tempfile
 import threading
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from langchain_core.embeddings import Embeddings
 
@@ -16,9 +28,38 @@ from rag.errors import ConfigError
 from rag.settings import PACKAGED_MODEL
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
-__all__ = ["SentenceTransformerEmbeddings", "resolve_model_path"]
+    import numpy as np
+
+    from rag.settings import Settings
+
+__all__ = [
+    "BACKENDS",
+    "EmbeddingBackend",
+    "SentenceTransformerEmbeddings",
+    "embedder_from_settings",
+    "resolve_model_path",
+]
+
+EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
+BACKENDS: tuple[EmbeddingBackend, ...] = get_args(EmbeddingBackend)
+
+_DEFAULT_CACHE = Path("data") / "models"
+_EXPORT_FORMAT = 2
+_MIN_COSINE: dict[str, float] = {"onnx": 0.99, "onnx-int8": 0.98}
+"""Least cosine between an exported model's vectors and torch's on the probe sentences."""
+_PROBES = (
+    "The United States and China agreed to curb the flow of fentanyl precursors.",
+    "Officials said the measures would take effect next month.",
+    "A short one.",
+    "Analysts warned that enforcement, not promises, would decide whether overdose deaths fall, "
+    "and that the chemical supply chain runs through several countries and many small brokers.",
+)
+_BATCH_TOKENS = 1024
+"""Padded word pieces per onnxruntime call: small batches of similar length beat big padded ones."""
+_SMALL_CALL_CHARS = 2000
+"""Calls with fewer characters than this run on one torch thread: a second one mostly adds waiting."""
 
 
 def resolve_model_path(model: str) -> str:
@@ -33,32 +74,78 @@ def resolve_model_path(model: str) -> str:
     return str(Path(spec.origin).parent / "model")
 
 
-class SentenceTransformerEmbeddings(Embeddings):
-    """Embeds with a local sentence-transformers model; never downloads anything."""
+def embedder_from_settings(settings: Settings) -> SentenceTransformerEmbeddings:
+    """The embedder `settings` configure: model, batch size, backend and model cache."""
+    return SentenceTransformerEmbeddings(
+        settings.embedding_model,
+        batch_size=settings.embedding_batch_size,
+        backend=settings.embedding_backend,
+        cache_dir=settings.data_dir / "models",
+    )
 
-    def __init__(self, model: str = PACKAGED_MODEL, *, batch_size: int = 64) -> None:
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+class SentenceTransformerEmbeddings(Embeddings):
+    """Embeds with a local sentence-transformers model; never downloads anything.
+
+    `backend` picks the runtime (see the module docstring); `cache_dir` holds the ONNX
+    exports (default `data/models`, the default data directory's).
+    """
+
+    def __init__(
+        self,
+        model: str = PACKAGED_MODEL,
+        *,
+        batch_size: int = 64,
+        backend: EmbeddingBackend = "torch",
+        cache_dir: Path | None = None,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ConfigError(f"RAG_EMBEDDING_BACKEND: unknown backend {backend!r}; choose one of {BACKENDS}")
         self.model_name = model
         self.batch_size = batch_size
+        self.backend: EmbeddingBackend = backend
+        self.cache_dir = cache_dir if cache_dir is not None else _DEFAULT_CACHE
         self._path = resolve_model_path(model)
         self._lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
         """Identity recorded in the store: vectors from another id cannot be mixed in."""
-        return f"sentence-transformers:{self.model_name}"
+        base = f"sentence-transformers:{self.model_name}"
+        return base if self.backend == "torch" else f"{base}:{self.backend}"
+
+    # -- models -----------------------------------------------------------------------------
 
     @cached_property
     def _model(self) -> Any:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        _quiet_hub()
         from sentence_transformers import SentenceTransformer
 
         try:
             return SentenceTransformer(self._path, device="cpu")
         except (OSError, ValueError) as exc:
             raise ConfigError(f"RAG_EMBEDDING_MODEL: cannot load {self.model_name!r} offline: {exc}") from exc
+
+    @cached_property
+    def _onnx(self) -> _OnnxEncoder:
+        folder = _cached_export(self._path, self.export_dir, self.backend)
+        return _OnnxEncoder(folder, batch_size=self.batch_size)
+
+    @property
+    def export_dir(self) -> Path:
+        """Folder of this model's ONNX export for the backend (unused by `torch`)."""
+        return self.cache_dir / f"{_slug(self.model_name)}-{self.backend}"
+
+    def load(self) -> None:
+        """Loads (and on first use exports) the model now rather than on the first call."""
+        _ = self._model if self.backend == "torch" else self._onnx
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -76,12 +163,7 @@ class SentenceTransformerEmbeddings(Embeddings):
     @cached_property
     def max_tokens(self) -> int:
         """Word pieces a text may have before the model truncates it (special tokens excluded)."""
-        config = Path(self._path) / "sentence_bert_config.json"
-        if config.is_file():
-            window = int(json.loads(config.read_text())["max_seq_length"])
-        else:
-            window = int(self._model.max_seq_length)
-        return window - 2
+        return _window(Path(self._path), lambda: int(self._model.max_seq_length)) - 2
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character span of each word piece of `text`, special tokens excluded."""
@@ -93,18 +175,26 @@ class SentenceTransformerEmbeddings(Embeddings):
         encodings = self._tokenizer.encode_batch(list(texts), add_special_tokens=False)
         return [len(e.ids) for e in encodings]
 
+    # -- embedding --------------------------------------------------------------------------
+
     def _encode(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        with self._lock:
-            vectors = self._model.encode(
+        if self.backend != "torch":
+            encoder = self._onnx
+            with self._lock:
+                return encoder.encode(texts).tolist()  # type: ignore[no-any-return]
+        model = self._model
+        small = sum(len(t) for t in texts) < _SMALL_CALL_CHARS
+        with self._lock, _torch_threads(1 if small else None):
+            vectors = model.encode(
                 texts,
                 batch_size=self.batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return [v.tolist() for v in vectors]
+        return vectors.tolist()  # type: ignore[no-any-return]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Normalised vectors of `texts`."""
@@ -113,3 +203,409 @@ class SentenceTransformerEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         """Normalised vector of one query."""
         return self._encode([text])[0]
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _quiet_hub() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """Runs the block on `threads` torch threads (None: leave torch's setting alone)."""
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    if before == threads:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _window(folder: Path, fallback: Any) -> int:
+    """The model's window in word pieces, special tokens included."""
+    config = folder / "sentence_bert_config.json"
+    if config.is_file():
+        return int(json.loads(config.read_text())["max_seq_length"])
+    return int(fallback())
+
+
+def _slug(model: str) -> str:
+    if model == PACKAGED_MODEL:
+        return model
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in Path(model).name) or "model"
+    return f"{name}-{hashlib.sha1(str(Path(model).resolve()).encode()).hexdigest()[:8]}"
+
+
+def _modules(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The transformer's folder and the pooling config of a sentence-transformers model folder."""
+    transformer, pooling = folder, {"pooling_mode_mean_tokens": True}
+    modules_file = folder / "modules.json"
+    if modules_file.is_file():
+        for module in json.loads(modules_file.read_text()):
+            kind = str(module.get("type", ""))
+            if kind.endswith("models.Transformer"):
+                transformer = folder / module.get("path", "")
+            elif kind.endswith("models.Pooling"):
+                pooling = json.loads((folder / module["path"] / "config.json").read_text())
+    return transformer, pooling
+
+
+def _pooling_mode(pooling: dict[str, Any]) -> str:
+    modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
+    if modes == ["pooling_mode_mean_tokens"]:
+        return "mean"
+    if modes == ["pooling_mode_cls_token"]:
+        return "cls"
+    raise ConfigError(
+        f"RAG_EMBEDDING_BACKEND: the ONNX backends support mean or CLS pooling, not {modes}; "
+        "use RAG_EMBEDDING_BACKEND=torch for this model"
+    )
+
+
+def _fingerprint(folder: Path) -> str:
+    """Changes when any file of the source model changes (name, size or modification time)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _read_meta(folder: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads((folder / "embedder.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def _is_current(folder: Path, fingerprint: str, backend: str) -> bool:
+    meta = _read_meta(folder)
+    return (
+        meta is not None
+        and meta.get("format") == _EXPORT_FORMAT
+        and meta.get("source_fingerprint") == fingerprint
+        and meta.get("backend") == backend
+        and (folder / "model.onnx").is_file()
+    )
+
+
+def _cached_export(source: str, target: Path, backend: str) -> Path:
+    """`target`, holding a current export of `source` for `backend`; exports it first if needed.
+
+    The export is built in a temporary sibling folder and renamed into place, under a file
+    lock, so a process that races another one waits and then reuses its export.
+    """
+    folder = Path(source)
+    if not (folder / "config.json").is_file() and not (folder / "modules.json").is_file():
+        raise ConfigError(
+            f"RAG_EMBEDDING_BACKEND={backend} needs a local model folder; {source!r} is not one "
+            "(use RAG_EMBEDDING_BACKEND=torch)"
+        )
+    fingerprint = _fingerprint(folder)
+    if _is_current(target, fingerprint, backend):
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        lock = (target.parent / f".{target.name}.lock").open("a")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write the {backend} model cache in {target.parent}: {exc.strerror}; "
+            "set RAG_DATA_DIR to a writable folder or use RAG_EMBEDDING_BACKEND=torch"
+        ) from None
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if _is_current(target, fingerprint, backend):  # another process exported it meanwhile
+                return target
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+            staging.chmod(0o755)
+            try:
+                _export(folder, staging, backend, fingerprint)
+                _replace(staging, target)
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return target
+
+
+def _replace(staging: Path, target: Path) -> None:
+    """Renames `staging` to `target`, moving an outdated `target` aside first."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}-old-{os.getpid()}")
+        target.rename(old)
+    staging.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _export(source: Path, staging: Path, backend: str, fingerprint: str) -> None:
+    """Writes model.onnx, tokenizer.json and embedder.json for `backend` into `staging`."""
+    try:
+        import onnx  # noqa: F401  (the quantiser and the graph optimiser need it)
+        import onnxruntime  # noqa: F401
+        import torch
+    except ImportError as exc:
+        raise ConfigError(
+            f"RAG_EMBEDDING_BACKEND={backend} needs onnx and onnxruntime: pip install 'rag-articles[onnx]' ({exc})"
+        ) from None
+    _quiet_hub()
+    from transformers import AutoConfig, AutoModel
+
+    transformer, pooling = _modules(source)
+    mode = _pooling_mode(pooling)
+    config = AutoConfig.from_pretrained(transformer)
+    window = _window(source, lambda: config.max_position_embeddings)
+    # Eager attention traces to the plain pattern onnxruntime fuses into one Attention op.
+    model = AutoModel.from_pretrained(transformer, attn_implementation="eager").eval()
+    tokenizer_file = transformer / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        tokenizer_file = source / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        raise ConfigError(
+            f"RAG_EMBEDDING_BACKEND={backend} needs a fast tokenizer (tokenizer.json) in {source}"
+        )
+    shutil.copyfile(tokenizer_file, staging / "tokenizer.json")
+    names = ["input_ids", "attention_mask"]
+    if "token_type_ids" in inspect.signature(model.forward).parameters:
+        names.append("token_type_ids")
+    with torch.no_grad():  # before the export: tracing leaves the model altered
+        reference = _torch_vectors(model, names, staging / "tokenizer.json", window, mode)
+    fp32 = staging / "fp32.onnx"
+    _torch_export(model, names, fp32)
+    meta: dict[str, Any] = {
+        "format": _EXPORT_FORMAT,
+        "backend": backend,
+        "source": str(source),
+        "source_fingerprint": fingerprint,
+        "pooling": mode,
+        "max_seq_length": window,
+        "inputs": names,
+        "fused": _fuse(fp32, config),
+    }
+    if backend == "onnx-int8":
+        _quantize(fp32, staging / "model.onnx")
+        fp32.unlink()
+    else:
+        fp32.rename(staging / "model.onnx")
+    (staging / "embedder.json").write_text(json.dumps(meta, indent=2))
+    exported = _OnnxEncoder(staging, batch_size=len(_PROBES)).encode(list(_PROBES))
+    worst = float(min((reference * exported).sum(axis=1)))
+    meta["probe_min_cosine"] = round(worst, 5)
+    if worst < _MIN_COSINE[backend]:
+        raise ConfigError(
+            f"the {backend} export of {source} does not match torch (cosine {worst:.3f} < "
+            f"{_MIN_COSINE[backend]}); use RAG_EMBEDDING_BACKEND=torch for this model"
+        )
+    (staging / "embedder.json").write_text(json.dumps(meta, indent=2))
+
+
+def _torch_export(model: Any, names: Sequence[str], path: Path) -> None:
+    import warnings
+
+    import torch
+
+    class _LastHiddenState(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *inputs: Any) -> Any:
+            return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
+
+    example = tuple(torch.ones(2, 8, dtype=torch.long) for _ in names)
+    axes = {name: {0: "batch", 1: "sequence"} for name in [*names, "last_hidden_state"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _LastHiddenState(model),
+            example,
+            str(path),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _fuse(path: Path, config: Any) -> bool:
+    """Fuses attention, layer norms and GELU with onnxruntime's transformer optimiser, in place."""
+    heads = int(getattr(config, "num_attention_heads", 0) or 0)
+    hidden = int(getattr(config, "hidden_size", 0) or 0)
+    if getattr(config, "model_type", "") not in {"bert", "roberta", "xlm-roberta", "mpnet"}:
+        return False
+    try:
+        with _quiet_logging():
+            from onnxruntime.transformers.optimizer import optimize_model
+
+            optimised = optimize_model(str(path), model_type="bert", num_heads=heads, hidden_size=hidden)
+            fused = path.with_name(path.name + ".fused")
+            optimised.save_model_to_file(str(fused))
+    except Exception:  # an architecture the optimiser does not know: run the plain graph
+        return False
+    fused.replace(path)
+    return True
+
+
+def _quantize(source: Path, target: Path) -> None:
+    """Dynamic int8 quantisation, per output channel, of the matrix products.
+
+    The feed-forward down-projections (the only weights wider in than out) stay fp32: their
+    inputs carry the activation outliers that per-tensor int8 rounds worst, and quantising
+    them (or the attention op) costs short texts most of their accuracy.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(source))
+    shapes = {init.name: tuple(init.dims) for init in model.graph.initializer}
+    keep_fp32 = [
+        node.name
+        for node in model.graph.node
+        if node.op_type == "MatMul"
+        and len(shape := shapes.get(node.input[1], ())) == 2
+        and shape[0] > shape[1]
+    ]
+    del model
+    with _quiet_logging():
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=keep_fp32,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+
+
+@contextlib.contextmanager
+def _quiet_logging() -> Iterator[None]:
+    import logging
+
+    before = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(before)
+
+
+def _torch_vectors(
+    model: Any, names: Sequence[str], tokenizer_file: Path, window: int, mode: str
+) -> np.ndarray:
+    import numpy as np
+    import torch
+
+    ids, mask, types = _batch(_tokenizer_for(tokenizer_file, window).encode_batch(list(_PROBES)))
+    arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    hidden = model(**{name: torch.from_numpy(arrays[name]) for name in names}).last_hidden_state.numpy()
+    return _pool(np.asarray(hidden), mask, mode)
+
+
+def _tokenizer_for(tokenizer_file: Path, window: int) -> Any:
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_file))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=window)
+    return tokenizer
+
+
+def _batch(encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pads encodings to the longest one: ids, attention mask and token types as int64 arrays."""
+    import numpy as np
+
+    length = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings), length), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    types = np.zeros_like(ids)
+    for row, encoding in enumerate(encodings):
+        n = len(encoding.ids)
+        ids[row, :n] = encoding.ids
+        mask[row, :n] = 1
+        types[row, :n] = encoding.type_ids
+    return ids, mask, types
+
+
+def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """Mean (or CLS) pooling, then L2 normalisation, as sentence-transformers does."""
+    import numpy as np
+
+    if mode == "cls":
+        pooled = hidden[:, 0, :]
+    else:
+        weights = mask[:, :, None].astype(hidden.dtype)
+        pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)  # type: ignore[no-any-return]
+
+
+def _batches(lengths: Sequence[int], most: int, budget: int) -> list[list[int]]:
+    """Indices grouped longest first, at most `most` a group and about `budget` padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and len(groups[-1]) < most and lengths[groups[-1][0]] * (len(groups[-1]) + 1) <= budget:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    return groups
+
+
+class _OnnxEncoder:
+    """An exported model in onnxruntime: tokenise, sort by length, run in batches, pool."""
+
+    def __init__(self, folder: Path, *, batch_size: int, batch_tokens: int = _BATCH_TOKENS) -> None:
+        import onnxruntime as ort
+
+        meta = _read_meta(folder) or {}
+        self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
+        self.mode = str(meta.get("pooling", "mean"))
+        self.tokenizer = _tokenizer_for(folder / "tokenizer.json", int(meta.get("max_seq_length", 256)))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = _cpu_count()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads sleep instead of spinning: a spinning helper thread on a busy core
+        # makes a one-query call several times slower than running it on one thread.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Normalised vectors of `texts`, in order."""
+        import numpy as np
+
+        encodings = self.tokenizer.encode_batch(texts)
+        result = np.empty((len(texts), 0), dtype=np.float32)
+        for rows in _batches([len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
+            ids, mask, types = _batch([encodings[i] for i in rows])
+            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+            hidden = self.session.run(None, {name: feed[name] for name in self.inputs})[0]
+            vectors = _pool(hidden, mask, self.mode)
+            if result.shape[1] == 0:
+                result = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            result[rows] = vectors
+        return result

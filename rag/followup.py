@@ -21,13 +21,56 @@ _OTHER_REFERENCES = re.compile(
     r"\b(they|them|their|it|its|this|that|these|those|there|then|the same|such)\b", re.IGNORECASE
 )
 _ELLIPTIC_START = re.compile(
-    r"^\s*(and|but|also|so|what about|how about|why( not)?|when|where|anything else|what else)\b",
+    r"^\s*(and|but|also|so|what about|how about|anything else|what else)\b",
     re.IGNORECASE,
 )
 _TITLES = r"(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|spokes(?:wo)?man|Associate Professor)"
 _NAME = re.compile(rf"(?:{_TITLES}\.?\s+)?[A-Z][\w’'-]+(?:\s+(?:[A-Z][\w’'-]+|al|bin|van|von|de))*")
 _SENTENCE_STARTERS = frozenset(
-    ["what", "who", "whom", "whose", "when", "where", "why", "how", "which", "is", "are", "was", "were", "do", "does", "did", "can", "could", "should", "would", "will", "the", "a", "an", "in", "on", "at", "it", "its", "he", "she", "they", "this", "that", "these", "those", "if", "but", "and", "so", "as", "for"]
+    [
+        "what",
+        "who",
+        "whom",
+        "whose",
+        "when",
+        "where",
+        "why",
+        "how",
+        "which",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "should",
+        "would",
+        "will",
+        "the",
+        "a",
+        "an",
+        "in",
+        "on",
+        "at",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "this",
+        "that",
+        "these",
+        "those",
+        "if",
+        "but",
+        "and",
+        "so",
+        "as",
+        "for",
+    ]
 )
 
 

@@ -27,8 +27,8 @@ __all__ = ["ArticleFilter", "HybridRetriever"]
 class ArticleFilter:
     """Limits retrieval to some articles: by id, title or source, and by publication date.
 
-    `articles` entries match a doc id exactly, or a title or source case-insensitively as a
-    substring. Dates are ISO `YYYY-MM-DD`; with a date bound, undated articles are left out.
+    An `articles` entry that is a doc id matches that article only; any other entry matches
+    titles and sources case-insensitively as a substring. Dates are ISO `YYYY-MM-DD`; with a date bound, undated articles are left out.
     """
 
     articles: tuple[str, ...] = ()
@@ -40,13 +40,16 @@ class ArticleFilter:
         if not self.articles and not self.date_from and not self.date_to:
             return None
         allowed = set()
-        wanted = [a.casefold() for a in self.articles]
+        exact = {a for a in self.articles if a in records}
+        wanted = [a.casefold() for a in self.articles if a not in exact]
         for doc_id, record in records.items():
-            if wanted and not any(
-                w == doc_id.casefold()
-                or w in record.title.casefold()
-                or (record.source and w in record.source.casefold())
-                for w in wanted
+            if (
+                self.articles
+                and doc_id not in exact
+                and not any(
+                    w in record.title.casefold() or (record.source and w in record.source.casefold())
+                    for w in wanted
+                )
             ):
                 continue
             if (self.date_from or self.date_to) and not record.date:
@@ -161,5 +164,3 @@ def to_document(passage: Passage) -> Document:
     metadata = passage.to_json()
     text = metadata.pop("text")
     return Document(page_content=text, id=passage.chunk_id, metadata=metadata | {"date": passage.date})
-
-

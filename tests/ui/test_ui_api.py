@@ -1,0 +1,133 @@
+"""The chat through the Gradio client API: concurrent sessions, streaming, errors that keep it serving."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from gradio_client import Client
+from ui_support import FACTS, Server
+
+from rag.errors import BackendUnavailableError
+
+if TYPE_CHECKING:
+    from ui_support import Fact
+
+
+def _client(server: Server) -> Client:
+    return Client(server.url, verbose=False, analytics_enabled=False)
+
+
+def _texts(chat: list[dict[str, Any]]) -> list[str]:
+    """The HTML of each chat message, oldest first."""
+    texts = []
+    for message in chat:
+        content = message["content"]
+        if isinstance(content, list):
+            content = "".join(part.get("text", "") for part in content)
+        texts.append(str(content))
+    return texts
+
+
+def test_ten_sessions_at_once_get_their_own_answers(server: Server) -> None:
+    start = threading.Barrier(len(FACTS))
+
+    def session(fact: Fact) -> list[str]:
+        client = _client(server)
+        start.wait(timeout=30)
+        client.predict(fact.question, api_name="/ask")
+        # The follow-up only makes sense with this session's own history.
+        _, chat, _ = client.predict("How many years did they spend working in the region?", api_name="/ask")
+        return _texts(chat)
+
+    with ThreadPoolExecutor(len(FACTS)) as pool:
+        conversations = list(pool.map(session, FACTS))
+
+    for fact, texts in zip(FACTS, conversations, strict=True):
+        assert len(texts) == 4, texts
+        assert fact.question in texts[0]
+        assert f"{fact.person} will serve as the new {fact.role} of {fact.town}" in texts[1]
+        assert f"(context: {fact.question.rstrip('?')}; " in texts[3]
+        strangers = [other.person for other in FACTS if other != fact]
+        assert not [name for name in strangers if any(name in text for text in texts)]
+
+
+def test_answers_stream_before_the_final_answer(server: Server) -> None:
+    job = _client(server).submit("Who is the US Commerce Secretary?", api_name="/ask")
+    job.result(timeout=60)
+    chats = [_texts(output[1]) for output in job.outputs() if isinstance(output[1], list)]
+    streamed = [chat[-1] for chat in chats if "rag-streaming" in chat[-1]]
+    assert any("Howard Lutnick" in text for text in streamed), chats
+    assert all('class="rag-cite"' not in text for text in streamed)
+    final = chats[-1][-1]
+    assert "rag-streaming" not in final
+    assert 'href="#rag-src-0-1"' in final
+
+
+def test_article_and_date_filters(server: Server) -> None:
+    client = _client(server)
+    _, chat, _ = client.predict(
+        "Who is the US Commerce Secretary?", articles=["straits-times-us-china-fentanyl.txt"], api_name="/ask"
+    )
+    assert "Howard Lutnick" in _texts(chat)[-1]
+    _, chat, panel = client.predict(
+        "Who is the harbour master of Port Velloran?", date_from="2030-01-01", api_name="/ask"
+    )
+    assert "The articles don&#x27;t say." in _texts(chat)[-1]
+    assert "No passages matched." in panel
+
+
+# -- errors, with `scripted`: the index behind a `ScriptedAnswerer` that streams, then fails -------
+
+
+@pytest.mark.parametrize(
+    "scripted",
+    [
+        {
+            "pieces": ["A guess that will be withdrawn. "],
+            "failure": BackendUnavailableError("the model went away"),
+        }
+    ],
+    indirect=True,
+)
+def test_final_answer_replaces_the_streamed_text(scripted: Server) -> None:
+    job = _client(scripted).submit("Who is the US Commerce Secretary?", api_name="/ask")
+    job.result(timeout=60)
+    chats = [_texts(output[1]) for output in job.outputs() if isinstance(output[1], list)]
+    assert any("A guess that will be withdrawn." in chat[-1] for chat in chats[:-1])
+    final = chats[-1][-1]
+    assert "A guess that will be withdrawn." not in final
+    assert "Howard Lutnick" in final
+    assert "Note: the model went away — answered extractively instead" in final
+
+
+@pytest.mark.parametrize(
+    "scripted",
+    [{"pieces": [], "failure": BackendUnavailableError("the model went away"), "fallback": False}],
+    indirect=True,
+)
+def test_backend_unavailable_is_a_message_and_the_chat_goes_on(scripted: Server) -> None:
+    client = _client(scripted)
+    _, chat, _ = client.predict("Who is the US Commerce Secretary?", api_name="/ask")
+    assert 'class="rag-error"' in _texts(chat)[-1]
+    assert "the model went away" in _texts(chat)[-1]
+    _, chat, _ = client.predict("Who is the US Commerce Secretary?", answerer="extractive", api_name="/ask")
+    texts = _texts(chat)
+    assert len(texts) == 4
+    assert "Howard Lutnick" in texts[-1]
+
+
+@pytest.mark.parametrize(
+    "scripted",
+    [{"pieces": ["Half an answer"], "failure": RuntimeError("secret internal detail")}],
+    indirect=True,
+)
+def test_unexpected_errors_stay_in_the_server_log(scripted: Server, caplog: pytest.LogCaptureFixture) -> None:
+    _, chat, _ = _client(scripted).predict("Who is the US Commerce Secretary?", api_name="/ask")
+    final = _texts(chat)[-1]
+    assert "Something went wrong (RuntimeError); the details are in the server log." in final
+    assert "secret internal detail" not in final
+    assert "Traceback" not in final
+    assert any("secret internal detail" in str(r.exc_info) for r in caplog.records if r.exc_info)

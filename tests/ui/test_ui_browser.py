@@ -1,0 +1,352 @@
+"""The chat in a real headless Chromium: answers, citations, follow-ups, abstentions, articles, markup."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+from ui_support import (
+    SEED_ARTICLE,
+    XSS_FILE,
+    XSS_IMG,
+    XSS_LINK,
+    XSS_SCRIPT,
+    XSS_TITLE,
+    ask,
+    bot_messages,
+    launch,
+    open_page,
+    screenshot,
+)
+
+from ingest.pipeline import ingest_paths
+from rag.answering import ABSTENTION
+from rag.assistant import Assistant
+from rag.settings import Settings
+from ui.uploads import upload_dir
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from pathlib import Path
+
+    from playwright.sync_api import Browser, Page
+    from ui_support import Server
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+pytestmark = pytest.mark.browser
+
+
+def _tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+def _upload(page: Page, *files: Path) -> None:
+    _tab(page, "Articles")
+    page.locator("#rag-upload input[type=file]").set_input_files([str(f) for f in files])
+
+
+def _pick(page: Page, dropdown: str, text: str) -> None:
+    page.locator(f"#{dropdown} input").click()
+    page.locator(f"#{dropdown} input").fill(text)
+    page.get_by_role("option", name=text).first.click()
+
+
+def test_answer_follow_up_sources_and_abstention(page: Page, server: Server) -> None:
+    panel = page.locator("#rag-sources")
+
+    first = ask(page, "Who is the US Commerce Secretary?")
+    expect(first.locator(".rag-answer")).to_contain_text("Howard Lutnick")
+    expect(first.locator("a.rag-cite", has_text="[1]")).to_be_visible()
+    expect(first.locator(".rag-rewritten")).to_have_count(0)
+    passage = panel.locator("#rag-src-0-1")
+    expect(passage).to_be_visible()
+    expect(passage.locator("mark")).to_contain_text("US Commerce Secretary Howard Lutnick said")
+    expect(passage).to_contain_text("What’s in it for Beijing")
+    expect(panel.locator('#rag-turn-0 .rag-source[href="#rag-src-0-1"]')).to_contain_text("[1]")
+    expect(panel.locator('#rag-turn-0 a[href="https://straitstimes.com"]').first).to_be_visible()
+    screenshot(page, "01-answer-with-highlighted-source")
+
+    follow_up = ask(page, "What did he say about the tariffs?")
+    expect(follow_up.locator(".rag-rewritten")).to_contain_text(
+        "Searched for: What did US Commerce Secretary"
+    )
+    expect(follow_up.locator("a.rag-cite").first).to_be_visible()
+    expect(panel.locator("#rag-turn-1")).to_be_visible()
+    expect(panel.locator("#rag-turn-0")).to_be_hidden()
+    screenshot(page, "02-follow-up")
+
+    # Selecting a [n] of an earlier answer brings back that answer's passage.
+    first.locator("a.rag-cite", has_text="[1]").click()
+    expect(panel.locator("#rag-turn-0")).to_be_visible()
+    expect(panel.locator("#rag-turn-1")).to_be_hidden()
+    expect(panel.locator("#rag-src-0-1 mark")).to_be_visible()
+    follow_up.locator("a.rag-cite").first.click()
+    expect(panel.locator("#rag-turn-1")).to_be_visible()
+    expect(panel.locator("#rag-src-1-1 mark")).to_be_visible()
+
+    unanswerable = ask(page, "What is the capital of France?")
+    expect(unanswerable.locator(".rag-answer")).to_have_text(ABSTENTION)
+    expect(unanswerable.locator("a.rag-cite")).to_have_count(0)
+    related = panel.locator("#rag-turn-2")
+    expect(related.locator(".rag-related-heading")).to_have_text("Related passages (not an answer)")
+    expect(related.locator(".rag-related-passage").first).to_be_visible()
+    expect(related.locator("mark")).to_have_count(0)
+    expect(related.locator(".rag-heading", has_text="Sources")).to_have_count(0)
+    screenshot(page, "03-abstention-with-related-passages")
+
+    page.locator("#rag-clear").click()
+    expect(bot_messages(page)).to_have_count(0)
+    expect(panel).to_contain_text("Sources of the answers appear here.")
+    # The history went too: the same follow-up now stands alone.
+    alone = ask(page, "What did he say about the tariffs?")
+    expect(alone.locator(".rag-rewritten")).to_have_count(0)
+    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.hosts == {urlsplit(server.url).netloc}, "the page called out"  # type: ignore[attr-defined]
+
+
+def test_selecting_a_source_shows_its_passage(page: Page) -> None:
+    reply = ask(page, "What is fentanyl used for?")  # answered from two sentences
+    panel = page.locator("#rag-turn-0")
+    links = panel.locator(".rag-source")
+    count = links.count()
+    assert count >= 2
+    for n in range(1, count + 1):
+        panel.locator(f'.rag-source[href="#rag-src-0-{n}"]').click()
+        expect(panel.locator(f"#rag-src-0-{n}")).to_be_visible()
+        expect(panel.locator(f"#rag-src-0-{n} mark")).to_be_visible()
+        expect(panel.locator(".rag-passage:visible")).to_have_count(1)
+        expect(panel.locator(f'.rag-source[href="#rag-src-0-{n}"]')).to_have_attribute("aria-current", "true")
+    expect(reply.locator("a.rag-cite")).to_have_count(count)
+
+    # The chat's own clear icon forgets the conversation too, not just what is on screen.
+    page.locator('#rag-chat button[aria-label="Clear"]').click()
+    expect(bot_messages(page)).to_have_count(0)
+    expect(page.locator("#rag-sources")).to_contain_text("Sources of the answers appear here.")
+    alone = ask(page, "What did it do?")
+    expect(alone.locator(".rag-rewritten")).to_have_count(0)
+
+
+def test_upload_ask_delete(page: Page, server: Server, tmp_path: Path) -> None:
+    article = tmp_path / "zephyr ridge.txt"
+    article.write_text(
+        "Title: Zephyr Ridge observatory opens to the public\n\n"
+        "The Zephyr Ridge observatory opened its doors to the public on Saturday. Astrid Holmqvist, "
+        "the director of the observatory, said its main telescope has a mirror four metres wide.\n\n"
+        "Visitors can book night tours from the first week of August, the observatory said.\n",
+        encoding="utf-8",
+    )
+    _upload(page, article)
+    status = page.locator("#rag-upload-status")
+    expect(status).to_contain_text("zephyr ridge.txt: added", timeout=60_000)
+    table = page.locator("#rag-articles")
+    expect(table).to_contain_text("Zephyr Ridge observatory opens to the public")
+    stored = upload_dir(server.assistant.settings) / "zephyr ridge.txt"
+    assert stored.read_bytes() == article.read_bytes()
+    screenshot(page, "04-articles-after-upload")
+
+    _tab(page, "Chat")
+    reply = ask(page, "Who is the director of the Zephyr Ridge observatory?")
+    expect(reply.locator(".rag-answer")).to_contain_text("Astrid Holmqvist")
+    expect(page.locator("#rag-src-0-1")).to_contain_text("Zephyr Ridge observatory opens to the public")
+
+    _tab(page, "Articles")
+    _pick(page, "rag-delete-choice", "Zephyr Ridge observatory opens to the public (zephyr ridge.txt)")
+    page.locator("#rag-delete").click()
+    expect(page.locator("#rag-delete-status")).to_contain_text("Deleted “Zephyr Ridge observatory")
+    expect(table).not_to_contain_text("Zephyr Ridge")
+    assert not stored.exists()
+    assert "zephyr ridge.txt" not in {r.doc_id for r in server.assistant.articles()}
+    screenshot(page, "05-articles-after-delete")
+
+    _tab(page, "Chat")
+    again = ask(page, "Who is the director of the Zephyr Ridge observatory?")
+    expect(again).not_to_contain_text("Astrid Holmqvist")
+
+
+def test_markup_in_articles_is_shown_as_text(page: Page, server: Server, tmp_path: Path) -> None:
+    reply = ask(page, "When is the Glimmerton lantern festival held?")
+    answer = reply.locator(".rag-answer")
+    for payload in (XSS_SCRIPT, XSS_IMG, XSS_LINK):
+        expect(answer).to_contain_text(payload)
+    passage = page.locator("#rag-src-0-1")
+    expect(passage.locator("header")).to_contain_text(XSS_TITLE)
+    for payload in (XSS_SCRIPT, XSS_IMG, XSS_LINK):
+        expect(passage.locator("mark")).to_contain_text(payload)
+    expect(passage.locator(".rag-meta")).to_contain_text("javascript:window.__pwned=1")
+    screenshot(page, "06-markup-shown-as-text")
+
+    markdown = tmp_path / "<svg onload=window.__pwned=1>.md"
+    markdown.write_text(
+        "# Heron <b onmouseover=window.__pwned=1>sanctuary</b>\n\n"
+        "The Fernwick heron sanctuary opened in 1987 <script>window.__pwned=1</script> "
+        "and is run by volunteers [donate](javascript:window.__pwned=1).\n",
+        encoding="utf-8",
+    )
+    try:
+        _upload(page, markdown)
+        status = page.locator("#rag-upload-status")
+        expect(status).to_contain_text("svg onload_window._pwned_1.md: added", timeout=60_000)
+        table = page.locator("#rag-articles")
+        expect(table).to_contain_text(XSS_TITLE)
+        expect(table).to_contain_text(XSS_FILE)
+        expect(table).to_contain_text("Heron <b onmouseover=window.__pwned=1>sanctuary</b>")
+        screenshot(page, "07-markup-in-article-list")
+
+        _tab(page, "Settings")
+        page.locator("#rag-only input").click()
+        expect(page.get_by_role("option", name=f"{XSS_TITLE} ({XSS_FILE})")).to_be_visible()
+        page.keyboard.press("Escape")
+
+        _tab(page, "Chat")
+        heron = ask(page, "In what year did the Fernwick heron sanctuary open?")
+        expect(heron.locator(".rag-answer")).to_contain_text("<script>window.__pwned=1</script>")
+        expect(heron.locator(".rag-answer")).to_contain_text("[donate](javascript:window.__pwned=1)")
+    finally:
+        server.assistant.delete_article("svg onload_window._pwned_1.md")
+
+    page.wait_for_timeout(500)  # an injected <img onerror> would have fired by now
+    live = "#rag-chat script, #rag-chat img, #rag-chat svg b, #rag-sources script, #rag-sources img, #rag-articles script, #rag-articles img, #rag-articles b"
+    assert page.locator(live).count() == 0
+    assert page.locator('a[href^="javascript" i]').count() == 0
+    assert page.evaluate("window.__pwned") is None
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
+def test_empty_index_errors_and_first_upload(browser: Browser, empty_server: Server, tmp_path: Path) -> None:
+    page = open_page(browser, empty_server.url)
+    try:
+        reply = ask(page, "Who is the US Commerce Secretary?")
+        expect(reply.locator(".rag-error")).to_contain_text("No articles are indexed yet")
+        _tab(page, "Articles")
+        expect(page.locator("#rag-articles")).to_contain_text("No articles indexed yet")
+        screenshot(page, "00-empty-index")
+
+        blank = tmp_path / "blank.txt"
+        blank.write_text("   \n", encoding="utf-8")
+        _upload(page, SEED_ARTICLE, blank)
+        status = page.locator("#rag-upload-status")
+        expect(status).to_contain_text(f"{SEED_ARTICLE.name}: added", timeout=60_000)
+        expect(status).to_contain_text("blank.txt: not indexed — empty file")
+        expect(page.locator("#rag-articles")).to_contain_text("What’s in it for Beijing")
+        assert not (upload_dir(empty_server.assistant.settings) / "blank.txt").exists()
+        screenshot(page, "08-upload-report-with-bad-file")
+
+        _tab(page, "Chat")
+        answered = ask(page, "Who is the US Commerce Secretary?")
+        expect(answered.locator(".rag-answer")).to_contain_text("Howard Lutnick")
+
+        _tab(page, "Settings")
+        _pick(page, "rag-answerer", "gguf")
+        page.locator("#rag-from").locator("input, textarea").fill("last week")
+        _tab(page, "Chat")
+        bad_date = ask(page, "Who is the US Commerce Secretary?")
+        expect(bad_date.locator(".rag-error")).to_contain_text("From date must be YYYY-MM-DD")
+        _tab(page, "Settings")
+        page.locator("#rag-from").locator("input, textarea").fill("")
+        _tab(page, "Chat")
+        no_model = ask(page, "Who is the US Commerce Secretary?")
+        expect(no_model.locator(".rag-error")).to_contain_text("RAG_GGUF_PATH is not set")
+        screenshot(page, "09-readable-errors")
+        assert "Traceback" not in page.content()
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+
+
+class SlowEmbedder:
+    """The real embedder, but embedding any text with `SLOW_WORD` takes seconds: a long ingest."""
+
+    SLOW_WORD = "Brackenholt"
+
+    def __init__(self, embedder: SentenceTransformerEmbeddings, seconds: float) -> None:
+        self.embedder = embedder
+        self.seconds = seconds
+        self.started = threading.Event()
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    @property
+    def max_tokens(self) -> int:
+        return self.embedder.max_tokens
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.embedder.count_tokens(texts)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.embedder.token_spans(text)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if any(self.SLOW_WORD in t for t in texts):
+            self.started.set()
+            time.sleep(self.seconds)
+        return self.embedder.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embedder.embed_query(text)
+
+
+@pytest.fixture
+def slow_server(
+    clean_env: None, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> Iterator[tuple[Server, SlowEmbedder]]:
+    slow = SlowEmbedder(embedder, seconds=6)
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    assistant = Assistant(settings, embedder=slow)
+    ingest_paths([SEED_ARTICLE], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    served = launch(assistant)
+    yield served, slow
+    served.demo.close()
+
+
+def test_a_long_ingest_does_not_freeze_the_chat(
+    browser: Browser, slow_server: tuple[Server, SlowEmbedder], tmp_path: Path
+) -> None:
+    server, slow = slow_server
+    article = tmp_path / "brackenholt.txt"
+    article.write_text(
+        f"Title: {SlowEmbedder.SLOW_WORD} mill reopens\n\n"
+        f"The {SlowEmbedder.SLOW_WORD} flour mill reopened on Tuesday after a two-year restoration.\n",
+        encoding="utf-8",
+    )
+    uploader = open_page(browser, server.url)
+    chatter = open_page(browser, server.url)
+    try:
+        _upload(uploader, article)
+        assert slow.started.wait(timeout=30), "the ingest never reached the embedder"
+        asked = time.monotonic()
+        reply = ask(chatter, "Who is the US Commerce Secretary?")
+        expect(reply.locator(".rag-answer")).to_contain_text("Howard Lutnick")
+        assert time.monotonic() - asked < slow.seconds
+        status = uploader.locator("#rag-upload-status")
+        expect(status).not_to_contain_text("added")
+        screenshot(uploader, "10-indexing-in-progress")
+        expect(status).to_contain_text("brackenholt.txt: added", timeout=60_000)
+    finally:
+        uploader.context.close()
+        chatter.context.close()
+
+
+@pytest.mark.parametrize("scripted", [{"pieces": ["Slowly. ", "Very slowly."], "pause": 2.0}], indirect=True)
+def test_clearing_stops_an_answer_in_progress(browser: Browser, scripted: Server) -> None:
+    page = open_page(browser, scripted.url)
+    try:
+        box = page.locator("#rag-question textarea")
+        box.fill("Who is the US Commerce Secretary?")
+        box.press("Enter")
+        expect(bot_messages(page).first.locator(".rag-streaming")).to_contain_text("Slowly.")
+        page.locator("#rag-clear").click()
+        expect(bot_messages(page)).to_have_count(0)
+        page.wait_for_timeout(4_500)  # past the moment the stopped answer would have finished
+        expect(bot_messages(page)).to_have_count(0)
+        reply = ask(page, "Who is he?")
+        expect(bot_messages(page)).to_have_count(1)
+        expect(reply.locator(".rag-rewritten")).to_have_count(0)
+    finally:
+        page.context.close()

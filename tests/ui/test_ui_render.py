@@ -1,0 +1,171 @@
+"""The HTML the chat shows: escaped text, offset-based highlights, citation links, safe source links."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ingest.pipeline import FileResult
+from rag.answering import ABSTENTION
+from rag.store import DocRecord
+from rag.types import Answer, Citation, Passage
+from ui import render
+
+PAYLOAD = '<script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> [click](javascript:window.__pwned=1)'
+
+
+def _passage(text: str, start: int = 100, title: str = "Title", source: str = "example.org") -> Passage:
+    return Passage("c1", "doc.txt", title, source, text, start, start + len(text), 0.5, "2025-03-10")
+
+
+def _citation(passage: Passage, offset: int, quote: str, n: int = 1) -> Citation:
+    start = passage.start + offset
+    return Citation(
+        n, passage.doc_id, passage.title, passage.source, passage.chunk_id, start, start + len(quote), quote
+    )
+
+
+def _answer(
+    text: str, citations: tuple[Citation, ...], passages: tuple[Passage, ...], **extra: object
+) -> Answer:
+    fields: dict[str, object] = {"question": "q?", "rewritten_query": "q?", "text": text, "abstained": False}
+    fields.update(extra)
+    return Answer(citations=citations, passages=passages, **fields)  # type: ignore[arg-type]
+
+
+def _visible_text(markup: str) -> str:
+    return re.sub(r"<[^>]+>", "", markup)
+
+
+def test_highlight_follows_the_offsets_not_the_first_match() -> None:
+    passage = _passage("Lutnick said yes. Later, Lutnick said yes. The end.")
+    second = passage.text.index("Lutnick said yes.", 5)
+    answer = _answer("Lutnick said yes. [1]", (_citation(passage, second, "Lutnick said yes."),), (passage,))
+    panel = render.sources_panel([(0, answer)])
+    assert "Lutnick said yes. Later, <mark>Lutnick said yes.</mark> The end." in panel
+    assert 'id="rag-src-0-1"' in panel
+    assert "characters 125–142 of the article" in panel
+
+
+def test_offsets_that_do_not_match_show_the_quote_alone() -> None:
+    passage = _passage("Something else entirely.")
+    citation = Citation(1, "doc.txt", "Title", "", "c1", 100, 110, "a quote that is not there")
+    panel = render.sources_panel([(0, _answer("x [1]", (citation,), (passage,)))])
+    assert "<mark>a quote that is not there</mark>" in panel
+    assert "Something else entirely." not in panel
+
+
+def test_everything_rendered_is_escaped() -> None:
+    passage = _passage(f"Before. {PAYLOAD} After.", title=f"Title {PAYLOAD}", source="javascript:alert(1)")
+    quote = passage.text[8:-7]
+    answer = _answer(
+        f"{quote} [1] and an uncited [2].",
+        (_citation(passage, 8, quote),),
+        (passage,),
+        question=PAYLOAD,
+        rewritten_query=f"{PAYLOAD} (context: x)",
+        notes=(PAYLOAD,),
+    )
+    pieces = [
+        render.answer_message(answer, 0),
+        render.sources_panel([(0, answer)]),
+        render.user_message(PAYLOAD),
+        render.pending_message(PAYLOAD),
+        render.error_message(PAYLOAD),
+    ]
+    for markup in pieces:
+        assert "<script" not in markup
+        assert "<img" not in markup
+        assert "javascript:" not in re.sub(r">[^<]*<", "><", markup), "javascript: only ever as text"
+        assert "&lt;script&gt;" in markup
+    message = pieces[0]
+    assert "[click](javascript:window.__pwned=1)" in _visible_text(message)
+    assert message.count('class="rag-cite"') == 1
+    assert '<a class="rag-cite" href="#rag-src-0-1"' in message
+    assert "uncited [2]." in message
+    assert "Searched for: &lt;script&gt;" in message
+
+
+def test_rewritten_query_only_when_it_differs() -> None:
+    same = _answer("text", (), (), question="Who?", rewritten_query="Who?")
+    other = _answer("text", (), (), question="And him?", rewritten_query="And Lutnick?")
+    assert "rag-rewritten" not in render.answer_message(same, 0)
+    assert "Searched for: And Lutnick?" in render.answer_message(other, 0)
+
+
+def test_abstention_shows_related_passages_apart_from_citations() -> None:
+    passages = (_passage("Close but not it."), _passage("Also near."))
+    answer = _answer(ABSTENTION, (), passages, abstained=True)
+    message = render.answer_message(answer, 3)
+    panel = render.sources_panel([(3, answer)])
+    assert "rag-cite" not in message
+    assert "Related passages (not an answer)" in message
+    assert "Related passages (not an answer)</h3>" in panel
+    assert ">Sources</h3>" not in panel
+    assert panel.count('class="rag-related-passage"') == 2
+    assert "<mark>" not in panel
+
+
+def test_only_the_last_turn_is_shown_and_old_turns_drop_out() -> None:
+    passage = _passage("A fact.")
+    answer = _answer("A fact. [1]", (_citation(passage, 0, "A fact."),), (passage,))
+    panel = render.sources_panel([(n, answer) for n in range(render.PANEL_TURNS + 5)])
+    assert panel.count('class="rag-turn"') == render.PANEL_TURNS
+    assert 'id="rag-turn-4"' not in panel
+    last = render.PANEL_TURNS + 4
+    assert f'<section class="rag-turn" id="rag-turn-{last}">' in panel
+    assert f'<section class="rag-turn" id="rag-turn-{last - 1}" hidden>' in panel
+    assert "appear here" in render.sources_panel([])
+
+
+@pytest.mark.parametrize(
+    ("source", "url"),
+    [
+        ("straitstimes.com", "https://straitstimes.com"),
+        ("www.example.org/news/1", "https://www.example.org/news/1"),
+        ("https://example.org/a?b=1", "https://example.org/a?b=1"),
+        ("http://example.org", "http://example.org"),
+        ("javascript:alert(1)", None),
+        ("JavaScript://example.org/%0aalert(1)", None),
+        ("data:text/html,<b>x</b>", None),
+        ("https://exa mple.org", None),
+        ("Reuters", None),
+        ("", None),
+    ],
+)
+def test_source_links_are_http_only(source: str, url: str | None) -> None:
+    assert render.source_url(source) == url
+
+
+def test_source_link_attribute_cannot_be_broken_out_of() -> None:
+    passage = _passage("x", source='https://example.org/"onmouseover="alert(1)')
+    markup = render.sources_panel([(0, _answer(ABSTENTION, (), (passage,), abstained=True))])
+    assert 'href="https://example.org/&quot;onmouseover=&quot;alert(1)"' in markup
+
+
+def test_articles_table_and_ingest_report_escape_names() -> None:
+    record = DocRecord(
+        doc_id="<img src=x onerror=alert(1)>.txt",
+        title="<script>alert(1)</script>",
+        source="javascript:alert(1)",
+        author="",
+        date="2025-01-01",
+        path="",
+        content_hash="",
+        file_hash="",
+        n_chunks=3,
+        ingested_at=0.0,
+    )
+    table = render.articles_table([record])
+    assert "<script" not in table and "<img" not in table and 'href="javascript' not in table
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table
+    assert "1 article, 3 chunks" in table
+    assert "No articles indexed yet" in render.articles_table([])
+    report = render.ingest_report(
+        [FileResult("/x/uploads/<b>bad.txt", "", "failed", reason="<i>empty</i>")],
+        "summary",
+        ["<u>refused</u>"],
+    )
+    assert "<b>" not in report and "<i>" not in report and "<u>" not in report
+    assert "&lt;b&gt;bad.txt: not indexed — &lt;i&gt;empty&lt;/i&gt;" in report

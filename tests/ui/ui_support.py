@@ -1,0 +1,176 @@
+"""Helpers for the chat tests: made-up articles, launching the app, driving a page."""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from rag.answering import Answerer, Draft
+from ui.app import build_app
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from playwright.sync_api import Browser, Locator, Page
+
+    from rag.answering import AnswerRequest
+    from rag.assistant import Assistant
+
+REPO = Path(__file__).resolve().parents[2]
+SEED_ARTICLE = REPO / "seeds" / "straits-times-us-china-fentanyl.txt"
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+
+XSS_SCRIPT = "<script>window.__pwned=1</script>"
+XSS_IMG = '<img src=x onerror="window.__pwned=1">'
+XSS_LINK = "[click](javascript:window.__pwned=1)"
+XSS_FILE = "<img src=x onerror=window.__pwned=1>.txt"
+XSS_TITLE = f"Lantern {XSS_SCRIPT} festival {XSS_IMG}"
+XSS_ARTICLE = f"""Title: {XSS_TITLE}
+Source: javascript:window.__pwned=1
+Date: 2024-06-01
+
+The Glimmerton lantern festival is held every year on the first Sunday of June {XSS_SCRIPT} and draws crowds {XSS_IMG} to the old harbour {XSS_LINK}.
+
+Organisers of the Glimmerton festival said about four thousand paper lanterns were released over the water last year, and that volunteers collected them from the harbour the next morning.
+"""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A made-up article with one distinctive answer, so a wrong session's answer cannot pass."""
+
+    town: str
+    role: str
+    person: str
+    years: int
+
+    @property
+    def question(self) -> str:
+        return f"Who is the {self.role} of {self.town}?"
+
+    @property
+    def file_name(self) -> str:
+        return self.town.lower().replace(" ", "-") + ".txt"
+
+    def article(self, number: int) -> str:
+        return (
+            f"Title: {self.town} names a new {self.role}\n"
+            f"Source: https://news.example.org/{self.file_name[:-4]}\n"
+            f"Date: 2024-0{1 + number % 9}-1{number % 10}\n\n"
+            f"{self.person} will serve as the new {self.role} of {self.town} from next month, "
+            f"the town council said on Monday.\n\n"
+            f"{self.person.split()[0]} previously spent {self.years} years working in the region, and residents "
+            f"of {self.town} welcomed the decision at a public meeting, the local paper reported.\n"
+        )
+
+
+FACTS = [
+    Fact("Port Velloran", "harbour master", "Ingrid Castellane", 12),
+    Fact("Kestrel Falls", "fire chief", "Tobias Wernicke", 9),
+    Fact("Amberley Cross", "head librarian", "Priya Ramanathan", 15),
+    Fact("Dunmore Quay", "ferry inspector", "Oskar Lindqvist", 7),
+    Fact("Saltmarsh Green", "chief gardener", "Mireille Fontaine", 21),
+    Fact("Hollowbrook", "water commissioner", "Kwame Asante", 11),
+    Fact("Ravensmoor", "museum curator", "Leonora Baptiste", 18),
+    Fact("Tarnwick", "railway stationmaster", "Hamish Dalgleish", 6),
+    Fact("Elderglen", "school principal", "Yuki Tanabe", 14),
+    Fact("Copperfield Bay", "lighthouse keeper", "Esteban Marquez", 25),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """The app served in this process: its address and the assistant behind it."""
+
+    url: str
+    assistant: Assistant
+    demo: Any
+
+
+def launch(assistant: Assistant) -> Server:
+    demo = build_app(assistant)
+    demo.queue()
+    port = free_port()
+    demo.launch(
+        prevent_thread_lock=True,
+        server_name="127.0.0.1",
+        server_port=port,
+        quiet=True,
+        max_file_size=int(assistant.settings.max_file_mb * 1_000_000),
+        run_history=False,
+        ssr_mode=False,
+    )
+    return Server(f"http://127.0.0.1:{port}/", assistant, demo)
+
+
+def open_page(browser: Browser, url: str) -> Page:
+    """A fresh session (own cookies and storage) on the app, loaded and connected."""
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    errors: list[str] = []
+    hosts: set[str] = set()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda request: hosts.add(urlsplit(request.url).netloc))
+    page.goto(url)
+    page.locator("#rag-question textarea").wait_for()
+    page.locator("#rag-sources").wait_for()
+    page.errors = errors  # type: ignore[attr-defined]
+    page.hosts = hosts  # type: ignore[attr-defined]
+    return page
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Saves the page to test-artifacts/screenshots/NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def bot_messages(page: Page) -> Locator:
+    """The assistant's messages in the chat, oldest first."""
+    return page.locator("#rag-chat [data-testid=bot]")
+
+
+def ask(page: Page, question: str) -> Locator:
+    """Types a question, presses Enter and waits for the final answer (or error) of that turn."""
+    before = bot_messages(page).count()
+    box = page.locator("#rag-question textarea")
+    box.fill(question)
+    box.press("Enter")
+    reply = bot_messages(page).nth(before)
+    reply.locator(".rag-answer:not(.rag-streaming), .rag-error").wait_for()
+    return reply
+
+
+class ScriptedAnswerer(Answerer):
+    """Streams `pieces` (`pause` seconds apart), then raises `failure` or returns them as the draft."""
+
+    name = "scripted"
+
+    def __init__(self, pieces: list[str], failure: Exception | None = None, pause: float = 0.0) -> None:
+        self.pieces = pieces
+        self.failure = failure
+        self.pause = pause
+
+    def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
+        for piece in self.pieces:
+            yield piece
+            time.sleep(self.pause)
+        if self.failure is not None:
+            raise self.failure
+        yield Draft(text="".join(self.pieces))

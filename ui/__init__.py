@@ -1,0 +1,1 @@
+"""The browser chat: a Gradio app over `rag.Assistant` (`rag chat`)."""

@@ -1,0 +1,461 @@
+"""The browser chat (Gradio): streamed answers with citations, a sources panel, articles and settings.
+
+A thin adapter over `Assistant`: it renders the `Answer` it gets and never queries again.
+`rag chat` calls `serve`; tests call `build_app` and launch it themselves.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import sys
+from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from rag.errors import ConfigError, NoIndexError, RagError
+from rag.types import Answer
+from ui import render
+from ui.uploads import discard_upload, ingest_uploads
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    import gradio as gr
+
+    from ingest.pipeline import FileResult
+    from rag.assistant import Assistant
+    from rag.retriever import ArticleFilter
+    from rag.settings import Settings
+    from rag.store import DocRecord
+
+__all__ = ["build_app", "serve"]
+
+log = logging.getLogger(__name__)
+
+CHAT_CONCURRENCY = 8
+"""Questions answered at once across all sessions; more wait in the queue."""
+
+_NO_INDEX = "No articles are indexed yet. Add some in the Articles tab, or run: rag ingest PATH"
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """One exchange of a session's conversation: the question and its answer, or why there is none."""
+
+    question: str
+    answer: Answer | None = None
+    error: str = ""
+
+
+def _explain(exc: BaseException) -> str:
+    """A message for people; unexpected errors go to the server log, not to the page."""
+    if isinstance(exc, NoIndexError):
+        return _NO_INDEX
+    if isinstance(exc, RagError):
+        return str(exc)
+    log.error("unexpected error in the chat", exc_info=exc)
+    return f"Something went wrong ({type(exc).__name__}); the details are in the server log."
+
+
+def _article_filter(articles: Sequence[str] | None, date_from: str, date_to: str) -> ArticleFilter | None:
+    from rag.assistant import QuestionError
+    from rag.retriever import ArticleFilter
+
+    bounds: list[str | None] = []
+    for label, value in (("From", date_from), ("To", date_to)):
+        value = (value or "").strip()
+        if value:
+            try:
+                valid = len(value) == 10 and date.fromisoformat(value).isoformat() == value
+            except ValueError:
+                valid = False
+            if not valid:
+                raise QuestionError(f"{label} date must be YYYY-MM-DD, not {value!r} (Settings tab)")
+        bounds.append(value or None)
+    if not articles and not any(bounds):
+        return None
+    return ArticleFilter(articles=tuple(articles or ()), date_from=bounds[0], date_to=bounds[1])
+
+
+def _messages(turns: Sequence[_Turn], pending: tuple[str, str] | None = None) -> list[dict[str, str]]:
+    messages = []
+    for number, turn in enumerate(turns):
+        messages.append({"role": "user", "content": render.user_message(turn.question)})
+        reply = (
+            render.answer_message(turn.answer, number)
+            if turn.answer is not None
+            else render.error_message(turn.error)
+        )
+        messages.append({"role": "assistant", "content": reply})
+    if pending is not None:
+        messages.append({"role": "user", "content": render.user_message(pending[0])})
+        messages.append({"role": "assistant", "content": render.pending_message(pending[1])})
+    return messages
+
+
+def _choices(records: Sequence[DocRecord]) -> list[tuple[str, str]]:
+    return [(f"{r.title} ({r.doc_id})", r.doc_id) for r in records]
+
+
+def _panel(turns: Sequence[_Turn]) -> str:
+    return render.sources_panel([(n, t.answer) for n, t in enumerate(turns) if t.answer is not None])
+
+
+class _Handlers:
+    """The event handlers, over one shared `Assistant`; per-session data arrives as arguments."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def ask(
+        self,
+        question: str,
+        turns: Sequence[_Turn] | None,
+        k: float,
+        answerer: str | None,
+        articles: Sequence[str] | None,
+        date_from: str,
+        date_to: str,
+    ) -> Iterator[tuple[Any, ...]]:
+        """Streams the answer into the chat, then shows the final answer and its sources."""
+        import gradio as gr
+
+        turns = list(turns or [])
+        if not (question or "").strip():
+            yield "", _messages(turns), turns, gr.skip()
+            return
+        yield "", _messages(turns, (question, "")), gr.skip(), gr.skip()
+        history = [(t.answer.question, t.answer.text) for t in turns if t.answer is not None]
+        streamed = ""
+        try:
+            pieces = self.assistant.stream(
+                question,
+                history,
+                k=int(k),
+                article_filter=_article_filter(articles, date_from, date_to),
+                answerer=answerer or None,
+            )
+            for piece in pieces:
+                if isinstance(piece, Answer):
+                    # The final text is authoritative: a fallback answerer may have replaced the stream.
+                    turns.append(_Turn(question, answer=piece))
+                else:
+                    streamed += piece
+                    yield gr.skip(), _messages(turns, (question, streamed)), gr.skip(), gr.skip()
+        except Exception as exc:
+            turns.append(_Turn(question, error=_explain(exc)))
+        yield gr.skip(), _messages(turns), turns, _panel(turns)
+
+    def clear(self) -> tuple[Any, ...]:
+        """Forgets this session's conversation."""
+        return "", [], [], _panel([])
+
+    def choices(self) -> list[tuple[str, str]]:
+        """(label, doc id) of each indexed article, for the article pickers; none if unavailable."""
+        try:
+            return _choices(self.assistant.articles())
+        except Exception:
+            return []
+
+    def refresh(self, only: Sequence[str] | None = None) -> tuple[Any, ...]:
+        """The article table and the article choices of the delete and filter controls."""
+        import gradio as gr
+
+        try:
+            records = self.assistant.articles()
+        except Exception as exc:
+            return render.notice(_explain(exc), error=True), gr.skip(), gr.skip()
+        choices = _choices(records)
+        return (
+            render.articles_table(records),
+            gr.update(choices=choices, value=None),
+            gr.update(choices=choices, value=list(only or ())),
+        )
+
+    def upload(
+        self,
+        files: Sequence[str] | None,
+        only: Sequence[str] | None,
+        progress: Callable[..., Any],
+    ) -> tuple[Any, ...]:
+        """Copies the uploads into the data folder and indexes them, reporting each file."""
+        if not files:
+            return (None, render.notice("No file was received.", error=True), "", *self.refresh(only))
+        total = len(files)
+        done = 0
+        progress((0, total), desc="Indexing", unit="files")
+
+        def advance(result: FileResult) -> None:
+            nonlocal done
+            done += 1
+            progress((done, total), desc="Indexing", unit="files")
+
+        try:
+            report, problems = ingest_uploads(
+                files,
+                self.assistant.settings,
+                store=self.assistant.store,
+                lexical=self.assistant.lexical,
+                on_file=advance,
+            )
+        except Exception as exc:
+            status = render.notice(_explain(exc), error=True)
+        else:
+            summary = report.summary() if report is not None else "Nothing was indexed."
+            status = render.ingest_report(report.files if report else [], summary, problems)
+        return (None, status, "", *self.refresh(only))
+
+    def delete(self, doc_id: str | None, only: Sequence[str] | None) -> tuple[Any, ...]:
+        """Removes an article from the index (and its file, if it was uploaded here)."""
+        if not doc_id:
+            return (render.notice("Choose an article to delete.", error=True), "", *self.refresh(only))
+        try:
+            record = self.assistant.store.records().get(doc_id)
+            if record is None:
+                status = render.notice(f"{doc_id} is not in the index (already deleted?).", error=True)
+            else:
+                self.assistant.delete_article(doc_id)
+                discard_upload(record.path, self.assistant.settings)
+                status = render.notice(f"Deleted “{record.title}” ({doc_id}).")
+        except Exception as exc:
+            status = render.notice(_explain(exc), error=True)
+        return (status, "", *self.refresh(only))
+
+
+def build_app(assistant: Assistant) -> gr.Blocks:
+    """The chat as a Gradio `Blocks`; call `.queue()` and `.launch()` on it (or use `serve`)."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    from ingest.loaders import SUPPORTED_SUFFIXES
+    from rag.answering import available_answerers
+
+    settings = assistant.settings
+    handlers = _Handlers(assistant)
+    answerers = available_answerers()
+    if settings.answerer not in answerers:
+        answerers.append(settings.answerer)
+    suffixes = sorted(SUPPORTED_SUFFIXES)
+    articles = handlers.choices()
+
+    # Gradio finds the progress tracker by this default value.
+    def upload(
+        files: list[str] | None,
+        only: list[str] | None,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008
+    ) -> tuple[Any, ...]:
+        return handlers.upload(files, only, progress)
+
+    demo = gr.Blocks(title="Ask the articles", analytics_enabled=False)
+    with demo:
+        turns = gr.State([])
+        gr.Markdown(
+            "## Ask the articles\nAnswers quote the indexed articles; select a `[n]` to see its passage."
+        )
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"), gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(
+                        label="Conversation",
+                        elem_id="rag-chat",
+                        height=540,
+                        render_markdown=False,
+                        sanitize_html=True,
+                        latex_delimiters=[],
+                        buttons=[],
+                        feedback_options=None,
+                        placeholder="Ask a question about the indexed articles.",
+                    )
+                    with gr.Row():
+                        question = gr.Textbox(
+                            show_label=False,
+                            placeholder="Ask a question…",
+                            elem_id="rag-question",
+                            max_lines=4,
+                            scale=5,
+                            autofocus=True,
+                        )
+                        ask = gr.Button("Ask", variant="primary", elem_id="rag-ask", scale=1, min_width=80)
+                    clear = gr.Button("Clear conversation", size="sm", elem_id="rag-clear")
+                with gr.Column(scale=2):
+                    sources = gr.HTML(
+                        render.sources_panel([]),
+                        label="Sources",
+                        elem_id="rag-sources-box",
+                        js_on_load=render.PANEL_SCRIPT,
+                        max_height=640,
+                    )
+            with gr.Tab("Articles", id="articles") as articles_tab:
+                gr.Markdown("### Indexed articles")
+                table = gr.HTML(elem_id="rag-articles")
+                gr.Markdown(
+                    "### Add articles\nIndexed like `rag ingest`: a file named like an earlier upload replaces it."
+                )
+                files = gr.File(
+                    label=f"Add articles ({' '.join(suffixes)}; up to {settings.max_file_mb:g} MB each)",
+                    file_count="multiple",
+                    file_types=suffixes,
+                    elem_id="rag-upload",
+                )
+                upload_status = gr.HTML(elem_id="rag-upload-status")
+                gr.Markdown("### Delete an article")
+                with gr.Row():
+                    chosen = gr.Dropdown(
+                        label="Article", choices=articles, value=None, elem_id="rag-delete-choice", scale=4
+                    )
+                    delete = gr.Button("Delete article", variant="stop", elem_id="rag-delete", scale=1)
+                delete_status = gr.HTML(elem_id="rag-delete-status")
+            with gr.Tab("Settings", id="settings") as settings_tab:
+                k = gr.Slider(
+                    1,
+                    max(20, settings.top_k),
+                    value=settings.top_k,
+                    step=1,
+                    label="Passages to retrieve",
+                    info="How many passages the answer may draw on.",
+                    elem_id="rag-k",
+                )
+                answerer = gr.Dropdown(
+                    answerers,
+                    value=settings.answerer,
+                    label="Answerer",
+                    info="`extractive` quotes the articles; the others need a model (see the README).",
+                    elem_id="rag-answerer",
+                )
+                only = gr.Dropdown(
+                    label="Only these articles",
+                    info="Pick articles, or type part of a title or source; empty means all.",
+                    choices=articles,
+                    value=[],
+                    multiselect=True,
+                    allow_custom_value=True,
+                    elem_id="rag-only",
+                )
+                with gr.Row():
+                    date_from = gr.Textbox(
+                        "", label="Published from", placeholder="YYYY-MM-DD", elem_id="rag-from"
+                    )
+                    date_to = gr.Textbox(
+                        "", label="Published until", placeholder="YYYY-MM-DD", elem_id="rag-to"
+                    )
+
+        ask_inputs = [question, turns, k, answerer, only, date_from, date_to]
+        ask_outputs = [question, chatbot, turns, sources]
+        chat_queue = {
+            "concurrency_id": "chat",
+            "concurrency_limit": CHAT_CONCURRENCY,
+            "show_progress": "minimal",
+            "show_progress_on": [chatbot],
+        }
+        asking: list[dict[str, Any]] = [
+            question.submit(handlers.ask, ask_inputs, ask_outputs, api_name="ask", **chat_queue),  # type: ignore[arg-type]
+            ask.click(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", **chat_queue),  # type: ignore[arg-type]
+        ]
+        # Clearing stops an answer in progress, which would otherwise bring the old history back.
+        clear_outputs = [question, chatbot, turns, sources]
+        clear.click(handlers.clear, None, clear_outputs, api_name="clear", queue=False, cancels=asking)
+        chatbot.clear(
+            handlers.clear, None, clear_outputs, api_visibility="private", queue=False, cancels=asking
+        )
+
+        refresh_outputs = [table, chosen, only]
+        for event in (demo.load, articles_tab.select, settings_tab.select):
+            event(handlers.refresh, [only], refresh_outputs, api_visibility="private", show_progress="hidden")
+        # One writer at a time, outside the chat's queue slots: indexing never blocks questions.
+        files.upload(
+            upload,
+            [files, only],
+            [files, upload_status, delete_status, *refresh_outputs],
+            api_visibility="private",
+            show_progress_on=[files],
+            concurrency_id="index",
+            concurrency_limit=1,
+        )
+        delete.click(
+            handlers.delete,
+            [chosen, only],
+            [delete_status, upload_status, *refresh_outputs],
+            api_visibility="private",
+            show_progress="minimal",
+            show_progress_on=[delete_status],
+            concurrency_id="index",
+            concurrency_limit=1,
+        )
+    return demo
+
+
+# -- serving ----------------------------------------------------------------------------------
+
+
+def _login(settings: Settings) -> tuple[str, str] | None:
+    if settings.ui_auth is None:
+        return None
+    user, colon, password = settings.ui_auth.get_secret_value().partition(":")
+    if not colon or not user or not password:
+        raise ConfigError("RAG_UI_AUTH must be `user:password` (both non-empty)")
+    return user, password
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(host: str, settings: Settings) -> str | None:
+    """Refuses a non-loopback address without a login; returns a warning when that is allowed anyway."""
+    if _is_loopback(host) or settings.ui_auth is not None:
+        return None
+    if not settings.ui_allow_insecure:
+        raise ConfigError(
+            f"refusing to serve the chat on {host} without a login: anyone who can reach it could read "
+            "and change the index. Set RAG_UI_AUTH=user:password, bind to 127.0.0.1, "
+            "or set RAG_UI_ALLOW_INSECURE=true to serve it anyway."
+        )
+    return f"serving the chat on {host} without a login (RAG_UI_ALLOW_INSECURE is set)"
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    open_browser: bool = False,
+    assistant: Assistant | None = None,
+) -> int:
+    """Serves the chat until interrupted; returns the exit code."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    host = host or settings.ui_host
+    port = port or settings.ui_port
+    login = _login(settings)
+    warning = _check_exposure(host, settings)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    if assistant is None:
+        from rag.assistant import Assistant
+
+        assistant = Assistant(settings)
+    demo = build_app(assistant)
+    demo.queue()
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            inbrowser=open_browser,
+            auth=login,
+            max_file_size=int(settings.max_file_mb * 1_000_000),
+            show_error=False,
+            footer_links=["api", "gradio", "settings"],
+            run_history=False,
+            ssr_mode=False,
+        )
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc}); choose another with --port or RAG_UI_PORT"
+        ) from None
+    return 0
