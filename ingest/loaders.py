@@ -130,7 +130,7 @@ def _parse_pdf(data: bytes) -> dict[str, str]:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -140,7 +140,16 @@ def _parse_pdf(data: bytes) -> dict[str, str]:
         info: dict[str, Any] = dict(reader.metadata or {})
     except LoadError:
         raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError, OSError) as exc:
+    except (
+        PyPdfError,  # PdfReadError, and LimitReachedError for hostile sizes
+        NotImplementedError,  # misspelled or unsupported stream filters
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+        RecursionError,
+        OSError,
+    ) as exc:
         raise LoadError(f"broken PDF: {exc}") from None
     text = "\n\n".join(_join_pdf_lines(page) for page in pages)
     return {

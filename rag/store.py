@@ -22,6 +22,7 @@ from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from pathlib import Path
 
     from langchain_chroma import Chroma
     from langchain_core.embeddings import Embeddings
@@ -159,6 +160,7 @@ class Store:
             directory.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(directory), settings=chroma_settings)
         except Exception as exc:
+            _forget_embedded(directory)  # chromadb caches the half-started engine; the next try starts afresh
             raise StoreUnavailableError(f"cannot open the Chroma store in {directory}: {exc}") from None
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -170,6 +172,17 @@ class Store:
             if _is_connection_error(exc):
                 raise StoreUnavailableError(
                     f"the Chroma store at {self.settings.store_location} is unavailable ({what}): {exc}"
+                ) from None
+            if not self.settings.chroma_host and type(exc).__name__ == "InternalError":
+                # A failed write (disk full, read-only folder) can leave the embedded engine stuck on
+                # its next write: drop it, so the next call reconnects.
+                _forget_embedded(self.settings.chroma_dir)
+                self._client = None
+                with self._lock:
+                    self._records = None
+                raise StoreUnavailableError(
+                    f"the Chroma store in {self.settings.chroma_dir} failed to {what}: {exc}. "
+                    "Check that RAG_DATA_DIR is writable and has free space, then try again."
                 ) from None
             raise
 
@@ -576,6 +589,16 @@ def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
         n_chunks=int(metadata.get("n_chunks", 0)),
         ingested_at=float(metadata.get("ingested_at", 0.0)),
     )
+
+
+def _forget_embedded(directory: Path) -> None:
+    """Drops chromadb's process-wide engine for an embedded store folder."""
+    try:
+        from chromadb.api.shared_system_client import SharedSystemClient
+
+        SharedSystemClient._identifier_to_system.pop(str(directory), None)
+    except (ImportError, AttributeError):
+        pass
 
 
 def _is_connection_error(exc: BaseException) -> bool:

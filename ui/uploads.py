@@ -24,6 +24,8 @@ __all__ = ["discard_upload", "ingest_uploads", "safe_filename", "upload_dir"]
 _UNSAFE = re.compile(r"[^\w.\- ]+")
 _REPEATS = re.compile(r"([_ .-])\1+")
 _MAX_STEM = 100
+_MAX_STEM_BYTES = 200
+"""A file name is at most 255 bytes: leave room for the suffix and the `.NAME.previous` backup."""
 
 
 def upload_dir(settings: Settings) -> Path:
@@ -37,7 +39,8 @@ def safe_filename(name: str) -> str:
     stem, dot, extension = base.rpartition(".")
     if not dot or not stem.strip(" ._-"):
         stem, extension = base, ""
-    stem = _REPEATS.sub(r"\1", _UNSAFE.sub("_", stem)).strip(" ._-")[:_MAX_STEM].rstrip(" ._-")
+    stem = _REPEATS.sub(r"\1", _UNSAFE.sub("_", stem)).strip(" ._-")[:_MAX_STEM]
+    stem = stem.encode()[:_MAX_STEM_BYTES].decode(errors="ignore").rstrip(" ._-")
     suffix = "." + _UNSAFE.sub("_", extension.lower()) if extension else ""
     return (stem or "upload") + suffix
 

@@ -1,0 +1,49 @@
+"""Fixtures for the reliability suite: a clean environment and one seeded index shared by load and soak."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+from reliability_support import FACTS, make_settings, write_corpus
+
+from ingest.pipeline import ingest_paths
+from rag.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def clean_env() -> Iterator[None]:
+    """No RAG_* variable of the caller's shell leaks into the code under test."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("RAG_"):
+                patch.delenv(name)
+        yield
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed article and one made-up article per fact."""
+    return write_corpus(tmp_path_factory.mktemp("reliability-corpus"))
+
+
+@pytest.fixture(scope="session")
+def seeded(
+    clean_env: None,
+    corpus: Path,
+    embedder: SentenceTransformerEmbeddings,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Settings:
+    """Settings of a data folder holding the corpus, indexed with the real embedder; read-only after."""
+    settings = make_settings(tmp_path_factory.mktemp("reliability-seeded") / "data")
+    report = ingest_paths([corpus], settings, store=Store(settings, embedder), progress=False)
+    assert report.ok and report.documents == len(FACTS) + 1, report.to_json()
+    return settings

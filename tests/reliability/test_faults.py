@@ -1,0 +1,459 @@
+"""Faults: the Chroma server going away and coming back, a foreign or damaged store folder, a read-only
+or full disk during an ingest, and an LLM backend that stalls or talks nonsense.
+
+Each fault must end in a clear `RagError` message (what failed, where, what to do) rather than a
+traceback, leave what was committed whole, and heal once the fault is gone — with the same
+`Assistant`, no restart. The disk faults are real: a read-only bind mount (EROFS, which root cannot
+override, unlike `chmod`) and a small tmpfs filled up with a filler file; they need root (and
+the right to mount) and skip otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import subprocess
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from reliability_servers import FakeOpenAI, Reply, restating, served
+from reliability_support import (
+    BIN,
+    FACTS,
+    LONG,
+    SEED_ARTICLE,
+    ChromaServer,
+    Fact,
+    answer_problem,
+    assert_whole,
+    can_mount,
+    chunk_rows,
+    fact_question,
+    fill_disk,
+    make_settings,
+    read_only,
+    record_rows,
+    reference_rows,
+    small_disk,
+    tree,
+    write_artifact,
+)
+
+from ingest.pipeline import ingest_paths
+from rag.assistant import Assistant
+from rag.errors import BackendUnavailableError, NoIndexError, RagError, StoreUnavailableError
+from rag.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.settings import Settings
+
+FREE_KB = [0, 64, 160, 320] if LONG else [0, 64]
+"""Free space left on the full disk: 0 fails the first write, 64 KB fails inside an article's commit."""
+
+needs_mount = pytest.mark.skipif(can_mount() is not None, reason=str(can_mount()))
+
+
+def _articles(folder: Path, facts: list[Fact]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for fact in facts:
+        (folder / fact.file_name).write_text(fact.article(FACTS.index(fact)), encoding="utf-8")
+    return folder
+
+
+def _assert_answers(assistant: Assistant, facts: list[Fact]) -> None:
+    for fact in facts:
+        question = fact_question(fact)
+        assert answer_problem(assistant.ask(question.text), question, assistant.store) is None
+
+
+def _forget_store(settings: Settings) -> None:
+    """Closes this process's embedded Chroma engine for one folder (so it can be unmounted cleanly)."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(str(settings.chroma_dir), None)
+    if system is not None:
+        with contextlib.suppress(Exception):
+            system.stop()
+
+
+def _rag_ingest(data_dir: Path, *paths: Path) -> subprocess.CompletedProcess[str]:
+    """The real `rag ingest` command, in a fresh process."""
+    env = {"RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env |= {"PATH": "/usr/bin:/bin", "ANONYMIZED_TELEMETRY": "False"}
+    return subprocess.run(
+        [str(BIN / "rag"), "ingest", *map(str, paths)],
+        env=env,
+        cwd=data_dir.parent,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+# -- the Chroma server stops and starts again ---------------------------------------------------
+
+
+@pytest.fixture
+def chroma(tmp_path: Path) -> Iterator[ChromaServer]:
+    server = ChromaServer(tmp_path / "chroma-server", tmp_path / "chroma-server.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.timeout(300)
+def test_chroma_server_stopped_and_restarted(
+    chroma: ChromaServer, settings: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    facts = FACTS[:4]
+    folder = _articles(tmp_path / "articles", facts)
+    remote = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": chroma.port})
+    assistant = Assistant(remote, embedder=embedder)
+    assert ingest_paths([folder], remote, store=assistant.store, lexical=assistant.lexical).ok
+    _assert_answers(assistant, facts[:1])
+
+    outages: list[dict[str, Any]] = []
+    for how in ("SIGTERM", "SIGKILL"):
+        chroma.stop(kill=how == "SIGKILL")
+        messages = {}
+        for what, action in {
+            "ask": lambda: assistant.ask(facts[1].question),
+            "articles": assistant.articles,
+            "ingest": lambda: ingest_paths(
+                [folder], remote, store=assistant.store, lexical=assistant.lexical
+            ),
+        }.items():
+            began = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as failure:
+                action()
+            messages[what] = {"message": str(failure.value), "seconds": round(time.monotonic() - began, 3)}
+            assert f"127.0.0.1:{chroma.port}" in str(failure.value)
+            assert "unavailable" in str(failure.value)
+        chroma.start()
+        # The same assistant, no restart: the next questions are answered again.
+        _assert_answers(assistant, facts)
+        report = ingest_paths([folder], remote, store=assistant.store, lexical=assistant.lexical)
+        assert report.counts() == {"unchanged": len(facts)}
+        outages.append({"stopped_with": how, "while_down": messages, "recovered": True})
+    assert_whole(assistant.store)
+    write_artifact("faults-chroma-restart", {"articles": len(facts), "outages": outages, "lost": 0})
+
+
+# -- a store folder that is not ours, or is damaged ---------------------------------------------
+
+
+def test_foreign_folder_where_the_store_should_be(
+    settings: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    chroma_dir = settings.chroma_dir
+    (chroma_dir / "holiday").mkdir(parents=True)
+    (chroma_dir / "notes.txt").write_text("my notes, not an index\n")
+    (chroma_dir / "holiday" / "photo.jpg").write_bytes(random.Random(1).randbytes(4096))
+    (chroma_dir / "data.sqlite").write_bytes(b"SQLite format 3\x00" + bytes(4080))
+    before = tree(chroma_dir)
+    folder = _articles(tmp_path / "articles", FACTS[:2])
+
+    with pytest.raises(StoreUnavailableError) as ingested:
+        ingest_paths([folder], settings, store=Store(settings, embedder))
+    message = str(ingested.value)
+    assert f"{chroma_dir} exists but is not a Chroma store" in message
+    assert "nothing was changed" in message and "RAG_DATA_DIR" in message
+    with pytest.raises(RagError) as asked:
+        Assistant(settings, embedder=embedder).ask(FACTS[0].question)
+    assert str(chroma_dir) in str(asked.value)
+
+    done = _rag_ingest(settings.data_dir, folder)
+    assert done.returncode == 2, done.stderr
+    assert "error:" in done.stderr and "not a Chroma store" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert tree(chroma_dir) == before
+    write_artifact(
+        "faults-foreign-folder",
+        {
+            "ingest": message,
+            "ask": str(asked.value),
+            "cli_stderr": done.stderr.strip(),
+            "files_kept": len(before),
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def small_index(
+    clean_env: None, embedder: SentenceTransformerEmbeddings, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A data folder holding two indexed articles, copied by each test that damages it."""
+    root = tmp_path_factory.mktemp("small-index")
+    settings = make_settings(root / "data")
+    folder = _articles(root / "articles", FACTS[:2])
+    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    _forget_store(settings)
+    return settings.data_dir
+
+
+DAMAGE = {
+    "truncated-to-half": lambda data: data[: len(data) // 2],
+    "header-page-only": lambda data: data[:4096],
+    "overwritten-with-noise": lambda data: random.Random(7).randbytes(len(data)),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_damaged_store_file(
+    damage: str, small_index: Path, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "data"
+    shutil.copytree(small_index, data_dir)
+    database = data_dir / "chroma" / "chroma.sqlite3"
+    database.write_bytes(DAMAGE[damage](database.read_bytes()))
+    before = tree(data_dir / "chroma")
+    settings = make_settings(data_dir)
+    folder = _articles(tmp_path / "articles", FACTS[:3])
+
+    assistant = Assistant(settings, embedder=embedder)
+    with pytest.raises(StoreUnavailableError) as asked:
+        assistant.ask(FACTS[0].question)
+    with pytest.raises(StoreUnavailableError) as ingested:
+        ingest_paths([folder], settings, store=Store(settings, embedder))
+    for failure in (asked, ingested):
+        assert f"cannot open the Chroma store in {settings.chroma_dir}" in str(failure.value)
+    done = _rag_ingest(data_dir, folder) if damage == "overwritten-with-noise" else None
+    if done is not None:
+        assert done.returncode == 2, done.stderr
+        assert "error: cannot open the Chroma store" in done.stderr and "Traceback" not in done.stderr
+    assert tree(data_dir / "chroma") == before
+    write_artifact(
+        f"faults-damaged-store-{damage}",
+        {"ask": str(asked.value), "ingest": str(ingested.value), "file_kept": True},
+    )
+
+
+# -- a read-only data folder ---------------------------------------------------------------------
+
+
+@needs_mount
+@pytest.mark.timeout(300)
+def test_ingest_into_a_read_only_data_folder(
+    settings: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    first = _articles(tmp_path / "first", FACTS[:3])
+    second = _articles(tmp_path / "second", FACTS[3:6])
+    assistant = Assistant(settings, embedder=embedder)
+    assert ingest_paths([first], settings, store=assistant.store, lexical=assistant.lexical).ok
+    rows = chunk_rows(assistant.store)
+
+    with read_only(settings.data_dir):
+        with pytest.raises(StoreUnavailableError) as failure:
+            ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
+        assert f"cannot write to RAG_DATA_DIR {settings.data_dir}" in str(failure.value)
+        assert "Read-only file system" in str(failure.value)
+        _assert_answers(assistant, FACTS[:3])  # the open index still answers
+    assert chunk_rows(assistant.store) == rows
+
+    report = ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
+    assert report.counts() == {"unchanged": 3, "added": 3}
+    assert (chunk_rows(assistant.store), record_rows(assistant.store)) == reference_rows(
+        [first, second], tmp_path / "reference"
+    )
+    _forget_store(settings)
+    write_artifact("faults-read-only-folder", {"ingest": str(failure.value), "articles_kept": 3, "lost": 0})
+
+
+@needs_mount
+@pytest.mark.timeout(300)
+def test_store_turns_read_only_in_the_middle_of_an_ingest(
+    settings: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    first = _articles(tmp_path / "first", FACTS[:2])
+    second = _articles(tmp_path / "second", FACTS[2:10])
+    assistant = Assistant(settings, embedder=embedder)
+    assert ingest_paths([first], settings, store=assistant.store, lexical=assistant.lexical).ok
+    committed_before: list[str] = []
+
+    with contextlib.ExitStack() as mounted:
+
+        def after_each_file(result: Any) -> None:
+            if result.status == "added" and not committed_before:
+                committed_before.append(result.doc_id)
+                mounted.enter_context(read_only(settings.chroma_dir))
+
+        with pytest.raises(StoreUnavailableError) as failure:
+            ingest_paths(
+                [first, second],
+                settings,
+                store=assistant.store,
+                lexical=assistant.lexical,
+                on_file=after_each_file,
+            )
+    assert committed_before, "the fault was never injected"
+    message = str(failure.value)
+    assert str(settings.chroma_dir) in message and "writable" in message
+
+    # What was committed is whole; the rest waits for the next run, which completes the index.
+    assert_whole(assistant.store)
+    assert {f.file_name for f in FACTS[:2]} | set(committed_before) <= set(assistant.store.records())
+    _assert_answers(assistant, FACTS[:2])
+    report = ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
+    assert report.ok
+    assert (chunk_rows(assistant.store), record_rows(assistant.store)) == reference_rows(
+        [first, second], tmp_path / "reference"
+    )
+    assert assistant.store.chunks().count() == len(chunk_rows(assistant.store))
+    assert assistant.store.stats()["interrupted_write"] is False
+    _assert_answers(assistant, FACTS[:10])
+    _forget_store(settings)
+    write_artifact(
+        "faults-read-only-mid-ingest",
+        {"error": message, "rerun": report.counts(), "articles": 10, "lost": 0},
+    )
+
+
+@needs_mount
+@pytest.mark.timeout(300)
+def test_store_opened_while_read_only_recovers_once_writable(
+    settings: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    folder = _articles(tmp_path / "articles", FACTS[:2])
+    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    _forget_store(settings)
+    assistant = Assistant(settings, embedder=embedder)
+
+    messages: list[str] = []
+    with read_only(settings.data_dir):
+        for _ in range(2):
+            with pytest.raises(StoreUnavailableError) as failure:
+                assistant.ask(FACTS[0].question)
+            assert f"cannot open the Chroma store in {settings.chroma_dir}" in str(failure.value)
+            messages.append(str(failure.value))
+    # The same assistant, no restart.
+    _assert_answers(assistant, FACTS[:2])
+    _forget_store(settings)
+    write_artifact("faults-read-only-at-open", {"while_read_only": messages, "recovered": True})
+
+
+# -- a full disk ---------------------------------------------------------------------------------
+
+
+@needs_mount
+@pytest.mark.timeout(300)  # a store left stuck by the failed write would hang the rerun
+@pytest.mark.parametrize("free_kb", FREE_KB)
+def test_disk_full_during_ingest(
+    free_kb: int, clean_env: None, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    first = _articles(tmp_path / "first", FACTS[:3])
+    rest = _articles(tmp_path / "rest", FACTS[3:])
+    shutil.copy(SEED_ARTICLE, rest / SEED_ARTICLE.name)
+    disk = tmp_path / "disk"
+    with small_disk(disk, "16M"):
+        settings = make_settings(disk / "data")
+        assistant = Assistant(settings, embedder=embedder)
+        assert ingest_paths([first], settings, store=assistant.store, lexical=assistant.lexical).ok
+        filler = fill_disk(disk, leave_bytes=free_kb * 1024)
+        try:
+            with pytest.raises(StoreUnavailableError) as failure:
+                ingest_paths([first, rest], settings, store=assistant.store, lexical=assistant.lexical)
+            message = str(failure.value)
+            assert str(settings.chroma_dir) in message and "free space" in message
+            # While the disk is full the store may not even open; if so, it says why.
+            try:
+                _assert_answers(assistant, FACTS[:3])
+                while_full = "answered"
+            except StoreUnavailableError as exc:
+                assert "disk is full" in str(exc) or "free space" in str(exc)
+                while_full = str(exc)
+        finally:
+            filler.unlink()
+        # Nothing half-done is visible; the same assistant answers again.
+        assert_whole(assistant.store)
+        _assert_answers(assistant, FACTS[:3])
+        report = ingest_paths([first, rest], settings, store=assistant.store, lexical=assistant.lexical)
+        assert report.ok, report.to_json()
+        rows = chunk_rows(assistant.store), record_rows(assistant.store)
+        assert assistant.store.stats()["interrupted_write"] is False
+        _assert_answers(assistant, FACTS)
+        _forget_store(settings)
+    assert rows == reference_rows([first, rest], tmp_path / "reference")
+    write_artifact(
+        f"faults-disk-full-{free_kb}kb",
+        {
+            "disk": f"tmpfs 16M, filled to {free_kb} KB free",
+            "error": message,
+            "asked_while_full": while_full,
+            "rerun": report.counts(),
+            "lost": 0,
+        },
+    )
+
+
+# -- an LLM backend that stalls, or answers with nonsense ----------------------------------------
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    with served(FakeOpenAI()) as server:
+        yield server
+
+
+def _llm_settings(settings: Settings, server: FakeOpenAI, **updates: Any) -> Settings:
+    values = {"answerer": "llm", "llm_base_url": server.url, "llm_model": "fake", "llm_timeout_s": 2.0}
+    return settings.model_copy(update=values | updates)
+
+
+LLM_FAULTS = {
+    "stalls-mid-stream": (Reply(restating(1), stall_after=3, stall_s=60), "did not answer in time"),
+    "sends-non-json-events": (
+        Reply(raw_events=[b"data: {not json at all\n\n", b"data: [DONE]\n\n"]),
+        "could not be used",
+    ),
+    "sends-html-instead-of-a-stream": (Reply(raw=b"<html><body>Bad gateway</body></html>"), "could not"),
+    "is-overloaded": (Reply(status=503), "answered HTTP 503"),
+}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("fault", list(LLM_FAULTS))
+def test_llm_backend_fault_falls_back_to_a_cited_answer(
+    fault: str, seeded: Settings, embedder: SentenceTransformerEmbeddings, llm: FakeOpenAI
+) -> None:
+    llm.reply, expected_note = LLM_FAULTS[fault]
+    question = fact_question(FACTS[5])
+    assistant = Assistant(_llm_settings(seeded, llm), embedder=embedder)
+    began = time.monotonic()
+    answer = assistant.ask(question.text)
+    seconds = time.monotonic() - began
+    assert llm.requests, "the backend was never asked"
+    assert answer.answerer == "extractive"
+    (note,) = [n for n in answer.notes if "answered extractively instead" in n]
+    assert expected_note in note and "Traceback" not in note
+    assert answer_problem(answer, question, assistant.store) is None
+
+    strict = Assistant(_llm_settings(seeded, llm, llm_fallback=False), embedder=embedder)
+    with pytest.raises(BackendUnavailableError, match=expected_note) as failure:
+        strict.ask(question.text)
+    assert "Traceback" not in str(failure.value)
+    write_artifact(
+        f"faults-llm-{fault}",
+        {"note": note, "strict_error": str(failure.value), "seconds_with_fallback": round(seconds, 2)},
+    )
+
+
+def test_llm_backend_with_an_empty_reply_abstains_and_says_why(
+    seeded: Settings, embedder: SentenceTransformerEmbeddings, llm: FakeOpenAI
+) -> None:
+    llm.reply = Reply("")
+    answer = Assistant(_llm_settings(seeded, llm), embedder=embedder).ask(FACTS[5].question)
+    assert answer.abstained and answer.answerer == "llm"
+    assert "the model returned no answer" in answer.notes
+
+
+def test_no_index_is_a_clear_error(settings: Settings, embedder: SentenceTransformerEmbeddings) -> None:
+    with pytest.raises(NoIndexError, match="run `rag ingest PATH` first"):
+        Assistant(settings, embedder=embedder).ask(FACTS[0].question)
+    assert not settings.chroma_dir.exists()
