@@ -56,7 +56,19 @@ if TYPE_CHECKING:
 FREE_KB = [0, 64, 160, 320] if LONG else [0, 64]
 """Free space left on the full disk: 0 fails the first write, 64 KB fails inside an article's commit."""
 
-needs_mount = pytest.mark.skipif(can_mount() is not None, reason=str(can_mount()))
+
+def _require_mount() -> None:
+    """The disk-full and read-only cases need a tmpfs mount (root, as in CI): missing is a failure, not a skip."""
+    problem = can_mount()
+    assert problem is None, f"cannot mount a tmpfs for this fault test: {problem}"
+
+
+needs_mount = pytest.mark.usefixtures("_mount_available")
+
+
+@pytest.fixture
+def _mount_available() -> None:
+    _require_mount()
 
 
 def _articles(folder: Path, facts: list[Fact]) -> Path:
