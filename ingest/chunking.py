@@ -12,7 +12,12 @@ if TYPE_CHECKING:
     from rag.store import Embedder
     from rag.types import Article
 
-__all__ = ["chunk_article"]
+__all__ = ["MAX_CHARS_PER_TOKEN", "chunk_article"]
+
+# A chunk holds at most this many characters per token of budget. English runs about 4-5; a run of
+# characters with no word boundary can be one [UNK] piece however long it is, and would otherwise
+# make one chunk of megabytes that every answer showing it must carry.
+MAX_CHARS_PER_TOKEN = 12
 
 
 def _units(text: str, embedder: Embedder, budget: int) -> list[tuple[int, int, int]]:
@@ -25,7 +30,18 @@ def _units(text: str, embedder: Embedder, budget: int) -> list[tuple[int, int, i
             units.append((start, end, count))
             continue
         units.extend(_cut(text, start, end, embedder, budget))
-    return units
+    max_chars = budget * MAX_CHARS_PER_TOKEN
+    if all(end - start <= max_chars for start, end, _ in units):
+        return units
+    clipped: list[tuple[int, int, int]] = []
+    for start, end, count in units:
+        if end - start <= max_chars:
+            clipped.append((start, end, count))
+            continue
+        slices = [(a, min(a + max_chars, end)) for a in range(start, end, max_chars)]
+        counts = embedder.count_tokens([text[a:b] for a, b in slices])
+        clipped.extend((a, b, n) for (a, b), n in zip(slices, counts, strict=True))
+    return clipped
 
 
 def _cut(text: str, start: int, end: int, embedder: Embedder, budget: int) -> list[tuple[int, int, int]]:
@@ -73,11 +89,16 @@ def chunk_article(
     text = article.text
     budget = max(8, min(max_tokens, embedder.max_tokens))
     units = _units(text, embedder, budget)
+    max_chars = budget * MAX_CHARS_PER_TOKEN
     groups: list[tuple[int, int]] = []
     first = 0
     while first < len(units):
         last, tokens = first, units[first][2]
-        while last + 1 < len(units) and tokens + units[last + 1][2] <= budget:
+        while (
+            last + 1 < len(units)
+            and tokens + units[last + 1][2] <= budget
+            and units[last + 1][1] - units[first][0] <= max_chars
+        ):
             last += 1
             tokens += units[last][2]
         while last > first and _count(text, units, first, last, embedder) > budget:

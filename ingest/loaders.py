@@ -130,7 +130,7 @@ def _parse_pdf(data: bytes) -> dict[str, str]:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
+    from pypdf.errors import DeprecationError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -143,6 +143,7 @@ def _parse_pdf(data: bytes) -> dict[str, str]:
     except (
         PyPdfError,  # PdfReadError, and LimitReachedError for hostile sizes
         NotImplementedError,  # misspelled or unsupported stream filters
+        DeprecationError,  # filter abbreviations pypdf no longer reads (/Fl)
         ValueError,
         KeyError,
         TypeError,

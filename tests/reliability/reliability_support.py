@@ -7,6 +7,7 @@ import functools
 import hashlib
 import html
 import json
+import math
 import os
 import random
 import re
@@ -56,7 +57,8 @@ def write_artifact(name: str, figures: dict[str, Any]) -> Path:
 
 
 def make_settings(data_dir: Path, **values: object) -> Settings:
-    """Settings for a data folder, ignoring any .env file and the caller's RAG_* variables."""
+    """Settings for a data folder, ignoring any .env file (the `settings` and `clean_env` fixtures clear
+    the caller's RAG_* variables)."""
     return Settings(data_dir=data_dir, _env_file=None, **values)  # type: ignore[arg-type]
 
 
@@ -65,7 +67,7 @@ def percentile(values: list[float], share: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered))))
     return ordered[rank - 1]
 
 

@@ -4,8 +4,8 @@ or full disk during an ingest, and an LLM backend that stalls or talks nonsense.
 Each fault must end in a clear `RagError` message (what failed, where, what to do) rather than a
 traceback, leave what was committed whole, and heal once the fault is gone — with the same
 `Assistant`, no restart. The disk faults are real: a read-only bind mount (EROFS, which root cannot
-override, unlike `chmod`) and a small tmpfs filled up with a filler file; they need root (and
-the right to mount) and skip otherwise.
+override, unlike `chmod`) and a small tmpfs filled up with a filler file; they need root and the
+right to mount (as in CI), and fail, rather than skip, without them.
 """
 
 from __future__ import annotations
