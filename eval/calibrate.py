@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eval.gold import read_gold_jsonl
     from eval.single_topic import load_single_topic, write_documents
     from rag.answering import FEATURES
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import embedder_from_settings
+    from rag.settings import load_settings
 
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(prog="python -m eval.calibrate", description=__doc__)
@@ -119,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--single-topic", type=Path, default=repo.parent / "shared" / "datasets" / "single-topic"
     )
     args = parser.parse_args(argv)
-    embedder = SentenceTransformerEmbeddings()
+    embedder = embedder_from_settings(load_settings())  # the configured model and backend
     parts: list[tuple[np.ndarray, np.ndarray]] = [
         collect_features(read_gold_jsonl(args.seed_gold), args.seed_docs, embedder)
     ]

@@ -121,7 +121,7 @@ def run_eval_command(args: argparse.Namespace, *, embedder: Embedder | None = No
     from eval.harness import run_eval
     from eval.judge import Judge
     from eval.report import summary_text, write_report
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.embeddings import embedder_from_settings
     from rag.settings import load_settings
 
     overrides = {
@@ -130,9 +130,7 @@ def run_eval_command(args: argparse.Namespace, *, embedder: Embedder | None = No
     settings = load_settings(**overrides)
     judge = Judge.from_settings(settings) if args.judge else None
     if embedder is None:
-        embedder = SentenceTransformerEmbeddings(
-            settings.embedding_model, batch_size=settings.embedding_batch_size
-        )
+        embedder = embedder_from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="rag-eval-docs-") as folder:
         try:
             inputs = _Inputs(args, Path(folder))
