@@ -151,17 +151,31 @@ class Store:
                     "is `chroma run` up? (RAG_CHROMA_HOST / RAG_CHROMA_PORT)"
                 ) from None
         directory = s.chroma_dir
-        if directory.exists() and any(directory.iterdir()) and not (directory / "chroma.sqlite3").exists():
-            raise StoreUnavailableError(
-                f"{directory} exists but is not a Chroma store; nothing was changed. "
-                "Move it away or point RAG_DATA_DIR elsewhere."
-            )
+        self._refuse_foreign()
         try:
             directory.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(directory), settings=chroma_settings)
         except Exception as exc:
             _forget_embedded(directory)  # chromadb caches the half-started engine; the next try starts afresh
-            raise StoreUnavailableError(f"cannot open the Chroma store in {directory}: {exc}") from None
+            raise StoreUnavailableError(
+                f"cannot open the Chroma store in {directory}: {exc}. Nothing was changed. Check that "
+                "RAG_DATA_DIR is readable and writable; if the store is damaged, move the folder away "
+                "and index your articles again with `rag ingest PATH`."
+            ) from None
+
+    def _refuse_foreign(self) -> None:
+        """Raises when the embedded store's folder holds files that are not a Chroma store."""
+        directory = self.settings.chroma_dir
+        if (
+            not self.settings.chroma_host
+            and directory.is_dir()
+            and not (directory / "chroma.sqlite3").exists()
+            and any(directory.iterdir())
+        ):
+            raise StoreUnavailableError(
+                f"{directory} exists but is not a Chroma store; nothing was changed. "
+                "Move it away or point RAG_DATA_DIR elsewhere."
+            )
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -195,6 +209,7 @@ class Store:
 
     def exists(self) -> bool:
         """Whether the chunk collection exists (without creating an empty store folder)."""
+        self._refuse_foreign()
         if (
             self._client is None
             and not self.settings.chroma_host
@@ -206,6 +221,7 @@ class Store:
 
     def _existing(self) -> Any | None:
         """The chunk collection, or None when there is none: one round trip, unlike `exists`."""
+        self._refuse_foreign()
         if (
             self._client is None
             and not self.settings.chroma_host

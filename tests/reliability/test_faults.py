@@ -43,7 +43,7 @@ from reliability_support import (
 
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
-from rag.errors import BackendUnavailableError, NoIndexError, RagError, StoreUnavailableError
+from rag.errors import BackendUnavailableError, NoIndexError, StoreUnavailableError
 from rag.store import Store
 
 if TYPE_CHECKING:
@@ -177,9 +177,9 @@ def test_foreign_folder_where_the_store_should_be(
     message = str(ingested.value)
     assert f"{chroma_dir} exists but is not a Chroma store" in message
     assert "nothing was changed" in message and "RAG_DATA_DIR" in message
-    with pytest.raises(RagError) as asked:
+    with pytest.raises(StoreUnavailableError) as asked:
         Assistant(settings, embedder=embedder).ask(FACTS[0].question)
-    assert str(chroma_dir) in str(asked.value)
+    assert str(asked.value) == message  # not "no index yet": asking names the same fix
 
     done = _rag_ingest(settings.data_dir, folder)
     assert done.returncode == 2, done.stderr
@@ -236,6 +236,10 @@ def test_damaged_store_file(
         ingest_paths([folder], settings, store=Store(settings, embedder))
     for failure in (asked, ingested):
         assert f"cannot open the Chroma store in {settings.chroma_dir}" in str(failure.value)
+        assert "Nothing was changed" in str(failure.value)
+        assert "move the folder away and index your articles again with `rag ingest PATH`" in str(
+            failure.value
+        )
     done = _rag_ingest(data_dir, folder) if damage == "overwritten-with-noise" else None
     if done is not None:
         assert done.returncode == 2, done.stderr
