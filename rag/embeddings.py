@@ -102,7 +102,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         model: str = PACKAGED_MODEL,
         *,
         batch_size: int = 64,
-        backend: EmbeddingBackend = "torch",
+        backend: EmbeddingBackend = "onnx-int8",
         cache_dir: Path | None = None,
     ) -> None:
         if backend not in BACKENDS:

@@ -29,8 +29,8 @@ def _real_texts() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def torch_vectors(embedder: SentenceTransformerEmbeddings) -> np.ndarray:
-    return np.asarray(embedder.embed_documents(_real_texts()))
+def torch_vectors() -> np.ndarray:
+    return np.asarray(SentenceTransformerEmbeddings(backend="torch").embed_documents(_real_texts()))
 
 
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
@@ -93,10 +93,9 @@ def test_model_id_names_the_backend() -> None:
     assert len(set(ids.values())) == len(BACKENDS)
 
 
-def test_a_torch_index_refuses_onnx_vectors(
-    settings: Settings, embedder: SentenceTransformerEmbeddings, model_cache: Path
-) -> None:
-    ingest_paths([SEED_ARTICLE], settings, store=Store(settings, embedder), progress=False)
+def test_a_torch_index_refuses_onnx_vectors(settings: Settings, model_cache: Path) -> None:
+    torch = SentenceTransformerEmbeddings(backend="torch")
+    ingest_paths([SEED_ARTICLE], settings, store=Store(settings, torch), progress=False)
     onnx = SentenceTransformerEmbeddings(backend="onnx-int8", cache_dir=model_cache)
     other = Store(settings, onnx)
     with pytest.raises(IndexMismatchError, match="rag ingest --rebuild"):
@@ -111,9 +110,10 @@ def test_a_torch_index_refuses_onnx_vectors(
 def test_settings_choose_the_backend_and_its_cache(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert settings.embedding_backend == "torch"
-    chosen = embedder_from_settings(settings.model_copy(update={"embedding_backend": "onnx-int8"}))
-    assert chosen.backend == "onnx-int8"
+    assert settings.embedding_backend == "onnx-int8"
+    assert SentenceTransformerEmbeddings().backend == settings.embedding_backend  # one default
+    chosen = embedder_from_settings(settings.model_copy(update={"embedding_backend": "torch"}))
+    assert chosen.backend == "torch"
     assert chosen.export_dir.parent == settings.model_cache_dir
     shared = settings.data_dir.parent / "shared-models"
     monkeypatch.setenv("RAG_MODEL_CACHE_DIR", str(shared))
