@@ -525,14 +525,16 @@ class Store:
         """Nearest committed chunks by cosine similarity, best first."""
         collection = self.chunks()
         records = self.records()
-        count = self._call("count", collection.count)
-        if count == 0:
+        # Committed chunks are all in the collection, so their sum bounds n_results safely, and it
+        # is cached per generation: `collection.count()` costs 10+ ms a query at 10^5 chunks.
+        committed = sum(record.n_chunks for record in records.values())
+        if committed == 0:
             return []
         got = self._call(
             "search",
             collection.query,
             query_embeddings=[list(vector)],
-            n_results=min(k, count),
+            n_results=min(k, committed),
             where=where,
             include=["documents", "metadatas", "distances"],
         )
