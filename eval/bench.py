@@ -82,7 +82,7 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
             "Measure, in one run on the same documents and model: ingest throughput (against a raw "
             "encode and against LangChain and LlamaIndex pipelines), warm query latency, cold start, "
             "peak memory, and latency and memory as the store grows. Indexes go into a temporary "
-            "folder; exported ONNX models are cached in DATA_DIR/models."
+            "folder; ONNX copies of the model are made once and kept in RAG_MODEL_CACHE_DIR."
         ),
     )
     parser.add_argument(
@@ -109,9 +109,6 @@ def add_bench_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--scales", help="comma-separated store sizes in chunks (default 1000,10000,100000; quick 1000)"
     )
     parser.add_argument("--no-peers", action="store_true", help="skip the LangChain and LlamaIndex rows")
-    parser.add_argument(
-        "--data-dir", type=Path, help="data folder whose models/ caches ONNX exports (RAG_DATA_DIR)"
-    )
     parser.set_defaults(run=run_bench_command)
     return parser
 
@@ -121,8 +118,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from rag.embeddings import BACKENDS
     from rag.settings import load_settings
 
-    overrides = {"data_dir": args.data_dir} if args.data_dir is not None else {}
-    settings = load_settings(**overrides)
+    settings = load_settings()
     backend = args.backend or settings.embedding_backend
     if backend not in BACKENDS:
         print(f"error: --backend: choose one of {', '.join(BACKENDS)}", file=sys.stderr)
@@ -278,6 +274,7 @@ def _child_env(settings: Settings, backend: str) -> dict[str, str]:
             "RAG_COLLECTION": settings.collection,
             "RAG_EMBEDDING_MODEL": settings.embedding_model,
             "RAG_EMBEDDING_BACKEND": backend,
+            "RAG_MODEL_CACHE_DIR": str(settings.model_cache_dir),
             "RAG_CHUNK_TOKENS": str(settings.chunk_tokens),
             "RAG_CHUNK_OVERLAP_SENTENCES": str(settings.chunk_overlap_sentences),
             "HF_HUB_OFFLINE": "1",
@@ -383,7 +380,7 @@ def _ingest_ours(
         settings.embedding_model,
         batch_size=settings.embedding_batch_size,
         backend=backend,  # type: ignore[arg-type]
-        cache_dir=data_dir / "models",
+        cache_dir=settings.model_cache_dir,
     )
     marker = embedder.export_dir / "embedder.json"
     before = marker.stat().st_mtime_ns if backend != "torch" and marker.exists() else None
@@ -831,9 +828,6 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line:
     with _scratch() as scratch:
         data_dir = scratch / "data"
         data_dir.mkdir()
-        models = config.settings.model_cache_dir.resolve()
-        models.mkdir(parents=True, exist_ok=True)
-        (data_dir / "models").symlink_to(models, target_is_directory=True)
         corpus = _corpus(config, scratch)
         result["documents"] = {
             "description": corpus.description,

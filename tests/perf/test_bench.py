@@ -25,6 +25,7 @@ def test_quick_bench_writes_every_section(
 ) -> None:
     for name in ("RAG_EMBEDDING_BACKEND", "RAG_DATA_DIR", "RAG_COLLECTION"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("RAG_MODEL_CACHE_DIR", str(model_cache))
     out = tmp_path / "bench.json"
     args = _parse(
         [
@@ -32,8 +33,6 @@ def test_quick_bench_writes_every_section(
             "--quick",
             "--backend",
             "onnx-int8",
-            "--data-dir",
-            str(model_cache.parent),
             "--json",
             str(out),
         ]
