@@ -74,9 +74,14 @@ class LexicalIndex:
             state = self._state
             if state is not None and state.generation == generation:
                 return
-            state = self._load(state, generation) or state
+            # Article ids and content hashes outlive a `--rebuild` (which may re-chunk): catch up
+            # only from an index of this very collection.
+            collection = store.collection_id()
+            if state is not None and state.collection != collection:
+                state = None
+            state = self._load(state, generation, collection) or state
             if state is None or state.generation != generation:
-                state = _catch_up(store, state or _State.of("", []), generation)
+                state = _catch_up(store, state or _State.of("", collection, []), generation)
                 if generation:
                     self._save(state)
             self._state = state
@@ -130,7 +135,7 @@ class LexicalIndex:
 
     # -- files -------------------------------------------------------------------------------
 
-    def _load(self, previous: _State | None, generation: str) -> _State | None:
+    def _load(self, previous: _State | None, generation: str, collection: str) -> _State | None:
         """The saved index when nothing is loaded yet, or when it matches `generation`.
 
         Segments already in memory are reused (they never change). A damaged segment is
@@ -139,7 +144,11 @@ class LexicalIndex:
         try:
             with self._locked(exclusive=False):
                 manifest = json.loads((self.directory / _MANIFEST).read_text())
-                if manifest["format"] != _FORMAT or manifest["terms"] != _terms_id():
+                if (
+                    manifest["format"] != _FORMAT
+                    or manifest["terms"] != _terms_id()
+                    or manifest["collection"] != collection
+                ):
                     return None
                 saved = str(manifest["generation"])
                 if previous is not None and saved != generation:
@@ -154,7 +163,7 @@ class LexicalIndex:
                         saved = _OUT_OF_DATE
                         continue
                     parts.append((segment, frozenset(str(d) for d in entry["dead"])))
-            return _State.of(saved, parts)
+            return _State.of(saved, collection, parts)
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
@@ -174,6 +183,7 @@ class LexicalIndex:
                     "format": _FORMAT,
                     "terms": _terms_id(),
                     "generation": state.generation,
+                    "collection": state.collection,
                     "segments": [{"name": p.segment.name, "dead": sorted(p.dead)} for p in state.parts],
                 }
                 partial = self.directory / f".manifest.{os.getpid()}.tmp"
@@ -222,6 +232,8 @@ class _State:
     """One consistent version of the index; never changed once made, so queries need no lock."""
 
     generation: str
+    collection: str
+    """`Store.collection_id` of the collection indexed."""
     parts: tuple[_Part, ...]
     offsets: NDArray[np.int64]
     """First row of each part in the rows of the whole index, then the total."""
@@ -231,7 +243,7 @@ class _State:
     total_length: int
 
     @classmethod
-    def of(cls, generation: str, parts: Sequence[tuple[Segment, frozenset[str]]]) -> _State:
+    def of(cls, generation: str, collection: str, parts: Sequence[tuple[Segment, frozenset[str]]]) -> _State:
         made = []
         owner: dict[str, int] = {}
         total_length = 0
@@ -247,7 +259,9 @@ class _State:
                 owner[doc_id] = position
         offsets = np.zeros(len(made) + 1, dtype=np.int64)
         np.cumsum([part.segment.size for part in made], out=offsets[1:])
-        return cls(generation, tuple(made), offsets, owner, sum(p.live for p in made), total_length)
+        return cls(
+            generation, collection, tuple(made), offsets, owner, sum(p.live for p in made), total_length
+        )
 
     def articles(self) -> dict[str, str]:
         """Live articles and the content hash they were indexed at."""
@@ -312,7 +326,7 @@ def _catch_up(store: Store, state: _State, generation: str) -> _State:
         else:
             chunks = store.article_chunks(fresh)
         parts.append((Segment.build(chunks, fresh), frozenset()))
-    return _State.of(generation, _tidy(parts))
+    return _State.of(generation, state.collection, _tidy(parts))
 
 
 def _tidy(parts: Sequence[tuple[Segment, frozenset[str]]]) -> list[tuple[Segment, frozenset[str]]]:

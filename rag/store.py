@@ -295,6 +295,11 @@ class Store:
         self._seen_generation = generation
         return generation
 
+    def collection_id(self) -> str:
+        """Identity of this incarnation of the chunk collection ("" when there is none); `reset` changes it."""
+        collection = self._existing()
+        return "" if collection is None else str(collection.id)
+
     def _reopen(self) -> None:
         """Another process wrote to the embedded store: this process's vector index is stale.
 

@@ -171,6 +171,24 @@ def test_incremental_sync_equals_a_full_build(
         assert _idfs(index) == _idfs(full) == _idfs(reloaded), step
 
 
+def test_a_rebuilt_collection_is_indexed_afresh(
+    small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    """`--rebuild` with new chunking keeps article ids and content hashes, but every chunk changes."""
+    corpus = _write_corpus(tmp_path / "corpus", 4)
+    index = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
+    assert ingest_paths(corpus, small_chunks, store=Store(small_chunks, embedder), lexical=index).ok
+    rechunked = small_chunks.model_copy(update={"chunk_tokens": 128})
+    store = Store(rechunked, embedder)
+    assert ingest_paths(corpus, rechunked, store=store, lexical=index, rebuild=True).ok
+    expected = _results(_full_build(store, tmp_path / "full"))
+    assert _results(index) == expected
+    reloaded = LexicalIndex(rechunked.data_dir, rechunked.collection)
+    reloaded.sync(store)
+    assert _results(reloaded) == expected
+    assert index.size == reloaded.size == sum(r.n_chunks for r in store.records().values())
+
+
 def test_many_small_adds_keep_few_segments(
     small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> None:
