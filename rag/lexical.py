@@ -108,26 +108,24 @@ class LexicalIndex:
         state = self._state
         if state is None or not terms or state.documents == 0 or k <= 0:
             return []
-        scores = np.zeros(int(state.offsets[-1]), dtype=np.float64)
-        average = state.total_length / state.documents
+        # float32 throughout, as bm25s scores.
+        scores = np.zeros(int(state.offsets[-1]), dtype=np.float32)
         for term, times in Counter(terms).items():
             found = state.postings(term)
             frequency = sum(rows.size for _, rows, _ in found)
             if not frequency:
                 continue
-            weight = times * _idf(frequency, state.documents)
+            weight = np.float32(times * _idf(frequency, state.documents))
             for position, rows, counts in found:
-                lengths = state.parts[position].segment.lengths[rows]
-                tf = counts.astype(np.float64)
-                scores[state.offsets[position] + rows] += (
-                    weight * tf / (tf + _K1 * (1 - _B + _B * lengths / average))
-                )
+                tf = counts.astype(np.float32)
+                part_scores = scores[state.offsets[position] : state.offsets[position + 1]]
+                part_scores[rows] += weight * tf / (tf + state.parts[position].norm[rows])
         if doc_ids is not None:
             scores[~state.rows_of(doc_ids)] = 0.0
-        hits = np.flatnonzero(scores > 0)
-        if hits.size > k:
-            cutoff = np.partition(scores[hits], hits.size - k)[hits.size - k]
-            hits = hits[scores[hits] >= cutoff]
+        cutoff = np.float32(0.0)
+        if k < scores.size:
+            cutoff = max(cutoff, np.partition(scores, scores.size - k)[scores.size - k])
+        hits = np.flatnonzero(scores >= cutoff) if cutoff > 0 else np.flatnonzero(scores > 0)
         ranked = state.chunks(hits, scores[hits])
         # Ties go by article and position, so the order does not depend on how segments fell.
         ranked.sort(key=lambda hit: (-hit[1], hit[0].doc_id, hit[0].index))
@@ -224,7 +222,8 @@ class _Part:
     segment: Segment
     dead: frozenset[str]
     alive: NDArray[np.bool_]
-    live: int
+    norm: NDArray[np.float32]
+    """BM25's length normalisation of each row, k1 * (1 - b + b * length / average length)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,28 +239,30 @@ class _State:
     owner: dict[str, int]
     """Part holding each live article."""
     documents: int
-    total_length: int
 
     @classmethod
     def of(cls, generation: str, collection: str, parts: Sequence[tuple[Segment, frozenset[str]]]) -> _State:
-        made = []
+        alive: list[NDArray[np.bool_]] = []
         owner: dict[str, int] = {}
-        total_length = 0
+        documents = total_length = 0
         for position, (segment, dead) in enumerate(parts):
             if not dead <= segment.articles.keys():
                 raise ValueError(f"segment {segment.name} lost articles it never had")
-            alive = segment.alive(dead)
-            made.append(_Part(segment, dead, alive, int(alive.sum())))
-            total_length += int(segment.lengths[alive].sum())
+            alive.append(segment.alive(dead))
+            documents += int(alive[-1].sum())
+            total_length += int(segment.lengths[alive[-1]].sum())
             for doc_id in segment.articles.keys() - dead:
                 if doc_id in owner:
                     raise ValueError(f"article {doc_id} is in two segments")
                 owner[doc_id] = position
+        average = total_length / max(documents, 1)
+        made = tuple(
+            _Part(segment, dead, mask, (_K1 * (1 - _B + _B * segment.lengths / average)).astype(np.float32))
+            for (segment, dead), mask in zip(parts, alive, strict=True)
+        )
         offsets = np.zeros(len(made) + 1, dtype=np.int64)
         np.cumsum([part.segment.size for part in made], out=offsets[1:])
-        return cls(
-            generation, collection, tuple(made), offsets, owner, sum(p.live for p in made), total_length
-        )
+        return cls(generation, collection, made, offsets, owner, documents)
 
     def articles(self) -> dict[str, str]:
         """Live articles and the content hash they were indexed at."""
@@ -298,7 +299,7 @@ class _State:
             mask[base + start : base + end] = True
         return mask
 
-    def chunks(self, rows: NDArray[np.int64], scores: NDArray[np.float64]) -> list[tuple[StoredChunk, float]]:
+    def chunks(self, rows: NDArray[np.int64], scores: NDArray[np.float32]) -> list[tuple[StoredChunk, float]]:
         """The chunks at some rows of the whole index, each with its score."""
         positions = np.searchsorted(self.offsets, rows, side="right") - 1
         local = rows - self.offsets[positions]
