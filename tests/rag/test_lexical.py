@@ -171,6 +171,40 @@ def test_incremental_sync_equals_a_full_build(
         assert _idfs(index) == _idfs(full) == _idfs(reloaded), step
 
 
+def test_two_processes_share_the_folder(
+    small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    """A chat's index catches up from what an ingest saved, or from memory when the folder is behind."""
+    corpus = tmp_path / "corpus"
+    _write_corpus(corpus, 4)
+    store = Store(small_chunks, embedder)
+    chat = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
+    assert ingest_paths([corpus], small_chunks, store=store, lexical=chat).ok
+    for number in range(4, 8):  # another process's ingests, merging segments as they go
+        _write_corpus(corpus, 1, first=number)
+        ingest = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
+        assert ingest_paths([corpus], small_chunks, store=store, lexical=ingest).ok
+    chat.sync(store)
+    assert _results(chat) == _results(_full_build(store, tmp_path / "full-1"))
+
+    stale = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
+    stale.sync(store)
+    for number in range(8, 11):
+        _write_corpus(corpus, 1, first=number)
+        assert ingest_paths([corpus], small_chunks, store=store, lexical=chat).ok
+    # One more ingest whose index lives elsewhere: the folder is behind, and `stale` holds
+    # segments that `chat` has since merged and deleted; it catches up from its own memory.
+    _write_corpus(corpus, 1, first=11)
+    assert ingest_paths([corpus], small_chunks, store=store, lexical=LexicalIndex(tmp_path / "x", "x")).ok
+    stale.sync(store)
+    expected = _results(_full_build(store, tmp_path / "full-2"))
+    assert _results(stale) == expected
+    fresh = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
+    fresh.sync(store)
+    assert _results(fresh) == expected
+    assert fresh.size == sum(r.n_chunks for r in store.records().values())
+
+
 def test_a_rebuilt_collection_is_indexed_afresh(
     small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> None:
