@@ -12,6 +12,7 @@ import json
 import os
 import re
 import uuid
+from array import array
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -106,16 +107,17 @@ class Segment:
         """Tokenises the chunks of `articles` (doc_id → content hash) into a new segment."""
         ordered = sorted(chunks, key=lambda c: (c.doc_id, c.index))
         vocabulary: dict[str, int] = {}
-        columns: list[int] = []
+        columns = array("q")  # 8 bytes a term, where a list of ints would hold an object each
         per_row = np.zeros(len(ordered), dtype=np.int64)
         for row, chunk in enumerate(ordered):
             terms = lexical_terms(chunk.text)
             per_row[row] = len(terms)
             columns.extend([vocabulary.setdefault(term, len(vocabulary)) for term in terms])
         n_rows = len(ordered)
-        keys = np.asarray(columns, dtype=np.int64) * max(n_rows, 1) + np.repeat(
+        keys = np.frombuffer(columns, dtype=np.int64) * max(n_rows, 1) + np.repeat(
             np.arange(n_rows, dtype=np.int64), per_row
         )
+        del columns
         # np.unique sorts by (column, row): exactly the column-wise order, with the term counts.
         keys, counts = np.unique(keys, return_counts=True)
         return cls._assemble(
