@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Collection, Iterator, Sequence
     from pathlib import Path
 
     from langchain_chroma import Chroma
@@ -39,6 +39,8 @@ _KEY_CHUNKING = "rag:chunking"
 _KEY_GENERATION = "rag:generation"
 _KEY_DIRTY = "rag:dirty"
 _GET_PAGE = 5000
+_IN_BATCH = 500
+"""Article ids per `$in` filter when reading some articles' chunks."""
 _WRITTEN_HERE: set[str] = set()
 """Generations written by this process; any other change came from another process."""
 
@@ -309,6 +311,11 @@ class Store:
         self._seen_generation = generation
         return generation
 
+    def collection_id(self) -> str:
+        """Identity of this incarnation of the chunk collection ("" when there is none); `reset` changes it."""
+        collection = self._existing()
+        return "" if collection is None else str(collection.id)
+
     def _reopen(self) -> None:
         """Another process wrote to the embedded store: this process's vector index is stale.
 
@@ -505,8 +512,19 @@ class Store:
 
     def committed_chunks(self) -> Iterator[StoredChunk]:
         """Every chunk of every committed article, in no particular order."""
+        return self._committed(self.records(), None)
+
+    def article_chunks(self, doc_ids: Collection[str]) -> Iterator[StoredChunk]:
+        """The committed chunks of some articles, in no particular order."""
         records = self.records()
-        for chunk_id_, text, metadata in self._paged(self.chunks(), include_text=True):
+        wanted = sorted(d for d in doc_ids if d in records)
+        for start in range(0, len(wanted), _IN_BATCH):
+            yield from self._committed(records, {"doc_id": {"$in": wanted[start : start + _IN_BATCH]}})
+
+    def _committed(
+        self, records: dict[str, DocRecord], where: dict[str, Any] | None
+    ) -> Iterator[StoredChunk]:
+        for chunk_id_, text, metadata in self._paged(self.chunks(), include_text=True, where=where):
             record = records.get(str(metadata.get("doc_id")))
             if record is None or record.content_hash != metadata.get("content_hash"):
                 continue
@@ -558,11 +576,15 @@ class Store:
             hits.append((chunk, 1.0 - float(distance)))
         return hits
 
-    def _paged(self, collection: Any, *, include_text: bool) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    def _paged(
+        self, collection: Any, *, include_text: bool, where: dict[str, Any] | None = None
+    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
         include = ["metadatas", "documents"] if include_text else ["metadatas"]
         offset = 0
         while True:
-            got = self._call("read", collection.get, include=include, limit=_GET_PAGE, offset=offset)
+            got = self._call(
+                "read", collection.get, where=where, include=include, limit=_GET_PAGE, offset=offset
+            )
             ids = got["ids"]
             if not ids:
                 return

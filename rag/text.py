@@ -7,7 +7,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["content_terms", "lexical_terms", "sentence_spans", "words"]
+__all__ = ["LEXICAL_VERSION", "content_terms", "lexical_terms", "sentence_spans", "words"]
+
+LEXICAL_VERSION = 1
+"""Bump whenever `lexical_terms` changes its output: saved BM25 indexes are then rebuilt."""
 
 _ABBREVIATIONS = frozenset(
     [

@@ -105,8 +105,9 @@ def _assert_same_as_clean_ingest(store: Store, settings: Settings, folder: Path,
     lexical = LexicalIndex(settings.data_dir, settings.collection)
     lexical.sync(store)
     assert lexical.size == len(rows)
-    stamp = json.loads((lexical.directory / "stamp.json").read_text())
-    assert stamp == {"generation": store.generation(), "chunks": len(rows)}
+    manifest = json.loads((lexical.directory / "manifest.json").read_text())
+    assert manifest["generation"] == store.generation()
+    assert manifest["collection"] == store.collection_id()
 
 
 def _assert_searchable(store: Store, embedder: SentenceTransformerEmbeddings, revision: int = 0) -> None:
