@@ -9,7 +9,6 @@ import math
 import os
 import shutil
 import subprocess
-from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -99,7 +98,6 @@ def _full_build(store: Store, folder: Path) -> LexicalIndex:
     return fresh
 
 
-@pytest.mark.skipif(find_spec("bm25s") is None, reason="compares against bm25s (the dev extra)")
 def test_rankings_and_idf_match_bm25s(
     small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> None:
@@ -318,11 +316,15 @@ def test_a_read_only_data_dir_answers_from_memory(
 
 @contextlib.contextmanager
 def _read_only(path: Path) -> Iterator[None]:
-    """`path` as a read-only bind mount of itself (EROFS even for root), or a skip where that is impossible."""
+    """`path` as a read-only bind mount of itself (EROFS even for root, unlike chmod).
+
+    Needs root and mount(8), as in CI (like the disk faults in tests/reliability): without them the
+    test fails rather than skips.
+    """
     if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("needs root and mount(8) for a read-only bind mount")
+        pytest.fail("needs root and mount(8) for a read-only bind mount")
     if subprocess.run(["mount", "--bind", str(path), str(path)], check=False).returncode != 0:
-        pytest.skip("cannot bind-mount here")
+        pytest.fail("cannot bind-mount here")
     try:
         subprocess.run(["mount", "-o", "remount,bind,ro", str(path)], check=True)
         yield
