@@ -225,13 +225,17 @@ class Store:
     def chunks(self, *, create: bool = False) -> Any:
         """The chunk collection; checks that it was built by this embedder."""
         if create:
+            proposed = uuid.uuid4().hex
             collection = self._call(
                 "open collection",
                 self.client.get_or_create_collection,
                 self.settings.collection,
-                metadata=self._identity() | {_KEY_GENERATION: uuid.uuid4().hex},
+                metadata=self._identity() | {_KEY_GENERATION: proposed},
                 configuration={"hnsw": {"space": "cosine"}},
             )
+            if (collection.metadata or {}).get(_KEY_GENERATION) == proposed:
+                # Created here (e.g. by `--rebuild`): not another process's write, so no reconnect.
+                _WRITTEN_HERE.add(proposed)
         else:
             collection = self._existing()
             if collection is None:

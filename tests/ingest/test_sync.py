@@ -161,6 +161,23 @@ def test_rebuild_starts_over(
     assert raw_chunk_count(store) == raw_chunk_count(clean)
 
 
+def test_a_rebuild_in_this_process_keeps_the_store_connection(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    # Reconnecting is for seeing other processes' writes; the collection a rebuild makes is our own.
+    folder = tmp_path / "articles"
+    write_articles(folder, 1)
+    store = Store(settings, embedder)
+    ingest_paths([folder], settings, store=store)
+    client = store.client
+
+    report = ingest_paths([folder], settings, store=store, rebuild=True)
+
+    assert _statuses(report) == {"a000.txt": "added"}
+    assert store.client is client
+    assert set(store.records()) == {"a000.txt"}
+
+
 def test_new_chunking_needs_rebuild(
     tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
