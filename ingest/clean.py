@@ -27,6 +27,8 @@ _FURNITURE = re.compile(
 _MAX_FURNITURE_WORDS = 14
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n{3,}")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Unicode category Cc (exactly U+0000-U+001F and U+007F-U+009F) except tab and newline."""
 
 
 _HEADER = re.compile(
@@ -52,7 +54,7 @@ def _is_sentence(line: str) -> bool:
 def clean_text(text: str) -> str:
     """Normalise white space and drop furniture lines and short lines repeated as navigation."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
-    text = "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch) != "Cc")
+    text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
     repeated = Counter(
         line

@@ -202,16 +202,15 @@ def ingest_paths(
         def flush() -> None:
             texts = [c.text for *_, chunks, _s in pending for c in chunks]
             vectors = store.embedder.embed_documents(texts) if texts else []
+            batch = []
             offset = 0
-            for source, article, c_hash, f_hash, chunks, status in pending:
-                store.write_document(
-                    article,
-                    chunks,
-                    vectors[offset : offset + len(chunks)],
-                    content_hash=c_hash,
-                    file_hash=f_hash,
-                )
+            for _source, article, c_hash, _f_hash, chunks, _status in pending:
+                batch.append((article, chunks, vectors[offset : offset + len(chunks)], c_hash))
                 offset += len(chunks)
+            # One chunk write for the whole batch; each file still commits (and is reported) on its own.
+            store.write_chunks(batch)
+            for source, article, c_hash, f_hash, chunks, status in pending:
+                store.commit_document(article, n_chunks=len(chunks), content_hash=c_hash, file_hash=f_hash)
                 record(FileResult(str(source.path), article.doc_id, status, len(chunks)), len(chunks))
             pending.clear()
 

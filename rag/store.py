@@ -41,6 +41,8 @@ _KEY_DIRTY = "rag:dirty"
 _GET_PAGE = 5000
 _IN_BATCH = 500
 """Article ids per `$in` filter when reading some articles' chunks."""
+_WRITE_PAGE = 4096
+"""Chunks per upsert: under the embedded store's limit of 5461 per call."""
 _WRITTEN_HERE: set[str] = set()
 """Generations written by this process; any other change came from another process."""
 
@@ -243,13 +245,17 @@ class Store:
     def chunks(self, *, create: bool = False) -> Any:
         """The chunk collection; checks that it was built by this embedder."""
         if create:
+            proposed = uuid.uuid4().hex
             collection = self._call(
                 "open collection",
                 self.client.get_or_create_collection,
                 self.settings.collection,
-                metadata=self._identity() | {_KEY_GENERATION: uuid.uuid4().hex},
+                metadata=self._identity() | {_KEY_GENERATION: proposed},
                 configuration={"hnsw": {"space": "cosine"}},
             )
+            if (collection.metadata or {}).get(_KEY_GENERATION) == proposed:
+                # Created here (e.g. by `--rebuild`): not another process's write, so no reconnect.
+                _WRITTEN_HERE.add(proposed)
         else:
             collection = self._existing()
             if collection is None:
@@ -431,30 +437,59 @@ class Store:
         file_hash: str,
     ) -> DocRecord:
         """Commits one article: its chunks, then its record, then drops its previous chunks."""
+        self.write_chunks([(article, chunks, vectors, content_hash)])
+        return self.commit_document(
+            article, n_chunks=len(chunks), content_hash=content_hash, file_hash=file_hash
+        )
+
+    def write_chunks(
+        self, documents: Sequence[tuple[Article, Sequence[Chunk], Sequence[Sequence[float]], str]]
+    ) -> None:
+        """Writes the chunks of several articles, each given as (article, chunks, vectors, content hash).
+
+        One Chroma write serves many articles (per-call cost dominates small writes); readers
+        see none of these chunks until `commit_document` writes their article's record.
+        """
+        ids: list[str] = []
+        embeddings: list[list[float]] = []
+        texts: list[str] = []
+        metadatas: list[dict[str, Any]] = []
+        for article, chunks, vectors, content_hash in documents:
+            date_ord = _date_ordinal(article.date)
+            ids += [c.chunk_id for c in chunks]
+            embeddings += [list(v) for v in vectors]
+            texts += [c.text for c in chunks]
+            metadatas += [
+                {
+                    "doc_id": article.doc_id,
+                    "title": article.title,
+                    "source": article.source,
+                    "date": article.date,
+                    "date_ord": date_ord,
+                    "content_hash": content_hash,
+                    "chunk_index": c.index,
+                    "start": c.start,
+                    "end": c.end,
+                }
+                for c in chunks
+            ]
         collection = self.chunks(create=True)
-        date_ord = _date_ordinal(article.date)
-        if chunks:
+        for start in range(0, len(ids), _WRITE_PAGE):
+            stop = start + _WRITE_PAGE
             self._call(
                 "write chunks",
                 collection.upsert,
-                ids=[c.chunk_id for c in chunks],
-                embeddings=[list(v) for v in vectors],
-                documents=[c.text for c in chunks],
-                metadatas=[
-                    {
-                        "doc_id": article.doc_id,
-                        "title": article.title,
-                        "source": article.source,
-                        "date": article.date,
-                        "date_ord": date_ord,
-                        "content_hash": content_hash,
-                        "chunk_index": c.index,
-                        "start": c.start,
-                        "end": c.end,
-                    }
-                    for c in chunks
-                ],
+                ids=ids[start:stop],
+                embeddings=embeddings[start:stop],
+                documents=texts[start:stop],
+                metadatas=metadatas[start:stop],
             )
+
+    def commit_document(
+        self, article: Article, *, n_chunks: int, content_hash: str, file_hash: str
+    ) -> DocRecord:
+        """Commits an article whose chunks `write_chunks` wrote: its record, then drops its older chunks."""
+        collection = self.chunks(create=True)
         record = DocRecord(
             doc_id=article.doc_id,
             title=article.title,
@@ -464,7 +499,7 @@ class Store:
             path=article.path,
             content_hash=content_hash,
             file_hash=file_hash,
-            n_chunks=len(chunks),
+            n_chunks=n_chunks,
             ingested_at=time.time(),
         )
         self._call(

@@ -344,6 +344,8 @@ def words(text: str) -> list[str]:
 
 @lru_cache(maxsize=4096)
 def _fold(word: str) -> str:
+    if word.isascii():  # nothing to decompose; most words, and the cache misses of a big corpus
+        return word
     folded = unicodedata.normalize("NFKD", word)
     return "".join(ch for ch in folded if not unicodedata.combining(ch))
 

@@ -240,6 +240,20 @@ def test_cleaning_normalises_white_space_and_control_characters() -> None:
     assert cleaned == "First line here.\n\nSecond line."
 
 
+def test_cleaning_drops_exactly_the_control_characters_but_tab_and_newline() -> None:
+    import sys
+    import unicodedata
+
+    controls = "".join(
+        chr(i)
+        for i in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(i)) == "Cc" and chr(i) not in "\t\n\r"
+    )
+    not_controls = "\u00ad\u200b\ufeff"  # format characters (Cf) stay; \r is read as a line break
+    assert clean_text(f"Alpha{controls} beta{not_controls} gamma.") == f"Alpha beta{not_controls} gamma."
+    assert clean_text("One\ttwo three.\nFour five six.") == "One two three.\nFour five six."
+
+
 def test_cleaning_keeps_every_real_sentence_of_the_seed_article() -> None:
     raw = SEED_ARTICLE.read_text(encoding="utf-8")
     article = load_article(SEED_ARTICLE)

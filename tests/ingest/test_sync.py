@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ingest_support import (
+    TokenizerOnlyEmbeddings,
     article_text,
     chunk_rows,
     raw_chunk_count,
@@ -18,7 +19,7 @@ from ingest_support import (
 
 from ingest.chunking import chunk_article
 from ingest.loaders import load_article
-from ingest.pipeline import content_hash, ingest_paths
+from ingest.pipeline import FileResult, content_hash, ingest_paths
 from rag.errors import IndexMismatchError
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
@@ -161,6 +162,23 @@ def test_rebuild_starts_over(
     assert raw_chunk_count(store) == raw_chunk_count(clean)
 
 
+def test_a_rebuild_in_this_process_keeps_the_store_connection(
+    tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    # Reconnecting is for seeing other processes' writes; the collection a rebuild makes is our own.
+    folder = tmp_path / "articles"
+    write_articles(folder, 1)
+    store = Store(settings, embedder)
+    ingest_paths([folder], settings, store=store)
+    client = store.client
+
+    report = ingest_paths([folder], settings, store=store, rebuild=True)
+
+    assert _statuses(report) == {"a000.txt": "added"}
+    assert store.client is client
+    assert set(store.records()) == {"a000.txt"}
+
+
 def test_new_chunking_needs_rebuild(
     tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
@@ -229,3 +247,45 @@ def test_store_opened_before_a_cli_prune_still_searches(
     hits = Store(settings, embedder).dense_search(query, k=5)
     assert hits
     assert {chunk.doc_id for chunk, _ in hits} <= {"a000.txt", SEED_ARTICLE.name}
+
+
+def test_files_embedded_together_still_commit_and_report_one_at_a_time(
+    tmp_path: Path, settings: Settings
+) -> None:
+    # Small files share one embedding call and one chunk write; each file's record must still
+    # be written (and the file reported) after its own chunks, one file at a time.
+    folder = tmp_path / "articles"
+    write_articles(folder, 6)
+    store = Store(settings, TokenizerOnlyEmbeddings())
+    ingest_paths([folder / "a000.txt", folder / "a001.txt"], settings, store=store)
+    old = {doc_id: r.content_hash for doc_id, r in store.records().items()}
+    write_articles(folder, 2, revision=1)  # a000 and a001 become updates
+    views: list[tuple[FileResult, dict[str, str], dict[str, int]]] = []
+
+    def on_file(result: FileResult) -> None:
+        view = Store(settings, store.embedder)  # the store as a reader sees it right now
+        visible: dict[str, int] = {}
+        for chunk in view.committed_chunks():
+            visible[chunk.doc_id] = visible.get(chunk.doc_id, 0) + 1
+        views.append((result, {d: r.content_hash for d, r in view.records().items()}, visible))
+
+    report = ingest_paths([folder], settings, store=store, on_file=on_file)
+
+    assert report.ok
+    assert sum(r.chunks for r in report.files) < 256, "the files should share one batch"
+    assert [(r.doc_id, r.status) for r, *_ in views] == [
+        ("a000.txt", "updated"),
+        ("a001.txt", "updated"),
+        *((f"a00{n}.txt", "added") for n in range(2, 6)),
+    ]
+    for position, (result, records, visible) in enumerate(views):
+        reported = {r.doc_id for r, *_ in views[: position + 1]}
+        # Exactly the reported files are committed; the batch's other chunks are written but unseen.
+        assert set(records) == reported | set(old)
+        assert set(visible) == set(records)
+        assert visible[result.doc_id] == result.chunks
+        for doc_id in set(old) - reported:
+            assert records[doc_id] == old[doc_id]  # not yet updated: the old version, whole
+    final = store.records()
+    assert all(final[doc_id].content_hash != old[doc_id] for doc_id in old)
+    assert raw_chunk_count(store) == sum(r.chunks for r in report.files)
