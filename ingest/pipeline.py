@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ingest.chunking import chunk_article
+from ingest.chunking import chunk_article, embed_chunks
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, parse_article
 from rag.errors import RagError
 
@@ -200,8 +200,8 @@ def ingest_paths(
         pending: list[tuple[_Source, Article, str, str, list[Chunk], Status]] = []
 
         def flush() -> None:
-            texts = [c.text for *_, chunks, _s in pending for c in chunks]
-            vectors = store.embedder.embed_documents(texts) if texts else []
+            all_chunks = [c for *_, chunks, _s in pending for c in chunks]
+            vectors, sentences = embed_chunks(store.embedder, all_chunks)
             offset = 0
             for source, article, c_hash, f_hash, chunks, status in pending:
                 store.write_document(
@@ -210,6 +210,7 @@ def ingest_paths(
                     vectors[offset : offset + len(chunks)],
                     content_hash=c_hash,
                     file_hash=f_hash,
+                    sentence_vectors=None if sentences is None else sentences[offset : offset + len(chunks)],
                 )
                 offset += len(chunks)
                 record(FileResult(str(source.path), article.doc_id, status, len(chunks)), len(chunks))

@@ -14,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
 from rag.text import lexical_terms, sentence_spans, words
@@ -381,11 +381,8 @@ class ExtractiveAnswerer(Answerer):
         missing = max((weights[t] for t in question_terms if t not in everywhere), default=0.0)
         top_idf = max(weights.values(), default=1.0) or 1.0
         dense = [0.0] * len(sentences)
-        if request.embedder is not None and request.query_vector is not None and sentences:
-            import numpy as np
-
-            vectors = np.asarray(self._cache.vectors(request.embedder, sentences), dtype=np.float64)
-            dense = (vectors @ np.asarray(request.query_vector, dtype=np.float64)).tolist()
+        if request.query_vector is not None and sentences:
+            dense = self._dense(request, sentences, request.query_vector)
         scores, features = [], []
         for i, sentence in enumerate(sentences):
             own = set(lexical_terms(sentence.text))
@@ -427,6 +424,29 @@ class ExtractiveAnswerer(Answerer):
                 feature["dense_peak"] = dense[i] - mean_dense
                 feature["lexical_peak"] = feature["lexical"] - mean_lexical
         return scores, features
+
+    def _dense(
+        self, request: AnswerRequest, sentences: Sequence[_Sentence], query_vector: Sequence[float]
+    ) -> list[float]:
+        """Cosine of each sentence to the query: stored sentence vectors first, else embedded now."""
+        import numpy as np
+
+        vectors: list[Any] = []
+        for sentence in sentences:
+            stored = sentence.passage.sentence_vectors
+            offset = sentence.passage.start
+            vectors.append(
+                None if stored is None else stored.get(sentence.start - offset, sentence.end - offset)
+            )
+        missing = [i for i, vector in enumerate(vectors) if vector is None]
+        if missing:
+            if request.embedder is None:
+                return [0.0] * len(sentences)
+            embedded = self._cache.vectors(request.embedder, [sentences[i] for i in missing])
+            for i, vector in zip(missing, embedded, strict=True):
+                vectors[i] = vector
+        matrix = np.asarray(vectors, dtype=np.float64)
+        return (matrix @ np.asarray(query_vector, dtype=np.float64)).tolist()  # type: ignore[no-any-return]
 
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that the chosen sentences answer the question, from the evidence features."""
