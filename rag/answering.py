@@ -127,7 +127,7 @@ class ExtractiveConfig:
 
     The abstention model (`abstain_weights`, `abstain_bias`, `abstain_threshold`) is a
     logistic regression over the evidence features, fitted on the dev sets by
-    `python -m eval.calibrate`; see the README.
+    `python -m eval.calibrate` (onnx-int8, with the sentence vectors stored at ingest); see the README.
     """
 
     dense_weight: float = 0.6
@@ -138,19 +138,19 @@ class ExtractiveConfig:
     max_sentences: int = 2
     keep_ratio: float = 0.95
     abstain_weights: tuple[float, ...] = (
-        1.166,
-        -0.201,
-        0.052,
-        -0.773,
-        1.508,
-        0.561,
-        -0.544,
-        0.527,
-        0.329,
-        0.266,
+        1.391,
+        -0.213,
+        -0.026,
+        -0.958,
+        1.575,
+        0.744,
+        -0.214,
+        0.653,
+        0.435,
+        0.34,
     )
-    abstain_bias: float = -2.147
-    abstain_threshold: float = 0.42
+    abstain_bias: float = -2.601
+    abstain_threshold: float = 0.44
 
 
 FEATURES = (
