@@ -88,7 +88,8 @@ def test_retrieved_passages_carry_the_vectors_ingest_pooled(seeded: Assistant, r
         for (a, b), vector in zip(passage_spans, fresh, strict=True):
             got = stored.get(a, b)
             assert got is not None and vector is not None
-            assert float(got @ np.asarray(vector)) >= 0.999
+            # int8 quantisation of the stored copy, and (onnx-int8) activations quantised per batch
+            assert float(got @ np.asarray(vector)) >= 0.99
         assert "sentence_vectors" not in passage.to_json()
 
 
