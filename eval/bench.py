@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.settings import Settings
     from rag.store import Store
+    from rag.vectors import SentenceVectors
 
 __all__ = ["BenchConfig", "add_bench_parser", "render", "run_bench", "run_bench_command"]
 
@@ -667,17 +668,54 @@ def serve_probe() -> None:
 
 
 class _Synthetic:
-    """Chunks for the scale runs: vectors perturbed around real ones, real sentences with words shuffled."""
+    """Chunks for the scale runs: vectors perturbed around real ones, real sentences with words shuffled.
 
-    def __init__(self, texts: Sequence[str], vectors: Sequence[Sequence[float]], seed: int = 0) -> None:
+    Given the real chunks' sentence vectors (one per `sentence_spans` span, None where there
+    is none), synthetic chunks get sentence vectors too, perturbed around those of their
+    real chunk, so answering at scale reads stored vectors as it does on a real index.
+    """
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        vectors: Sequence[Sequence[float]],
+        seed: int = 0,
+        *,
+        sentence_vectors: Sequence[Sequence[Sequence[float] | None]] | None = None,
+    ) -> None:
         import numpy as np
 
         from rag.text import sentence_spans
 
         self.rng = np.random.default_rng(seed)
+        # A second stream, so texts and chunk vectors are the same with or without sentence vectors.
+        self.sentence_rng = np.random.default_rng(seed + 1)
         self.base = np.asarray(vectors, dtype=np.float32)
         self.sentences = [[t[a:b].rstrip(".!?").split() for a, b in sentence_spans(t)] for t in texts]
         self.vocabulary = sorted({w for chunk in self.sentences for s in chunk for w in s})
+        self.sentence_base: list[Any] | None = None
+        if sentence_vectors is not None:
+            self.sentence_base = [
+                np.asarray(
+                    [self.base[row] if v is None else v for v in per_chunk] or [self.base[row]], np.float32
+                )
+                for row, per_chunk in enumerate(sentence_vectors)
+            ]
+
+    def sentence_vectors(self, row: int, text: str) -> SentenceVectors | None:
+        """Vectors for the sentences of synthetic `text` made from real chunk `row`, about 0.8 cosine from that chunk's."""
+        import numpy as np
+
+        from rag.text import sentence_spans
+        from rag.vectors import SentenceVectors
+
+        if self.sentence_base is None:
+            return None
+        spans = sentence_spans(text)
+        real = self.sentence_base[row]
+        picked = real[[min(i, len(real) - 1) for i in range(len(spans))]]
+        noise = self.sentence_rng.normal(0.0, 0.75 / np.sqrt(real.shape[1]), size=picked.shape)
+        return SentenceVectors.from_vectors(spans, list(picked + noise.astype(np.float32)))
 
     def vectors(self, count: int) -> tuple[Any, Any]:
         """`count` unit vectors, each about 0.8 cosine from a real chunk's, and which chunk that was."""
@@ -713,6 +751,9 @@ def _fill(store: Store, synthetic: _Synthetic, start: int, count: int) -> None:
         doc_id = f"synthetic-{start + made:08d}"
         vectors, rows = synthetic.vectors(size)
         texts = [synthetic.text(int(r)) for r in rows]
+        sentence_vectors = [
+            synthetic.sentence_vectors(int(r), text) for r, text in zip(rows, texts, strict=True)
+        ]
         body, spans, position = [], [], 0
         for text in texts:
             spans.append((position, position + len(text)))
@@ -724,7 +765,14 @@ def _fill(store: Store, synthetic: _Synthetic, start: int, count: int) -> None:
             Chunk(chunk_id(doc_id, c_hash, i), doc_id, i, a, b, text)
             for i, ((a, b), text) in enumerate(zip(spans, texts, strict=True))
         ]
-        store.write_document(article, chunks, vectors.tolist(), content_hash=c_hash, file_hash=c_hash)
+        store.write_document(
+            article,
+            chunks,
+            vectors.tolist(),
+            content_hash=c_hash,
+            file_hash=c_hash,
+            sentence_vectors=sentence_vectors,
+        )
         made += size
     store.end_write()
 
@@ -740,11 +788,15 @@ def _scale(
     from ingest.pipeline import ingest_paths
     from rag.lexical import LexicalIndex
     from rag.store import Store
+    from rag.text import sentence_spans
 
     settings = _settings_for(config.settings, data_dir, f"bench-scale-{config.backend}", config.backend)
     store = Store(settings, base.embedder)
     store.reset()
-    synthetic = _Synthetic(base.texts, base.vectors)
+    _vectors, pooled = base.embedder.embed_documents_with_sentences(
+        base.texts, [sentence_spans(text) for text in base.texts]
+    )
+    synthetic = _Synthetic(base.texts, base.vectors, sentence_vectors=pooled)
 
     class _TimedLexical(LexicalIndex):
         seconds = 0.0

@@ -1,18 +1,21 @@
-"""Sentence-aware chunks sized by the embedder's own tokenizer, with exact offsets."""
+"""Sentence-aware chunks sized by the embedder's own tokenizer, with exact offsets, and their vectors."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rag.store import chunk_id
+from rag.store import SentenceEmbedder, chunk_id
 from rag.text import sentence_spans
 from rag.types import Chunk
+from rag.vectors import SentenceVectors
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rag.store import Embedder
     from rag.types import Article
 
-__all__ = ["MAX_CHARS_PER_TOKEN", "chunk_article"]
+__all__ = ["MAX_CHARS_PER_TOKEN", "chunk_article", "embed_chunks"]
 
 # A chunk holds at most this many characters per token of budget. English runs about 4-5; a run of
 # characters with no word boundary can be one [UNK] piece however long it is, and would otherwise
@@ -124,3 +127,20 @@ def chunk_article(
             )
         )
     return chunks
+
+
+def embed_chunks(
+    embedder: Embedder, chunks: Sequence[Chunk]
+) -> tuple[list[list[float]], list[SentenceVectors | None] | None]:
+    """Chunk vectors, and each chunk's sentence vectors from the same pass when the embedder can pool them.
+
+    The sentences are the answerer's: `sentence_spans` of the chunk text, so its offsets key them.
+    """
+    texts = [c.text for c in chunks]
+    if not texts:
+        return [], []
+    if not isinstance(embedder, SentenceEmbedder):
+        return embedder.embed_documents(texts), None
+    spans = [sentence_spans(text) for text in texts]
+    vectors, pooled = embedder.embed_documents_with_sentences(texts, spans)
+    return vectors, [SentenceVectors.from_vectors(s, p) for s, p in zip(spans, pooled, strict=True)]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ingest.chunking import chunk_article
+from ingest.chunking import chunk_article, embed_chunks
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, parse_article
 from rag.errors import RagError
 
@@ -200,12 +200,21 @@ def ingest_paths(
         pending: list[tuple[_Source, Article, str, str, list[Chunk], Status]] = []
 
         def flush() -> None:
-            texts = [c.text for *_, chunks, _s in pending for c in chunks]
-            vectors = store.embedder.embed_documents(texts) if texts else []
+            all_chunks = [c for *_, chunks, _s in pending for c in chunks]
+            vectors, sentences = embed_chunks(store.embedder, all_chunks)
             batch = []
             offset = 0
             for _source, article, c_hash, _f_hash, chunks, _status in pending:
-                batch.append((article, chunks, vectors[offset : offset + len(chunks)], c_hash))
+                stop = offset + len(chunks)
+                batch.append(
+                    (
+                        article,
+                        chunks,
+                        vectors[offset:stop],
+                        c_hash,
+                        None if sentences is None else sentences[offset:stop],
+                    )
+                )
                 offset += len(chunks)
             # One chunk write for the whole batch; each file still commits (and is reported) on its own.
             store.write_chunks(batch)

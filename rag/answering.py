@@ -14,7 +14,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
 from rag.text import lexical_terms, sentence_spans, words
@@ -127,7 +127,7 @@ class ExtractiveConfig:
 
     The abstention model (`abstain_weights`, `abstain_bias`, `abstain_threshold`) is a
     logistic regression over the evidence features, fitted on the dev sets by
-    `python -m eval.calibrate`; see the README.
+    `python -m eval.calibrate` (onnx-int8, with the sentence vectors stored at ingest); see the README.
     """
 
     dense_weight: float = 0.6
@@ -138,19 +138,19 @@ class ExtractiveConfig:
     max_sentences: int = 2
     keep_ratio: float = 0.95
     abstain_weights: tuple[float, ...] = (
-        1.166,
-        -0.201,
-        0.052,
-        -0.773,
-        1.508,
-        0.561,
-        -0.544,
-        0.527,
-        0.329,
-        0.266,
+        1.391,
+        -0.213,
+        -0.026,
+        -0.958,
+        1.575,
+        0.744,
+        -0.214,
+        0.653,
+        0.435,
+        0.34,
     )
-    abstain_bias: float = -2.147
-    abstain_threshold: float = 0.42
+    abstain_bias: float = -2.601
+    abstain_threshold: float = 0.44
 
 
 FEATURES = (
@@ -381,11 +381,8 @@ class ExtractiveAnswerer(Answerer):
         missing = max((weights[t] for t in question_terms if t not in everywhere), default=0.0)
         top_idf = max(weights.values(), default=1.0) or 1.0
         dense = [0.0] * len(sentences)
-        if request.embedder is not None and request.query_vector is not None and sentences:
-            import numpy as np
-
-            vectors = np.asarray(self._cache.vectors(request.embedder, sentences), dtype=np.float64)
-            dense = (vectors @ np.asarray(request.query_vector, dtype=np.float64)).tolist()
+        if request.query_vector is not None and sentences:
+            dense = self._dense(request, sentences, request.query_vector)
         scores, features = [], []
         for i, sentence in enumerate(sentences):
             own = set(lexical_terms(sentence.text))
@@ -427,6 +424,29 @@ class ExtractiveAnswerer(Answerer):
                 feature["dense_peak"] = dense[i] - mean_dense
                 feature["lexical_peak"] = feature["lexical"] - mean_lexical
         return scores, features
+
+    def _dense(
+        self, request: AnswerRequest, sentences: Sequence[_Sentence], query_vector: Sequence[float]
+    ) -> list[float]:
+        """Cosine of each sentence to the query: stored sentence vectors first, else embedded now."""
+        import numpy as np
+
+        vectors: list[Any] = []
+        for sentence in sentences:
+            stored = sentence.passage.sentence_vectors
+            offset = sentence.passage.start
+            vectors.append(
+                None if stored is None else stored.get(sentence.start - offset, sentence.end - offset)
+            )
+        missing = [i for i, vector in enumerate(vectors) if vector is None]
+        if missing:
+            if request.embedder is None:
+                return [0.0] * len(sentences)
+            embedded = self._cache.vectors(request.embedder, [sentences[i] for i in missing])
+            for i, vector in zip(missing, embedded, strict=True):
+                vectors[i] = vector
+        matrix = np.asarray(vectors, dtype=np.float64)
+        return (matrix @ np.asarray(query_vector, dtype=np.float64)).tolist()  # type: ignore[no-any-return]
 
     def confidence(self, features: dict[str, float]) -> float:
         """Probability that the chosen sentences answer the question, from the evidence features."""

@@ -199,6 +199,65 @@ class SentenceTransformerEmbeddings(Embeddings):
         """Normalised vectors of `texts`."""
         return self._encode(texts)
 
+    def embed_documents_with_sentences(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[list[list[float] | None]]]:
+        """`embed_documents(texts)`, and a vector per character span of each text, from the same pass.
+
+        A span's vector is the normalised mean of the final token states of the word pieces
+        that start inside it, so the whole text is its context ("late chunking"). A span
+        with no word piece inside the model's window, and every span of a model that does
+        not mean-pool, gets None.
+        """
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} lists of spans")
+        if not texts:
+            return [], []
+        if self.backend != "torch":
+            encoder = self._onnx
+            with self._lock:
+                vectors, pooled = encoder.encode_with_spans(texts, spans)
+        else:
+            vectors, pooled = self._encode_with_spans_torch(texts, spans)
+        sentences = [[None if v is None else v.tolist() for v in row] for row in pooled]
+        return vectors.tolist(), sentences
+
+    def _encode_with_spans_torch(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        import torch
+
+        model = self._model
+        small = sum(len(t) for t in texts) < _SMALL_CALL_CHARS
+        with self._lock, _torch_threads(1 if small else None):
+            outputs = model.encode(
+                texts, batch_size=self.batch_size, output_value=None, show_progress_bar=False
+            )
+        # As `encode(..., normalize_embeddings=True)` does, so the chunk vectors are the same.
+        pooled = torch.stack([o["sentence_embedding"] for o in outputs]).float()
+        vectors = torch.nn.functional.normalize(pooled, p=2, dim=1).cpu().numpy()
+        if _pooling_mode(_modules(Path(self._path))[1], strict=False) != "mean":
+            return vectors, [[None] * len(s) for s in spans]
+        tokens = model.tokenizer(
+            texts,
+            truncation=True,
+            max_length=model.max_seq_length,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
+        sentences = [
+            _pool_spans(
+                output["token_embeddings"].float().cpu().numpy(),
+                offsets,
+                special,
+                text_spans,
+            )
+            for output, offsets, special, text_spans in zip(
+                outputs, tokens["offset_mapping"], tokens["special_tokens_mask"], spans, strict=True
+            )
+        ]
+        return vectors, sentences
+
     def embed_query(self, text: str) -> list[float]:
         """Normalised vector of one query."""
         return self._encode([text])[0]
@@ -262,12 +321,14 @@ def _modules(folder: Path) -> tuple[Path, dict[str, Any]]:
     return transformer, pooling
 
 
-def _pooling_mode(pooling: dict[str, Any]) -> str:
+def _pooling_mode(pooling: dict[str, Any], *, strict: bool = True) -> str:
     modes = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v]
     if modes == ["pooling_mode_mean_tokens"]:
         return "mean"
     if modes == ["pooling_mode_cls_token"]:
         return "cls"
+    if not strict:
+        return "other"
     raise ConfigError(
         f"RAG_EMBEDDING_BACKEND: the ONNX backends support mean or CLS pooling, not {modes}; "
         "use RAG_EMBEDDING_BACKEND=torch for this model"
@@ -556,6 +617,32 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)  # type: ignore[no-any-return]
 
 
+def _pool_spans(
+    hidden: np.ndarray,
+    offsets: Sequence[tuple[int, int]],
+    special: Sequence[int],
+    spans: Sequence[tuple[int, int]],
+) -> list[np.ndarray | None]:
+    """Normalised mean of the token states of the word pieces that start in each span.
+
+    `hidden` has a row per token of one text (padding rows past `offsets` are ignored);
+    `special` marks the tokens ([CLS], [SEP]) that belong to no span.
+    """
+    import numpy as np
+
+    starts = np.array([-1 if s else a for (a, _b), s in zip(offsets, special, strict=True)], dtype=np.int64)
+    states = hidden[: len(starts)]
+    result: list[np.ndarray | None] = []
+    for a, b in spans:
+        inside = (starts >= a) & (starts < b)
+        if not inside.any():
+            result.append(None)
+            continue
+        pooled = states[inside].mean(axis=0)
+        result.append((pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32))
+    return result
+
+
 def _batches(lengths: Sequence[int], most: int, budget: int) -> list[list[int]]:
     """Indices grouped longest first, at most `most` a group and about `budget` padded tokens."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -593,18 +680,41 @@ class _OnnxEncoder:
         )
         self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """Normalised vectors of `texts`, in order."""
-        import numpy as np
-
+    def _passes(self, texts: list[str]) -> Iterator[tuple[list[int], list[Any], np.ndarray, np.ndarray]]:
+        """Per batch: the texts' rows, their encodings, the last hidden state and the mask."""
         encodings = self.tokenizer.encode_batch(texts)
-        result = np.empty((len(texts), 0), dtype=np.float32)
         for rows in _batches([len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
-            ids, mask, types = _batch([encodings[i] for i in rows])
+            batch = [encodings[i] for i in rows]
+            ids, mask, types = _batch(batch)
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             hidden = self.session.run(None, {name: feed[name] for name in self.inputs})[0]
+            yield rows, batch, hidden, mask
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Normalised vectors of `texts`, in order."""
+        return self.encode_with_spans(texts, None)[0]
+
+    def encode_with_spans(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]] | None
+    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Normalised vectors of `texts`, and of each character span of each text (see `_pool_spans`)."""
+        import numpy as np
+
+        result = np.empty((len(texts), 0), dtype=np.float32)
+        sentences: list[list[np.ndarray | None]] = [[] for _ in texts]
+        for rows, batch, hidden, mask in self._passes(texts):
             vectors = _pool(hidden, mask, self.mode)
             if result.shape[1] == 0:
                 result = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             result[rows] = vectors
-        return result
+            if spans is None:
+                continue
+            for j, row in enumerate(rows):
+                if self.mode != "mean":
+                    sentences[row] = [None] * len(spans[row])
+                    continue
+                encoding = batch[j]
+                sentences[row] = _pool_spans(
+                    hidden[j], encoding.offsets, encoding.special_tokens_mask, spans[row]
+                )
+        return result, sentences

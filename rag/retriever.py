@@ -10,6 +10,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field
 
 from rag.types import Passage
+from rag.vectors import SentenceVectors
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -131,6 +132,9 @@ class HybridRetriever(BaseRetriever):
                 )
                 chunks.setdefault(chunk.chunk_id, chunk)
         best = sorted(ranked, key=lambda cid: (-ranked[cid], cid))[:k]
+        # BM25 keeps no sentence vectors: read them for the passages only it found.
+        packed = {cid: chunks[cid].sentence_vectors for cid in best if chunks[cid].sentence_vectors}
+        packed |= self.store.sentence_vectors([cid for cid in best if cid not in packed])
         passages = []
         for cid in best:
             chunk = chunks[cid]
@@ -148,6 +152,7 @@ class HybridRetriever(BaseRetriever):
                     end=chunk.end,
                     score=round(ranked[cid], 6),
                     date=record.date,
+                    sentence_vectors=SentenceVectors.decode(packed.get(cid, "")),
                 )
             )
         return passages

@@ -16,7 +16,7 @@ import time
 import uuid
 from dataclasses import asdict, dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
 
@@ -29,13 +29,21 @@ if TYPE_CHECKING:
 
     from rag.settings import Settings
     from rag.types import Article, Chunk
+    from rag.vectors import SentenceVectors
 
-__all__ = ["DocRecord", "Embedder", "Store", "StoredChunk", "chunk_id"]
+    ChunkBatch = tuple[
+        Article, Sequence[Chunk], Sequence[Sequence[float]], str, Sequence[SentenceVectors | None] | None
+    ]
+    """An article's chunks to write: (article, chunks, vectors, content hash, sentence vectors per chunk)."""
+
+__all__ = ["DocRecord", "Embedder", "SentenceEmbedder", "Store", "StoredChunk", "chunk_id"]
 
 _SCHEMA = 1
 _KEY_SCHEMA = "rag:schema"
 _KEY_EMBEDDER = "rag:embedder"
 _KEY_CHUNKING = "rag:chunking"
+_KEY_SENTENCES = "rag:sentence_vectors"
+_META_SENTENCES = "sentence_vectors"
 _KEY_GENERATION = "rag:generation"
 _KEY_DIRTY = "rag:dirty"
 _GET_PAGE = 5000
@@ -65,6 +73,15 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
 
+@runtime_checkable
+class SentenceEmbedder(Embedder, Protocol):
+    """An embedder that also pools sentence vectors out of each chunk's own pass (see `rag.vectors`)."""
+
+    def embed_documents_with_sentences(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[list[list[float] | None]]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class DocRecord:
     """The committed state of one article in the store."""
@@ -91,6 +108,8 @@ class StoredChunk:
     start: int
     end: int
     text: str
+    sentence_vectors: str = ""
+    """Encoded `rag.vectors.SentenceVectors` ("" when not read or not stored)."""
 
 
 def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
@@ -240,7 +259,12 @@ class Store:
             return None
 
     def _identity(self) -> dict[str, Any]:
-        return {_KEY_SCHEMA: _SCHEMA, _KEY_EMBEDDER: self.embedder.model_id, _KEY_CHUNKING: self.chunking}
+        return {
+            _KEY_SCHEMA: _SCHEMA,
+            _KEY_EMBEDDER: self.embedder.model_id,
+            _KEY_CHUNKING: self.chunking,
+            _KEY_SENTENCES: _sentence_format(),
+        }
 
     def chunks(self, *, create: bool = False) -> Any:
         """The chunk collection; checks that it was built by this embedder."""
@@ -282,6 +306,13 @@ class Store:
             raise IndexMismatchError(
                 f"the index was chunked with {metadata.get(_KEY_CHUNKING)}, but the settings say {self.chunking}; "
                 "run `rag ingest --rebuild PATH` to re-chunk everything"
+            )
+        # Reading an index without sentence vectors works (the answerer embeds sentences
+        # itself); adding to it would leave one index answering two ways.
+        if writing and metadata.get(_KEY_SENTENCES) != _sentence_format():
+            raise IndexMismatchError(
+                f"the index stores sentence vectors as {metadata.get(_KEY_SENTENCES) or 'nothing (an older index)'}, "
+                f"but this version writes {_sentence_format()}; run `rag ingest --rebuild PATH` to rebuild it"
             )
 
     def docs(self) -> Any:
@@ -435,17 +466,20 @@ class Store:
         *,
         content_hash: str,
         file_hash: str,
+        sentence_vectors: Sequence[SentenceVectors | None] | None = None,
     ) -> DocRecord:
-        """Commits one article: its chunks, then its record, then drops its previous chunks."""
-        self.write_chunks([(article, chunks, vectors, content_hash)])
+        """Commits one article: its chunks, then its record, then drops its previous chunks.
+
+        `sentence_vectors`, one entry per chunk when given, are stored with the chunks.
+        """
+        self.write_chunks([(article, chunks, vectors, content_hash, sentence_vectors)])
         return self.commit_document(
             article, n_chunks=len(chunks), content_hash=content_hash, file_hash=file_hash
         )
 
-    def write_chunks(
-        self, documents: Sequence[tuple[Article, Sequence[Chunk], Sequence[Sequence[float]], str]]
-    ) -> None:
-        """Writes the chunks of several articles, each given as (article, chunks, vectors, content hash).
+    def write_chunks(self, documents: Sequence[ChunkBatch]) -> None:
+        """Writes the chunks of several articles, each as (article, chunks, vectors, content hash,
+        sentence vectors per chunk or None).
 
         One Chroma write serves many articles (per-call cost dominates small writes); readers
         see none of these chunks until `commit_document` writes their article's record.
@@ -454,7 +488,10 @@ class Store:
         embeddings: list[list[float]] = []
         texts: list[str] = []
         metadatas: list[dict[str, Any]] = []
-        for article, chunks, vectors, content_hash in documents:
+        for article, chunks, vectors, content_hash, sentence_vectors in documents:
+            if sentence_vectors is not None and len(sentence_vectors) != len(chunks):
+                raise ValueError(f"{len(chunks)} chunks but {len(sentence_vectors)} sentence vector sets")
+            encoded = [v.encode() if v is not None else "" for v in sentence_vectors or [None] * len(chunks)]
             date_ord = _date_ordinal(article.date)
             ids += [c.chunk_id for c in chunks]
             embeddings += [list(v) for v in vectors]
@@ -471,7 +508,8 @@ class Store:
                     "start": c.start,
                     "end": c.end,
                 }
-                for c in chunks
+                | ({_META_SENTENCES: packed} if packed else {})
+                for c, packed in zip(chunks, encoded, strict=True)
             ]
         collection = self.chunks(create=True)
         for start in range(0, len(ids), _WRITE_PAGE):
@@ -607,9 +645,21 @@ class Store:
                 start=int(metadata["start"]),
                 end=int(metadata["end"]),
                 text=str(text),
+                sentence_vectors=str(metadata.get(_META_SENTENCES, "")),
             )
             hits.append((chunk, 1.0 - float(distance)))
         return hits
+
+    def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, str]:
+        """Encoded sentence vectors of some chunks, by chunk id (chunks without any are left out)."""
+        if not chunk_ids:
+            return {}
+        got = self._call("read", self.chunks().get, ids=list(chunk_ids), include=["metadatas"])
+        return {
+            str(item_id): str(metadata[_META_SENTENCES])
+            for item_id, metadata in zip(got["ids"], got["metadatas"], strict=True)
+            if metadata and metadata.get(_META_SENTENCES)
+        }
 
     def _paged(
         self, collection: Any, *, include_text: bool, where: dict[str, Any] | None = None
@@ -644,11 +694,18 @@ class Store:
             "chunks": sum(r.n_chunks for r in records.values()),
             "embedder": metadata.get(_KEY_EMBEDDER, self.embedder.model_id),
             "chunking": metadata.get(_KEY_CHUNKING, self.chunking),
+            "sentence_vectors": metadata.get(_KEY_SENTENCES, "none" if metadata else _sentence_format()),
             "store": "server" if self.settings.chroma_host else "embedded",
             "location": self.settings.store_location,
             "collection": self.settings.collection,
             "interrupted_write": bool(metadata.get(_KEY_DIRTY, False)),
         }
+
+
+def _sentence_format() -> str:
+    from rag.vectors import FORMAT
+
+    return FORMAT
 
 
 def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:

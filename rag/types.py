@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rag.vectors import SentenceVectors
 
 __all__ = ["Answer", "Article", "Chunk", "Citation", "Passage"]
 
@@ -46,6 +49,8 @@ class Passage:
     end: int
     score: float
     date: str = ""
+    sentence_vectors: SentenceVectors | None = field(default=None, compare=False, repr=False)
+    """Vectors of the chunk's sentences from ingest, if the store has them; never in the JSON."""
 
     def to_json(self) -> dict[str, Any]:
         """The `passages` entry of `rag ask --json`."""

@@ -1,0 +1,142 @@
+"""Sentence vectors stored with the chunks: round trip, retrieval carries them, the answerer reads them."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from ingest.pipeline import ingest_paths
+from rag.answering import AnswerRequest, ExtractiveAnswerer
+from rag.assistant import Assistant
+from rag.embeddings import SentenceTransformerEmbeddings
+from rag.errors import IndexMismatchError
+from rag.retriever import HybridRetriever
+from rag.settings import Settings
+from rag.text import sentence_spans
+from rag.vectors import FORMAT, SentenceVectors
+
+if TYPE_CHECKING:
+    from rag.types import Passage
+
+REPO = Path(__file__).resolve().parents[2]
+SEEDS = REPO / "seeds"
+QUESTION = "What did China agree to do about fentanyl precursors?"
+ANSWERED = "Who said that the tariffs would come off if fentanyl ends?"
+
+
+class CountingEmbedder(SentenceTransformerEmbeddings):
+    """The real embedder, recording every text it embeds as a document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedded: list[str] = []
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.embedded.extend(texts)
+        return super().embed_documents(texts)
+
+
+@pytest.fixture(scope="module")
+def counting() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, counting: CountingEmbedder) -> Assistant:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("late") / "data", _env_file=None)  # type: ignore[call-arg]
+    assistant = Assistant(settings, embedder=counting)
+    report = ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    assert report.ok
+    return assistant
+
+
+def test_encoding_round_trips_within_quantisation_error() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5, 384)).astype(np.float32)
+    spans = [(0, 10), (11, 40), (41, 41), (42, 90), (91, 2000)]
+    original = SentenceVectors.from_vectors(spans, [*vectors[:2], None, *vectors[3:]])
+    assert original is not None
+    decoded = SentenceVectors.decode(original.encode())
+    assert decoded is not None
+    assert decoded.spans == ((0, 10), (11, 40), (42, 90), (91, 2000))
+    assert decoded.get(41, 41) is None
+    assert np.allclose(np.linalg.norm(decoded.matrix, axis=1), 1.0, atol=1e-5)
+    assert float((decoded.matrix * original.matrix).sum(axis=1).min()) >= 0.999
+    assert len(original.encode()) <= 4 * 550
+    assert SentenceVectors.decode("") is None
+    assert SentenceVectors.decode("not base64!") is None
+    assert SentenceVectors.decode(original.encode()[:-8]) is None
+
+
+@pytest.mark.parametrize("ranking", ["dense", "bm25"])
+def test_retrieved_passages_carry_the_vectors_ingest_pooled(seeded: Assistant, ranking: str) -> None:
+    weights = {"dense_weight": 0.0} if ranking == "bm25" else {"lexical_weight": 0.0}
+    retriever = HybridRetriever(store=seeded.store, lexical=seeded.lexical, **weights)
+    passages = retriever.search(QUESTION)
+    assert passages
+    texts = [p.text for p in passages]
+    spans = [sentence_spans(text) for text in texts]
+    _vectors, pooled = SentenceTransformerEmbeddings().embed_documents_with_sentences(texts, spans)
+    for passage, passage_spans, fresh in zip(passages, spans, pooled, strict=True):
+        stored = passage.sentence_vectors
+        assert stored is not None
+        assert stored.spans == tuple(passage_spans)
+        for (a, b), vector in zip(passage_spans, fresh, strict=True):
+            got = stored.get(a, b)
+            assert got is not None and vector is not None
+            # int8 quantisation of the stored copy, and (onnx-int8) activations quantised per batch
+            assert float(got @ np.asarray(vector)) >= 0.99
+        assert "sentence_vectors" not in passage.to_json()
+
+
+def _request(assistant: Assistant, passages: list[Passage]) -> AnswerRequest:
+    vector = assistant.embedder.embed_query(QUESTION)
+    return AnswerRequest(QUESTION, passages, vector, assistant.embedder, assistant.lexical.idf)
+
+
+def test_answerer_uses_stored_vectors_and_embeds_only_without_them(
+    seeded: Assistant, counting: CountingEmbedder
+) -> None:
+    passages = seeded.retriever.search(QUESTION)
+    answerer = ExtractiveAnswerer()
+    counting.embedded.clear()
+    stored = answerer.answer(_request(seeded, passages))
+    assert counting.embedded == []
+    assert stored.evidence["dense"] > 0.3
+
+    bare = [dataclasses.replace(p, sentence_vectors=None) for p in passages]
+    fallback = answerer.answer(_request(seeded, bare))
+    candidates = [s.text for s in answerer.candidates(bare)]
+    assert sorted(counting.embedded) == sorted(candidates)
+    assert fallback.evidence["dense"] > 0.3
+
+
+def test_an_index_without_sentence_vectors_is_read_but_not_added_to(
+    tmp_path: Path, embedder: SentenceTransformerEmbeddings
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    assistant = Assistant(settings, embedder=embedder)
+    ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    assert assistant.store.stats()["sentence_vectors"] == FORMAT
+    # Make it look like an index an older version built: no format key, no vectors.
+    collection = assistant.store.chunks()
+    metadata = {k: v for k, v in (collection.metadata or {}).items() if k != "rag:sentence_vectors"}
+    collection.modify(metadata=metadata)
+    got = collection.get(include=["metadatas", "documents", "embeddings"])
+    collection.delete(ids=got["ids"])  # an update would merge the old metadata back
+    collection.add(
+        ids=got["ids"],
+        embeddings=got["embeddings"],
+        documents=got["documents"],
+        metadatas=[{k: v for k, v in m.items() if k != "sentence_vectors"} for m in got["metadatas"]],
+    )
+    old = Assistant(settings, embedder=embedder)
+    assert all(p.sentence_vectors is None for p in old.retriever.search(QUESTION))
+    assert old.ask(ANSWERED).citations
+    assert old.store.stats()["sentence_vectors"] == "none"
+    with pytest.raises(IndexMismatchError, match="--rebuild"):
+        ingest_paths([SEEDS], settings, store=old.store, lexical=old.lexical, progress=False)
