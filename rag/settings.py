@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Field(
-        Path("data"), description="Folder for the embedded Chroma store, the BM25 index and model caches."
+        Path("data"), description="Folder for the embedded Chroma store, the BM25 index and uploaded files."
     )
     collection: str = Field(
         "articles",
