@@ -221,6 +221,13 @@ class Store:
                     f"the Chroma store in {self.settings.chroma_dir} failed to {what}: {exc}. "
                     "Check that RAG_DATA_DIR is writable and has free space, then try again."
                 ) from None
+            if self.settings.chroma_host and type(exc).__name__ == "InternalError":
+                with self._lock:
+                    self._records = None
+                raise StoreUnavailableError(
+                    f"the Chroma server at {self.settings.store_location} failed to {what}: {exc}. "
+                    "Check the server's log and free space, then try again."
+                ) from None
             raise
 
     # -- collections ------------------------------------------------------------------------

@@ -193,3 +193,28 @@ def test_token_not_shown_when_the_server_is_down(
 
     assert "chroma run" in str(failure.value)
     assert TOKEN not in str(failure.value)
+
+
+class _FailingServerClient:
+    """A Chroma client whose server answers every collection call with an internal error."""
+
+    def get_collection(self, name: str) -> Any:
+        from chromadb.errors import InternalError
+
+        raise InternalError("Error in compaction: Failed to apply logs to the metadata segment")
+
+    list_collections = get_collection
+
+
+def test_a_server_side_internal_error_is_a_clear_message(
+    settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> None:
+    remote = _server_settings(settings, 8000)
+    store = Store(remote, embedder, client=_FailingServerClient())
+
+    with pytest.raises(StoreUnavailableError) as failure:
+        store.records()
+
+    message = str(failure.value)
+    assert message.startswith("the Chroma server at http://127.0.0.1:8000 failed to open collection")
+    assert "Failed to apply logs" in message and "Check the server's log and free space" in message
