@@ -6,7 +6,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from rag.citations import strip_markers
-from rag.text import content_terms
+from rag.text import content_terms, sentence_spans
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -142,7 +142,11 @@ def condense(question: str, history: Sequence[Turn]) -> str:
 
         rewritten = re.sub(r"\b(he|she|him|his|her|hers)\b", swap, rewritten, flags=re.IGNORECASE)
     if rewritten == question or _OTHER_REFERENCES.search(question) or _ELLIPTIC_START.match(question):
-        answer_words = strip_markers(previous_answer).split()[:30]
+        # The answer's first sentence names what "they" or "it" stands for; later sentences may
+        # already hold the follow-up's answer and would then outweigh the question in the query.
+        answer = strip_markers(previous_answer)
+        spans = sentence_spans(answer)
+        answer_words = (answer[: spans[0][1]] if spans else answer).split()[:30]
         context = "; ".join(
             part for part in (previous_question.strip().rstrip("?"), " ".join(answer_words)) if part
         )
