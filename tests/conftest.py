@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -15,6 +16,9 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from rag.embeddings import SentenceTransformerEmbeddings
 from rag.settings import Settings
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 SEED_ARTICLE = SEEDS / "straits-times-us-china-fentanyl.txt"
@@ -24,6 +28,16 @@ SEED_ARTICLE = SEEDS / "straits-times-us-china-fentanyl.txt"
 def embedder() -> SentenceTransformerEmbeddings:
     """The packaged all-MiniLM-L6-v2, loaded once per test session."""
     return SentenceTransformerEmbeddings()
+
+
+@pytest.fixture(scope="session")
+def clean_env() -> Iterator[None]:
+    """No RAG_* variable of the caller's shell leaks into the code under test (session-wide)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith("RAG_"):
+                patch.delenv(name)
+        yield
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -12,21 +11,10 @@ from ingest.pipeline import ingest_paths
 from rag.store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def clean_env() -> Iterator[None]:
-    """No RAG_* variable of the caller's shell leaks into the code under test."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("RAG_"):
-                patch.delenv(name)
-        yield
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from typing import TYPE_CHECKING
 
@@ -36,16 +35,6 @@ if TYPE_CHECKING:
 def make_settings(data_dir: Path) -> Settings:
     """Settings for a data folder, ignoring any .env file."""
     return Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
-
-
-@pytest.fixture(scope="session")
-def clean_env() -> Iterator[None]:
-    """No RAG_* variable of the caller's shell leaks into the app under test."""
-    with pytest.MonkeyPatch.context() as patch:
-        for name in list(os.environ):
-            if name.startswith("RAG_"):
-                patch.delenv(name)
-        yield
 
 
 @pytest.fixture(scope="session")
