@@ -670,8 +670,7 @@ def serve_probe() -> None:
 class _Synthetic:
     """Chunks for the scale runs: vectors perturbed around real ones, real sentences with words shuffled.
 
-    Given the real chunks' sentence vectors (one per `sentence_spans` span, None where there
-    is none), synthetic chunks get sentence vectors too, perturbed around those of their
+    Given the real chunks' sentence vectors (of their `sentence_spans`), synthetic chunks get sentence vectors too, perturbed around those of their
     real chunk, so answering at scale reads stored vectors as it does on a real index.
     """
 
@@ -681,7 +680,7 @@ class _Synthetic:
         vectors: Sequence[Sequence[float]],
         seed: int = 0,
         *,
-        sentence_vectors: Sequence[Sequence[Sequence[float] | None]] | None = None,
+        sentence_vectors: Sequence[SentenceVectors | None] | None = None,
     ) -> None:
         import numpy as np
 
@@ -696,10 +695,8 @@ class _Synthetic:
         self.sentence_base: list[Any] | None = None
         if sentence_vectors is not None:
             self.sentence_base = [
-                np.asarray(
-                    [self.base[row] if v is None else v for v in per_chunk] or [self.base[row]], np.float32
-                )
-                for row, per_chunk in enumerate(sentence_vectors)
+                self.base[row : row + 1] if pooled is None else pooled.matrix
+                for row, pooled in enumerate(sentence_vectors)
             ]
 
     def sentence_vectors(self, row: int, text: str) -> SentenceVectors | None:
@@ -715,7 +712,7 @@ class _Synthetic:
         real = self.sentence_base[row]
         picked = real[[min(i, len(real) - 1) for i in range(len(spans))]]
         noise = self.sentence_rng.normal(0.0, 0.75 / np.sqrt(real.shape[1]), size=picked.shape)
-        return SentenceVectors.from_vectors(spans, list(picked + noise.astype(np.float32)))
+        return SentenceVectors.from_matrix(spans, picked + noise.astype(np.float32))
 
     def vectors(self, count: int) -> tuple[Any, Any]:
         """`count` unit vectors, each about 0.8 cosine from a real chunk's, and which chunk that was."""

@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING
 from rag.store import SentenceEmbedder, chunk_id
 from rag.text import sentence_spans
 from rag.types import Chunk
-from rag.vectors import SentenceVectors
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from rag.store import Embedder
     from rag.types import Article
+    from rag.vectors import SentenceVectors
 
 __all__ = ["MAX_CHARS_PER_TOKEN", "chunk_article", "embed_chunks"]
 
@@ -85,6 +85,36 @@ def _count(text: str, units: list[tuple[int, int, int]], first: int, last: int, 
     return embedder.count_tokens([text[units[first][0] : units[last][1]]])[0]
 
 
+def _group(
+    units: list[tuple[int, int, int]], budget: int, max_chars: int, overlap: int, limits: dict[int, int]
+) -> list[tuple[int, int]]:
+    """Runs of units whose counts sum to at most `budget`, each run starting `overlap` units back.
+
+    `limits` caps the last unit of a run by its first, where the real count of the run is known
+    to exceed the sum.
+    """
+    groups: list[tuple[int, int]] = []
+    first = 0
+    while first < len(units):
+        last, tokens = first, units[first][2]
+        cap = limits.get(first, len(units) - 1)
+        while (
+            last < cap
+            and tokens + units[last + 1][2] <= budget
+            and units[last + 1][1] - units[first][0] <= max_chars
+        ):
+            last += 1
+            tokens += units[last][2]
+        groups.append((first, last))
+        if last + 1 >= len(units):
+            break
+        next_first = max(last + 1 - overlap, first + 1)
+        while next_first <= last and sum(u[2] for u in units[next_first : last + 2]) > budget:
+            next_first += 1
+        first = next_first
+    return groups
+
+
 def chunk_article(
     article: Article, embedder: Embedder, *, max_tokens: int, overlap_sentences: int, content_hash: str
 ) -> list[Chunk]:
@@ -93,26 +123,27 @@ def chunk_article(
     budget = max(8, min(max_tokens, embedder.max_tokens))
     units = _units(text, embedder, budget)
     max_chars = budget * MAX_CHARS_PER_TOKEN
-    groups: list[tuple[int, int]] = []
-    first = 0
-    while first < len(units):
-        last, tokens = first, units[first][2]
-        while (
-            last + 1 < len(units)
-            and tokens + units[last + 1][2] <= budget
-            and units[last + 1][1] - units[first][0] <= max_chars
-        ):
-            last += 1
-            tokens += units[last][2]
-        while last > first and _count(text, units, first, last, embedder) > budget:
-            last -= 1  # pieces glued without spaces can tokenise into more than their sum
-        groups.append((first, last))
-        if last + 1 >= len(units):
+    limits: dict[int, int] = {}
+    fits: set[tuple[int, int]] = set()
+    while True:
+        groups = _group(units, budget, max_chars, overlap_sentences, limits)
+        # Sentences joined by spaces count as their sum; pieces glued without spaces can tokenise
+        # into more, so every run is counted for real, all in one call.
+        unchecked = [(a, b) for a, b in groups if b > a and (a, b) not in fits]
+        counts = (
+            embedder.count_tokens([text[units[a][0] : units[b][1]] for a, b in unchecked])
+            if unchecked
+            else []
+        )
+        over = [(a, b) for (a, b), n in zip(unchecked, counts, strict=True) if n > budget]
+        fits.update(run for run, n in zip(unchecked, counts, strict=True) if n <= budget)
+        if not over:
             break
-        next_first = max(last + 1 - overlap_sentences, first + 1)
-        while next_first <= last and sum(u[2] for u in units[next_first : last + 2]) > budget:
-            next_first += 1
-        first = next_first
+        for first, last in over:
+            while last > first and _count(text, units, first, last, embedder) > budget:
+                last -= 1
+            limits[first] = last
+            fits.add((first, last))
     chunks = []
     for index, (a, b) in enumerate(groups):
         start, end = units[a][0], units[b][1]
@@ -141,6 +172,4 @@ def embed_chunks(
         return [], []
     if not isinstance(embedder, SentenceEmbedder):
         return embedder.embed_documents(texts), None
-    spans = [sentence_spans(text) for text in texts]
-    vectors, pooled = embedder.embed_documents_with_sentences(texts, spans)
-    return vectors, [SentenceVectors.from_vectors(s, p) for s, p in zip(spans, pooled, strict=True)]
+    return embedder.embed_documents_with_sentences(texts, [sentence_spans(text) for text in texts])

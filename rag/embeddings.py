@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from rag.settings import Settings
+    from rag.vectors import SentenceVectors
 
 __all__ = [
     "BACKENDS",
@@ -201,13 +202,13 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def embed_documents_with_sentences(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[list[list[float]], list[list[list[float] | None]]]:
-        """`embed_documents(texts)`, and a vector per character span of each text, from the same pass.
+    ) -> tuple[list[list[float]], list[SentenceVectors | None]]:
+        """`embed_documents(texts)`, and vectors of character spans of each text, from the same pass.
 
         A span's vector is the normalised mean of the final token states of the word pieces
-        that start inside it, so the whole text is its context ("late chunking"). A span
-        with no word piece inside the model's window, and every span of a model that does
-        not mean-pool, gets None.
+        that start inside it, so the whole text is its context ("late chunking"). Spans with
+        no word piece inside the model's window are left out; a text with no such span, and
+        every text of a model that does not mean-pool, gets None.
         """
         if len(spans) != len(texts):
             raise ValueError(f"{len(texts)} texts but {len(spans)} lists of spans")
@@ -216,15 +217,14 @@ class SentenceTransformerEmbeddings(Embeddings):
         if self.backend != "torch":
             encoder = self._onnx
             with self._lock:
-                vectors, pooled = encoder.encode_with_spans(texts, spans)
+                vectors, sentences = encoder.encode_with_spans(texts, spans)
         else:
-            vectors, pooled = self._encode_with_spans_torch(texts, spans)
-        sentences = [[None if v is None else v.tolist() for v in row] for row in pooled]
+            vectors, sentences = self._encode_with_spans_torch(texts, spans)
         return vectors.tolist(), sentences
 
     def _encode_with_spans_torch(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+    ) -> tuple[np.ndarray, list[SentenceVectors | None]]:
         import torch
 
         model = self._model
@@ -237,7 +237,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         pooled = torch.stack([o["sentence_embedding"] for o in outputs]).float()
         vectors = torch.nn.functional.normalize(pooled, p=2, dim=1).cpu().numpy()
         if _pooling_mode(_modules(Path(self._path))[1], strict=False) != "mean":
-            return vectors, [[None] * len(s) for s in spans]
+            return vectors, [None] * len(texts)
         tokens = model.tokenizer(
             texts,
             truncation=True,
@@ -246,12 +246,7 @@ class SentenceTransformerEmbeddings(Embeddings):
             return_special_tokens_mask=True,
         )
         sentences = [
-            _pool_spans(
-                output["token_embeddings"].float().cpu().numpy(),
-                offsets,
-                special,
-                text_spans,
-            )
+            _pool_spans(output["token_embeddings"].float().cpu().numpy(), offsets, special, text_spans)
             for output, offsets, special, text_spans in zip(
                 outputs, tokens["offset_mapping"], tokens["special_tokens_mask"], spans, strict=True
             )
@@ -622,25 +617,32 @@ def _pool_spans(
     offsets: Sequence[tuple[int, int]],
     special: Sequence[int],
     spans: Sequence[tuple[int, int]],
-) -> list[np.ndarray | None]:
+) -> SentenceVectors | None:
     """Normalised mean of the token states of the word pieces that start in each span.
 
     `hidden` has a row per token of one text (padding rows past `offsets` are ignored);
-    `special` marks the tokens ([CLS], [SEP]) that belong to no span.
+    `special` marks the tokens ([CLS], [SEP]) that belong to no span. Spans holding no
+    word piece are left out; None when no span holds one.
     """
     import numpy as np
 
-    starts = np.array([-1 if s else a for (a, _b), s in zip(offsets, special, strict=True)], dtype=np.int64)
-    states = hidden[: len(starts)]
-    result: list[np.ndarray | None] = []
-    for a, b in spans:
-        inside = (starts >= a) & (starts < b)
-        if not inside.any():
-            result.append(None)
-            continue
-        pooled = states[inside].mean(axis=0)
-        result.append((pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32))
-    return result
+    from rag.vectors import SentenceVectors
+
+    if not spans or not offsets:
+        return None
+    pieces = ~np.asarray(special, dtype=bool)
+    starts = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)[pieces, 0]  # in text order
+    states = hidden[: len(pieces)][pieces]
+    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    # Word pieces start in text order, so each span's pieces are one run of rows.
+    first = np.searchsorted(starts, bounds[:, 0], side="left").tolist()
+    stop = np.searchsorted(starts, bounds[:, 1], side="left").tolist()
+    kept = [i for i, (a, b) in enumerate(zip(first, stop, strict=True)) if b > a]
+    if not kept:
+        return None
+    # The direction of a sum is the direction of the mean; `from_matrix` normalises.
+    sums = np.stack([states[first[i] : stop[i]].sum(axis=0) for i in kept])
+    return SentenceVectors.from_matrix([spans[i] for i in kept], sums)
 
 
 def _batches(lengths: Sequence[int], most: int, budget: int) -> list[list[int]]:
@@ -696,23 +698,20 @@ class _OnnxEncoder:
 
     def encode_with_spans(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]] | None
-    ) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
-        """Normalised vectors of `texts`, and of each character span of each text (see `_pool_spans`)."""
+    ) -> tuple[np.ndarray, list[SentenceVectors | None]]:
+        """Normalised vectors of `texts`, and of the character spans of each text (see `_pool_spans`)."""
         import numpy as np
 
         result = np.empty((len(texts), 0), dtype=np.float32)
-        sentences: list[list[np.ndarray | None]] = [[] for _ in texts]
+        sentences: list[SentenceVectors | None] = [None] * len(texts)
         for rows, batch, hidden, mask in self._passes(texts):
             vectors = _pool(hidden, mask, self.mode)
             if result.shape[1] == 0:
                 result = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
             result[rows] = vectors
-            if spans is None:
+            if spans is None or self.mode != "mean":
                 continue
             for j, row in enumerate(rows):
-                if self.mode != "mean":
-                    sentences[row] = [None] * len(spans[row])
-                    continue
                 encoding = batch[j]
                 sentences[row] = _pool_spans(
                     hidden[j], encoding.offsets, encoding.special_tokens_mask, spans[row]

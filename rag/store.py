@@ -79,7 +79,7 @@ class SentenceEmbedder(Embedder, Protocol):
 
     def embed_documents_with_sentences(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[list[list[float]], list[list[list[float] | None]]]: ...
+    ) -> tuple[list[list[float]], list[SentenceVectors | None]]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,8 +50,16 @@ class SentenceVectors:
         kept = [(span, vector) for span, vector in zip(spans, vectors, strict=True) if vector is not None]
         if not kept:
             return None
-        matrix = np.asarray([vector for _span, vector in kept], dtype=np.float32)
-        return cls(tuple((int(a), int(b)) for (a, b), _vector in kept), _unit(matrix))
+        return cls.from_matrix(
+            [span for span, _vector in kept], np.asarray([vector for _span, vector in kept], dtype=np.float32)
+        )
+
+    @classmethod
+    def from_matrix(cls, spans: Sequence[tuple[int, int]], matrix: np.ndarray) -> SentenceVectors:
+        """One row of `matrix` per span, in any scale: rows are normalised here."""
+        if len(spans) != len(matrix):
+            raise ValueError(f"{len(spans)} spans but {len(matrix)} vectors")
+        return cls(tuple((int(a), int(b)) for a, b in spans), _unit(matrix))
 
     def get(self, start: int, end: int) -> np.ndarray | None:
         """The vector of the sentence at `start:end` of the chunk, if there is one."""
@@ -100,7 +108,7 @@ class SentenceVectors:
         if count == 0 or offset + quantised.nbytes != len(payload):
             return None
         matrix = quantised.reshape(count, dims).astype(np.float32) * scales[:, None]
-        return cls(tuple((int(a), int(b)) for a, b in spans.tolist()), _unit(matrix))
+        return cls.from_matrix([(a, b) for a, b in spans.tolist()], matrix)
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:

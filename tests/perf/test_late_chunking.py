@@ -47,9 +47,9 @@ def test_sentence_vectors_come_with_unchanged_chunk_vectors(
     assert np.array_equal(np.asarray(vectors), np.asarray(any_backend.embed_documents(texts)))
     own: list[float] = []
     for text, text_spans, pooled in zip(texts, spans, sentences, strict=True):
-        assert len(pooled) == len(text_spans)
-        assert all(v is not None for v in pooled)
-        late = np.asarray(pooled)
+        assert pooled is not None
+        assert pooled.spans == tuple(text_spans)
+        late = pooled.matrix
         assert np.allclose(np.linalg.norm(late, axis=1), 1.0, atol=1e-5)
         standalone = np.asarray(any_backend.embed_documents([text[a:b] for a, b in text_spans]))
         similarity = standalone @ late.T
@@ -60,13 +60,20 @@ def test_sentence_vectors_come_with_unchanged_chunk_vectors(
     assert float(np.median(own)) >= MIN_MEDIAN_COSINE, float(np.median(own))
 
 
-def test_spans_without_word_pieces_in_the_window_get_none(any_backend: SentenceTransformerEmbeddings) -> None:
+def test_spans_without_word_pieces_in_the_window_are_left_out(
+    any_backend: SentenceTransformerEmbeddings,
+) -> None:
     long_text = " ".join(["Word"] * (any_backend.max_tokens + 50)) + " Tail sentence here."
     tail = long_text.index("Tail")
     _vectors, sentences = any_backend.embed_documents_with_sentences(
         ["Short one. Another one.", long_text], [[(0, 10), (5, 5)], [(0, 9), (tail, len(long_text))]]
     )
-    assert sentences[0][0] is not None
-    assert sentences[0][1] is None  # empty span
-    assert sentences[1][0] is not None
-    assert sentences[1][1] is None  # truncated away
+    short, long = sentences
+    assert short is not None and long is not None
+    assert short.get(0, 10) is not None
+    assert short.get(5, 5) is None  # empty span
+    assert long.get(0, 9) is not None
+    assert long.get(tail, len(long_text)) is None  # truncated away
+    assert short.spans == ((0, 10),) and long.spans == ((0, 9),)
+    _vectors, nothing = any_backend.embed_documents_with_sentences(["Short one."], [[(3, 3)]])
+    assert nothing == [None]

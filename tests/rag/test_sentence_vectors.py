@@ -12,7 +12,7 @@ import pytest
 from ingest.pipeline import ingest_paths
 from rag.answering import AnswerRequest, ExtractiveAnswerer
 from rag.assistant import Assistant
-from rag.embeddings import SentenceTransformerEmbeddings
+from rag.embeddings import SentenceTransformerEmbeddings, _pool_spans
 from rag.errors import IndexMismatchError
 from rag.retriever import HybridRetriever
 from rag.settings import Settings
@@ -72,6 +72,24 @@ def test_encoding_round_trips_within_quantisation_error() -> None:
     assert SentenceVectors.decode(original.encode()[:-8]) is None
 
 
+def test_pooling_is_the_mean_of_the_word_pieces_starting_in_each_span() -> None:
+    rng = np.random.default_rng(1)
+    offsets = [(0, 0), (0, 3), (4, 9), (9, 12), (13, 20), (21, 25), (0, 0)]
+    special = [1, 0, 0, 0, 0, 0, 1]
+    hidden = rng.normal(size=(len(offsets) + 3, 8)).astype(np.float32)  # padding rows after the text
+    spans = [(0, 12), (12, 13), (10, 26), (4, 5), (30, 40)]
+    pooled = _pool_spans(hidden, offsets, special, spans)
+    assert pooled is not None
+    assert pooled.spans == ((0, 12), (10, 26), (4, 5))  # (12, 13) and (30, 40) start no word piece
+    for span, rows in (((0, 12), [1, 2, 3]), ((10, 26), [4, 5]), ((4, 5), [2])):
+        mean = hidden[rows].mean(axis=0)
+        got = pooled.get(*span)
+        assert got is not None
+        assert np.allclose(got, mean / np.linalg.norm(mean), atol=1e-6)
+    assert _pool_spans(hidden, offsets, special, [(30, 40)]) is None
+    assert _pool_spans(hidden, offsets, special, []) is None
+
+
 @pytest.mark.parametrize("ranking", ["dense", "bm25"])
 def test_retrieved_passages_carry_the_vectors_ingest_pooled(seeded: Assistant, ranking: str) -> None:
     weights = {"dense_weight": 0.0} if ranking == "bm25" else {"lexical_weight": 0.0}
@@ -85,11 +103,12 @@ def test_retrieved_passages_carry_the_vectors_ingest_pooled(seeded: Assistant, r
         stored = passage.sentence_vectors
         assert stored is not None
         assert stored.spans == tuple(passage_spans)
-        for (a, b), vector in zip(passage_spans, fresh, strict=True):
-            got = stored.get(a, b)
+        assert fresh is not None and fresh.spans == stored.spans
+        for a, b in passage_spans:
+            got, vector = stored.get(a, b), fresh.get(a, b)
             assert got is not None and vector is not None
             # int8 quantisation of the stored copy, and (onnx-int8) activations quantised per batch
-            assert float(got @ np.asarray(vector)) >= 0.99
+            assert float(got @ vector) >= 0.99
         assert "sentence_vectors" not in passage.to_json()
 
 
