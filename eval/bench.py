@@ -377,12 +377,11 @@ def _ingest_ours(
     from rag.lexical import LexicalIndex
     from rag.store import Store
 
-    settings = _settings_for(config.settings, data_dir, f"bench-{backend}", backend)
     embedder = SentenceTransformerEmbeddings(
-        settings.embedding_model,
-        batch_size=settings.embedding_batch_size,
+        config.settings.embedding_model,
+        batch_size=config.settings.embedding_batch_size,
         backend=backend,  # type: ignore[arg-type]
-        cache_dir=settings.model_cache_dir,
+        cache_dir=config.settings.model_cache_dir,
     )
     marker = embedder.export_dir / "embedder.json"
     before = marker.stat().st_mtime_ns if backend != "torch" and marker.exists() else None
@@ -391,23 +390,24 @@ def _ingest_ours(
     embedder.embed_documents(["warm up"])
     load_seconds = time.perf_counter() - started
     exported = None if backend == "torch" else marker.stat().st_mtime_ns != before
-    # A first small ingest, untimed: opens Chroma and imports BM25 as any second run finds them.
+    # A first small ingest, untimed: imports Chroma and BM25 as any later run in this process finds them.
     warm = _settings_for(config.settings, data_dir, f"bench-warmup-{backend}", backend)
     ingest_paths([_SEED_ARTICLE], warm, store=Store(warm, embedder), rebuild=True, progress=False)
-    store = Store(settings, embedder)
     log(f"  ingest with {backend} (model ready in {load_seconds:.1f}s)")
     runs: list[tuple[float, float]] = []
     raw_runs: list[tuple[float, float]] = []
     vectors: list[list[float]] = []
     texts: list[str] = []
-    for _ in range(_repeats(config)):
+    for run in range(_repeats(config)):
+        # Each run indexes into a new data folder, as the peers' runs do: a first `rag ingest`.
+        settings = _settings_for(config.settings, data_dir / f"run-{run}", f"bench-{backend}", backend)
         with _clock(runs):
+            store = Store(settings, embedder)
             ingest_paths(
                 corpus.paths,
                 settings,
                 store=store,
                 lexical=LexicalIndex(settings.data_dir, settings.collection),
-                rebuild=True,
                 progress=False,
             )
         texts = [c.text for c in sorted(store.committed_chunks(), key=lambda c: (c.doc_id, c.index))]
