@@ -14,12 +14,13 @@ from hypothesis import strategies as st
 from ingest.chunking import chunk_article
 from ingest.loaders import load_article
 from ingest.pipeline import content_hash
+from rag.embeddings import SentenceTransformerEmbeddings
 from rag.store import chunk_id
 from rag.text import sentence_spans
 from rag.types import Article, Chunk
 
 if TYPE_CHECKING:
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from collections.abc import Sequence
 
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "straits-times-us-china-fentanyl.txt"
 CHUNK_TOKENS = 192
@@ -100,6 +101,29 @@ def test_every_seed_sentence_is_in_some_chunk(seed: Article, embedder: SentenceT
     assert len(spans) > 30
     for start, end in spans:
         assert any(c.start <= start and end <= c.end for c in chunks), seed.text[start:end]
+
+
+class GluedCountEmbeddings(SentenceTransformerEmbeddings):
+    """The real tokenizer, but a text of several sentences counts 12 pieces more than its parts,
+    as pieces glued without spaces can: runs the sums let through must be counted and shrunk."""
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        counts = super().count_tokens(texts)
+        return [n + 12 * (len(sentence_spans(t)) > 1) for n, t in zip(counts, texts, strict=True)]
+
+
+def test_runs_counting_more_than_their_sentences_are_shrunk_to_the_budget(seed: Article) -> None:
+    glued = GluedCountEmbeddings()
+    budget = 64
+
+    chunks = _chunks(seed, glued, budget)
+
+    assert max(glued.count_tokens([c.text for c in chunks])) <= budget
+    assert all(seed.text[c.start : c.end] == c.text for c in chunks)
+    for start, end in sentence_spans(seed.text):
+        assert any(c.start <= start and end <= c.end for c in chunks), seed.text[start:end]
+    # The same budget with honest counts packs more sentences per chunk.
+    assert len(chunks) > len(_chunks(seed, SentenceTransformerEmbeddings(), budget))
 
 
 _SMALL_BUDGET = 32
