@@ -403,6 +403,19 @@ class Store:
 
     def begin_write(self) -> bool:
         """Marks the index as being written; returns whether a previous write was interrupted."""
+        try:
+            return self._mark_dirty()
+        except StoreUnavailableError as failure:
+            if self.settings.chroma_host:
+                raise
+            # A connection opened while the folder was read-only stays read-only after the folder
+            # is writable again; the failed write dropped the engine, so try once on a fresh one.
+            try:
+                return self._mark_dirty()
+            except StoreUnavailableError:
+                raise failure from None  # still failing: the first error says why
+
+    def _mark_dirty(self) -> bool:
         collection = self.chunks(create=True)
         interrupted = bool((collection.metadata or {}).get(_KEY_DIRTY))
         self._set_metadata(**{_KEY_DIRTY: True})
