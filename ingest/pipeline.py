@@ -216,10 +216,16 @@ def ingest_paths(
                     )
                 )
                 offset += len(chunks)
-            # One chunk write for the whole batch; each file still commits (and is reported) on its own.
+            # One chunk write and one commit for the whole batch: Chroma's cost per call dominates
+            # small articles. A kill loses at most this batch, which the rerun redoes.
             store.write_chunks(batch)
-            for source, article, c_hash, f_hash, chunks, status in pending:
-                store.commit_document(article, n_chunks=len(chunks), content_hash=c_hash, file_hash=f_hash)
+            store.commit_documents(
+                [
+                    (article, len(chunks), c_hash, f_hash)
+                    for _s, article, c_hash, f_hash, chunks, _st in pending
+                ]
+            )
+            for source, article, _c_hash, _f_hash, chunks, status in pending:
                 record(FileResult(str(source.path), article.doc_id, status, len(chunks)), len(chunks))
             pending.clear()
 

@@ -3,7 +3,8 @@
 A document is committed when its record is written: chunks are upserted first, then the
 record, then the document's older chunks are deleted. Readers only trust chunks whose
 content hash matches the committed record, so a half-written document is never seen,
-and `reconcile` removes what an interrupted ingest left behind.
+and `reconcile` removes what an interrupted ingest left behind. The record holds the
+article's text; a chunk holds its offsets into it, and its text is read as that slice.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
@@ -23,9 +23,6 @@ from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
     from pathlib import Path
-
-    from langchain_chroma import Chroma
-    from langchain_core.embeddings import Embeddings
 
     from rag.settings import Settings
     from rag.types import Article, Chunk
@@ -36,7 +33,15 @@ if TYPE_CHECKING:
     ]
     """An article's chunks to write: (article, chunks, vectors, content hash, sentence vectors per chunk)."""
 
-__all__ = ["DocRecord", "Embedder", "SentenceEmbedder", "Store", "StoredChunk", "chunk_id"]
+__all__ = [
+    "DocRecord",
+    "Embedder",
+    "SentenceEmbedder",
+    "Store",
+    "StoredChunk",
+    "WhitespaceTokenizer",
+    "chunk_id",
+]
 
 _SCHEMA = 1
 _KEY_SCHEMA = "rag:schema"
@@ -49,6 +54,8 @@ _KEY_DIRTY = "rag:dirty"
 _GET_PAGE = 5000
 _IN_BATCH = 500
 """Article ids per `$in` filter when reading some articles' chunks."""
+_CACHED_TEXTS = 256
+"""Article texts kept in memory: the chunks that retrieval returns are slices of them."""
 _WRITE_PAGE = 4096
 """Chunks per upsert: under the embedded store's limit of 5461 per call."""
 _WRITTEN_HERE: set[str] = set()
@@ -71,6 +78,15 @@ class Embedder(Protocol):
     def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
 
     def embed_query(self, text: str) -> list[float]: ...
+
+
+@runtime_checkable
+class WhitespaceTokenizer(Embedder, Protocol):
+    """An embedder that can tell whether its tokenizer counts texts joined by whitespace as the
+    sum of their parts (then the chunker need not count such runs again)."""
+
+    @property
+    def splits_at_whitespace(self) -> bool: ...
 
 
 @runtime_checkable
@@ -121,11 +137,6 @@ def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
 def chunking_id(chunk_tokens: int, overlap_sentences: int) -> str:
     """Identity of the chunking parameters, recorded in the collection."""
     return f"sentences;tokens={chunk_tokens};overlap={overlap_sentences}"
-
-
-def _date_ordinal(date: str) -> int:
-    digits = date[:10].replace("-", "")
-    return int(digits) if len(digits) == 8 and digits.isdigit() else 0
 
 
 class Store:
@@ -331,17 +342,6 @@ class Store:
             metadata={_KEY_SCHEMA: _SCHEMA},
         )
 
-    @cached_property
-    def vectorstore(self) -> Chroma:
-        """The chunks as a LangChain `Chroma` vector store, for composition."""
-        from langchain_chroma import Chroma
-
-        embeddings: Embeddings = self.embedder  # type: ignore[assignment]
-        self.chunks()
-        return Chroma(
-            client=self.client, collection_name=self.settings.collection, embedding_function=embeddings
-        )
-
     # -- identity and state -----------------------------------------------------------------
 
     def generation(self) -> str:
@@ -464,17 +464,41 @@ class Store:
         record = self.records().get(doc_id)
         if record is None:
             raise KeyError(doc_id)
-        key = (doc_id, record.content_hash)
+        texts = self._article_texts({doc_id: record})
+        if doc_id not in texts:
+            raise KeyError(doc_id)
+        return texts[doc_id]
+
+    def _article_texts(self, records: dict[str, DocRecord]) -> dict[str, str]:
+        """The texts of these committed articles, from the cache or in one read.
+
+        An article whose stored record no longer has the given content hash (rewritten since
+        `records` was read) is left out, so its text never meets offsets of another version.
+        """
+        found: dict[str, str] = {}
         with self._lock:
-            if key in self._texts:
-                return self._texts[key]
-        got = self._call("read article", self.docs().get, ids=[doc_id], include=["documents"])
-        text = str(got["documents"][0]) if got["documents"] else ""
-        with self._lock:
-            if len(self._texts) > 256:
-                self._texts.clear()
-            self._texts[key] = text
-        return text
+            for doc_id, record in records.items():
+                text = self._texts.get((doc_id, record.content_hash))
+                if text is not None:
+                    found[doc_id] = text
+        missing = sorted(set(records) - set(found))
+        for start in range(0, len(missing), _IN_BATCH):
+            got = self._call(
+                "read article",
+                self.docs().get,
+                ids=missing[start : start + _IN_BATCH],
+                include=["documents", "metadatas"],
+            )
+            for doc_id, text, metadata in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                content_hash = (metadata or {}).get("content_hash")
+                if content_hash != records[doc_id].content_hash:
+                    continue
+                found[doc_id] = str(text or "")
+                with self._lock:
+                    if len(self._texts) >= _CACHED_TEXTS:
+                        self._texts.clear()
+                    self._texts[(doc_id, content_hash)] = found[doc_id]
+        return found
 
     # -- writing ----------------------------------------------------------------------------
 
@@ -493,36 +517,31 @@ class Store:
         `sentence_vectors`, one entry per chunk when given, are stored with the chunks.
         """
         self.write_chunks([(article, chunks, vectors, content_hash, sentence_vectors)])
-        return self.commit_document(
-            article, n_chunks=len(chunks), content_hash=content_hash, file_hash=file_hash
-        )
+        return self.commit_documents([(article, len(chunks), content_hash, file_hash)])[0]
 
     def write_chunks(self, documents: Sequence[ChunkBatch]) -> None:
         """Writes the chunks of several articles, each as (article, chunks, vectors, content hash,
         sentence vectors per chunk or None).
 
         One Chroma write serves many articles (per-call cost dominates small writes); readers
-        see none of these chunks until `commit_document` writes their article's record.
+        see none of these chunks until `commit_documents` writes their articles' records.
+        A chunk is stored as offsets into its article's text, which the record holds: storing
+        the text again as the chunk's document would double the text stored, and Chroma's
+        full-text indexing of documents (which retrieval does not use) was a third of ingest's
+        own cost.
         """
         ids: list[str] = []
         embeddings: list[list[float]] = []
-        texts: list[str] = []
         metadatas: list[dict[str, Any]] = []
         for article, chunks, vectors, content_hash, sentence_vectors in documents:
             if sentence_vectors is not None and len(sentence_vectors) != len(chunks):
                 raise ValueError(f"{len(chunks)} chunks but {len(sentence_vectors)} sentence vector sets")
             encoded = [v.encode() if v is not None else "" for v in sentence_vectors or [None] * len(chunks)]
-            date_ord = _date_ordinal(article.date)
             ids += [c.chunk_id for c in chunks]
             embeddings += [list(v) for v in vectors]
-            texts += [c.text for c in chunks]
             metadatas += [
                 {
                     "doc_id": article.doc_id,
-                    "title": article.title,
-                    "source": article.source,
-                    "date": article.date,
-                    "date_ord": date_ord,
                     "content_hash": content_hash,
                     "chunk_index": c.index,
                     "start": c.start,
@@ -539,41 +558,49 @@ class Store:
                 collection.upsert,
                 ids=ids[start:stop],
                 embeddings=embeddings[start:stop],
-                documents=texts[start:stop],
                 metadatas=metadatas[start:stop],
             )
 
-    def commit_document(
-        self, article: Article, *, n_chunks: int, content_hash: str, file_hash: str
-    ) -> DocRecord:
-        """Commits an article whose chunks `write_chunks` wrote: its record, then drops its older chunks."""
-        collection = self.chunks(create=True)
-        record = DocRecord(
-            doc_id=article.doc_id,
-            title=article.title,
-            source=article.source,
-            author=article.author,
-            date=article.date,
-            path=article.path,
-            content_hash=content_hash,
-            file_hash=file_hash,
-            n_chunks=n_chunks,
-            ingested_at=time.time(),
-        )
+    def commit_documents(self, documents: Sequence[tuple[Article, int, str, str]]) -> list[DocRecord]:
+        """Commits articles whose chunks `write_chunks` wrote, each as (article, chunks, content hash,
+        file hash): their records in one write, then their older chunks in one delete.
+
+        Each Chroma write costs about 15 ms whatever its size, so a batch of small articles
+        commits in one.
+        """
+        if not documents:
+            return []
+        now = time.time()
+        records = [
+            DocRecord(
+                doc_id=article.doc_id,
+                title=article.title,
+                source=article.source,
+                author=article.author,
+                date=article.date,
+                path=article.path,
+                content_hash=content_hash,
+                file_hash=file_hash,
+                n_chunks=n_chunks,
+                ingested_at=now,
+            )
+            for article, n_chunks, content_hash, file_hash in documents
+        ]
         self._call(
             "write record",
             self.docs().upsert,
-            ids=[article.doc_id],
-            embeddings=[[1.0]],
-            documents=[article.text],
-            metadatas=[asdict(record)],
+            ids=[r.doc_id for r in records],
+            embeddings=[[1.0]] * len(records),
+            documents=[article.text for article, *_ in documents],
+            metadatas=[asdict(r) for r in records],
         )
+        older = [{"$and": [{"doc_id": r.doc_id}, {"content_hash": {"$ne": r.content_hash}}]} for r in records]
         self._call(
             "drop old chunks",
-            collection.delete,
-            where={"$and": [{"doc_id": article.doc_id}, {"content_hash": {"$ne": content_hash}}]},
+            self.chunks(create=True).delete,
+            where=older[0] if len(older) == 1 else {"$or": older},
         )
-        return record
+        return records
 
     def delete_document(self, doc_id: str) -> None:
         """Removes an article's record, then its chunks."""
@@ -617,18 +644,53 @@ class Store:
     def _committed(
         self, records: dict[str, DocRecord], where: dict[str, Any] | None
     ) -> Iterator[StoredChunk]:
-        for chunk_id_, text, metadata in self._paged(self.chunks(), include_text=True, where=where):
+        page: list[tuple[str, str, dict[str, Any]]] = []
+        for row in self._paged(self.chunks(), include_text=True, where=where):
+            page.append(row)
+            if len(page) == _GET_PAGE:
+                yield from (c for c in self._stored(page, records, with_vectors=False) if c is not None)
+                page = []
+        yield from (c for c in self._stored(page, records, with_vectors=False) if c is not None)
+
+    def _stored(
+        self,
+        rows: Sequence[tuple[str, str, dict[str, Any]]],
+        records: dict[str, DocRecord],
+        *,
+        with_vectors: bool,
+    ) -> list[StoredChunk | None]:
+        """The chunks of (id, document, metadata) rows; None for a row no committed record vouches for.
+
+        A chunk's text is the slice of its article's text; an index written before chunks were
+        stored as offsets holds it as the chunk's document too.
+        """
+        vouched: list[DocRecord | None] = []
+        for _id, _document, metadata in rows:
             record = records.get(str(metadata.get("doc_id")))
-            if record is None or record.content_hash != metadata.get("content_hash"):
+            ok = record is not None and record.content_hash == metadata.get("content_hash")
+            vouched.append(record if ok else None)
+        wanted = {
+            r.doc_id: r for r, (_id, document, _m) in zip(vouched, rows, strict=True) if r and not document
+        }
+        texts = self._article_texts(wanted) if wanted else {}
+        chunks: list[StoredChunk | None] = []
+        for record, (chunk_id_, document, metadata) in zip(vouched, rows, strict=True):
+            if record is None or not (document or record.doc_id in texts):
+                chunks.append(None)
                 continue
-            yield StoredChunk(
-                chunk_id=chunk_id_,
-                doc_id=record.doc_id,
-                index=int(metadata["chunk_index"]),
-                start=int(metadata["start"]),
-                end=int(metadata["end"]),
-                text=text,
+            start, end = int(metadata["start"]), int(metadata["end"])
+            chunks.append(
+                StoredChunk(
+                    chunk_id=chunk_id_,
+                    doc_id=record.doc_id,
+                    index=int(metadata["chunk_index"]),
+                    start=start,
+                    end=end,
+                    text=document or texts[record.doc_id][start:end],
+                    sentence_vectors=str(metadata.get(_META_SENTENCES, "")) if with_vectors else "",
+                )
             )
+        return chunks
 
     def dense_search(
         self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
@@ -649,26 +711,18 @@ class Store:
             where=where,
             include=["documents", "metadatas", "distances"],
         )
-        hits = []
-        for chunk_id_, text, metadata, distance in zip(
-            got["ids"][0], got["documents"][0], got["metadatas"][0], got["distances"][0], strict=True
-        ):
-            if metadata is None:
-                continue
-            record = records.get(str(metadata.get("doc_id")))
-            if record is None or record.content_hash != metadata.get("content_hash"):
-                continue
-            chunk = StoredChunk(
-                chunk_id=chunk_id_,
-                doc_id=record.doc_id,
-                index=int(metadata["chunk_index"]),
-                start=int(metadata["start"]),
-                end=int(metadata["end"]),
-                text=str(text),
-                sentence_vectors=str(metadata.get(_META_SENTENCES, "")),
+        rows = [
+            (str(chunk_id_), str(document or ""), dict(metadata or {}))
+            for chunk_id_, document, metadata in zip(
+                got["ids"][0], got["documents"][0], got["metadatas"][0], strict=True
             )
-            hits.append((chunk, 1.0 - float(distance)))
-        return hits
+        ]
+        chunks = self._stored(rows, records, with_vectors=True)
+        return [
+            (chunk, 1.0 - float(distance))
+            for chunk, distance in zip(chunks, got["distances"][0], strict=True)
+            if chunk is not None
+        ]
 
     def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """Encoded sentence vectors of some chunks, by chunk id (chunks without any are left out)."""

@@ -249,11 +249,11 @@ def test_store_opened_before_a_cli_prune_still_searches(
     assert {chunk.doc_id for chunk, _ in hits} <= {"a000.txt", SEED_ARTICLE.name}
 
 
-def test_files_embedded_together_still_commit_and_report_one_at_a_time(
+def test_files_embedded_together_commit_together_and_are_reported_after(
     tmp_path: Path, settings: Settings
 ) -> None:
-    # Small files share one embedding call and one chunk write; each file's record must still
-    # be written (and the file reported) after its own chunks, one file at a time.
+    # Small files share one embedding call, one chunk write and one commit: no file may be
+    # reported before its record is written, and a reader sees each file whole, old or new.
     folder = tmp_path / "articles"
     write_articles(folder, 6)
     store = Store(settings, TokenizerOnlyEmbeddings())
@@ -278,14 +278,48 @@ def test_files_embedded_together_still_commit_and_report_one_at_a_time(
         ("a001.txt", "updated"),
         *((f"a00{n}.txt", "added") for n in range(2, 6)),
     ]
-    for position, (result, records, visible) in enumerate(views):
-        reported = {r.doc_id for r, *_ in views[: position + 1]}
-        # Exactly the reported files are committed; the batch's other chunks are written but unseen.
-        assert set(records) == reported | set(old)
-        assert set(visible) == set(records)
-        assert visible[result.doc_id] == result.chunks
-        for doc_id in set(old) - reported:
-            assert records[doc_id] == old[doc_id]  # not yet updated: the old version, whole
+    chunks = {r.doc_id: r.chunks for r, *_ in views}
+    for _result, records, visible in views:
+        # Every file of the batch is committed by the first report, each with exactly its new chunks.
+        assert set(records) == set(chunks)
+        assert all(records[doc_id] != old[doc_id] for doc_id in old)
+        assert visible == chunks
     final = store.records()
     assert all(final[doc_id].content_hash != old[doc_id] for doc_id in old)
     assert raw_chunk_count(store) == sum(r.chunks for r in report.files)
+
+
+def test_each_article_text_is_stored_once_and_chunks_read_as_its_slices(
+    tmp_path: Path, settings: Settings
+) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, 3)
+    store = Store(settings, TokenizerOnlyEmbeddings())
+    ingest_paths([folder], settings, store=store)
+
+    texts = {doc_id: store.article_text(doc_id) for doc_id in store.records()}
+    stored = store.chunks().get(include=["documents"])["documents"] or []
+    assert stored and not any(stored)  # a chunk holds offsets, not a second copy of its text
+    chunks = list(store.committed_chunks())
+    assert len(chunks) == raw_chunk_count(store)
+    assert all(chunk.text == texts[chunk.doc_id][chunk.start : chunk.end] for chunk in chunks)
+    assert all(chunk.text.strip() for chunk in chunks)
+
+
+def test_a_chunk_is_never_cut_from_another_version_of_its_article(tmp_path: Path, settings: Settings) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, 2)
+    store = Store(settings, TokenizerOnlyEmbeddings())
+    ingest_paths([folder], settings, store=store)
+    before = store.records()
+    old_text = store.article_text("a000.txt")
+    write_articles(folder, 1, revision=1)
+    ingest_paths([folder], settings, store=Store(settings, store.embedder))
+
+    # A reader holding the records from before the update reads texts: the rewritten article's
+    # stored text is not the one its offsets index into, so it is left out rather than sliced.
+    texts = Store(settings, store.embedder)._article_texts(before)
+    assert set(texts) == {"a001.txt"}
+    # A text read before the update is kept for the version it belongs to.
+    assert store._article_texts(before)["a000.txt"] == old_text
+    assert "Revision 1" in Store(settings, store.embedder).article_text("a000.txt")

@@ -141,16 +141,18 @@ def test_an_index_without_sentence_vectors_is_read_but_not_added_to(
     assistant = Assistant(settings, embedder=embedder)
     ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
     assert assistant.store.stats()["sentence_vectors"] == FORMAT
-    # Make it look like an index an older version built: no format key, no vectors.
+    # Make it look like an index an older version built: no format key, no vectors, and each
+    # chunk's text stored as its document.
+    texts = {c.chunk_id: c.text for c in assistant.store.committed_chunks()}
     collection = assistant.store.chunks()
     metadata = {k: v for k, v in (collection.metadata or {}).items() if k != "rag:sentence_vectors"}
     collection.modify(metadata=metadata)
-    got = collection.get(include=["metadatas", "documents", "embeddings"])
+    got = collection.get(include=["metadatas", "embeddings"])
     collection.delete(ids=got["ids"])  # an update would merge the old metadata back
     collection.add(
         ids=got["ids"],
         embeddings=got["embeddings"],
-        documents=got["documents"],
+        documents=[texts[i] for i in got["ids"]],
         metadatas=[{k: v for k, v in m.items() if k != "sentence_vectors"} for m in got["metadatas"]],
     )
     old = Assistant(settings, embedder=embedder)
