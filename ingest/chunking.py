@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import TYPE_CHECKING
 
-from rag.store import SentenceEmbedder, chunk_id
+from rag.store import SentenceEmbedder, WhitespaceTokenizer, chunk_id
 from rag.text import sentence_spans
 from rag.types import Chunk
 
@@ -85,6 +86,23 @@ def _count(text: str, units: list[tuple[int, int, int]], first: int, last: int, 
     return embedder.count_tokens([text[units[first][0] : units[last][1]]])[0]
 
 
+def _spaced(text: str, units: list[tuple[int, int, int]], first: int, last: int) -> bool:
+    """Whether whitespace, and only whitespace, parts each unit of the run from the next."""
+    for (_start, end, _n), (start, _end, _m) in zip(
+        units[first:last], units[first + 1 : last + 1], strict=True
+    ):
+        gap = text[end:start]
+        if not gap or not all(_is_space(c) for c in gap):
+            return False
+    return True
+
+
+def _is_space(char: str) -> bool:
+    # Unicode's white space, as tokenizers see it: Python's `isspace` also takes some control
+    # characters, which BERT's normaliser deletes, gluing their neighbours together.
+    return char in "\t\n\r" or (char.isspace() and unicodedata.category(char)[0] == "Z")
+
+
 def _group(
     units: list[tuple[int, int, int]], budget: int, max_chars: int, overlap: int, limits: dict[int, int]
 ) -> list[tuple[int, int]]:
@@ -125,11 +143,17 @@ def chunk_article(
     max_chars = budget * MAX_CHARS_PER_TOKEN
     limits: dict[int, int] = {}
     fits: set[tuple[int, int]] = set()
+    additive = isinstance(embedder, WhitespaceTokenizer) and embedder.splits_at_whitespace
     while True:
         groups = _group(units, budget, max_chars, overlap_sentences, limits)
-        # Sentences joined by spaces count as their sum; pieces glued without spaces can tokenise
-        # into more, so every run is counted for real, all in one call.
-        unchecked = [(a, b) for a, b in groups if b > a and (a, b) not in fits]
+        # A run counts as the sum of its sentences when the tokenizer splits at whitespace and
+        # whitespace parts them; any other run (pieces glued without spaces, another kind of
+        # tokenizer) can tokenise into more, so it is counted for real, all in one call.
+        unchecked = [
+            (a, b)
+            for a, b in groups
+            if b > a and (a, b) not in fits and not (additive and _spaced(text, units, a, b))
+        ]
         counts = (
             embedder.count_tokens([text[units[a][0] : units[b][1]] for a, b in unchecked])
             if unchecked

@@ -107,6 +107,10 @@ class GluedCountEmbeddings(SentenceTransformerEmbeddings):
     """The real tokenizer, but a text of several sentences counts 12 pieces more than its parts,
     as pieces glued without spaces can: runs the sums let through must be counted and shrunk."""
 
+    @property
+    def splits_at_whitespace(self) -> bool:
+        return False
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         counts = super().count_tokens(texts)
         return [n + 12 * (len(sentence_spans(t)) > 1) for n, t in zip(counts, texts, strict=True)]
@@ -126,10 +130,45 @@ def test_runs_counting_more_than_their_sentences_are_shrunk_to_the_budget(seed: 
     assert len(chunks) > len(_chunks(seed, SentenceTransformerEmbeddings(), budget))
 
 
-_SMALL_BUDGET = 32
 _long_runs = st.text(
     alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzé.,-/0123456789"), min_size=40, max_size=400
 )
+
+_WHITESPACE = "".join(
+    c for c in map(chr, range(0x3100)) if c in "\t\n\r" or (c.isspace() and unicodedata.category(c)[0] == "Z")
+)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True)
+@given(
+    parts=st.lists(
+        st.one_of(st.text(min_size=1, max_size=40), _long_runs.map(lambda run: run[:40])),
+        min_size=2,
+        max_size=6,
+    ),
+    gap=st.text(alphabet=st.sampled_from(_WHITESPACE), min_size=1, max_size=3),
+)
+def test_texts_parted_by_whitespace_count_as_the_sum_of_their_parts(
+    embedder: SentenceTransformerEmbeddings, parts: list[str], gap: str
+) -> None:
+    # What lets the chunker skip counting runs of sentences that whitespace parts.
+    assert embedder.splits_at_whitespace
+
+    assert embedder.count_tokens([gap.join(parts)]) == [sum(embedder.count_tokens(parts))]
+
+
+def test_a_tokenizer_whose_pieces_carry_spaces_is_not_taken_as_splitting_at_whitespace() -> None:
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    byte_level = Tokenizer(models.BPE())
+    byte_level.pre_tokenizer = pre_tokenizers.ByteLevel()
+    embedder = SentenceTransformerEmbeddings()
+    embedder.__dict__["_tokenizer"] = byte_level  # as a GPT-2 style model's tokenizer.json loads
+
+    assert embedder.splits_at_whitespace is False
+
+
+_SMALL_BUDGET = 32
 _separators = st.sampled_from(
     ["\n", "\n\n", " ", ". ", "? ", "\t", "\x00", "\x07", "\u200b", "Mr. ", "U.S. "]
 )
