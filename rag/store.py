@@ -15,6 +15,7 @@ import hashlib
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -54,8 +55,9 @@ _KEY_DIRTY = "rag:dirty"
 _GET_PAGE = 5000
 _IN_BATCH = 500
 """Article ids per `$in` filter when reading some articles' chunks."""
-_CACHED_TEXTS = 256
-"""Article texts kept in memory: the chunks that retrieval returns are slices of them."""
+_CACHED_CHARS = 16_000_000
+"""Characters of article text kept in memory, least recently used dropped first: the chunks
+that retrieval returns are slices of them."""
 _WRITE_PAGE = 4096
 """Chunks per upsert: under the embedded store's limit of 5461 per call."""
 _WRITTEN_HERE: set[str] = set()
@@ -150,7 +152,8 @@ class Store:
         self._lock = threading.RLock()
         self._records: tuple[str, dict[str, DocRecord]] | None = None
         self._seen_generation: str | None = None
-        self._texts: dict[tuple[str, str], str] = {}
+        self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._text_chars = 0
 
     # -- connection -------------------------------------------------------------------------
 
@@ -441,6 +444,7 @@ class Store:
         with self._lock:
             self._records = None
             self._texts.clear()
+            self._text_chars = 0
 
     # -- records ----------------------------------------------------------------------------
 
@@ -478,9 +482,10 @@ class Store:
         found: dict[str, str] = {}
         with self._lock:
             for doc_id, record in records.items():
-                text = self._texts.get((doc_id, record.content_hash))
-                if text is not None:
-                    found[doc_id] = text
+                key = (doc_id, record.content_hash)
+                if key in self._texts:
+                    self._texts.move_to_end(key)
+                    found[doc_id] = self._texts[key]
         missing = sorted(set(records) - set(found))
         for start in range(0, len(missing), _IN_BATCH):
             got = self._call(
@@ -495,10 +500,17 @@ class Store:
                     continue
                 found[doc_id] = str(text or "")
                 with self._lock:
-                    if len(self._texts) >= _CACHED_TEXTS:
-                        self._texts.clear()
-                    self._texts[(doc_id, content_hash)] = found[doc_id]
+                    self._remember((doc_id, content_hash), found[doc_id])
         return found
+
+    def _remember(self, key: tuple[str, str], text: str) -> None:
+        if key in self._texts:
+            return
+        self._texts[key] = text
+        self._text_chars += len(text)
+        while self._text_chars > _CACHED_CHARS and len(self._texts) > 1:
+            _key, dropped = self._texts.popitem(last=False)
+            self._text_chars -= len(dropped)
 
     # -- writing ----------------------------------------------------------------------------
 

@@ -323,3 +323,22 @@ def test_a_chunk_is_never_cut_from_another_version_of_its_article(tmp_path: Path
     # A text read before the update is kept for the version it belongs to.
     assert store._article_texts(before)["a000.txt"] == old_text
     assert "Revision 1" in Store(settings, store.embedder).article_text("a000.txt")
+
+
+def test_article_texts_kept_in_memory_stay_within_their_budget(
+    tmp_path: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, 6)
+    store = Store(settings, TokenizerOnlyEmbeddings())
+    ingest_paths([folder], settings, store=store)
+    sizes = [len(Store(settings, store.embedder).article_text(doc_id)) for doc_id in store.records()]
+    budget = 2 * max(sizes)
+    monkeypatch.setattr("rag.store._CACHED_CHARS", budget)
+    reader = Store(settings, store.embedder)
+
+    chunks = list(reader.committed_chunks())
+
+    assert {c.doc_id for c in chunks} == set(store.records())
+    assert all(c.text == reader.article_text(c.doc_id)[c.start : c.end] for c in chunks)
+    assert 0 < sum(len(text) for text in reader._texts.values()) <= budget
