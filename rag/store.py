@@ -671,7 +671,8 @@ class Store:
         *,
         with_vectors: bool,
     ) -> list[StoredChunk | None]:
-        """The chunks of (id, document, metadata) rows; None for a row no committed record vouches for.
+        """The chunks of (id, document, metadata) rows; None for a row no committed record vouches
+        for, or whose article text is no longer that version's.
 
         A chunk's text is the slice of its article's text; an index written before chunks were
         stored as offsets holds it as the chunk's document too.
