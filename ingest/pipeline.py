@@ -131,7 +131,7 @@ def discover(paths: Sequence[Path]) -> tuple[list[_Source], list[FileResult]]:
 
 
 def content_hash(article: Article) -> str:
-    """Hash of what the chunks are made of: the cleaned text and the metadata they carry."""
+    """Hash of what an article's chunks and record are made of: the cleaned text and its metadata."""
     payload = json.dumps([article.text, article.title, article.source, article.date], ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 

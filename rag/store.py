@@ -55,6 +55,8 @@ _KEY_DIRTY = "rag:dirty"
 _GET_PAGE = 5000
 _IN_BATCH = 500
 """Article ids per `$in` filter when reading some articles' chunks."""
+_OR_BATCH = 100
+"""Articles per `$or` delete of older chunks: one call for a batch, but a bounded filter."""
 _CACHED_CHARS = 16_000_000
 """Characters of article text kept in memory, least recently used dropped first: the chunks
 that retrieval returns are slices of them."""
@@ -574,14 +576,17 @@ class Store:
             )
 
     def commit_documents(self, documents: Sequence[tuple[Article, int, str, str]]) -> list[DocRecord]:
-        """Commits articles whose chunks `write_chunks` wrote, each as (article, chunks, content hash,
-        file hash): their records in one write, then their older chunks in one delete.
+        """Commits articles whose chunks `write_chunks` wrote, each as (article, number of chunks,
+        content hash, file hash): their records in one write, then their older chunks.
 
         Each Chroma write costs about 15 ms whatever its size, so a batch of small articles
         commits in one.
         """
         if not documents:
             return []
+        ids = [article.doc_id for article, *_ in documents]
+        if len(set(ids)) != len(ids):
+            raise ValueError("an article appears twice in one commit")
         now = time.time()
         records = [
             DocRecord(
@@ -607,11 +612,12 @@ class Store:
             metadatas=[asdict(r) for r in records],
         )
         older = [{"$and": [{"doc_id": r.doc_id}, {"content_hash": {"$ne": r.content_hash}}]} for r in records]
-        self._call(
-            "drop old chunks",
-            self.chunks(create=True).delete,
-            where=older[0] if len(older) == 1 else {"$or": older},
-        )
+        collection = self.chunks(create=True)
+        for start in range(0, len(older), _OR_BATCH):
+            group = older[start : start + _OR_BATCH]
+            self._call(
+                "drop old chunks", collection.delete, where=group[0] if len(group) == 1 else {"$or": group}
+            )
         return records
 
     def delete_document(self, doc_id: str) -> None:

@@ -7,8 +7,9 @@ import json
 import signal
 import subprocess
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from ingest_support import (
     RAG,
     TokenizerOnlyEmbeddings,
@@ -169,3 +170,80 @@ def test_killed_update_converges_on_rerun(tmp_path: Path, embedder: SentenceTran
     _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean")
     _assert_searchable(store, embedder, revision=1)
     assert all("Revision 1 of report" in store.article_text(doc_id) for doc_id in new_hashes)
+
+
+# The kill above lands between batches. These stop an ingest at the two points inside a batch's
+# commit: the files on disk are then as a kill there would leave them.
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_at(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    """Makes the store's call named `what` fail, as if the process died right before it."""
+    call = Store._call
+
+    def failing(self: Store, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if name == what:
+            raise _Crash(name)
+        return call(self, name, fn, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "_call", failing)
+
+
+def _assert_rerun_repairs(folder: Path, settings: Settings, tmp_path: Path, *, leftovers: int) -> None:
+    store = Store(settings, TokenizerOnlyEmbeddings())
+    report = ingest_paths([folder], settings, store=store)
+    assert report.ok
+    assert report.recovered == leftovers
+    clean_settings = _settings(tmp_path / "clean")
+    clean = Store(clean_settings, TokenizerOnlyEmbeddings())
+    ingest_paths([folder], clean_settings, store=clean)
+    assert chunk_rows(store) == chunk_rows(clean)
+    assert record_rows(store) == record_rows(clean)
+    assert raw_chunk_count(store) == len(chunk_rows(store))
+    assert store.stats()["interrupted_write"] is False
+
+
+def test_a_batch_stopped_before_its_records_is_invisible_then_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, 6)
+    settings = _settings(tmp_path / "data")
+    ingest_paths([folder / "a000.txt"], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    _crash_at(monkeypatch, "write record")
+
+    with pytest.raises(_Crash):
+        ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+
+    monkeypatch.undo()
+    store = Store(settings, TokenizerOnlyEmbeddings())
+    assert set(store.records()) == {"a000.txt"}
+    _assert_committed_view_is_whole(store)
+    written = raw_chunk_count(store) - len(chunk_rows(store))
+    assert written > 0, "the batch's chunks should be on disk, unseen"
+    _assert_rerun_repairs(folder, settings, tmp_path, leftovers=written)
+
+
+def test_a_batch_stopped_before_dropping_old_chunks_shows_only_new_ones_then_drops_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "articles"
+    write_articles(folder, 6)
+    settings = _settings(tmp_path / "data")
+    ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    write_articles(folder, 3, revision=1)
+    _crash_at(monkeypatch, "drop old chunks")
+
+    with pytest.raises(_Crash):
+        ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+
+    monkeypatch.undo()
+    store = Store(settings, TokenizerOnlyEmbeddings())
+    _assert_committed_view_is_whole(store)
+    assert all("Revision 1 of report" in store.article_text(f"a00{n}.txt") for n in range(3))
+    old = raw_chunk_count(store) - len(chunk_rows(store))
+    assert old > 0, "the replaced versions' chunks should still be on disk, unseen"
+    _assert_rerun_repairs(folder, settings, tmp_path, leftovers=old)
