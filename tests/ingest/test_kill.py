@@ -180,8 +180,8 @@ class _Crash(Exception):
     pass
 
 
-def _crash_at(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
-    """Makes the store's call named `what` fail, as if the process died right before it."""
+def _ingest_stopped_at(monkeypatch: pytest.MonkeyPatch, what: str, folder: Path, settings: Settings) -> Store:
+    """Ingests `folder`, stopping right before the store call named `what`; returns a new reader."""
     call = Store._call
 
     def failing(self: Store, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -189,7 +189,11 @@ def _crash_at(monkeypatch: pytest.MonkeyPatch, what: str) -> None:
             raise _Crash(name)
         return call(self, name, fn, *args, **kwargs)
 
-    monkeypatch.setattr(Store, "_call", failing)
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "_call", failing)
+        with pytest.raises(_Crash):
+            ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    return Store(settings, TokenizerOnlyEmbeddings())
 
 
 def _assert_rerun_repairs(folder: Path, settings: Settings, tmp_path: Path, *, leftovers: int) -> None:
@@ -213,13 +217,9 @@ def test_a_batch_stopped_before_its_records_is_invisible_then_removed(
     write_articles(folder, 6)
     settings = _settings(tmp_path / "data")
     ingest_paths([folder / "a000.txt"], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
-    _crash_at(monkeypatch, "write record")
 
-    with pytest.raises(_Crash):
-        ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    store = _ingest_stopped_at(monkeypatch, "write record", folder, settings)
 
-    monkeypatch.undo()
-    store = Store(settings, TokenizerOnlyEmbeddings())
     assert set(store.records()) == {"a000.txt"}
     _assert_committed_view_is_whole(store)
     written = raw_chunk_count(store) - len(chunk_rows(store))
@@ -235,13 +235,9 @@ def test_a_batch_stopped_before_dropping_old_chunks_shows_only_new_ones_then_dro
     settings = _settings(tmp_path / "data")
     ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
     write_articles(folder, 3, revision=1)
-    _crash_at(monkeypatch, "drop old chunks")
 
-    with pytest.raises(_Crash):
-        ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    store = _ingest_stopped_at(monkeypatch, "drop old chunks", folder, settings)
 
-    monkeypatch.undo()
-    store = Store(settings, TokenizerOnlyEmbeddings())
     _assert_committed_view_is_whole(store)
     assert all("Revision 1 of report" in store.article_text(f"a00{n}.txt") for n in range(3))
     old = raw_chunk_count(store) - len(chunk_rows(store))
