@@ -41,16 +41,18 @@ if TYPE_CHECKING:
     from rag.lexical import LexicalIndex
     from rag.settings import Settings
     from rag.store import Embedder, Store
-    from rag.types import Answer
+    from rag.types import Answer, Passage
 
 __all__ = [
     "JUDGE_METRICS",
     "METRICS",
+    "RECALL_DEPTHS",
     "EvalRun",
     "Evaluation",
     "ItemResult",
     "ask_all",
     "doc_matches",
+    "evidence_rank",
     "run_eval",
     "score_answers",
     "score_item",
@@ -61,6 +63,10 @@ METRICS: tuple[str, ...] = (
     "evidence_recall_at_k",
     "doc_hit_at_k",
     "mrr",
+    "recall_at_1",
+    "recall_at_5",
+    "recall_at_10",
+    "recall_at_20",
     "token_f1",
     "exact_match",
     "rouge_l",
@@ -77,11 +83,15 @@ METRICS: tuple[str, ...] = (
 JUDGE_METRICS: tuple[str, ...] = ("faithfulness", "answer_correctness")
 """Summary metrics added when an LLM judge scored the answers."""
 
+RECALL_DEPTHS: tuple[int, ...] = (1, 5, 10, 20)
+"""Cut-offs of the ranked-retrieval recall (`recall_at_N`), over a retrieval as deep as the largest."""
+
 _T = TypeVar("_T")
 _MEAN_SCORES = (
     "evidence_recall_at_k",
     "doc_hit_at_k",
     "mrr",
+    *(f"recall_at_{depth}" for depth in RECALL_DEPTHS),
     "token_f1",
     "exact_match",
     "rouge_l",
@@ -97,6 +107,8 @@ class ItemResult:
     answer: Answer
     scores: dict[str, float | None]
     citation_checks: tuple[bool, ...] = ()
+    ranked: tuple[Passage, ...] = ()
+    """The deeper retrieval that `recall_at_N` is read from (empty when none was made)."""
 
     @property
     def latency_ms(self) -> float | None:
@@ -129,9 +141,8 @@ class ItemResult:
                 }
                 for c, valid in zip(answer.citations, self.citation_checks, strict=True)
             ],
-            "passages": [
-                {"chunk_id": p.chunk_id, "doc_id": p.doc_id, "score": p.score} for p in answer.passages
-            ],
+            "passages": [_passage_json(p) for p in answer.passages],
+            "evidence_rank": evidence_rank(self.gold["evidence"], [p.text for p in self.ranked]),
             "scores": dict(self.scores),
             "latency_ms": self.latency_ms,
             "answerer": answer.answerer,
@@ -175,6 +186,23 @@ class EvalRun:
 # -- scoring ------------------------------------------------------------------------------------
 
 
+def _passage_json(passage: Passage) -> dict[str, Any]:
+    return {
+        "chunk_id": passage.chunk_id,
+        "doc_id": passage.doc_id,
+        "title": passage.title,
+        "date": passage.date,
+        "score": passage.score,
+        "text": passage.text,
+    }
+
+
+def evidence_rank(evidence: Sequence[str], passages: Sequence[str]) -> int | None:
+    """1-based rank of the first passage holding an evidence quote; None when none does (or no quote)."""
+    rank = reciprocal_rank(evidence, passages)
+    return round(1 / rank) if rank else None
+
+
 def doc_matches(gold_doc: str, doc_id: str) -> bool:
     """Whether a passage's `doc_id` is the gold document: equal, or equal without its file suffix."""
     if doc_id == gold_doc:
@@ -212,11 +240,13 @@ def score_item(
     *,
     similarity: float | None = None,
     citation_checks: Sequence[bool] = (),
+    ranked: Sequence[str] | None = None,
 ) -> dict[str, float | None]:
     """Per-question scores; `similarity` is the embedding cosine of prediction and gold answer.
 
-    Unanswerable questions get None for retrieval and answer scores; a refused answerable
-    question is scored as the answer "" (similarity 0).
+    `ranked` holds a deeper retrieval's passage texts, best first, for `recall_at_N` (None
+    without it). Unanswerable questions get None for retrieval and answer scores; a refused
+    answerable question is scored as the answer "" (similarity 0).
     """
     answerable = gold["type"] != "unanswerable"
     scores: dict[str, float | None] = dict.fromkeys(_MEAN_SCORES)
@@ -236,6 +266,11 @@ def score_item(
             "rouge_l": rouge_l(prediction, gold["answer"]),
             "semantic_similarity": 0.0 if not prediction else similarity,
         }
+        if ranked is not None:
+            scores |= {
+                f"recall_at_{depth}": evidence_recall(gold["evidence"], ranked[:depth])
+                for depth in RECALL_DEPTHS
+            }
     scores["citation_validity"] = _share(list(citation_checks))
     scores["citation_support"] = _share([citation.supported for citation in answer.citations])
     return scores
@@ -295,29 +330,39 @@ def score_answers(
     article_text: Callable[[str], str] | None = None,
     embed: Callable[[list[str]], list[list[float]]] | None = None,
     judge: Judge | None = None,
+    ranked: Sequence[Sequence[Passage]] | None = None,
     progress: bool = False,
 ) -> Evaluation:
     """Scores `answers[i]` against `gold[i]`, summarised overall and per type.
 
     `article_text` (doc id to cleaned text) enables citation validity, `embed` (texts to vectors)
-    semantic similarity, and `judge` the LLM-judged metrics; each is None when not given.
+    semantic similarity, `judge` the LLM-judged metrics, and `ranked` (a deeper retrieval per
+    question, best first) `recall_at_N`; each is None when not given.
     `progress` shows a bar on stderr while the judge works.
     """
     if len(gold) != len(answers):
         raise ValueError(f"score_answers: {len(gold)} gold items but {len(answers)} answers")
+    if ranked is not None and len(ranked) != len(gold):
+        raise ValueError(f"score_answers: {len(gold)} gold items but {len(ranked)} rankings")
     similarities = _similarities(gold, answers, embed)
+    deep: list[tuple[Passage, ...] | None] = (
+        [None] * len(gold) if ranked is None else [tuple(passages) for passages in ranked]
+    )
     results = []
     rows = _bar(
-        list(zip(gold, answers, similarities, strict=True)),
+        list(zip(gold, answers, similarities, deep, strict=True)),
         desc=f"judge {system}",
         enabled=progress and judge is not None,
     )
-    for item, answer, similarity in rows:
+    for item, answer, similarity, passages in rows:
         checks = _check_citations(answer, article_text)
-        scores = score_item(item, answer, similarity=similarity, citation_checks=checks)
+        texts = None if passages is None else [passage.text for passage in passages]
+        scores = score_item(item, answer, similarity=similarity, citation_checks=checks, ranked=texts)
         if judge is not None:
             scores |= judge.score(item, answer)
-        results.append(ItemResult(gold=item, answer=answer, scores=scores, citation_checks=checks))
+        results.append(
+            ItemResult(gold=item, answer=answer, scores=scores, citation_checks=checks, ranked=passages or ())
+        )
     by_type: dict[str, dict[str, float | None]] = {
         kind: summarize(subset)
         for kind in GOLD_TYPES
@@ -456,8 +501,19 @@ def run_eval(
         answers = ask_all(
             gold, lambda q: assistant.ask(q, k=k, answerer=chosen), desc="assistant", progress=progress
         )
+        depth = max(RECALL_DEPTHS)
+        ranked = [
+            assistant.retriever.search(item["question"], k=depth)
+            for item in _bar(gold, desc="retrieval depth", enabled=progress)
+        ]
         evaluation = score_answers(
-            gold, answers, article_text=index.store.article_text, embed=embed, judge=judge, progress=progress
+            gold,
+            answers,
+            article_text=index.store.article_text,
+            embed=embed,
+            judge=judge,
+            ranked=ranked,
+            progress=progress,
         )
         peers: dict[str, Evaluation] = {}
         peer_config: dict[str, Any] = {}

@@ -7,7 +7,7 @@ import math
 from typing import TYPE_CHECKING
 
 from eval.gold import GOLD_TYPES
-from eval.harness import JUDGE_METRICS, METRICS
+from eval.harness import JUDGE_METRICS, METRICS, evidence_rank
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -166,6 +166,45 @@ def _worst_section(run: EvalRun) -> list[str]:
     return lines
 
 
+def _retrieval_rank(result: ItemResult) -> int | None:
+    ranked = result.ranked or result.answer.passages
+    return evidence_rank(result.gold["evidence"], [passage.text for passage in ranked])
+
+
+def _worst_retrieved_section(run: EvalRun) -> list[str]:
+    """Answerable questions whose evidence is not in the top k, deepest miss first, with what was found."""
+    k = int(run.config.get("k") or max((len(r.answer.passages) for r in run.assistant.results), default=0))
+    missed = []
+    for result in run.assistant.results:
+        if result.gold["type"] == "unanswerable" or not result.gold["evidence"]:
+            continue
+        rank = _retrieval_rank(result)
+        if rank is None or rank > max(k, 1):
+            missed.append((rank, result))
+    missed.sort(key=lambda pair: (pair[0] is not None, -(pair[0] or 0), pair[1].gold["id"]))
+    lines = [
+        "## Worst-retrieved questions",
+        "",
+        f"Answerable questions whose evidence is in none of the answer's passages ({len(missed)}; "
+        f"up to {_WORST} shown, never-found first), with the passages that were retrieved instead:",
+        "",
+    ]
+    for rank, result in missed[:_WORST]:
+        depth = len(result.ranked)
+        found = f"first found at rank {rank}" if rank else f"not in the top {depth or k}"
+        lines += [
+            f"- **{result.gold['id']}** ({found})",
+            f"  - question: {_inline(result.gold['question'])}",
+            f"  - gold: {_inline(result.gold['answer'])}",
+        ]
+        for n, passage in enumerate(result.answer.passages[:3], start=1):
+            dated = f", {passage.date}" if passage.date else ""
+            lines.append(f"  - [{n}] *{_inline(passage.title, 100)}*{dated}: {_inline(passage.text, 160)}")
+    if not missed:
+        lines.append("None.")
+    return lines
+
+
 def render_markdown(run: EvalRun, plots: Sequence[str] = ()) -> str:
     """The report: tables overall and per type, the worst answers, the plots, and the config."""
     types = _types(run)
@@ -198,7 +237,7 @@ def render_markdown(run: EvalRun, plots: Sequence[str] = ()) -> str:
     ]
     for kind in types:
         lines += ["", f"## {kind}", "", *_side_by_side(run, kind)]
-    lines += ["", *_worst_section(run)]
+    lines += ["", *_worst_section(run), "", *_worst_retrieved_section(run)]
     if plots:
         lines += ["", "## Plots", ""]
         for name in plots:

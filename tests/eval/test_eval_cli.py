@@ -33,6 +33,7 @@ ITEM_KEYS = {
     "evidence",
     "citations",
     "passages",
+    "evidence_rank",
     "scores",
     "latency_ms",
     "answerer",
@@ -93,7 +94,17 @@ def test_seed_gold_set_with_naive_peer(
     assert sum(part["n"] for part in payload["by_type"].values()) == 49
     assert len(payload["items"]) == 49
     assert all(set(item) == ITEM_KEYS for item in payload["items"])
-    assert payload["items"][0]["passages"][0]["doc_id"] == "straits-times-us-china-fentanyl.txt"
+    first = payload["items"][0]
+    assert first["passages"][0]["doc_id"] == "straits-times-us-china-fentanyl.txt"
+    # A person can see why a question failed: each passage's title and text travel with it.
+    assert first["passages"][0]["title"]
+    assert len(first["passages"][0]["text"]) > 100
+    ranks = [item["evidence_rank"] for item in payload["items"] if item["type"] != "unanswerable"]
+    assert all(rank is None or 1 <= rank <= 20 for rank in ranks)
+    # Ranked recall grows with depth, and a deeper search's top 5 are the answer's 5 passages.
+    recalls = [summary[f"recall_at_{depth}"] for depth in (1, 5, 10, 20)]
+    assert recalls == sorted(recalls)
+    assert summary["recall_at_5"] == summary["evidence_recall_at_k"]
 
     naive = payload["baselines"]["naive"]
     assert set(naive) == {"summary", "by_type"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from eval.harness import METRICS, doc_matches, score_answers, score_item, summarize
+from tests.eval.conftest import ARTICLES, passage
 
 
 def _score(handmade):
@@ -151,6 +152,32 @@ def test_items_json_shape(handmade) -> None:
     assert item["id"] == "s1"
     assert item["gold_answer"] == "Paris is the capital"
     assert [c["valid"] for c in item["citations"]] == [True, False]
-    assert item["passages"][0] == {"chunk_id": "a.txt-0", "doc_id": "a.txt", "score": 1.0}
+    first = handmade.answers[0].passages[0]
+    assert item["passages"][0] == {
+        "chunk_id": "a.txt-0",
+        "doc_id": "a.txt",
+        "title": "a.txt",
+        "date": "",
+        "score": 1.0,
+        "text": first.text,
+    }
     assert item["scores"]["token_f1"] == 1.0
     assert item["latency_ms"] == 100.0
+
+
+def test_ranked_recall_reads_the_deeper_retrieval(handmade) -> None:
+    gold = handmade.gold[0]
+    found_late = [passage("b.txt", f"Filler {n}.", n) for n in range(7)] + list(handmade.answers[0].passages)
+    evaluation = score_answers(
+        [gold], handmade.answers[:1], article_text=ARTICLES.__getitem__, ranked=[found_late]
+    )
+    scores = evaluation.results[0].scores
+
+    assert [scores[f"recall_at_{depth}"] for depth in (1, 5, 10, 20)] == [0.0, 0.0, 1.0, 1.0]
+    assert evaluation.to_json(items=True)["items"][0]["evidence_rank"] == 8
+
+
+def test_ranked_recall_is_none_without_a_deeper_retrieval(handmade) -> None:
+    scores = score_answers(handmade.gold[:1], handmade.answers[:1]).results[0].scores
+
+    assert all(scores[f"recall_at_{depth}"] is None for depth in (1, 5, 10, 20))

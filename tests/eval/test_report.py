@@ -82,6 +82,18 @@ def test_report_worst_answers(run: EvalRun) -> None:
     assert "**u1**" not in answered
 
 
+def test_report_worst_retrieved(run: EvalRun) -> None:
+    text = render_markdown(run)
+    worst = text[text.index("## Worst-retrieved questions") :]
+
+    # m1's evidence is in no passage; s1 and s2 found theirs at ranks 1 and 2 (k=5).
+    assert "**m1** (not in the top 5)" in worst
+    assert "gold: alpha gamma" in worst
+    assert "*m.txt*: Alpha and beta were found." in worst
+    assert "**s1**" not in worst
+    assert "**s2**" not in worst
+
+
 def test_summary_text(run: EvalRun) -> None:
     text = summary_text(run)
     lines = text.splitlines()
