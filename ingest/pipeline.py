@@ -291,6 +291,7 @@ def _prepare(
             max_tokens=settings.chunk_tokens,
             overlap_sentences=settings.chunk_overlap_sentences,
             content_hash=c_hash,
+            max_chunks=settings.max_chunks_per_article,
         )
     except LoadError as exc:
         return FileResult(str(path), source.doc_id, "failed", reason=str(exc))

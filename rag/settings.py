@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         1, ge=0, le=10, description="Sentences repeated at the start of the next chunk."
     )
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are reported and skipped.")
+    max_chunks_per_article: int = Field(
+        1000,
+        ge=1,
+        description="Articles that would make more chunks are reported and skipped (about 700 KB of "
+        "English at the default chunk size); bounds an ingest's time and memory.",
+    )
     chroma_host: str | None = Field(
         None, description="Chroma server host; when set, the server is used instead of the embedded store."
     )

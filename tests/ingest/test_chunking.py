@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.chunking import chunk_article
-from ingest.loaders import load_article
+from ingest.chunking import MAX_CHARS_PER_TOKEN, chunk_article, unbroken_runs
+from ingest.loaders import LoadError, load_article
 from ingest.pipeline import content_hash
 from rag.embeddings import SentenceTransformerEmbeddings
 from rag.store import chunk_id
@@ -183,12 +183,16 @@ def _ignored_by_embedder(char: str) -> bool:
 def _check_chunks(
     text: str, chunks: list[Chunk], embedder: SentenceTransformerEmbeddings, budget: int
 ) -> None:
+    """Chunks within the budget, with exact offsets, holding all the text but its unbroken runs."""
     covered = [False] * len(text)
     for position, chunk in enumerate(chunks):
         assert chunk.index == position
         assert 0 <= chunk.start < chunk.end <= len(text)
         assert text[chunk.start : chunk.end] == chunk.text
         covered[chunk.start : chunk.end] = [True] * (chunk.end - chunk.start)
+    for start, end in unbroken_runs(text, budget * MAX_CHARS_PER_TOKEN):
+        assert not any(covered[start:end]), f"a chunk holds the unbroken run at {start}:{end}"
+        covered[start:end] = [True] * (end - start)
     if chunks:
         counts = embedder.count_tokens([c.text for c in chunks])
         assert max(counts) <= budget, [(n, c.text) for n, c in zip(counts, chunks, strict=True) if n > budget]
@@ -218,6 +222,16 @@ def test_word_longer_than_the_budget_is_cut_into_chunks_within_it(
 def test_any_text_chunks_within_budget_with_exact_offsets(
     embedder: SentenceTransformerEmbeddings, text: str
 ) -> None:
-    chunks = _chunks(Article(doc_id="doc", title="title", text=text), embedder, _SMALL_BUDGET)
+    runs = unbroken_runs(text, _SMALL_BUDGET * MAX_CHARS_PER_TOKEN)
+    outside = "".join(
+        text[a:b] for a, b in zip([0, *(e for _, e in runs)], [*(s for s, _ in runs), len(text)], strict=True)
+    )
+    try:
+        chunks = _chunks(Article(doc_id="doc", title="title", text=text), embedder, _SMALL_BUDGET)
+    except LoadError as refused:
+        assert runs and not outside.strip(), text
+        assert str(refused).startswith("no word boundaries: "), refused
+        return
 
+    assert not runs or outside.strip()
     _check_chunks(text, chunks, embedder, _SMALL_BUDGET)

@@ -12,6 +12,7 @@ import os
 import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -329,6 +330,42 @@ def open_fds(pid: int | str = "self") -> dict[str, str]:
         with contextlib.suppress(OSError):
             fds[entry.name] = str(entry.readlink())
     return fds
+
+
+_MEASURE = (
+    "import resource, subprocess, sys; status = subprocess.call(sys.argv[2:]); "
+    "open(sys.argv[1], 'w').write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); "
+    "sys.exit(status)"
+)
+
+
+def run_measured(
+    command: list[str], *, env: dict[str, str], cwd: Path, timeout: float
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Runs `command`; returns it finished and its peak resident memory in MB.
+
+    A small Python process starts it: the peak of a child forked from this (large) test process
+    would count this process's memory too. On a timeout the whole process group is killed.
+    """
+    with tempfile.TemporaryDirectory(prefix="rag-measure-") as scratch:
+        peak_file = Path(scratch) / "peak-kb"
+        process = subprocess.Popen(
+            [sys.executable, "-c", _MEASURE, str(peak_file), *command],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise AssertionError(f"{command[:3]} did not finish in {timeout:.0f}s") from None
+        peak_kb = int(peak_file.read_text())
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr), peak_kb / 1024
 
 
 # -- file-system faults (need root) ------------------------------------------------------------

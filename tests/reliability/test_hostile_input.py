@@ -9,17 +9,30 @@ timing assertions.
 
 from __future__ import annotations
 
+import base64
 import collections
 import io
+import json
 import logging
+import os
 import random
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from reliability_support import FACTS, LONG, answer_problem, fact_question, sized, write_artifact
+from reliability_support import (
+    BIN,
+    FACTS,
+    LONG,
+    answer_problem,
+    fact_question,
+    run_measured,
+    sized,
+    write_artifact,
+)
 
 from ingest.chunking import MAX_CHARS_PER_TOKEN, chunk_article
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, parse_article
@@ -29,8 +42,6 @@ from rag.store import Store
 from rag.types import Answer
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.settings import Settings
     from rag.types import Article
@@ -376,16 +387,16 @@ def test_oversized_files(settings: Settings, embedder: SentenceTransformerEmbedd
     )
 
 
-TINY_SENTENCES = 625_000 if LONG else 25_000  # 5 MB in the long run, 200 KB in the short one
+TINY_SENTENCES = 500_000 if LONG else 20_000  # 5 MB in the long run, 200 KB in the short one
 
 
 @pytest.mark.timeout(600)
 def test_megabytes_of_tiny_sentences_load_and_chunk(embedder: SentenceTransformerEmbeddings) -> None:
-    # Hundreds of thousands of "sentences" on one line: 5 MB is about 13,000 chunks. Embedding them
-    # is ordinary work for an article that size (minutes on two cores), so only loading and
-    # chunking are exercised here.
+    # Hundreds of thousands of sentences on one line: 5 MB is about 11,000 chunks, over the limit
+    # of chunks per article that ingest applies, so only loading and chunking are exercised here.
+    # (Without the spaces it would be text without word boundaries, which is refused at once.)
     began = time.monotonic()
-    article = parse_article(b"abc,def." * TINY_SENTENCES, name="punctuated.txt", doc_id="punctuated.txt")
+    article = parse_article(b"Abc, def. " * TINY_SENTENCES, name="punctuated.txt", doc_id="punctuated.txt")
     loaded = time.monotonic()
     chunks = _check_chunks(article, embedder, 192, 1)
     write_artifact(
@@ -395,6 +406,50 @@ def test_megabytes_of_tiny_sentences_load_and_chunk(embedder: SentenceTransforme
             "chunks": chunks,
             "load_seconds": round(loaded - began, 1),
             "chunk_seconds": round(time.monotonic() - loaded, 1),
+        },
+    )
+
+
+INGEST_RSS_BUDGET_MB = 600
+
+
+@pytest.mark.timeout(300)
+def test_a_5mb_line_without_spaces_fails_at_once_within_the_memory_budget(tmp_path: Path) -> None:
+    # The file: 5 MB on one line without a space made 11,804 chunks in 507 s, 2.4 GB at
+    # peak. Beside it, 5.5 MB on one line with spaces (16,900 chunks), and three real articles.
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    (folder / "blob.txt").write_bytes(base64.b64encode(random.Random(5).randbytes(3_750_000)))
+    (folder / "one-line.txt").write_bytes(b" ".join(b"word%d" % (n % 97) for n in range(800_000)))
+    for number, fact in enumerate(FACTS[:3]):
+        (folder / fact.file_name).write_text(fact.article(number), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env |= {"RAG_DATA_DIR": str(tmp_path / "data"), "HF_HUB_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+
+    began = time.monotonic()
+    done, peak_mb = run_measured(
+        [str(BIN / "rag"), "ingest", str(folder), "--json"], env=env, cwd=tmp_path, timeout=240
+    )
+    seconds = time.monotonic() - began
+
+    assert done.returncode == 1, done.stderr[-2000:]
+    files = {Path(f["path"]).name: (f["status"], f["reason"]) for f in json.loads(done.stdout)["files"]}
+    assert files == {
+        "blob.txt": ("failed", "no word boundaries: 5,000,000 characters without a space"),
+        "one-line.txt": (
+            "failed",
+            "more than 1,000 chunks, the limit per article (RAG_MAX_CHUNKS_PER_ARTICLE)",
+        ),
+        **{fact.file_name: ("added", "") for fact in FACTS[:3]},
+    }
+    assert peak_mb < INGEST_RSS_BUDGET_MB
+    write_artifact(
+        "oversized-5mb-line",
+        {
+            "files": files,
+            "ingest_seconds": round(seconds, 1),
+            "peak_rss_mb": round(peak_mb),
+            "rss_budget_mb": INGEST_RSS_BUDGET_MB,
         },
     )
 
