@@ -240,11 +240,11 @@ def score_item(
     *,
     similarity: float | None = None,
     citation_checks: Sequence[bool] = (),
-    ranked: Sequence[str] | None = None,
+    ranked: Sequence[Passage] | None = None,
 ) -> dict[str, float | None]:
     """Per-question scores; `similarity` is the embedding cosine of prediction and gold answer.
 
-    `ranked` holds a deeper retrieval's passage texts, best first, for `recall_at_N` (None
+    `ranked` holds a deeper retrieval's passages, best first, for `recall_at_N` (None
     without it). Unanswerable questions get None for retrieval and answer scores; a refused
     answerable question is scored as the answer "" (similarity 0).
     """
@@ -267,13 +267,21 @@ def score_item(
             "semantic_similarity": 0.0 if not prediction else similarity,
         }
         if ranked is not None:
-            scores |= {
-                f"recall_at_{depth}": evidence_recall(gold["evidence"], ranked[:depth])
-                for depth in RECALL_DEPTHS
-            }
+            scores |= {f"recall_at_{depth}": _ranked_recall(gold, ranked, depth) for depth in RECALL_DEPTHS}
     scores["citation_validity"] = _share(list(citation_checks))
     scores["citation_support"] = _share([citation.supported for citation in answer.citations])
     return scores
+
+
+def _ranked_recall(gold: GoldItem, ranked: Sequence[Passage], depth: int) -> float | None:
+    """Evidence recall of the top `depth` passages; the gold document's hit when there are no quotes."""
+    top = ranked[:depth]
+    recall = evidence_recall(gold["evidence"], [passage.text for passage in top])
+    if recall is not None or gold["doc"] is None:
+        return recall
+    return doc_hit(
+        gold["doc"], [gold["doc"] if doc_matches(gold["doc"], p.doc_id) else p.doc_id for p in top]
+    )
 
 
 def _similarities(
@@ -356,8 +364,7 @@ def score_answers(
     )
     for item, answer, similarity, passages in rows:
         checks = _check_citations(answer, article_text)
-        texts = None if passages is None else [passage.text for passage in passages]
-        scores = score_item(item, answer, similarity=similarity, citation_checks=checks, ranked=texts)
+        scores = score_item(item, answer, similarity=similarity, citation_checks=checks, ranked=passages)
         if judge is not None:
             scores |= judge.score(item, answer)
         results.append(

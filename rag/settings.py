@@ -81,13 +81,41 @@ class Settings(BaseSettings):
         None, description="Bearer token sent to the Chroma server (never logged)."
     )
     top_k: int = Field(5, ge=1, le=100, description="Passages handed to the answerer.")
-    fetch_k: int = Field(30, ge=1, le=1000, description="Candidates taken from each retriever before fusion.")
+    fetch_k: int = Field(
+        100, ge=1, le=1000, description="Candidates taken from each first-stage retriever (dense, BM25)."
+    )
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     dense_weight: float = Field(
-        1.0, ge=0, description="Weight of the dense ranking in the fusion (0 turns it off)."
+        0.0,
+        ge=0,
+        description="Weight of the ranking by each passage's own vector in the fusion (0 turns it off; "
+        "the dense search still brings candidates while `sentence_weight` is on).",
     )
     lexical_weight: float = Field(
         1.0, ge=0, description="Weight of the BM25 ranking in the fusion (0 turns it off)."
+    )
+    sentence_weight: float = Field(
+        0.5,
+        ge=0,
+        description="Weight of the ranking by each passage's best-matching sentence (sentence vectors "
+        "stored at ingest) in the fusion (0 turns it off).",
+    )
+    recency_weight: float = Field(
+        0.5, ge=0, description="Weight of the newest-article-first ranking in the fusion (0 turns it off)."
+    )
+    recency_pool: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="How many of the most relevant candidates (sharing a word with the question) the "
+        "recency ranking orders.",
+    )
+    duplicate_overlap: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        description="A passage sharing this share of its word trigrams with a better one is a near-copy "
+        "and left out (1 keeps all but exact copies).",
     )
     answerer: str = Field("extractive", description="Answerer name: `extractive`, `llm`, or `gguf`.")
     llm_model: str | None = Field(
@@ -118,8 +146,8 @@ class Settings(BaseSettings):
     def _check(self) -> Settings:
         if self.chroma_token is not None and self.chroma_host is None:
             raise ValueError("chroma_token is set but chroma_host is not")
-        if self.dense_weight == 0 and self.lexical_weight == 0:
-            raise ValueError("dense_weight and lexical_weight cannot both be 0")
+        if self.dense_weight == 0 and self.lexical_weight == 0 and self.sentence_weight == 0:
+            raise ValueError("dense_weight, lexical_weight and sentence_weight cannot all be 0")
         return self
 
     @property
