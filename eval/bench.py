@@ -318,6 +318,11 @@ def _corpus(config: BenchConfig, scratch: Path) -> _Corpus:
     questions = list(seed_questions)
     if config.docs:
         paths, description = list(config.docs), "given"
+        archive_questions = _gold_beside(paths)
+        if archive_questions:
+            # An archive's own questions (its gold.jsonl) time retrieval at its scale; the seed's
+            # questions stay for the seed-index row beside it.
+            questions, description = archive_questions, "given, with the gold questions beside them"
     elif config.quick:
         paths, description = [_SEED_ARTICLE], "seed article"
     else:
@@ -336,6 +341,19 @@ def _corpus(config: BenchConfig, scratch: Path) -> _Corpus:
     sources, _problems = discover(paths)
     characters = sum(len(s.path.read_text(encoding="utf-8", errors="replace")) for s in sources)
     return _Corpus(paths, len(sources), characters, questions, seed_questions, description)
+
+
+def _gold_beside(paths: Sequence[Path]) -> list[str]:
+    """Questions of a `gold.jsonl` in, or next to, each documents folder (an archive's layout)."""
+    from eval.gold import read_gold_jsonl
+
+    questions: list[str] = []
+    for path in paths:
+        for gold in (path / "gold.jsonl", path.parent / "gold.jsonl"):
+            if path.is_dir() and gold.is_file():
+                questions += [item["question"] for item in read_gold_jsonl(gold)]
+                break
+    return questions
 
 
 def _read_texts(paths: Sequence[Path]) -> list[tuple[str, str]]:

@@ -144,3 +144,24 @@ def test_raw_encode_ratio_pairs_each_ingest_with_the_encode_run_next_to_it() -> 
     assert target["by_cpu_time"] == 0.93
     assert "[0.97, 0.84, 0.9]" in target["note"]
     assert f"fastest against fastest: {round(31.0 / 35.0, 2)}" in target["note"]
+
+
+def test_an_archive_folder_brings_its_gold_questions(tmp_path: Path) -> None:
+    from eval.bench import _gold_beside
+
+    archive = tmp_path / "archive"
+    (archive / "articles").mkdir(parents=True)
+    (tmp_path / "loose").mkdir()
+    item = {
+        "id": "q1",
+        "type": "single",
+        "question": "Who won?",
+        "answer": "Sweden",
+        "evidence": [],
+        "doc": None,
+    }
+    (archive / "gold.jsonl").write_text(json.dumps(item) + "\n", encoding="utf-8")
+
+    assert _gold_beside([archive / "articles"]) == ["Who won?"]
+    assert _gold_beside([archive]) == ["Who won?"]
+    assert _gold_beside([tmp_path / "loose"]) == []
