@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from collections import Counter
 
-__all__ = ["clean_text", "is_furniture"]
+__all__ = ["clean_text", "is_furniture", "is_promotion"]
 
 _FURNITURE = re.compile(
     r"""^(?:
@@ -20,11 +21,29 @@ _FURNITURE = re.compile(
       | read\ (?:the\ )?full\ (?:news|story|article)\b.* | continue\ reading\b.* | read\ more\b.*
       | advertisement | sponsored(?:\ content)? | skip\ to\ (?:main\ )?content
       | download\ (?:our|the)\ app\b.* | get\ the\ app\b.* | listen\ to\ this\ article\b.*
-      | (?:photo|image|video)\ ?:\ .{0,80}
+      | (?:photo|image|video)\ ?:\ .{0,80} | (?:photo|image|picture)s?\ (?:by|credit|courtesy\ of|source)\b.{0,60}
+      | (?:watch|listen|related|more|see\ also)\ ?:.* | (?:hide|show|expand)\ caption\b.*
+      | follow\ (?:us|every|all|live)\b.* | follow\b.{1,80}\bon\ (?:twitter|x|facebook|instagram|tiktok|threads)\b.*
     )[.!:]?$""",
     re.IGNORECASE | re.VERBOSE,
 )
 _MAX_FURNITURE_WORDS = 14
+_PROMO = re.compile(r"\b(?:newsletters?|inbox)\b", re.IGNORECASE)
+_PROMO_ASK = re.compile(
+    r"\b(?:sign(?:ed)?\ up|subscribe|subscribers?|subscription)\b.*?"
+    r"|^(?:get|receive|stay)\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+_PROMO_YOU = re.compile(
+    r"\b(?:you|your|our|here|free|today)\b|^(?:get|sign|subscribe)\b|\b(?:sign\ up|subscribe)\ now\b",
+    re.IGNORECASE | re.VERBOSE,
+)
+"""The line speaks to the reader: a prompt, not a report about someone else's newsletter."""
+_MAX_PROMO_WORDS = 60
+_LABEL_FOLLOWER_WORDS = 12
+"""A repeated short line mostly followed by a line this long introduces text (a speaker, a verdict)."""
+_SEPARATOR = re.compile(r"^(?:([_*=~#.\-—–•·♦])\1{2,}|[—–•·♦*])$")
+"""A rule or an ornament between sections ("***", "______", "♦"); code such as "}" is kept."""
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANKS = re.compile(r"\n{3,}")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -51,8 +70,30 @@ def _is_sentence(line: str) -> bool:
     return line.rstrip()[-1:] in '.!?"”’)' and len(line.split()) >= 4
 
 
+def is_promotion(line: str) -> bool:
+    """Whether a line asks the reader to sign up for a newsletter (a site's prompt, not news about one)."""
+    stripped = line.strip()
+    return (
+        len(stripped.split()) <= _MAX_PROMO_WORDS
+        and bool(_PROMO.search(stripped))
+        and bool(_PROMO_ASK.search(stripped))
+        and bool(_PROMO_YOU.search(stripped))
+    )
+
+
+def _labels(lines: list[str], repeated: Counter[str]) -> set[str]:
+    """Repeated short lines that mostly introduce a long line: speaker names, "Our rating:", headings."""
+    followed: Counter[str] = Counter()
+    following = [line for line in lines if line]
+    for line, after in itertools.pairwise(following):
+        if repeated[line] >= 3 and len(after.split()) >= _LABEL_FOLLOWER_WORDS:
+            followed[line] += 1
+    return {line for line, count in followed.items() if 2 * count > repeated[line]}
+
+
 def clean_text(text: str) -> str:
-    """Normalise white space and drop furniture lines and short lines repeated as navigation."""
+    """Normalise white space; drop furniture, newsletter prompts, separator lines, and short lines
+    repeated as navigation (not those that mostly introduce a long line, such as speaker names)."""
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
@@ -61,9 +102,13 @@ def clean_text(text: str) -> str:
         for line in lines
         if line and not _is_sentence(line) and len(line.split()) <= _MAX_FURNITURE_WORDS
     )
+    labels = _labels(lines, repeated)
     kept = [
         line
         for line in lines
-        if not is_furniture(line) and not (repeated[line] >= 3 and not _is_sentence(line))
+        if not is_furniture(line)
+        and not is_promotion(line)
+        and not _SEPARATOR.match(line)
+        and not (repeated[line] >= 3 and not _is_sentence(line) and line not in labels)
     ]
     return _BLANKS.sub("\n\n", "\n".join(kept)).strip()

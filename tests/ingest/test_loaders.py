@@ -235,6 +235,54 @@ def test_cleaning_drops_short_lines_repeated_as_navigation() -> None:
     assert "Tariffs rose again on Monday, officials said." in cleaned
 
 
+SCRAPED_NEWS_FURNITURE = [
+    "More:Judge denies motion to dismiss lawsuit over stadium deal",
+    "RELATED: Ten storms that changed the coast",
+    "Watch: Drone footage shows the flooded valley",
+    "Hide Caption 3 of 12",
+    "Follow breaking news reporter Ana Diaz on Twitter @anadiaz.",
+    "Follow every game: Live scores and schedules",
+    "Get our weekly newsletter in your inbox. Sign up here.",
+    "A version of this story appears in the Before the Bell newsletter. Not a subscriber? Sign up here.",
+    "__________",
+    "***",
+]
+NEWS_ABOUT_NEWSLETTERS = [
+    "Substack said 50,000 writers now sign up for its newsletter tools each month.",
+    "More young people now avoid the news, a survey found.",
+    "Follow the money, the prosecutor told the jury on Tuesday.",
+]
+
+
+def test_cleaning_drops_scraped_news_furniture_and_keeps_sentences_like_it() -> None:
+    text = "\n\n".join(SCRAPED_NEWS_FURNITURE + NEWS_ABOUT_NEWSLETTERS)
+
+    assert clean_text(text).split("\n\n") == NEWS_ABOUT_NEWSLETTERS
+
+
+def test_cleaning_keeps_repeated_labels_that_introduce_text() -> None:
+    speech = "I have said this many times before and I will say it again tonight to the people of this state."
+    reply = "That is simply not what the record shows, and voters deserve to hear the whole story about it."
+    lines = [
+        "HARRIS",
+        speech,
+        "PENCE",
+        reply,
+        "HARRIS",
+        speech,
+        "PENCE",
+        reply,
+        "HARRIS",
+        speech,
+        "PENCE",
+        reply,
+    ]
+
+    cleaned = clean_text("\n\n".join(lines)).split("\n\n")
+
+    assert cleaned == lines  # speaker names stay with what they said
+
+
 def test_cleaning_normalises_white_space_and_control_characters() -> None:
     cleaned = clean_text("First\u00a0 line\x07 here.\r\n\r\n\r\n\r\nSecond\tline.  ")
     assert cleaned == "First line here.\n\nSecond line."
