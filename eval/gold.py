@@ -1,8 +1,9 @@
 """Reading, writing and validating gold question files (JSON Lines, one item per line).
 
-Each item has exactly the keys ``id`` (non-empty str), ``question`` (non-empty str), ``answer`` (str,
+Each item has the keys ``id`` (non-empty str), ``question`` (non-empty str), ``answer`` (str,
 "" when there is none), ``type`` (one of ``GOLD_TYPES``), ``evidence`` (list of str quotes) and
-``doc`` (str, or null when no single document holds the answer).
+``doc`` (str, or null when no single document holds the answer). ``evidence`` and ``doc`` may be
+left out of a line (read as ``[]`` and null): people write gold sets without them.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ class GoldItem(TypedDict):
     doc: str | None
 
 
+_OPTIONAL: dict[str, object] = {"evidence": [], "doc": None}
+"""Keys a line may leave out, with the value they then take."""
+
+
 def _problem(item: Mapping[str, object]) -> str | None:
     missing = [key for key in GOLD_KEYS if key not in item]
     if missing:
@@ -74,7 +79,7 @@ def validate_gold_item(item: object, where: str) -> GoldItem:
     """Return ``item`` as a GoldItem, or raise DatasetError prefixed with ``where``."""
     if not isinstance(item, Mapping):
         raise DatasetError(f"{where}: expected a JSON object, got {type(item).__name__}")
-    mapping = cast("Mapping[str, object]", item)
+    mapping = {**_OPTIONAL, **cast("Mapping[str, object]", item)}
     problem = _problem(mapping)
     if problem is not None:
         raise DatasetError(f"{where}: {problem}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from eval.gold import GOLD_TYPES, DatasetError
 from eval.metrics import (
     aggregate,
+    answer_hit,
     cosine,
     doc_hit,
     evidence_recall,
@@ -69,6 +70,7 @@ METRICS: tuple[str, ...] = (
     "recall_at_20",
     "token_f1",
     "exact_match",
+    "answer_hit",
     "rouge_l",
     "semantic_similarity",
     "correct_refusal_rate",
@@ -94,6 +96,7 @@ _MEAN_SCORES = (
     *(f"recall_at_{depth}" for depth in RECALL_DEPTHS),
     "token_f1",
     "exact_match",
+    "answer_hit",
     "rouge_l",
     "semantic_similarity",
 )
@@ -263,6 +266,7 @@ def score_item(
             "mrr": reciprocal_rank(gold["evidence"], passages, gold_doc, docs),
             "token_f1": token_f1(prediction, gold["answer"]),
             "exact_match": exact_match(prediction, gold["answer"]),
+            "answer_hit": answer_hit(prediction, gold["answer"]),
             "rouge_l": rouge_l(prediction, gold["answer"]),
             "semantic_similarity": 0.0 if not prediction else similarity,
         }

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "aggregate",
+    "answer_hit",
     "cosine",
     "doc_hit",
     "evidence_recall",
@@ -68,6 +69,14 @@ def token_f1(prediction: str, gold: str) -> float:
         return float(predicted == expected)
     overlap = sum((Counter(predicted) & Counter(expected)).values())
     return _f_measure(overlap, len(predicted), len(expected))
+
+
+def answer_hit(prediction: str, gold: str) -> float:
+    """1.0 if the normalised gold answer occurs in the normalised prediction as whole words, else 0.0."""
+    expected = normalize_answer(gold)
+    if not expected:
+        return 0.0
+    return float(f" {expected} " in f" {normalize_answer(prediction)} ")
 
 
 def exact_match(prediction: str, gold: str) -> float:

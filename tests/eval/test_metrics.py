@@ -9,6 +9,7 @@ import pytest
 
 from eval.metrics import (
     aggregate,
+    answer_hit,
     cosine,
     doc_hit,
     evidence_recall,
@@ -245,3 +246,19 @@ def test_refusal_rates_empty_denominators() -> None:
     assert refusal_rates([], []) == {"correct_refusal_rate": None, "false_refusal_rate": None}
     with pytest.raises(ValueError, match="abstention"):
         refusal_rates(["single"], [])
+
+
+@pytest.mark.parametrize(
+    ("prediction", "gold", "expected"),
+    [
+        ("The festival was won by **Sweden**, officials said.", "Sweden", 1.0),
+        ("Jacksonville, Florida topped the list.", "Jacksonville, Florida", 1.0),
+        ("Jacksonville, FL topped the list.", "Jacksonville, Florida", 0.0),
+        ("Swedenborg wrote it.", "Sweden", 0.0),  # whole words only
+        ("The Met Gala honours fashion.", "The “Fashion”", 1.0),  # articles and quotes normalised
+        ("anything", "", 0.0),
+        ("", "Sweden", 0.0),
+    ],
+)
+def test_answer_hit(prediction: str, gold: str, expected: float) -> None:
+    assert answer_hit(prediction, gold) == expected

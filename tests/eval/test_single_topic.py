@@ -295,6 +295,13 @@ def _write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
+def test_a_gold_line_may_leave_out_evidence_and_doc(tmp_path: Path) -> None:
+    line = {"id": "q1", "question": "Who won?", "answer": "Sweden", "type": "single"}
+    path = _write_lines(tmp_path / "gold.jsonl", [json.dumps(line)])
+
+    assert read_gold_jsonl(path) == [line | {"evidence": [], "doc": None}]
+
+
 @pytest.mark.parametrize(
     ("bad_line", "message"),
     [
@@ -302,7 +309,7 @@ def _write_lines(path: Path, lines: list[str]) -> Path:
         ("[1, 2]", r"gold\.jsonl:3: expected a JSON object, got list"),
         (
             json.dumps({"id": "q2", "question": "Q?"}),
-            r"gold\.jsonl:3: missing key\(s\) answer, type, evidence, doc",
+            r"gold\.jsonl:3: missing key\(s\) answer, type$",
         ),
         (json.dumps(_item(id="q2", extra=1)), r"gold\.jsonl:3: unknown key\(s\) extra"),
         (json.dumps(_item(id="")), r"gold\.jsonl:3: 'id' must be a non-empty string"),
