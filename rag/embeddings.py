@@ -680,6 +680,12 @@ class _OnnxEncoder:
         meta = _read_meta(folder) or {}
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
+        # Dynamic int8 quantisation scales each matrix product's input by its range over the whole
+        # call, padding rows included, so a text batched with others came out up to 0.016 per value
+        # apart from the same text alone. A quantised model runs each text alone (and unpadded): a
+        # text's vector is then its own, at the same CPU cost on this model. fp32 runs are unchanged
+        # by batch-mates and padding (0.0 apart), and stay batched.
+        self.alone = meta.get("backend") == "onnx-int8"
         self.mode = str(meta.get("pooling", "mean"))
         self.tokenizer = _tokenizer_for(folder / "tokenizer.json", int(meta.get("max_seq_length", 256)))
         options = ort.SessionOptions()
@@ -699,7 +705,8 @@ class _OnnxEncoder:
     def _passes(self, texts: list[str]) -> Iterator[tuple[list[int], list[Any], np.ndarray, np.ndarray]]:
         """Per batch: the texts' rows, their encodings, the last hidden state and the mask."""
         encodings = self.tokenizer.encode_batch(texts)
-        for rows in _batches([len(e.ids) for e in encodings], self.batch_size, self.batch_tokens):
+        most = 1 if self.alone else self.batch_size
+        for rows in _batches([len(e.ids) for e in encodings], most, self.batch_tokens):
             batch = [encodings[i] for i in rows]
             ids, mask, types = _batch(batch)
             feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}

@@ -15,6 +15,9 @@ from typing import TYPE_CHECKING, Any
 from rag.embeddings import SentenceTransformerEmbeddings
 
 if TYPE_CHECKING:
+    import numpy as np
+    from langchain_core.embeddings import Embeddings
+
     from rag.store import Store
 
 RAG = Path(sys.executable).parent / "rag"
@@ -209,3 +212,62 @@ def pdf_with_text(lines: list[str], metadata: dict[str, Any] | None = None) -> b
     buffer = io.BytesIO()
     figure.savefig(buffer, format="pdf", metadata=metadata)
     return buffer.getvalue()
+
+
+QUESTIONS = [
+    *(
+        f"What did the {sector} regulator in {city} decide?"
+        for city, sector in zip(_CITIES, _SECTORS, strict=False)
+    ),
+    "How many jobs could be affected by the end of the year?",
+    "Which lawmakers demanded a hearing?",
+    "How much longer are shipping times?",
+]
+"""Questions about the generated articles, for comparing rankings."""
+
+
+def vector_rows(store: Store) -> dict[str, np.ndarray]:
+    """The stored vector of each committed chunk, by id."""
+    import numpy as np
+
+    ids = sorted(chunk_rows(store))
+    got = store.chunks().get(ids=ids, include=["embeddings"])
+    return {
+        str(i): np.asarray(v, dtype=np.float64) for i, v in zip(got["ids"], got["embeddings"], strict=True)
+    }
+
+
+def assert_same_vectors(store: Store, reference: Store, tolerance: float = 1e-6) -> float:
+    """Every committed chunk has the reference's vector (within `tolerance` per value) and the same
+    sentence vectors; returns the largest difference."""
+    got, want = vector_rows(store), vector_rows(reference)
+    assert set(got) == set(want)
+    differences = {chunk: float(abs(got[chunk] - want[chunk]).max()) for chunk in want}
+    apart = sorted((d, chunk) for chunk, d in differences.items() if d > tolerance)
+    assert not apart, f"{len(apart)} of {len(want)} vectors differ, up to {apart[-1][0]:.2g}"
+    ids = sorted(want)
+    assert store.sentence_vectors(ids) == reference.sentence_vectors(ids)
+    return max(differences.values(), default=0.0)
+
+
+def rankings(
+    store: Store, embedder: Embeddings, questions: list[str], k: int = 10
+) -> list[list[tuple[str, float]]]:
+    """The dense search's top `k` (chunk id, score) for each question."""
+    return [
+        [(chunk.chunk_id, score) for chunk, score in store.dense_search(embedder.embed_query(q), k=k)]
+        for q in questions
+    ]
+
+
+def assert_same_rankings(
+    store: Store, reference: Store, embedder: Embeddings, tolerance: float = 1e-6
+) -> None:
+    """The same chunks in the same order for every question in `QUESTIONS`, with the same scores."""
+    got, want = rankings(store, embedder, QUESTIONS), rankings(reference, embedder, QUESTIONS)
+    changed = [
+        q for q, a, b in zip(QUESTIONS, got, want, strict=True) if [c for c, _ in a] != [c for c, _ in b]
+    ]
+    assert not changed, f"the ranking of {len(changed)} of {len(QUESTIONS)} questions changed: {changed}"
+    for a, b in zip(got, want, strict=True):
+        assert all(abs(x - y) <= tolerance for (_, x), (_, y) in zip(a, b, strict=True))

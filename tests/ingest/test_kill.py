@@ -14,6 +14,8 @@ from ingest_support import (
     RAG,
     TokenizerOnlyEmbeddings,
     article_text,
+    assert_same_rankings,
+    assert_same_vectors,
     chunk_rows,
     cli_env,
     forget_open_stores,
@@ -87,9 +89,13 @@ def _assert_committed_view_is_whole(store: Store) -> None:
         assert all(text[start:end] == chunk_text for _, start, end, chunk_text in chunks), doc_id
 
 
-def _assert_same_as_clean_ingest(store: Store, settings: Settings, folder: Path, clean_dir: Path) -> None:
+def _assert_same_as_clean_ingest(
+    store: Store, settings: Settings, folder: Path, clean_dir: Path, embedder: SentenceTransformerEmbeddings
+) -> None:
+    """The store holds what a clean ingest of `folder` with the real embedder makes: the same chunks,
+    records, vectors (within 1e-6) and rankings, with no leftovers."""
     clean_settings = _settings(clean_dir)
-    clean = Store(clean_settings, TokenizerOnlyEmbeddings())
+    clean = Store(clean_settings, embedder)
     clean_report = ingest_paths([folder], clean_settings, store=clean)
     assert clean_report.ok
     assert clean_report.counts() == {"added": ARTICLES}
@@ -98,6 +104,9 @@ def _assert_same_as_clean_ingest(store: Store, settings: Settings, folder: Path,
     assert set(rows) == set(clean_rows)
     assert rows == clean_rows
     assert record_rows(store) == record_rows(clean)
+    # The killed run, the rerun and the clean run each embedded other batches of chunks.
+    assert_same_vectors(store, clean)
+    assert_same_rankings(store, clean, embedder)
     # No duplicates and no leftovers of the killed run.
     assert raw_chunk_count(store) == len(rows)
     assert int(store.docs().count()) == ARTICLES
@@ -137,7 +146,7 @@ def test_killed_first_ingest_converges_on_rerun(
     assert report.ok
     assert report.counts() == {"unchanged": len(committed), "added": ARTICLES - len(committed)}
     assert {f.doc_id for f in report.files if f.status == "unchanged"} == committed
-    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean")
+    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean", embedder)
     _assert_searchable(store, embedder)
 
 
@@ -167,7 +176,7 @@ def test_killed_update_converges_on_rerun(tmp_path: Path, embedder: SentenceTran
 
     assert report.ok
     assert report.counts() == {"unchanged": len(updated), "updated": ARTICLES - len(updated)}
-    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean")
+    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean", embedder)
     _assert_searchable(store, embedder, revision=1)
     assert all("Revision 1 of report" in store.article_text(doc_id) for doc_id in new_hashes)
 
@@ -206,6 +215,7 @@ def _assert_rerun_repairs(folder: Path, settings: Settings, tmp_path: Path, *, l
     ingest_paths([folder], clean_settings, store=clean)
     assert chunk_rows(store) == chunk_rows(clean)
     assert record_rows(store) == record_rows(clean)
+    assert_same_vectors(store, clean)
     assert raw_chunk_count(store) == len(chunk_rows(store))
     assert store.stats()["interrupted_write"] is False
 

@@ -135,3 +135,33 @@ def test_importing_the_embedder_loads_no_runtime() -> None:
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+_TARGET = _real_texts()[5]
+_MATES = {
+    "short": ["fentanyl", "A short one.", "Officials said so."],
+    "long": _real_texts()[-8:-2],
+    "many": _real_texts()[:40],
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_texts_vectors_do_not_depend_on_its_batch_mates(backend: str) -> None:
+    # Dynamic int8 quantisation scaled a batch's activations together: the same chunk came out up to
+    # 0.016 per value apart, so an incremental or resumed ingest could not reproduce a clean one.
+    embedder = SentenceTransformerEmbeddings(backend=backend)  # type: ignore[arg-type]
+    spans = sentence_spans(_TARGET)
+    [alone], [sentences_alone] = embedder.embed_documents_with_sentences([_TARGET], [spans])
+    assert sentences_alone is not None
+
+    for name, mates in _MATES.items():
+        texts = [*mates[:2], _TARGET, *mates[2:]]
+        vectors, sentences = embedder.embed_documents_with_sentences(
+            texts, [sentence_spans(t) for t in texts]
+        )
+        apart = float(np.abs(np.asarray(vectors[2]) - np.asarray(alone)).max())
+        assert apart <= 1e-6, (backend, name, apart)
+        together = sentences[2]
+        assert together is not None and together.spans == sentences_alone.spans
+        assert float(np.abs(together.matrix - sentences_alone.matrix).max()) <= 1e-6, (backend, name)
+    assert float(np.abs(np.asarray(embedder.embed_query(_TARGET)) - np.asarray(alone)).max()) <= 1e-6

@@ -9,7 +9,6 @@ import html
 import json
 import math
 import os
-import random
 import re
 import shutil
 import signal
@@ -23,14 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ingest.pipeline import ingest_paths
-from rag.embeddings import SentenceTransformerEmbeddings
 from rag.settings import Settings
 from rag.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from rag.embeddings import SentenceTransformerEmbeddings
     from rag.types import Answer
 
 REPO = Path(__file__).resolve().parents[2]
@@ -481,23 +482,46 @@ def tree(folder: Path) -> dict[str, str]:
     }
 
 
-def reference_rows(folders: list[Path], data_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Chunk and record rows of a clean ingest of `folders` (cheap hashed vectors, same tokenizer)."""
+def assert_same_as_clean(
+    store: Store, folders: list[Path], data_dir: Path, embedder: SentenceTransformerEmbeddings
+) -> dict[str, Any]:
+    """The store holds what a clean ingest of `folders` into `data_dir` makes: the same chunks and
+    records, the same vectors (within 1e-6 per value) and sentence vectors, and the same ranking
+    for every fact's question. Returns figures for the artifact."""
     settings = make_settings(data_dir)
-    store = Store(settings, HashedVectors())
-    report = ingest_paths(folders, settings, store=store, progress=False)
+    clean = Store(settings, embedder)
+    report = ingest_paths(folders, settings, store=clean, progress=False)
     assert report.ok, report.to_json()
-    return chunk_rows(store), record_rows(store)
+    assert chunk_rows(store) == chunk_rows(clean)
+    assert record_rows(store) == record_rows(clean)
+    got, want = vector_rows(store), vector_rows(clean)
+    assert set(got) == set(want)
+    apart = {chunk: float(np.abs(got[chunk] - want[chunk]).max()) for chunk in want}
+    differ = [chunk for chunk, difference in apart.items() if difference > 1e-6]
+    assert not differ, f"{len(differ)} of {len(want)} vectors differ, up to {max(apart.values()):.2g}"
+    ids = sorted(want)
+    assert store.sentence_vectors(ids) == clean.sentence_vectors(ids)
+    questions = [fact.question for fact in FACTS]
+    ranked, clean_ranked = rankings(store, embedder, questions), rankings(clean, embedder, questions)
+    changed = [q for q, a, b in zip(questions, ranked, clean_ranked, strict=True) if a != b]
+    assert not changed, f"the ranking of {len(changed)} of {len(questions)} questions changed: {changed}"
+    return {"chunks": len(want), "largest_vector_difference": max(apart.values(), default=0.0)}
 
 
-class HashedVectors(SentenceTransformerEmbeddings):
-    """The packaged model's identity and tokenizer (so chunks are identical), with cheap hashed vectors."""
+def vector_rows(store: Store) -> dict[str, np.ndarray]:
+    """The stored vector of each committed chunk, by id."""
+    ids = sorted(chunk_rows(store))
+    got = store.chunks().get(ids=ids, include=["embeddings"])
+    return {
+        str(i): np.asarray(v, dtype=np.float64) for i, v in zip(got["ids"], got["embeddings"], strict=True)
+    }
 
-    def _encode(self, texts: list[str]) -> list[list[float]]:
-        vectors = []
-        for text in texts:
-            seed = random.Random(hashlib.sha256(text.encode()).digest())
-            vector = [seed.uniform(-1.0, 1.0) for _ in range(384)]
-            norm = sum(x * x for x in vector) ** 0.5
-            vectors.append([x / norm for x in vector])
-        return vectors
+
+def rankings(
+    store: Store, embedder: SentenceTransformerEmbeddings, questions: list[str], k: int = 10
+) -> list[list[str]]:
+    """The dense search's top `k` chunk ids for each question."""
+    return [
+        [chunk.chunk_id for chunk, _score in store.dense_search(embedder.embed_query(q), k=k)]
+        for q in questions
+    ]

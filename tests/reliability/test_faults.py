@@ -27,6 +27,7 @@ from reliability_support import (
     ChromaServer,
     Fact,
     answer_problem,
+    assert_same_as_clean,
     assert_whole,
     can_mount,
     chunk_rows,
@@ -34,8 +35,6 @@ from reliability_support import (
     fill_disk,
     make_settings,
     read_only,
-    record_rows,
-    reference_rows,
     small_disk,
     tree,
     write_artifact,
@@ -275,11 +274,12 @@ def test_ingest_into_a_read_only_data_folder(
 
     report = ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
     assert report.counts() == {"unchanged": 3, "added": 3}
-    assert (chunk_rows(assistant.store), record_rows(assistant.store)) == reference_rows(
-        [first, second], tmp_path / "reference"
-    )
+    same = assert_same_as_clean(assistant.store, [first, second], tmp_path / "reference", embedder)
     _forget_store(settings)
-    write_artifact("faults-read-only-folder", {"ingest": str(failure.value), "articles_kept": 3, "lost": 0})
+    write_artifact(
+        "faults-read-only-folder",
+        {"ingest": str(failure.value), "articles_kept": 3, "lost": 0, "against_a_clean_ingest": same},
+    )
 
 
 @needs_mount
@@ -318,16 +318,20 @@ def test_store_turns_read_only_in_the_middle_of_an_ingest(
     _assert_answers(assistant, FACTS[:2])
     report = ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
     assert report.ok
-    assert (chunk_rows(assistant.store), record_rows(assistant.store)) == reference_rows(
-        [first, second], tmp_path / "reference"
-    )
+    same = assert_same_as_clean(assistant.store, [first, second], tmp_path / "reference", embedder)
     assert assistant.store.chunks().count() == len(chunk_rows(assistant.store))
     assert assistant.store.stats()["interrupted_write"] is False
     _assert_answers(assistant, FACTS[:10])
     _forget_store(settings)
     write_artifact(
         "faults-read-only-mid-ingest",
-        {"error": message, "rerun": report.counts(), "articles": 10, "lost": 0},
+        {
+            "error": message,
+            "rerun": report.counts(),
+            "articles": 10,
+            "lost": 0,
+            "against_a_clean_ingest": same,
+        },
     )
 
 
@@ -391,11 +395,10 @@ def test_disk_full_during_ingest(
         _assert_answers(assistant, FACTS[:3])
         report = ingest_paths([first, rest], settings, store=assistant.store, lexical=assistant.lexical)
         assert report.ok, report.to_json()
-        rows = chunk_rows(assistant.store), record_rows(assistant.store)
         assert assistant.store.stats()["interrupted_write"] is False
         _assert_answers(assistant, FACTS)
+        same = assert_same_as_clean(assistant.store, [first, rest], tmp_path / "reference", embedder)
         _forget_store(settings)
-    assert rows == reference_rows([first, rest], tmp_path / "reference")
     write_artifact(
         f"faults-disk-full-{free_kb}kb",
         {
@@ -404,6 +407,7 @@ def test_disk_full_during_ingest(
             "asked_while_full": while_full,
             "rerun": report.counts(),
             "lost": 0,
+            "against_a_clean_ingest": same,
         },
     )
 
