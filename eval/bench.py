@@ -318,7 +318,7 @@ def _corpus(config: BenchConfig, scratch: Path) -> _Corpus:
     questions = list(seed_questions)
     if config.docs:
         paths, description = list(config.docs), "given"
-        archive_questions = _gold_beside(paths)
+        archive_questions = _gold_beside(paths)[: _QUICK_QUESTIONS if config.quick else None]
         if archive_questions:
             # An archive's own questions (its gold.jsonl) time retrieval at its scale; the seed's
             # questions stay for the seed-index row beside it.
@@ -344,15 +344,23 @@ def _corpus(config: BenchConfig, scratch: Path) -> _Corpus:
 
 
 def _gold_beside(paths: Sequence[Path]) -> list[str]:
-    """Questions of a `gold.jsonl` in, or next to, each documents folder (an archive's layout)."""
-    from eval.gold import read_gold_jsonl
+    """Questions of a `gold.jsonl` in, or next to, each documents folder (an archive's layout).
+
+    Each file is read once; one that is not a valid gold file is passed over.
+    """
+    from eval.gold import DatasetError, read_gold_jsonl
 
     questions: list[str] = []
+    seen: set[Path] = set()
     for path in paths:
         for gold in (path / "gold.jsonl", path.parent / "gold.jsonl"):
-            if path.is_dir() and gold.is_file():
-                questions += [item["question"] for item in read_gold_jsonl(gold)]
-                break
+            if not (path.is_dir() and gold.is_file()):
+                continue
+            if gold.resolve() not in seen:
+                seen.add(gold.resolve())
+                with contextlib.suppress(DatasetError):
+                    questions += [item["question"] for item in read_gold_jsonl(gold)]
+            break
     return questions
 
 

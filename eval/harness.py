@@ -145,7 +145,7 @@ class ItemResult:
                 for c, valid in zip(answer.citations, self.citation_checks, strict=True)
             ],
             "passages": [_passage_json(p) for p in answer.passages],
-            "evidence_rank": evidence_rank(self.gold["evidence"], [p.text for p in self.ranked]),
+            "evidence_rank": evidence_rank(self.gold, self.ranked) if self.ranked else None,
             "scores": dict(self.scores),
             "latency_ms": self.latency_ms,
             "answerer": answer.answerer,
@@ -200,9 +200,12 @@ def _passage_json(passage: Passage) -> dict[str, Any]:
     }
 
 
-def evidence_rank(evidence: Sequence[str], passages: Sequence[str]) -> int | None:
-    """1-based rank of the first passage holding an evidence quote; None when none does (or no quote)."""
-    rank = reciprocal_rank(evidence, passages)
+def evidence_rank(gold: GoldItem, passages: Sequence[Passage]) -> int | None:
+    """1-based rank of the first passage holding an evidence quote, or from the gold document when
+    there are no quotes (as `mrr`); None when none does, or there is neither."""
+    gold_doc = gold["doc"]
+    docs = [gold_doc if gold_doc and doc_matches(gold_doc, p.doc_id) else p.doc_id for p in passages]
+    rank = reciprocal_rank(gold["evidence"], [p.text for p in passages], gold_doc, docs)
     return round(1 / rank) if rank else None
 
 
@@ -512,7 +515,7 @@ def run_eval(
         answers = ask_all(
             gold, lambda q: assistant.ask(q, k=k, answerer=chosen), desc="assistant", progress=progress
         )
-        depth = max(RECALL_DEPTHS)
+        depth = max(*RECALL_DEPTHS, k or index.settings.top_k)
         ranked = [
             assistant.retriever.search(item["question"], k=depth)
             for item in _bar(gold, desc="retrieval depth", enabled=progress)

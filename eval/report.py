@@ -167,8 +167,7 @@ def _worst_section(run: EvalRun) -> list[str]:
 
 
 def _retrieval_rank(result: ItemResult) -> int | None:
-    ranked = result.ranked or result.answer.passages
-    return evidence_rank(result.gold["evidence"], [passage.text for passage in ranked])
+    return evidence_rank(result.gold, result.ranked or result.answer.passages)
 
 
 def _worst_retrieved_section(run: EvalRun) -> list[str]:
@@ -176,7 +175,9 @@ def _worst_retrieved_section(run: EvalRun) -> list[str]:
     k = int(run.config.get("k") or max((len(r.answer.passages) for r in run.assistant.results), default=0))
     missed = []
     for result in run.assistant.results:
-        if result.gold["type"] == "unanswerable" or not result.gold["evidence"]:
+        if result.gold["type"] == "unanswerable" or not (
+            any(quote.strip() for quote in result.gold["evidence"]) or result.gold["doc"]
+        ):
             continue
         rank = _retrieval_rank(result)
         if rank is None or rank > max(k, 1):

@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections import Counter
 
-__all__ = ["clean_text", "is_furniture", "is_promotion"]
+__all__ = ["clean_text", "is_furniture"]
 
 _FURNITURE = re.compile(
     r"""^(?:
@@ -21,27 +21,42 @@ _FURNITURE = re.compile(
       | read\ (?:the\ )?full\ (?:news|story|article)\b.* | continue\ reading\b.* | read\ more\b.*
       | advertisement | sponsored(?:\ content)? | skip\ to\ (?:main\ )?content
       | download\ (?:our|the)\ app\b.* | get\ the\ app\b.* | listen\ to\ this\ article\b.*
-      | (?:photo|image|video)\ ?:\ .{0,80} | (?:photo|image|picture)s?\ (?:by|credit|courtesy\ of|source)\b.{0,60}
-      | (?:watch|listen|related|more|see\ also)\ ?:.* | (?:hide|show|expand)\ caption\b.*
-      | follow\ (?:us|every|all|live)\b.* | follow\b.{1,80}\bon\ (?:twitter|x|facebook|instagram|tiktok|threads)\b.*
+      | (?:photo|image|video)\ ?:\ .{0,80}
     )[.!:]?$""",
     re.IGNORECASE | re.VERBOSE,
 )
+_LINK_LINE = re.compile(
+    r"""^(?:
+        (?:photo|image|picture)s?\ (?:by|credit|courtesy\ of|source)\b.{0,60}
+      | (?:watch|listen|related|more|see\ also)\ ?:.* | (?:hide|show|expand)\ caption\b.*
+      | follow\ (?:us|every|all|live)\b.*
+    )$""",
+    re.IGNORECASE | re.VERBOSE,
+)
+"""Link, credit and caption lines of scraped news; a line that reads as a sentence is kept."""
+_SOCIAL = r"(?:twitter|x|facebook|instagram|tiktok|threads)"
+_SOCIAL_HANDLE = re.compile(
+    rf"^follow\ (?:.{{1,80}}\bon\ {_SOCIAL}\b.{{0,40}}@\w+|@\w+\ on\ {_SOCIAL}\b"
+    rf"|.{{1,60}}\bon\ {_SOCIAL}(?:(?:,\ |,?\ and\ ){_SOCIAL})*\.?$)",
+    re.IGNORECASE | re.VERBOSE,
+)
+"""A byline's social link ("Follow NAME on Twitter @handle", "Follow NAME on Twitter and Facebook.")."""
 _MAX_FURNITURE_WORDS = 14
 _PROMO = re.compile(r"\b(?:newsletters?|inbox)\b", re.IGNORECASE)
 _PROMO_ASK = re.compile(
-    r"\b(?:sign(?:ed)?\ up|subscribe|subscribers?|subscription)\b.*?"
-    r"|^(?:get|receive|stay)\b",
+    r"(?:^|[.?!:]\s*)(?:sign\ up|subscribe|get|receive|stay)\b"
+    r"|\b(?:you|your)\b.{0,80}\b(?:sign\ up|subscribe|subscribed|subscriber|subscription)\b"
+    r"|\b(?:sign\ up|subscribe)\b.{0,80}\b(?:you|your|here|now)\b",
     re.IGNORECASE | re.VERBOSE,
 )
-_PROMO_YOU = re.compile(
-    r"\b(?:you|your|our|here|free|today)\b|^(?:get|sign|subscribe)\b|\b(?:sign\ up|subscribe)\ now\b",
-    re.IGNORECASE | re.VERBOSE,
-)
-"""The line speaks to the reader: a prompt, not a report about someone else's newsletter."""
+"""The line asks the reader: an imperative that starts a sentence, or sign-up words beside "you"."""
+_REPORTED = re.compile(r"\b(?:said|says|told)\b", re.IGNORECASE)
+"""Reported speech: news about a newsletter, not a prompt."""
 _MAX_PROMO_WORDS = 60
 _LABEL_FOLLOWER_WORDS = 12
 """A repeated short line mostly followed by a line this long introduces text (a speaker, a verdict)."""
+_LABEL_LIKE = re.compile(r":|^[-–—•\[(]|^[^a-z]*[A-Z][^a-z]*$")
+"""Looks like a label: "Name:", "Our rating: False", "– Byline", "[Scene]", an ALL-CAPS speaker."""
 _SEPARATOR = re.compile(r"^(?:([_*=~#.\-—–•·♦])\1{2,}|[—–•·♦*])$")
 """A rule or an ornament between sections ("***", "______", "♦"); code such as "}" is kept."""
 _SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
@@ -58,8 +73,12 @@ _HEADER = re.compile(
 def is_furniture(line: str) -> bool:
     """Whether a line is page furniture rather than article content."""
     stripped = line.strip()
+    if _SOCIAL_HANDLE.match(stripped):
+        return True
     if not stripped or len(stripped.split()) > _MAX_FURNITURE_WORDS:
         return False
+    if _LINK_LINE.match(stripped) and not _is_sentence(stripped):
+        return True
     if _HEADER.match(stripped) and stripped[-1] in ".!?" and len(stripped.split()) > 3:
         # "More young people now avoid the news." is a sentence, not a section header.
         return False
@@ -70,14 +89,14 @@ def _is_sentence(line: str) -> bool:
     return line.rstrip()[-1:] in '.!?"”’)' and len(line.split()) >= 4
 
 
-def is_promotion(line: str) -> bool:
+def _is_promotion(line: str) -> bool:
     """Whether a line asks the reader to sign up for a newsletter (a site's prompt, not news about one)."""
     stripped = line.strip()
     return (
         len(stripped.split()) <= _MAX_PROMO_WORDS
         and bool(_PROMO.search(stripped))
         and bool(_PROMO_ASK.search(stripped))
-        and bool(_PROMO_YOU.search(stripped))
+        and not _REPORTED.search(stripped)
     )
 
 
@@ -88,12 +107,17 @@ def _labels(lines: list[str], repeated: Counter[str]) -> set[str]:
     for line, after in itertools.pairwise(following):
         if repeated[line] >= 3 and len(after.split()) >= _LABEL_FOLLOWER_WORDS:
             followed[line] += 1
-    return {line for line, count in followed.items() if 2 * count > repeated[line]}
+    return {
+        line for line, count in followed.items() if 2 * count > repeated[line] and _LABEL_LIKE.search(line)
+    }
 
 
 def clean_text(text: str) -> str:
-    """Normalise white space; drop furniture, newsletter prompts, separator lines, and short lines
-    repeated as navigation (not those that mostly introduce a long line, such as speaker names)."""
+    """Normalise white space and drop furniture, prompts, separators and repeated navigation lines.
+
+    A short line repeated three times is navigation unless it looks like a label and mostly
+    introduces a long line (a speaker's name, a fact-check verdict).
+    """
     text = unicodedata.normalize("NFC", text.replace("\r\n", "\n").replace("\r", "\n"))
     text = _CONTROL.sub("", text)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
@@ -107,7 +131,7 @@ def clean_text(text: str) -> str:
         line
         for line in lines
         if not is_furniture(line)
-        and not is_promotion(line)
+        and not _is_promotion(line)
         and not _SEPARATOR.match(line)
         and not (repeated[line] >= 3 and not _is_sentence(line) and line not in labels)
     ]

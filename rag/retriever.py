@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -9,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from rag.types import Passage
-from rag.vectors import SentenceVectors
+from rag.vectors import SentenceVectors, best_similarity
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -74,6 +75,8 @@ class _Candidate:
     lexical: float | None = None
     sentence: float | None = None
     date: str = ""
+    read: bool = False
+    """Whether the store was already asked for this chunk's sentence vectors."""
 
 
 class HybridRetriever(BaseRetriever):
@@ -100,9 +103,19 @@ class HybridRetriever(BaseRetriever):
     recency_weight: float = Field(0.5, ge=0, description="Weight of the newest-first ranking.")
     recency_pool: int = Field(20, ge=1, description="Most relevant candidates that recency orders.")
     duplicate_overlap: float = Field(
-        0.6, gt=0, le=1, description="Share of shared word trigrams that makes a passage a near-copy."
+        0.6,
+        gt=0,
+        le=1,
+        description="Share of the smaller passage's word trigrams that, shared with a better passage of "
+        "another article, makes it a near-copy.",
     )
     article_filter: ArticleFilter | None = Field(None, description="Default filter for every query.")
+
+    @model_validator(mode="after")
+    def _some_ranking(self) -> HybridRetriever:
+        if self.dense_weight == 0 and self.lexical_weight == 0 and self.sentence_weight == 0:
+            raise ValueError("dense_weight, lexical_weight and sentence_weight cannot all be 0")
+        return self
 
     @classmethod
     def from_settings(
@@ -134,6 +147,8 @@ class HybridRetriever(BaseRetriever):
         query_vector: Sequence[float] | None = None,
     ) -> list[Passage]:
         """The `k` best passages for `query`, best first; `score` is the fused score."""
+        if k is not None and k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
         k = k or self.k
         fetch = max(self.fetch_k, k)
         records = self.store.records()
@@ -149,39 +164,25 @@ class HybridRetriever(BaseRetriever):
             where = {"doc_id": {"$in": sorted(allowed)}} if allowed is not None else None
             for chunk, similarity in self.store.dense_search(vector, fetch, where):
                 found[chunk.chunk_id] = _Candidate(chunk, dense=similarity)
-        if self.lexical_weight > 0:
+        if self.lexical_weight > 0 or self.recency_weight > 0:
+            # BM25 also tells the recency ranking which candidates share a word with the question.
             self.lexical.sync(self.store)
             for chunk, score in self.lexical.search(query, fetch, allowed):
                 found.setdefault(chunk.chunk_id, _Candidate(chunk)).lexical = score
         candidates = [c for c in found.values() if c.chunk.doc_id in records]
         for candidate in candidates:
             candidate.date = records[candidate.chunk.doc_id].date
-        vectors: dict[str, SentenceVectors] = {}
         if unit is not None and self.sentence_weight > 0:
-            vectors = self._sentence_vectors(candidates)
-            for candidate in candidates:
-                sentences = vectors.get(candidate.chunk.chunk_id)
-                # A chunk from an index without sentence vectors is ranked by its own vector instead.
-                candidate.sentence = (
-                    float(np.max(sentences.matrix @ unit)) if sentences is not None else candidate.dense
-                )
+            self._score_sentences(candidates, unit)
         fused = self._fuse(candidates)
         order = sorted(range(len(candidates)), key=lambda i: (-fused[i], candidates[i].chunk.chunk_id))
-        best: list[int] = []
-        kept: list[frozenset[tuple[str, ...]]] = []
-        for i in order:
-            shingles = _shingles(candidates[i].chunk.text)
-            if any(_overlap(shingles, other) >= self.duplicate_overlap for other in kept):
-                continue
-            kept.append(shingles)
-            best.append(i)
-            if len(best) == k:
-                break
-        if not vectors:
-            vectors = self._sentence_vectors([candidates[i] for i in best])
+        best = self._without_copies([(candidates[i], fused[i]) for i in order], k)
+        packed = {c.chunk.chunk_id: c.chunk.sentence_vectors for c, _ in best if c.chunk.sentence_vectors}
+        unread = [c.chunk.chunk_id for c, _ in best if c.chunk.chunk_id not in packed and not c.read]
+        packed |= self.store.sentence_vectors(unread) if unread else {}
         passages = []
-        for i in best:
-            chunk = candidates[i].chunk
+        for candidate, score in best:
+            chunk = candidate.chunk
             record = records[chunk.doc_id]
             passages.append(
                 Passage(
@@ -192,21 +193,54 @@ class HybridRetriever(BaseRetriever):
                     text=chunk.text,
                     start=chunk.start,
                     end=chunk.end,
-                    score=round(fused[i], 6),
+                    score=round(score, 6),
                     date=record.date,
-                    sentence_vectors=vectors.get(chunk.chunk_id),
+                    sentence_vectors=SentenceVectors.decode(packed.get(chunk.chunk_id, "")),
                 )
             )
         return passages
 
-    def _sentence_vectors(self, candidates: Sequence[_Candidate]) -> dict[str, SentenceVectors]:
-        """Decoded sentence vectors of some candidates; BM25 keeps none, so those are read in one call."""
-        packed = {c.chunk.chunk_id: c.chunk.sentence_vectors for c in candidates if c.chunk.sentence_vectors}
-        packed |= self.store.sentence_vectors(
-            [c.chunk.chunk_id for c in candidates if not c.chunk.sentence_vectors]
-        )
-        decoded = {chunk_id: SentenceVectors.decode(text) for chunk_id, text in packed.items()}
-        return {chunk_id: vectors for chunk_id, vectors in decoded.items() if vectors is not None}
+    def _score_sentences(self, candidates: Sequence[_Candidate], unit: np.ndarray) -> None:
+        """Sets each candidate's best-sentence cosine.
+
+        BM25 keeps no sentence vectors, so those are read in one call. A chunk without any (from
+        an index of an older version) is ranked by its own vector if the dense search found it.
+        """
+        missing = [c for c in candidates if not c.chunk.sentence_vectors]
+        read = self.store.sentence_vectors([c.chunk.chunk_id for c in missing]) if missing else {}
+        for candidate in missing:
+            candidate.read = True
+            encoded = read.get(candidate.chunk.chunk_id)
+            if encoded:
+                candidate.chunk = dataclasses.replace(candidate.chunk, sentence_vectors=encoded)
+        for candidate in candidates:
+            best = best_similarity(candidate.chunk.sentence_vectors, unit)
+            candidate.sentence = best if best is not None else candidate.dense
+
+    def _without_copies(
+        self, ranked: Sequence[tuple[_Candidate, float]], k: int
+    ) -> list[tuple[_Candidate, float]]:
+        """The first `k` candidates that are not near-copies of a better one from another article.
+
+        Chunks of one article overlap by design (`chunk_overlap_sentences`), so only other
+        articles are compared. Exact sets of word trigrams are cheap at a few hundred candidates;
+        finding copies across a whole archive at ingest would want MinHash instead.
+        """
+        kept: list[tuple[str, frozenset[tuple[str, ...]]]] = []
+        best: list[tuple[_Candidate, float]] = []
+        for candidate, score in ranked:
+            shingles = _shingles(candidate.chunk.text)
+            doc_id = candidate.chunk.doc_id
+            if any(
+                other_doc != doc_id and _overlap(shingles, other) >= self.duplicate_overlap
+                for other_doc, other in kept
+            ):
+                continue
+            kept.append((doc_id, shingles))
+            best.append((candidate, score))
+            if len(best) == k:
+                break
+        return best
 
     def _fuse(self, candidates: Sequence[_Candidate]) -> list[float]:
         """Weighted reciprocal-rank fusion of each signal's ranking of the candidates.
@@ -223,10 +257,9 @@ class HybridRetriever(BaseRetriever):
             self._add_ranks(fused, weight, values)
         if self.recency_weight > 0:
             # A story on the topic shares words with the question: without them, newer is not nearer.
-            matched = [
-                i for i, c in enumerate(candidates) if c.lexical is not None or self.lexical_weight == 0
-            ]
-            relevant = sorted(matched, key=lambda i: -fused[i])[: self.recency_pool]
+            matched = [i for i, c in enumerate(candidates) if c.lexical is not None]
+            relevant = sorted(matched, key=lambda i: (-fused[i], candidates[i].chunk.chunk_id))
+            relevant = relevant[: self.recency_pool]
             # Newest first; articles of the same day share a rank.
             days = sorted({candidates[i].date[:10] for i in relevant if candidates[i].date}, reverse=True)
             age = {day: -float(rank) for rank, day in enumerate(days)}
@@ -257,6 +290,7 @@ class HybridRetriever(BaseRetriever):
 
 
 def _unit(vector: Sequence[float]) -> np.ndarray:
+    """The query vector scaled to length 1 (as float32, the stored vectors' type)."""
     array = np.asarray(vector, dtype=np.float32)
     norm = float(np.linalg.norm(array))
     return array / norm if norm > 0 else array

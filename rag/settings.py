@@ -114,8 +114,8 @@ class Settings(BaseSettings):
         0.6,
         gt=0,
         le=1,
-        description="A passage sharing this share of its word trigrams with a better one is a near-copy "
-        "and left out (1 keeps all but exact copies).",
+        description="A passage of another article sharing this share of its word trigrams with a better "
+        "one is a near-copy and left out (1 leaves out only copies and passages wholly contained in one).",
     )
     answerer: str = Field("extractive", description="Answerer name: `extractive`, `llm`, or `gguf`.")
     llm_model: str | None = Field(

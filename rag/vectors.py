@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
-__all__ = ["FORMAT", "SentenceVectors"]
+__all__ = ["FORMAT", "SentenceVectors", "best_similarity"]
 
 FORMAT = "late-chunking;int8;v1"
 """Identity of how sentence vectors are made and stored; recorded in the store."""
@@ -109,6 +109,34 @@ class SentenceVectors:
             return None
         matrix = quantised.reshape(count, dims).astype(np.float32) * scales[:, None]
         return cls.from_matrix([(a, b) for a, b in spans.tolist()], matrix)
+
+
+def best_similarity(text: str, unit: np.ndarray) -> float | None:
+    """Cosine of the best-matching sentence in encoded vectors with a unit query vector, without
+    decoding them into `SentenceVectors`; None for an empty or unreadable value.
+
+    Each stored row is int8 times one scale, and the scale cancels in the cosine, so the int8
+    rows are used as they are (this is the retriever's per-candidate hot path).
+    """
+    import binascii
+
+    import numpy as np
+
+    if not text:
+        return None
+    try:
+        payload = base64.b64decode(text, validate=True)
+        count, dims = _HEADER.unpack_from(payload)
+        offset = _HEADER.size + 8 * count + 4 * count
+        rows = np.frombuffer(payload, dtype=np.int8, count=count * dims, offset=offset)
+    except (binascii.Error, struct.error, ValueError):
+        return None
+    if count == 0 or dims != unit.shape[0] or offset + rows.nbytes != len(payload):
+        return None
+    matrix = rows.reshape(count, dims).astype(np.float32)
+    norms = np.linalg.norm(matrix, axis=1)
+    norms[norms == 0] = 1.0
+    return float(np.max((matrix @ unit) / norms))
 
 
 def _unit(matrix: np.ndarray) -> np.ndarray:

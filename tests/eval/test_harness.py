@@ -181,3 +181,15 @@ def test_ranked_recall_is_none_without_a_deeper_retrieval(handmade) -> None:
     scores = score_answers(handmade.gold[:1], handmade.answers[:1]).results[0].scores
 
     assert all(scores[f"recall_at_{depth}"] is None for depth in (1, 5, 10, 20))
+
+
+def test_evidence_rank_falls_back_to_the_gold_document(handmade) -> None:
+    gold = handmade.gold[0] | {"evidence": [], "doc": "a"}  # "a" names a.txt without its suffix
+    ranked = [passage("m.txt", "Gamma was not.", 0), passage("a.txt", "It is on the Seine.", 1)]
+    evaluation = score_answers(
+        [gold], handmade.answers[:1], article_text=ARTICLES.__getitem__, ranked=[ranked]
+    )
+
+    assert evaluation.to_json(items=True)["items"][0]["evidence_rank"] == 2
+    assert evaluation.results[0].scores["recall_at_1"] == 0.0
+    assert evaluation.results[0].scores["recall_at_5"] == 1.0

@@ -333,3 +333,30 @@ def test_cleaning_keeps_short_paragraphs_that_start_like_furniture(sentence: str
         sentence,
         "The review continues.",
     ]
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Follow-up talks on Twitter's sale collapsed on Friday.",
+        "Follow all instructions from local authorities, police said.",
+        "Follow the money on X, the senator urged his supporters.",
+        "Photos by residents showed water pouring into the subway.",
+        "Listen: I think that's exactly wrong.",
+        "The company said its free newsletter had 2 million subscribers.",
+        '"Our newsletter subscribers love it," said the editor.',
+        "Musk told subscribers in a newsletter today that Tesla would cut prices.",
+    ],
+)
+def test_cleaning_keeps_news_sentences_that_look_like_furniture(sentence: str) -> None:
+    assert (
+        clean_text(f"{sentence}\n\nThe council met on Tuesday.")
+        == f"{sentence}\n\nThe council met on Tuesday."
+    )
+
+
+def test_cleaning_drops_a_repeated_advertisement_marker_between_paragraphs() -> None:
+    paragraph = "The council met on Tuesday to discuss the budget for parks, libraries and the new bridge."
+    lines = [paragraph, "Story continues below advertisement"] * 3 + [paragraph]
+
+    assert "Story continues below advertisement" not in clean_text("\n\n".join(lines))

@@ -164,4 +164,7 @@ def test_an_archive_folder_brings_its_gold_questions(tmp_path: Path) -> None:
 
     assert _gold_beside([archive / "articles"]) == ["Who won?"]
     assert _gold_beside([archive]) == ["Who won?"]
+    assert _gold_beside([archive / "articles", archive]) == ["Who won?"]  # one file, read once
     assert _gold_beside([tmp_path / "loose"]) == []
+    (tmp_path / "gold.jsonl").write_text("not json\n", encoding="utf-8")
+    assert _gold_beside([tmp_path / "loose"]) == []  # not a gold file: passed over

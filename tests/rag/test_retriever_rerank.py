@@ -143,3 +143,43 @@ def test_all_weights_off_is_a_setting_error() -> None:
 
     with pytest.raises(ConfigError, match="sentence_weight"):
         load_settings(dense_weight=0, lexical_weight=0, sentence_weight=0)
+
+
+def test_chunks_of_one_article_are_never_copies_of_each_other(assistant: Assistant) -> None:
+    # Its chunks share a sentence by design, and the council notes repeat whole paragraphs.
+    chunks = assistant.store.records()["lighthouse.txt"].n_chunks
+    question = "council budget parks libraries traffic crossings mayor consultation"
+
+    passages = _retriever(assistant, recency_weight=0.0).search(question, k=chunks + 2)
+
+    assert chunks > 2
+    assert sum(p.doc_id == "lighthouse.txt" for p in passages) == chunks
+
+
+def test_recency_without_bm25_still_needs_a_shared_word(assistant: Assistant) -> None:
+    question = "How were ticket sales for the harbour festival?"
+
+    ranked = [
+        p.doc_id for p in _retriever(assistant, lexical_weight=0.0, recency_weight=5.0).search(question, k=6)
+    ]
+
+    assert set(ranked[:2]) == {"harbour-2019.txt", "harbour-2023.txt"}
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_k_below_one_is_an_error(assistant: Assistant, k: int) -> None:
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        _retriever(assistant).search("harbour", k=k)
+
+
+def test_a_retriever_needs_some_ranking(assistant: Assistant) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="cannot all be 0"):
+        HybridRetriever(
+            store=assistant.store,
+            lexical=assistant.lexical,
+            dense_weight=0,
+            lexical_weight=0,
+            sentence_weight=0,
+        )
