@@ -1,4 +1,10 @@
-"""Sync a store with files: add new articles, replace changed ones, skip unchanged, prune gone."""
+"""Sync a store with files: add new articles, replace changed ones, skip unchanged, prune gone.
+
+Files are read, parsed (in a separate process, within the settings' time and memory budget),
+chunked and embedded without the index's write lock. The lock is held only while a batch of
+articles is written, so a slow file never holds up another writer (a second `rag ingest`, the
+chat's uploads and deletes).
+"""
 
 from __future__ import annotations
 
@@ -12,16 +18,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ingest.chunking import chunk_article, embed_chunks
-from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, parse_article
+from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
+from ingest.worker import parse_worker
 from rag.errors import RagError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from ingest.worker import ParseWorker
     from rag.lexical import LexicalIndex
     from rag.settings import Settings
-    from rag.store import Embedder, Store
+    from rag.store import DocRecord, Store
     from rag.types import Article, Chunk
+    from rag.vectors import SentenceVectors
 
 __all__ = ["FileResult", "IngestReport", "discover", "ingest_paths"]
 
@@ -130,6 +139,23 @@ def discover(paths: Sequence[Path]) -> tuple[list[_Source], list[FileResult]]:
     return sources, problems
 
 
+# -- syncing --------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Prepared:
+    """A file read, parsed, chunked (and, before its batch is written, embedded)."""
+
+    source: _Source
+    article: Article
+    content_hash: str
+    file_hash: str
+    chunks: list[Chunk]
+    status: Status
+    vectors: Sequence[Sequence[float]] = ()
+    sentences: Sequence[SentenceVectors | None] | None = None
+
+
 def content_hash(article: Article) -> str:
     """Hash of what an article's chunks and record are made of: the cleaned text and its metadata."""
     payload = json.dumps([article.text, article.title, article.source, article.date], ensure_ascii=False)
@@ -173,88 +199,14 @@ def ingest_paths(
     from rag.store import Store
 
     started = time.perf_counter()
-    if store is None:
-        store = Store(settings, embedder_from_settings(settings))
-    lexical = lexical or LexicalIndex(settings.data_dir, settings.collection)
-    sources, problems = discover([Path(p) for p in paths])
-    report = IngestReport()
-    show = sys.stderr.isatty() if progress is None else progress
-    bar = _Progress(len(sources), show)
-
-    def record(result: FileResult, chunks: int = 0, *, counted: bool = True) -> None:
-        report.files.append(result)
-        if counted:
-            bar.advance(chunks)
-        if on_file is not None:
-            on_file(result)
-
-    for problem in problems:
-        record(problem, counted=False)
-
-    with store.write_lock():
-        if rebuild:
-            store.reset()
-        if store.begin_write():
-            report.recovered = store.reconcile()
-        committed = store.records()
-        pending: list[tuple[_Source, Article, str, str, list[Chunk], Status]] = []
-
-        def flush() -> None:
-            all_chunks = [c for *_, chunks, _s in pending for c in chunks]
-            vectors, sentences = embed_chunks(store.embedder, all_chunks)
-            batch = []
-            offset = 0
-            for _source, article, c_hash, _f_hash, chunks, _status in pending:
-                stop = offset + len(chunks)
-                batch.append(
-                    (
-                        article,
-                        chunks,
-                        vectors[offset:stop],
-                        c_hash,
-                        None if sentences is None else sentences[offset:stop],
-                    )
-                )
-                offset += len(chunks)
-            # One chunk write and one commit for the whole batch: Chroma's cost per call dominates
-            # small articles. A kill loses at most this batch, which the rerun redoes.
-            store.write_chunks(batch)
-            store.commit_documents(
-                [
-                    (article, len(chunks), c_hash, f_hash)
-                    for _s, article, c_hash, f_hash, chunks, _st in pending
-                ]
-            )
-            for source, article, _c_hash, _f_hash, chunks, status in pending:
-                record(FileResult(str(source.path), article.doc_id, status, len(chunks)), len(chunks))
-            pending.clear()
-
-        seen: set[str] = set()
-        for source in sources:
-            if source.doc_id in seen:
-                record(
-                    FileResult(
-                        str(source.path), source.doc_id, "failed", reason="another file has the same id"
-                    )
-                )
-                continue
-            seen.add(source.doc_id)
-            result = _prepare(source, settings, store.embedder, committed)
-            if isinstance(result, FileResult):
-                record(result)
-                continue
-            pending.append(result)
-            if sum(len(p[4]) for p in pending) >= _FLUSH_CHUNKS:
-                flush()
-        flush()
-        if prune:
-            for doc_id, existing in committed.items():
-                if existing.path and not Path(existing.path).exists() and doc_id not in seen:
-                    store.delete_document(doc_id)
-                    record(FileResult(existing.path, doc_id, "removed"), counted=False)
-        store.end_write()
-        lexical.sync(store)
-        bar.close()
+    with parse_worker(settings) as parser:  # its process starts while the store opens
+        if store is None:
+            store = Store(settings, embedder_from_settings(settings))
+        lexical = lexical or LexicalIndex(settings.data_dir, settings.collection)
+        sources, problems = discover([Path(p) for p in paths])
+        show = sys.stderr.isatty() if progress is None else progress
+        sync = _Sync(settings, store, lexical, parser, _Progress(len(sources), show), on_file)
+        report = sync.run(sources, problems, prune=prune, rebuild=rebuild)
     records = store.records()
     report.documents = len(records)
     report.chunks = sum(r.n_chunks for r in records.values())
@@ -262,43 +214,166 @@ def ingest_paths(
     return report
 
 
-def _prepare(
-    source: _Source, settings: Settings, embedder: Embedder, committed: dict[str, Any]
-) -> FileResult | tuple[_Source, Article, str, str, list[Chunk], Status]:
-    path = source.path
-    max_bytes = int(settings.max_file_mb * 1_000_000)
-    try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            raise LoadError(
-                f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB)"
+class _Sync:
+    """One ingest run: files are prepared without the write lock, and written a batch at a time with it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        lexical: LexicalIndex,
+        parser: ParseWorker,
+        bar: _Progress,
+        on_file: Callable[[FileResult], None] | None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.lexical = lexical
+        self.parser = parser
+        self.bar = bar
+        self.on_file = on_file
+        self.report = IngestReport()
+        self.generation = ""
+        """The index generation this run last wrote (or read): another writer changes it."""
+        self.committed: dict[str, DocRecord] = {}
+        self.seen: set[str] = set()
+
+    def record(self, result: FileResult, *, counted: bool = True) -> None:
+        self.report.files.append(result)
+        if counted:
+            self.bar.advance(result.chunks if result.status in ("added", "updated") else 0)
+        if self.on_file is not None:
+            self.on_file(result)
+
+    def run(
+        self, sources: list[_Source], problems: list[FileResult], *, prune: bool, rebuild: bool
+    ) -> IngestReport:
+        for problem in problems:
+            self.record(problem, counted=False)
+        store = self.store
+        with store.write_lock():  # short: start over, or finish what a killed writer left
+            if rebuild:
+                store.reset()
+            if store.begin_write():
+                self.report.recovered = store.reconcile()
+            store.end_write()
+            self.generation = store.generation()
+            self.committed = store.records()
+        pending: list[_Prepared] = []
+        for source in sources:
+            if source.doc_id in self.seen:
+                self.record(
+                    FileResult(
+                        str(source.path), source.doc_id, "failed", reason="another file has the same id"
+                    )
+                )
+                continue
+            self.seen.add(source.doc_id)
+            prepared = self._prepare(source)
+            if isinstance(prepared, FileResult):
+                self.record(prepared)
+                continue
+            pending.append(prepared)
+            if sum(len(p.chunks) for p in pending) >= _FLUSH_CHUNKS:
+                self._write(pending)
+                pending = []
+        if pending:
+            self._write(pending)
+        with store.write_lock():  # then prune, and bring BM25 up to date
+            if store.begin_write():
+                self.report.recovered += store.reconcile()
+            removed = self._prune() if prune else []
+            store.end_write()
+            self.lexical.sync(store)
+        for result in removed:
+            self.record(result, counted=False)
+        self.bar.close()
+        return self.report
+
+    def _prepare(self, source: _Source) -> _Prepared | FileResult:
+        settings, path, doc_id = self.settings, source.path, source.doc_id
+        shown = str(path)
+        max_bytes = int(settings.max_file_mb * 1_000_000)
+        try:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise LoadError(
+                    f"file is {size / 1e6:.1f} MB, over the {settings.max_file_mb:g} MB limit (RAG_MAX_FILE_MB)"
+                )
+            data = path.read_bytes()
+        except OSError as exc:
+            return FileResult(shown, doc_id, "failed", reason=f"cannot read: {exc.strerror or exc}")
+        except LoadError as exc:
+            return FileResult(shown, doc_id, "failed", reason=str(exc))
+        file_hash = hashlib.sha256(data).hexdigest()
+        existing = self.committed.get(doc_id)
+        if existing is not None and existing.file_hash == file_hash:
+            return FileResult(shown, doc_id, "unchanged", existing.n_chunks)
+        try:
+            article = self.parser.parse(data, name=path.name, doc_id=doc_id, path=str(path.resolve()))
+            c_hash = content_hash(article)
+            chunks = chunk_article(
+                article,
+                self.store.embedder,
+                max_tokens=settings.chunk_tokens,
+                overlap_sentences=settings.chunk_overlap_sentences,
+                content_hash=c_hash,
+                max_chunks=settings.max_chunks_per_article,
             )
-        data = path.read_bytes()
-    except OSError as exc:
-        return FileResult(str(path), source.doc_id, "failed", reason=f"cannot read: {exc.strerror or exc}")
-    except LoadError as exc:
-        return FileResult(str(path), source.doc_id, "failed", reason=str(exc))
-    file_hash = hashlib.sha256(data).hexdigest()
-    existing = committed.get(source.doc_id)
-    if existing is not None and existing.file_hash == file_hash:
-        return FileResult(str(path), source.doc_id, "unchanged", existing.n_chunks)
-    try:
-        article = parse_article(data, name=path.name, doc_id=source.doc_id, path=str(path.resolve()))
-        c_hash = content_hash(article)
-        chunks = chunk_article(
-            article,
-            embedder,
-            max_tokens=settings.chunk_tokens,
-            overlap_sentences=settings.chunk_overlap_sentences,
-            content_hash=c_hash,
-            max_chunks=settings.max_chunks_per_article,
-        )
-    except LoadError as exc:
-        return FileResult(str(path), source.doc_id, "failed", reason=str(exc))
-    except RagError:
-        raise
-    except Exception as exc:  # a loader library failing on hostile input must not stop the run
-        return FileResult(
-            str(path), source.doc_id, "failed", reason=f"cannot parse: {type(exc).__name__}: {exc}"
-        )
-    return source, article, c_hash, file_hash, chunks, "added" if existing is None else "updated"
+        except LoadError as exc:
+            return FileResult(shown, doc_id, "failed", reason=str(exc))
+        except RagError:
+            raise
+        except Exception as exc:  # the chunker failing on hostile text must not stop the run
+            return FileResult(shown, doc_id, "failed", reason=f"cannot chunk: {type(exc).__name__}: {exc}")
+        status: Status = "added" if existing is None else "updated"
+        return _Prepared(source, article, c_hash, file_hash, chunks, status)
+
+    def _write(self, pending: list[_Prepared]) -> None:
+        """Embeds a batch, then writes it under the lock, then reports its files."""
+        vectors, sentences = embed_chunks(self.store.embedder, [c for p in pending for c in p.chunks])
+        offset = 0
+        for prepared in pending:
+            stop = offset + len(prepared.chunks)
+            prepared.vectors = vectors[offset:stop]
+            prepared.sentences = None if sentences is None else sentences[offset:stop]
+            offset = stop
+        store = self.store
+        with store.write_lock():
+            if store.begin_write():
+                self.report.recovered += store.reconcile()
+            if store.generation() != self.generation:
+                self._recheck(pending)
+            written = [p for p in pending if p.status != "unchanged"]
+            if written:
+                # One chunk write and one commit for the whole batch: Chroma's cost per call
+                # dominates small articles. A kill loses at most this batch, which a rerun redoes.
+                store.write_chunks(
+                    [(p.article, p.chunks, p.vectors, p.content_hash, p.sentences) for p in written]
+                )
+                store.commit_documents(
+                    [(p.article, len(p.chunks), p.content_hash, p.file_hash) for p in written]
+                )
+            store.end_write()
+            self.generation = store.generation()
+        for p in pending:
+            self.record(FileResult(str(p.source.path), p.article.doc_id, p.status, len(p.chunks)))
+
+    def _recheck(self, pending: list[_Prepared]) -> None:
+        """Another writer changed the index since this batch was prepared: whether each file is
+        added, updated or unchanged is decided again against what is committed now."""
+        self.committed = self.store.records()
+        for p in pending:
+            existing = self.committed.get(p.article.doc_id)
+            if existing is not None and existing.file_hash == p.file_hash:
+                p.status = "unchanged"
+            else:
+                p.status = "added" if existing is None else "updated"
+
+    def _prune(self) -> list[FileResult]:
+        removed = []
+        for doc_id, existing in self.store.records().items():
+            if existing.path and not Path(existing.path).exists() and doc_id not in self.seen:
+                self.store.delete_document(doc_id)
+                removed.append(FileResult(existing.path, doc_id, "removed"))
+        return removed

@@ -66,6 +66,19 @@ class Settings(BaseSettings):
         1, ge=0, le=10, description="Sentences repeated at the start of the next chunk."
     )
     max_file_mb: float = Field(20.0, gt=0, description="Files larger than this are reported and skipped.")
+    parse_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="Seconds a file may take to parse (in a separate process); a file that takes longer "
+        "is reported and skipped, and the rest is indexed.",
+    )
+    parse_memory_mb: int = Field(
+        2048,
+        ge=256,
+        description="Memory (address space, MB) the process that parses files may use; a file that needs "
+        "more is reported and skipped.",
+    )
     max_chunks_per_article: int = Field(
         1000,
         ge=1,
