@@ -8,12 +8,15 @@ chat's uploads and deletes).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+import re
 import sys
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
     from rag.types import Article, Chunk
     from rag.vectors import SentenceVectors
 
-__all__ = ["FileResult", "IngestReport", "discover", "ingest_paths"]
+__all__ = ["FileResult", "IngestReport", "discover", "ingest_paths", "shown_path"]
 
 Status = Literal["added", "updated", "unchanged", "failed", "skipped", "removed"]
 _FLUSH_CHUNKS = 256
@@ -99,44 +102,226 @@ class IngestReport:
         }
 
 
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A file name as text that is always valid Unicode: bytes that are not UTF-8 appear as `\\xNN`."""
+    text = os.fspath(path)
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate that no file name decoding made
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+_ESCAPED_BYTE = re.compile(rb"\\x([0-9a-f]{2})")
+
+
+def _file_exists(recorded: str) -> bool:
+    """Whether the file a record names is still there (its name may hold `shown_path` escapes)."""
+    if not recorded:
+        return False
+    if Path(recorded).exists():
+        return True
+    raw = _ESCAPED_BYTE.sub(lambda m: bytes([int(m[1], 16)]), recorded.encode())
+    return raw != recorded.encode() and Path(os.fsdecode(raw)).exists()
+
+
+# -- finding the files ----------------------------------------------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class _Source:
     path: Path
     doc_id: str
+    """The id the file asks for: its path relative to the folder given, or its name."""
+    real: str
+    """Which file this is: its resolved path, as `shown_path` text (what its record stores)."""
 
 
-def discover(paths: Sequence[Path]) -> tuple[list[_Source], list[FileResult]]:
-    """Files to index below `paths` (doc ids relative to each folder), and paths that cannot be used."""
-    sources: list[_Source] = []
-    problems: list[FileResult] = []
+def discover(
+    paths: Sequence[Path], *, follow_symlinks: bool = False
+) -> tuple[list[_Source], list[FileResult]]:
+    """Files to index below `paths`, each once, and what was skipped or cannot be used (with why).
+
+    Symbolic links are followed only to files and folders inside the folder given, unless
+    `follow_symlinks`; hidden files and folders (a name starting with ".") are skipped.
+    """
+    found = _Discovery(follow_symlinks)
     for path in paths:
+        found.path(Path(path))
+    return found.sources, found.problems
+
+
+class _Discovery:
+    def __init__(self, follow_symlinks: bool) -> None:
+        self.follow_symlinks = follow_symlinks
+        self.sources: list[_Source] = []
+        self.problems: list[FileResult] = []
+        self._files: dict[str, Path] = {}
+        """Resolved path of each file found -> the path it was first found at."""
+
+    def path(self, path: Path) -> None:
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            supported = [p for p in found if p.suffix.lower() in SUPPORTED_SUFFIXES]
-            problems.extend(
-                FileResult(str(p), "", "skipped", reason=f"unsupported type {p.suffix or '(none)'}")
-                for p in found
-                if p.suffix.lower() not in SUPPORTED_SUFFIXES
-            )
-            if not supported:
-                problems.append(
-                    FileResult(
-                        str(path),
-                        "",
-                        "failed",
-                        reason=f"no supported files ({', '.join(sorted(SUPPORTED_SUFFIXES))})",
-                    )
-                )
-            sources.extend(_Source(p, p.relative_to(path).as_posix()) for p in supported)
-        elif path.is_file():
-            sources.append(_Source(path, path.name))
+            self._folder(path)
+        elif path.is_file():  # named on its own: followed even if it is a link
+            self._file(path, shown_path(path.name))
+        elif path.is_symlink():
+            self._problem(path, "failed", _broken_link(path))
         else:
-            problems.append(FileResult(str(path), "", "failed", reason="no such file or folder"))
-    return sources, problems
+            self._problem(path, "failed", "no such file or folder")
+
+    def _problem(self, path: Path, status: Status, reason: str) -> None:
+        self.problems.append(FileResult(shown_path(path), "", status, reason=reason))
+
+    def _file(self, path: Path, doc_id: str) -> None:
+        real = os.path.realpath(path)
+        first = self._files.get(real)
+        if first is None:
+            self._files[real] = path
+            self.sources.append(_Source(path, doc_id, shown_path(real)))
+        elif first != path:  # the same path named twice is simply indexed once
+            self._problem(path, "skipped", f"the same file as {shown_path(first)}")
+
+    def _folder(self, root: Path) -> None:
+        root_real = os.path.realpath(root)
+        files: list[tuple[Path, str]] = []
+        folders = {root_real: root}
+        # The folder's own files and folders first, then what its links lead to: a link never
+        # takes the place (or the id) of the file or folder it points to.
+        links: list[tuple[Path, str, tuple[str, ...]]] = []
+        self._walk(root, "", (root_real,), folders, files, links)
+        while links:
+            link, relative, above = links.pop(0)
+            real = os.path.realpath(link)
+            reason = self._unfollowed(link, real, root_real)
+            if reason:
+                self._problem(link, "skipped", reason)
+            else:
+                self._entry(link, real, relative, above, folders, files, links)
+        supported = [(p, rel) for p, rel in files if p.suffix.lower() in SUPPORTED_SUFFIXES]
+        for path, _rel in files:
+            if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+                self._problem(path, "skipped", f"unsupported type {shown_path(path.suffix) or '(none)'}")
+        if not supported:
+            self._problem(root, "failed", f"no supported files ({', '.join(sorted(SUPPORTED_SUFFIXES))})")
+        for path, relative in supported:
+            self._file(path, relative)
+
+    def _walk(
+        self,
+        folder: Path,
+        prefix: str,
+        above: tuple[str, ...],
+        folders: dict[str, Path],
+        files: list[tuple[Path, str]],
+        links: list[tuple[Path, str, tuple[str, ...]]],
+    ) -> None:
+        """Files below `folder` as (path, id relative to the root), in sorted order; links for later."""
+        try:
+            with os.scandir(folder) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            self._problem(folder, "failed", f"cannot read the folder: {exc.strerror or exc}")
+            return
+        for entry in entries:
+            path = Path(entry.path)
+            relative = prefix + shown_path(entry.name)
+            if entry.name.startswith("."):
+                kind = "folder" if entry.is_dir() else "file"
+                self._problem(path, "skipped", f"hidden {kind} (its name starts with a dot)")
+            elif entry.is_symlink():
+                links.append((path, relative, above))
+            else:
+                self._entry(path, os.path.realpath(path), relative, above, folders, files, links)
+
+    def _entry(
+        self,
+        path: Path,
+        real: str,
+        relative: str,
+        above: tuple[str, ...],
+        folders: dict[str, Path],
+        files: list[tuple[Path, str]],
+        links: list[tuple[Path, str, tuple[str, ...]]],
+    ) -> None:
+        if not Path(real).is_dir():
+            if Path(real).is_file():
+                files.append((path, relative))
+            else:
+                self._problem(path, "skipped", "not a regular file")
+        elif real in above:
+            self._problem(path, "skipped", "symlink loop (it points to a folder that holds it)")
+        elif real in folders:
+            self._problem(path, "skipped", f"the same folder as {shown_path(folders[real])}")
+        else:
+            folders[real] = path
+            self._walk(path, relative + "/", (*above, real), folders, files, links)
+
+    def _unfollowed(self, link: Path, real: str, root_real: str) -> str:
+        """Why a symbolic link inside a folder is not followed ("" when it is)."""
+        try:
+            link.stat()
+        except OSError as exc:
+            return "symlink loop" if exc.errno == errno.ELOOP else _broken_link(link)
+        inside = real == root_real or real.startswith(root_real.rstrip(os.sep) + os.sep)
+        if inside or self.follow_symlinks:
+            return ""
+        return f"symlink to {shown_path(real)}, outside the folder (--follow-symlinks follows it)"
+
+
+def _broken_link(link: Path) -> str:
+    try:
+        return f"broken symlink (its target {shown_path(link.readlink())} does not exist)"
+    except OSError as exc:
+        return f"cannot read the symlink: {exc.strerror or exc}"
+
+
+# -- article ids ----------------------------------------------------------------------------------
+
+
+class _Ids:
+    """Gives each file its article id, so that two files never share one.
+
+    A file keeps the id it was indexed under. Otherwise it gets the id it asks for (its path
+    relative to the folder given), unless another file that still exists holds that id: then
+    the id gets `~` and a hash of the file's own resolved path, the same on every run.
+    """
+
+    def __init__(self, records: dict[str, DocRecord]) -> None:
+        self.given: dict[str, str] = {}
+        """Ids given out in this run -> the file (resolved path) each was given to."""
+        self.refresh(records)
+
+    def refresh(self, records: dict[str, DocRecord]) -> None:
+        """Takes the committed articles into account (ids given out in this run stay given)."""
+        self.records = records
+        self._owners = {doc_id: r.path for doc_id, r in records.items()}
+        self._by_path = {r.path: doc_id for doc_id, r in sorted(records.items()) if r.path}
+
+    def committed(self, doc_id: str, real: str) -> None:
+        self._owners[doc_id] = real
+        self._by_path[real] = doc_id
+
+    def assign(self, source: _Source) -> str:
+        real, wanted = source.real, source.doc_id
+        if self._owners.get(wanted) == real:
+            doc_id = wanted
+        elif source.real in self._by_path and self._free(self._by_path[real], real):
+            doc_id = self._by_path[real]
+        else:
+            digest = hashlib.sha256(real.encode()).hexdigest()
+            candidates = [wanted] + [f"{wanted}~{digest[:n]}" for n in (8, 16, 64)]
+            doc_id = next((c for c in candidates if self._free(c, real)), candidates[-1])
+        self.given[doc_id] = real
+        return doc_id
+
+    def release(self, doc_id: str) -> None:
+        self.given.pop(doc_id, None)
+
+    def _free(self, doc_id: str, real: str) -> bool:
+        if doc_id in self.given:
+            return self.given[doc_id] == real
+        owner = self._owners.get(doc_id)
+        return owner is None or owner == real or not _file_exists(owner)
 
 
 # -- syncing --------------------------------------------------------------------------------------
@@ -192,6 +377,7 @@ def ingest_paths(
     rebuild: bool = False,
     progress: bool | None = None,
     on_file: Callable[[FileResult], None] | None = None,
+    follow_symlinks: bool = False,
 ) -> IngestReport:
     """Bring the store in line with the files under `paths`; see the README for the rules."""
     from rag.embeddings import embedder_from_settings
@@ -203,7 +389,7 @@ def ingest_paths(
         if store is None:
             store = Store(settings, embedder_from_settings(settings))
         lexical = lexical or LexicalIndex(settings.data_dir, settings.collection)
-        sources, problems = discover([Path(p) for p in paths])
+        sources, problems = discover([Path(p) for p in paths], follow_symlinks=follow_symlinks)
         show = sys.stderr.isatty() if progress is None else progress
         sync = _Sync(settings, store, lexical, parser, _Progress(len(sources), show), on_file)
         report = sync.run(sources, problems, prune=prune, rebuild=rebuild)
@@ -235,8 +421,7 @@ class _Sync:
         self.report = IngestReport()
         self.generation = ""
         """The index generation this run last wrote (or read): another writer changes it."""
-        self.committed: dict[str, DocRecord] = {}
-        self.seen: set[str] = set()
+        self.ids = _Ids({})
 
     def record(self, result: FileResult, *, counted: bool = True) -> None:
         self.report.files.append(result)
@@ -258,17 +443,9 @@ class _Sync:
                 self.report.recovered = store.reconcile()
             store.end_write()
             self.generation = store.generation()
-            self.committed = store.records()
+            self.ids = _Ids(store.records())
         pending: list[_Prepared] = []
         for source in sources:
-            if source.doc_id in self.seen:
-                self.record(
-                    FileResult(
-                        str(source.path), source.doc_id, "failed", reason="another file has the same id"
-                    )
-                )
-                continue
-            self.seen.add(source.doc_id)
             prepared = self._prepare(source)
             if isinstance(prepared, FileResult):
                 self.record(prepared)
@@ -291,8 +468,9 @@ class _Sync:
         return self.report
 
     def _prepare(self, source: _Source) -> _Prepared | FileResult:
-        settings, path, doc_id = self.settings, source.path, source.doc_id
-        shown = str(path)
+        settings, path = self.settings, source.path
+        doc_id = self.ids.assign(source)
+        shown = shown_path(path)
         max_bytes = int(settings.max_file_mb * 1_000_000)
         try:
             size = path.stat().st_size
@@ -302,15 +480,17 @@ class _Sync:
                 )
             data = path.read_bytes()
         except OSError as exc:
+            self.ids.release(doc_id)
             return FileResult(shown, doc_id, "failed", reason=f"cannot read: {exc.strerror or exc}")
         except LoadError as exc:
+            self.ids.release(doc_id)
             return FileResult(shown, doc_id, "failed", reason=str(exc))
         file_hash = hashlib.sha256(data).hexdigest()
-        existing = self.committed.get(doc_id)
+        existing = self.ids.records.get(doc_id)
         if existing is not None and existing.file_hash == file_hash:
             return FileResult(shown, doc_id, "unchanged", existing.n_chunks)
         try:
-            article = self.parser.parse(data, name=path.name, doc_id=doc_id, path=str(path.resolve()))
+            article = self.parser.parse(data, name=shown_path(path.name), doc_id=doc_id, path=source.real)
             c_hash = content_hash(article)
             chunks = chunk_article(
                 article,
@@ -356,15 +536,29 @@ class _Sync:
                 )
             store.end_write()
             self.generation = store.generation()
+        for p in written:
+            self.ids.committed(p.article.doc_id, p.source.real)
         for p in pending:
-            self.record(FileResult(str(p.source.path), p.article.doc_id, p.status, len(p.chunks)))
+            self.record(FileResult(shown_path(p.source.path), p.article.doc_id, p.status, len(p.chunks)))
 
     def _recheck(self, pending: list[_Prepared]) -> None:
-        """Another writer changed the index since this batch was prepared: whether each file is
-        added, updated or unchanged is decided again against what is committed now."""
-        self.committed = self.store.records()
+        """Another writer changed the index since this batch was prepared: its ids and statuses
+        are decided again against what is committed now."""
+        from rag.store import chunk_id
+
+        records = self.store.records()
         for p in pending:
-            existing = self.committed.get(p.article.doc_id)
+            self.ids.release(p.article.doc_id)
+        self.ids.refresh(records)
+        for p in pending:
+            doc_id = self.ids.assign(p.source)
+            if doc_id != p.article.doc_id:
+                p.article = replace(p.article, doc_id=doc_id)
+                p.chunks = [
+                    replace(c, doc_id=doc_id, chunk_id=chunk_id(doc_id, p.content_hash, c.index))
+                    for c in p.chunks
+                ]
+            existing = records.get(doc_id)
             if existing is not None and existing.file_hash == p.file_hash:
                 p.status = "unchanged"
             else:
@@ -373,7 +567,7 @@ class _Sync:
     def _prune(self) -> list[FileResult]:
         removed = []
         for doc_id, existing in self.store.records().items():
-            if existing.path and not Path(existing.path).exists() and doc_id not in self.seen:
+            if existing.path and not _file_exists(existing.path) and doc_id not in self.ids.given:
                 self.store.delete_document(doc_id)
                 removed.append(FileResult(existing.path, doc_id, "removed"))
         return removed

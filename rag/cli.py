@@ -43,6 +43,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     def show(result: Any) -> None:
         if result.status == "failed":
             print(f"error: {result.path}: {result.reason}", file=sys.stderr)
+        elif args.verbose and result.status == "skipped":
+            print(f"skipped: {result.path}: {result.reason}", file=sys.stderr)
         elif args.verbose:
             print(f"{result.status}: {result.path} ({result.chunks} chunks)", file=sys.stderr)
 
@@ -53,6 +55,7 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         rebuild=args.rebuild,
         progress=False if args.json or args.quiet else None,
         on_file=show,
+        follow_symlinks=args.follow_symlinks,
     )
     if args.json:
         _print_json(report.to_json())
@@ -166,7 +169,14 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--rebuild", action="store_true", help="delete the index and start over")
     ingest.add_argument("--json", action="store_true", help="print a JSON report")
     ingest.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    ingest.add_argument("-v", "--verbose", action="store_true", help="print every file")
+    ingest.add_argument(
+        "-v", "--verbose", action="store_true", help="print every file, and why any was skipped"
+    )
+    ingest.add_argument(
+        "--follow-symlinks",
+        action="store_true",
+        help="follow symbolic links that lead out of the folder (by default they are skipped)",
+    )
     ingest.set_defaults(run=_cmd_ingest)
 
     stats = sub.add_parser("stats", parents=[common], help="what is in the index")

@@ -1,8 +1,9 @@
 """Hostile files, through the real `rag` command and the chat's Python API: an HTML page that keeps the
-parser busy for minutes, and a file that needs more memory to parse than it may have.
+parser busy for minutes, a file that needs more memory to parse than it may have, and file names
+that are not UTF-8.
 
 A file that blows the parse budget fails with its reason while the rest is indexed, and the chat
-keeps answering and taking uploads meanwhile.
+keeps answering and taking uploads meanwhile; names reach `--json` as exact, valid data.
 """
 
 from __future__ import annotations
@@ -215,3 +216,34 @@ def test_a_file_that_needs_more_memory_than_the_budget_fails_alone(
     write_artifact(
         "parse-memory-budget", {"file_mb": 18, "budget_mb": 256, "ingest_seconds": round(seconds, 1)}
     )
+
+
+@pytest.mark.timeout(300)
+def test_file_names_that_are_not_utf8_round_trip_through_json(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    names = [b"caf\xe9.txt", b"\xff\xfe-report.txt", "北京.txt".encode()]
+    for number, name in enumerate(names):
+        (folder / os.fsdecode(name)).write_text(news(number), encoding="utf-8")
+    data_dir = tmp_path / "data"
+
+    done = _rag(["ingest", str(folder), "--json"], data_dir)
+
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    report = json.loads(done.stdout.decode("utf-8"))  # strict: valid UTF-8 only
+    shown = sorted(f["doc_id"] for f in report["files"])
+    assert shown == sorted(["caf\\xe9.txt", "\\xff\\xfe-report.txt", "北京.txt"])
+    assert all(f["status"] == "added" for f in report["files"])
+    assert all(f["path"].startswith(str(folder)) and "\\udc" not in f["path"] for f in report["files"])
+    # The same names again: the same articles, unchanged; and a prune elsewhere keeps them.
+    again = json.loads(_rag(["ingest", str(folder), "--json"], data_dir).stdout)
+    assert {f["doc_id"]: f["status"] for f in again["files"]} == dict.fromkeys(shown, "unchanged")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "other.txt").write_text(news(9), encoding="utf-8")
+    pruned = json.loads(_rag(["ingest", str(other), "--prune", "--json"], data_dir).stdout)
+    assert pruned["documents"] == 4 and "removed" not in pruned["counts"], pruned
+    asked = _rag(["ask", f"How many books did the library of {TOWNS[0]} open with?", "--json"], data_dir)
+    answer = json.loads(asked.stdout.decode("utf-8"))
+    assert answer["citations"][0]["doc_id"] == "caf\\xe9.txt"
+    write_artifact("non-utf8-names", {"doc_ids": shown, "exit_code": done.returncode})

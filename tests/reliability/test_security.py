@@ -4,6 +4,7 @@ limit, the chat refuses an open address without a login, and the Chroma token is
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -381,3 +382,78 @@ def test_chroma_token_is_sent_but_never_shown(
             "leaks": len(leaks),
         },
     )
+
+
+# -- symbolic links and hidden files -----------------------------------------------------------------
+
+
+def _rag(args: list[str], data_dir: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    """The real `rag` command, with only the RAG_* settings given."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env |= {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "ANONYMIZED_TELEMETRY": "False"}
+    env |= {"RAG_DATA_DIR": str(data_dir)} | {f"RAG_{k.upper()}": v for k, v in settings.items()}
+    return subprocess.run(
+        [str(BIN / "rag"), *args], env=env, cwd=data_dir.parent, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.timeout(600)
+def test_symlinks_stay_inside_the_folder_unless_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "passwd.txt"
+    secret.write_text(FACTS[7].article(7), encoding="utf-8")
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "more.txt").write_text(FACTS[8].article(8), encoding="utf-8")
+    notes = tmp_path / "notes"
+    (notes / "sub").mkdir(parents=True)
+    (notes / "a.txt").write_text(FACTS[0].article(0), encoding="utf-8")
+    (notes / "sub" / "b.txt").write_text(FACTS[1].article(1), encoding="utf-8")
+    (notes / ".hidden.txt").write_text(FACTS[2].article(2), encoding="utf-8")
+    (notes / ".git").mkdir()
+    (notes / ".git" / "notes.txt").write_text(FACTS[3].article(3), encoding="utf-8")
+    links = {
+        "passwd.txt": secret,  # a file outside
+        "elsewhere": archive,  # a folder outside
+        "dangling.txt": tmp_path / "missing.txt",
+        "loop": notes,  # the folder itself
+        "alias.txt": notes / "a.txt",  # inside: the same file again
+        "shortcut": notes / "sub",  # inside: the same folder again
+    }
+    for name, target in links.items():
+        (notes / name).symlink_to(target)
+    (notes / "self.txt").symlink_to(notes / "self.txt")
+    data_dir = tmp_path / "data"
+
+    done = _rag(["ingest", str(notes), "-v", "--json"], data_dir)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    results = {Path(f["path"]).name: f for f in report["files"]}
+    assert {n for n, f in results.items() if f["status"] == "added"} == {"a.txt", "b.txt"}
+    reasons = {n: f["reason"] for n, f in results.items() if f["status"] == "skipped"}
+    assert reasons == {
+        ".git": "hidden folder (its name starts with a dot)",
+        ".hidden.txt": "hidden file (its name starts with a dot)",
+        "alias.txt": f"the same file as {notes / 'a.txt'}",
+        "dangling.txt": f"broken symlink (its target {tmp_path / 'missing.txt'} does not exist)",
+        "elsewhere": f"symlink to {archive}, outside the folder (--follow-symlinks follows it)",
+        "loop": "symlink loop (it points to a folder that holds it)",
+        "passwd.txt": f"symlink to {secret}, outside the folder (--follow-symlinks follows it)",
+        "self.txt": "symlink loop",
+        "shortcut": f"the same folder as {notes / 'sub'}",
+    }
+    for name, reason in reasons.items():  # -v prints the same
+        assert f"skipped: {notes / name}: {reason}" in done.stderr, name
+    assert report["documents"] == 2
+    asked = json.loads(_rag(["ask", fact_question(FACTS[7]).text, "--json"], data_dir).stdout)
+    assert asked["abstained"] and FACTS[7].person not in json.dumps(asked)
+
+    followed = _rag(["ingest", str(notes), "--follow-symlinks", "--json"], data_dir)
+    report = json.loads(followed.stdout)
+    added = sorted(f["doc_id"] for f in report["files"] if f["status"] == "added")
+    assert added == ["elsewhere/more.txt", "passwd.txt"]
+    asked = json.loads(_rag(["ask", fact_question(FACTS[7]).text, "--json"], data_dir).stdout)
+    assert asked["citations"] and asked["citations"][0]["doc_id"] == "passwd.txt"
+    write_artifact("security-symlinks", {"skipped": reasons, "followed_with_option": added})
