@@ -8,6 +8,7 @@ __all__ = [
     "IndexMismatchError",
     "NoIndexError",
     "RagError",
+    "ReadOnlyIndexError",
     "StoreUnavailableError",
 ]
 
@@ -30,6 +31,10 @@ class IndexMismatchError(RagError):
 
 class StoreUnavailableError(RagError, ConnectionError):
     """The Chroma server cannot be reached, or the data directory cannot be used."""
+
+
+class ReadOnlyIndexError(StoreUnavailableError):
+    """The index is read-only (`RAG_READ_ONLY`, or its folder cannot be written): it answers, but takes no writes."""
 
 
 class BackendUnavailableError(RagError):

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         description="Articles that would make more chunks are reported and skipped (about 700 KB of "
         "English at the default chunk size); bounds an ingest's time and memory.",
     )
+    read_only: bool = Field(
+        False,
+        description="Only read the index: questions are answered, ingest, uploads and deletes are refused. "
+        "Also on by itself when the store's folder cannot be written (a read-only mount, no permission).",
+    )
     chroma_host: str | None = Field(
         None, description="Chroma server host; when set, the server is used instead of the embedded store."
     )

@@ -12,18 +12,22 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import os
+import shutil
+import tempfile
 import threading
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
+from rag.errors import IndexMismatchError, NoIndexError, ReadOnlyIndexError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
-    from pathlib import Path
 
     from rag.settings import Settings
     from rag.types import Article, Chunk
@@ -64,6 +68,8 @@ _WRITE_PAGE = 4096
 """Chunks per upsert: under the embedded store's limit of 5461 per call."""
 _WRITTEN_HERE: set[str] = set()
 """Generations written by this process; any other change came from another process."""
+_WRITE_REFUSED = ("readonly database", "read-only file system", "disk is full", "no space left")
+"""How opening an embedded store fails when its folder cannot be written (in lower case)."""
 
 
 class Embedder(Protocol):
@@ -156,6 +162,8 @@ class Store:
         self._seen_generation: str | None = None
         self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._text_chars = 0
+        self._snapshot: _Snapshot | None = None
+        self._writing = False
 
     # -- connection -------------------------------------------------------------------------
 
@@ -191,16 +199,86 @@ class Store:
                 ) from None
         directory = s.chroma_dir
         self._refuse_foreign()
+        reason = self.read_only_reason()
+        if reason and (directory / "chroma.sqlite3").exists():
+            return self._open_snapshot(reason)
         try:
             directory.mkdir(parents=True, exist_ok=True)
             return chromadb.PersistentClient(path=str(directory), settings=chroma_settings)
         except Exception as exc:
             _forget_embedded(directory)  # chromadb caches the half-started engine; the next try starts afresh
+            refused = str(exc).lower()
+            if (
+                not self._writing
+                and any(words in refused for words in _WRITE_REFUSED)
+                and (directory / "chroma.sqlite3").exists()
+            ):
+                # Chroma writes as it opens (a full disk, a folder turned read-only since the check).
+                return self._open_snapshot(str(exc))
+            if any(words in refused for words in _WRITE_REFUSED):
+                raise StoreUnavailableError(
+                    f"cannot open the Chroma store in {directory} to write: {exc}. Nothing was changed. "
+                    "Check that RAG_DATA_DIR is writable and has free space, then try again."
+                ) from None
             raise StoreUnavailableError(
                 f"cannot open the Chroma store in {directory}: {exc}. Nothing was changed. Check that "
                 "RAG_DATA_DIR is readable and writable; if the store is damaged, move the folder away "
                 "and index your articles again with `rag ingest PATH`."
             ) from None
+
+    def read_only_reason(self) -> str:
+        """Why this store only reads ("" when it can write): `RAG_READ_ONLY`, or an embedded
+        store's folder that cannot be written."""
+        if self.settings.read_only:
+            return "RAG_READ_ONLY is set"
+        if self.settings.chroma_host:
+            return ""
+        return _unwritable(self.settings.chroma_dir)
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this store refuses writes; it still answers (see `read_only_reason`)."""
+        return bool(self.read_only_reason())
+
+    def _open_snapshot(self, reason: str) -> Any:
+        """A client of a copy of the embedded store in a temporary folder, for a folder it cannot write.
+
+        Chroma writes to its database as it opens it (migrations, its log), even to read, so a
+        read-only folder, or a full disk, could not be queried at all. The copy is taken again
+        when the store's files change, and removed when this store is.
+        """
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        directory = self.settings.chroma_dir
+        scratch = Path(tempfile.mkdtemp(prefix="rag-read-only-"))
+        copy = scratch / "chroma"
+        try:
+            signature = _signature(directory)
+            shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("*.lock"))
+            client = chromadb.PersistentClient(
+                path=str(copy), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+            )
+        except Exception as exc:
+            _forget_embedded(copy)
+            shutil.rmtree(scratch, ignore_errors=True)
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise StoreUnavailableError(
+                f"the Chroma store in {directory} cannot be written ({reason}), and a copy to read it "
+                f"from could not be made in {scratch.parent}: {detail}. Free some space there, or set "
+                "TMPDIR to a folder with room for a copy of the store."
+            ) from None
+        self._drop_snapshot()
+        # Removed with this store, or at exit at the latest.
+        remove = weakref.finalize(self, shutil.rmtree, str(scratch), True)
+        self._snapshot = _Snapshot(copy, reason, signature, remove)
+        return client
+
+    def _drop_snapshot(self) -> None:
+        snapshot, self._snapshot = self._snapshot, None
+        if snapshot is not None:
+            _forget_embedded(snapshot.path, stop=True)
+            snapshot.remove()
 
     def _refuse_foreign(self) -> None:
         """Raises when the embedded store's folder holds files that are not a Chroma store."""
@@ -351,6 +429,9 @@ class Store:
 
     def generation(self) -> str:
         """Changes whenever a write completes; caches key on it."""
+        snapshot = self._snapshot
+        if snapshot is not None and _signature(self.settings.chroma_dir) != snapshot.signature:
+            self._reopen()  # the store was written since it was copied (its folder is writable again)
         collection = self._existing()
         if collection is None:
             return ""
@@ -373,12 +454,15 @@ class Store:
         """
         if self.settings.chroma_host or self._client is None:
             return
-        try:
-            from chromadb.api.shared_system_client import SharedSystemClient
+        if self._snapshot is None:
+            try:
+                from chromadb.api.shared_system_client import SharedSystemClient
 
-            SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
-        except (ImportError, AttributeError):
-            return
+                SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
+            except (ImportError, AttributeError):
+                return
+        self._client = None
+        self._drop_snapshot()
         self._client = self._connect()
         with self._lock:
             self._records = None
@@ -391,7 +475,14 @@ class Store:
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
-        """One writer at a time per data directory (ingest, chat uploads and deletes, other processes)."""
+        """One writer at a time per data directory (ingest, chat uploads and deletes, other processes).
+
+        Raises `ReadOnlyIndexError` when the store is read-only, before anything is written.
+        """
+        self.check_writable()
+        if self._snapshot is not None:  # opened while it could not be written: write to the store itself
+            self._client = None
+            self._drop_snapshot()
         try:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             handle = (self.settings.data_dir / ".ingest.lock").open("a")
@@ -401,10 +492,28 @@ class Store:
             ) from None
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
+            self._writing = True
             try:
                 yield
             finally:
+                self._writing = False
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def check_writable(self) -> None:
+        """Raises `ReadOnlyIndexError`, saying why and what still works, when the store is read-only."""
+        reason = self.read_only_reason()
+        if not reason:
+            return
+        where = self.settings.store_location
+        fix = (
+            "unset RAG_READ_ONLY to change it"
+            if self.settings.read_only
+            else "to change it, make the folder writable or copy RAG_DATA_DIR somewhere that is"
+        )
+        raise ReadOnlyIndexError(
+            f"the index in {where} is read-only ({reason}): it answers questions, but articles cannot be "
+            f"added or deleted; {fix}"
+        )
 
     def begin_write(self) -> bool:
         """Marks the index as being written; returns whether a previous write was interrupted."""
@@ -792,6 +901,7 @@ class Store:
             "location": self.settings.store_location,
             "collection": self.settings.collection,
             "interrupted_write": bool(metadata.get(_KEY_DIRTY, False)),
+            "read_only": self.read_only_reason() or False,
         }
 
 
@@ -816,14 +926,52 @@ def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
     )
 
 
-def _forget_embedded(directory: Path) -> None:
-    """Drops chromadb's process-wide engine for an embedded store folder."""
+def _forget_embedded(directory: Path, *, stop: bool = False) -> None:
+    """Drops chromadb's process-wide engine for an embedded store folder (and stops it)."""
     try:
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        SharedSystemClient._identifier_to_system.pop(str(directory), None)
+        system = SharedSystemClient._identifier_to_system.pop(str(directory), None)
     except (ImportError, AttributeError):
+        return
+    if stop and system is not None:
+        with contextlib.suppress(Exception):
+            system.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """The copy a read-only store reads: where, why, and the files it was copied from."""
+
+    path: Path
+    reason: str
+    signature: tuple[tuple[str, int, int], ...]
+    remove: weakref.finalize[Any, Any]
+
+
+def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
+    """Name, size and modification time of the store's database files: they change on every write."""
+    found = []
+    for name in ("chroma.sqlite3", "chroma.sqlite3-wal"):
+        with contextlib.suppress(OSError):
+            stat = (directory / name).stat()
+            found.append((name, stat.st_size, stat.st_mtime_ns))
+    return tuple(found)
+
+
+def _unwritable(directory: Path) -> str:
+    """Why the embedded store in `directory` cannot be written ("" when it can, or does not exist yet)."""
+    database = directory / "chroma.sqlite3"
+    if not database.exists():
+        return ""
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return "Read-only file system"
+    except OSError:
         pass
+    if not (os.access(directory, os.W_OK) and os.access(database, os.W_OK)):
+        return "Permission denied"
+    return ""
 
 
 def _is_connection_error(exc: BaseException) -> bool:

@@ -69,9 +69,11 @@ def ingest_uploads(
     """Copies acceptable uploads into `upload_dir` and ingests them; returns the report and refusals.
 
     A file that fails to ingest is removed again, and a previous upload of the same name is put back.
+    Raises `ReadOnlyIndexError` before copying anything when the index is read-only.
     """
     from ingest.pipeline import ingest_paths
 
+    store.check_writable()
     folder = upload_dir(settings)
     problems: list[str] = []
     accepted: dict[str, Path] = {}

@@ -11,6 +11,7 @@ right to mount (as in CI), and fail, rather than skip, without them.
 from __future__ import annotations
 
 import contextlib
+import html
 import random
 import shutil
 import subprocess
@@ -42,7 +43,7 @@ from reliability_support import (
 
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
-from rag.errors import BackendUnavailableError, NoIndexError, StoreUnavailableError
+from rag.errors import BackendUnavailableError, NoIndexError, ReadOnlyIndexError, StoreUnavailableError
 from rag.store import Store
 
 if TYPE_CHECKING:
@@ -265,10 +266,9 @@ def test_ingest_into_a_read_only_data_folder(
     rows = chunk_rows(assistant.store)
 
     with read_only(settings.data_dir):
-        with pytest.raises(StoreUnavailableError) as failure:
+        with pytest.raises(ReadOnlyIndexError) as failure:
             ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
-        assert f"cannot write to RAG_DATA_DIR {settings.data_dir}" in str(failure.value)
-        assert "Read-only file system" in str(failure.value)
+        assert str(failure.value) == _read_only_message(settings, "Read-only file system")
         _assert_answers(assistant, FACTS[:3])  # the open index still answers
     assert chunk_rows(assistant.store) == rows
 
@@ -335,27 +335,121 @@ def test_store_turns_read_only_in_the_middle_of_an_ingest(
     )
 
 
+def _rag(data_dir: Path, *args: str, **settings: str) -> subprocess.Popen[str]:
+    """The real `rag` command, started in a fresh process."""
+    env = {"RAG_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    env |= {"PATH": "/usr/bin:/bin", "ANONYMIZED_TELEMETRY": "False"}
+    env |= {f"RAG_{name.upper()}": value for name, value in settings.items()}
+    return subprocess.Popen(
+        [str(BIN / "rag"), *args],
+        env=env,
+        cwd=data_dir.parent,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finished(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    stdout, stderr = process.communicate(timeout=300)
+    return process.returncode, stdout, stderr
+
+
+def _read_only_message(settings: Settings, reason: str) -> str:
+    fix = (
+        "unset RAG_READ_ONLY to change it"
+        if reason == "RAG_READ_ONLY is set"
+        else "to change it, make the folder writable or copy RAG_DATA_DIR somewhere that is"
+    )
+    return (
+        f"the index in {settings.chroma_dir} is read-only ({reason}): it answers questions, but articles "
+        f"cannot be added or deleted; {fix}"
+    )
+
+
+def _assert_writes_refused(assistant: Assistant, more: Path, expected: str) -> dict[str, str]:
+    """Ingest, delete, and the chat's upload and delete are refused with `expected`; returns what each said."""
+    from ui.app import _Handlers
+
+    with pytest.raises(ReadOnlyIndexError) as ingested:
+        ingest_paths([more], assistant.settings, store=assistant.store, lexical=assistant.lexical)
+    with pytest.raises(ReadOnlyIndexError) as deleted:
+        assistant.delete_article(FACTS[0].file_name)
+    chat = _Handlers(assistant)
+    upload = chat.upload([str(next(more.iterdir()))], None, lambda *args, **kwargs: None)[1]
+    delete = chat.delete(FACTS[0].file_name, None)[0]
+    said = {
+        "ingest": str(ingested.value),
+        "delete": str(deleted.value),
+        "chat_upload": html.unescape(upload),
+        "chat_delete": html.unescape(delete),
+    }
+    assert said["ingest"] == said["delete"] == expected
+    assert expected in said["chat_upload"] and expected in said["chat_delete"]
+    return said
+
+
 @needs_mount
 @pytest.mark.timeout(300)
-def test_store_opened_while_read_only_recovers_once_writable(
+def test_a_read_only_index_answers_and_refuses_writes_with_the_reason(
     settings: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> None:
-    folder = _articles(tmp_path / "articles", FACTS[:2])
+    # An archive on a read-only mount: Chroma writes to its database as it opens it, so even
+    # `rag ask` failed with "attempt to write a readonly database".
+    folder = _articles(tmp_path / "articles", FACTS[:3])
+    more = _articles(tmp_path / "more", FACTS[3:5])
     assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
     _forget_store(settings)
+    before = tree(settings.data_dir)
     assistant = Assistant(settings, embedder=embedder)
+    expected = _read_only_message(settings, "Read-only file system")
 
-    messages: list[str] = []
     with read_only(settings.data_dir):
-        for _ in range(2):
-            with pytest.raises(StoreUnavailableError) as failure:
-                assistant.ask(FACTS[0].question)
-            assert f"cannot open the Chroma store in {settings.chroma_dir}" in str(failure.value)
-            messages.append(str(failure.value))
-    # The same assistant, no restart.
-    _assert_answers(assistant, FACTS[:2])
+        _assert_answers(assistant, FACTS[:3])
+        # Two more readers at once, each its own process.
+        askers = [_rag(settings.data_dir, "ask", FACTS[n].question) for n in (1, 2)]
+        asked = [_finished(asker) for asker in askers]
+        said = _assert_writes_refused(assistant, more, expected)
+        code, _out, ingest_stderr = _finished(_rag(settings.data_dir, "ingest", str(more)))
+        assert tree(settings.data_dir) == before
+    for (status, stdout, stderr), n in zip(asked, (1, 2), strict=True):
+        assert status == 0, stderr
+        assert FACTS[n].answer_sentence in stdout
+    assert code == 2 and f"error: {expected}" in ingest_stderr and "Traceback" not in ingest_stderr
+
+    # Writable again: the same assistant writes to the store itself, not to the copy it read.
+    report = ingest_paths([more], settings, store=assistant.store, lexical=assistant.lexical)
+    assert report.counts() == {"added": 2}
+    _assert_answers(assistant, FACTS[:5])
     _forget_store(settings)
-    write_artifact("faults-read-only-at-open", {"while_read_only": messages, "recovered": True})
+    _assert_answers(Assistant(settings, embedder=embedder), FACTS[:5])
+    _forget_store(settings)
+    write_artifact("faults-read-only-index", {"refused": said, "answered_while_read_only": 3 + 2, "lost": 0})
+
+
+@pytest.mark.timeout(300)
+def test_read_only_setting_answers_and_leaves_the_folder_untouched(
+    settings: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    # A backup, or another process's index, opened with RAG_READ_ONLY: not a byte of it changes.
+    folder = _articles(tmp_path / "articles", FACTS[:3])
+    more = _articles(tmp_path / "more", FACTS[3:5])
+    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    _forget_store(settings)
+    before = tree(settings.data_dir)
+    reader = settings.model_copy(update={"read_only": True})
+    assistant = Assistant(reader, embedder=embedder)
+
+    _assert_answers(assistant, FACTS[:3])
+    said = _assert_writes_refused(assistant, more, _read_only_message(settings, "RAG_READ_ONLY is set"))
+    code, stdout, stderr = _finished(_rag(settings.data_dir, "ask", FACTS[1].question, read_only="true"))
+    assert code == 0 and FACTS[1].answer_sentence in stdout, stderr
+    code, _out, stderr = _finished(_rag(settings.data_dir, "ingest", str(more), read_only="true"))
+    assert code == 2 and "RAG_READ_ONLY is set" in stderr and "Traceback" not in stderr
+    del assistant
+    _forget_store(settings)
+    assert tree(settings.data_dir) == before
+    write_artifact("faults-read-only-setting", {"refused": said, "files_changed": 0})
 
 
 # -- a full disk ---------------------------------------------------------------------------------
@@ -410,6 +504,39 @@ def test_disk_full_during_ingest(
             "against_a_clean_ingest": same,
         },
     )
+
+
+@needs_mount
+@pytest.mark.timeout(300)
+def test_a_full_disk_still_answers(
+    clean_env: None, embedder: SentenceTransformerEmbeddings, tmp_path: Path
+) -> None:
+    # Chroma writes to its database as it opens it: on a full disk a new `rag ask` failed with
+    # "database or disk is full".
+    first = _articles(tmp_path / "first", FACTS[:3])
+    more = _articles(tmp_path / "more", FACTS[3:5])
+    disk = tmp_path / "disk"
+    with small_disk(disk, "16M"):
+        settings = make_settings(disk / "data")
+        assert ingest_paths([first], settings, store=Store(settings, embedder)).ok
+        _forget_store(settings)
+        filler = fill_disk(disk, leave_bytes=0)
+        try:
+            assistant = Assistant(settings, embedder=embedder)
+            _assert_answers(assistant, FACTS[:3])
+            code, stdout, stderr = _finished(_rag(settings.data_dir, "ask", FACTS[2].question))
+            assert code == 0 and FACTS[2].answer_sentence in stdout, stderr
+            with pytest.raises(StoreUnavailableError) as failure:
+                ingest_paths([more], settings, store=assistant.store, lexical=assistant.lexical)
+            message = str(failure.value)
+            assert str(settings.chroma_dir) in message and "free space" in message
+        finally:
+            filler.unlink()
+        report = ingest_paths([more], settings, store=assistant.store, lexical=assistant.lexical)
+        assert report.counts() == {"added": 2}
+        _assert_answers(assistant, FACTS[:5])
+        _forget_store(settings)
+    write_artifact("faults-disk-full-ask", {"disk": "tmpfs 16M, 0 bytes free", "ingest": message, "lost": 0})
 
 
 # -- an LLM backend that stalls, or answers with nonsense ----------------------------------------
