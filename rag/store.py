@@ -251,7 +251,8 @@ class Store:
         from chromadb.config import Settings as ChromaSettings
 
         directory = self.settings.chroma_dir
-        scratch = Path(tempfile.mkdtemp(prefix="rag-read-only-"))
+        _remove_orphaned_snapshots()
+        scratch = Path(tempfile.mkdtemp(prefix=f"{_SNAPSHOT_PREFIX}{os.getpid()}-"))
         copy = scratch / "chroma"
         try:
             signature = _signature(directory)
@@ -947,6 +948,23 @@ class _Snapshot:
     reason: str
     signature: tuple[tuple[str, int, int], ...]
     remove: weakref.finalize[Any, Any]
+
+
+_SNAPSHOT_PREFIX = "rag-read-only-"
+
+
+def _remove_orphaned_snapshots() -> None:
+    """Removes the copies that processes which ended without cleaning up (SIGTERM, SIGKILL) left behind."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{_SNAPSHOT_PREFIX}*-*"):
+        pid = folder.name.removeprefix(_SNAPSHOT_PREFIX).split("-", 1)[0]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:  # alive, someone else's
+            pass
 
 
 def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:

@@ -11,10 +11,13 @@ right to mount (as in CI), and fail, rather than skip, without them.
 from __future__ import annotations
 
 import contextlib
+import gc
 import html
+import os
 import random
 import shutil
 import subprocess
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -450,6 +453,42 @@ def test_read_only_setting_answers_and_leaves_the_folder_untouched(
     _forget_store(settings)
     assert tree(settings.data_dir) == before
     write_artifact("faults-read-only-setting", {"refused": said, "files_changed": 0})
+
+
+@pytest.mark.timeout(300)
+def test_a_read_only_reader_sees_what_a_writer_adds_and_leaves_no_copies(
+    settings: Settings,
+    embedder: SentenceTransformerEmbeddings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    ended = subprocess.Popen(["true"])
+    ended.wait()  # gone and reaped: its pid names no process
+    orphan = scratch / f"rag-read-only-{ended.pid}-x"
+    folder = _articles(tmp_path / "articles", FACTS[:2])
+    more = _articles(tmp_path / "more", FACTS[2:4])
+    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    reader = Assistant(settings.model_copy(update={"read_only": True}), embedder=embedder)
+    _assert_answers(reader, FACTS[:2])
+    copies = sorted(scratch.iterdir())
+    assert len(copies) == 1 and copies[0].name.startswith(f"rag-read-only-{os.getpid()}-")
+
+    # Another writer (here, a store of its own) adds articles: the reader's next question sees them.
+    assert ingest_paths([more], settings, store=Store(settings, embedder)).counts() == {"added": 2}
+    _assert_answers(reader, FACTS[:4])
+    assert len(list(scratch.iterdir())) == 1  # the old copy made way for the new one
+
+    orphan.mkdir()
+    (orphan / "chroma").mkdir()
+    Assistant(settings.model_copy(update={"read_only": True}), embedder=embedder).ask(FACTS[0].question)
+    assert not orphan.exists()  # a copy whose process ended without removing it
+    del reader
+    gc.collect()
+    _forget_store(settings)
+    assert [p.name for p in scratch.iterdir()] == []
 
 
 # -- a full disk ---------------------------------------------------------------------------------
