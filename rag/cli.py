@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,20 +21,58 @@ if TYPE_CHECKING:
 __all__ = ["main"]
 
 
+_OPTION_SETTINGS = {
+    "data_dir": ("data_dir", "--data-dir"),
+    "collection": ("collection", "--collection"),
+    "k": ("top_k", "--k"),
+    "answerer": ("answerer", "--answerer"),
+    "host": ("ui_host", "--host"),
+    "port": ("ui_port", "--port"),
+}
+"""Options that override a setting: (argument, setting, option). They are validated as the setting is."""
+
+
 def _settings(args: argparse.Namespace) -> Settings:
     from rag.settings import load_settings
 
     overrides: dict[str, Any] = {}
-    for name in ("data_dir", "collection"):
-        value = getattr(args, name, None)
+    names: dict[str, str] = {}
+    for argument, (setting, option) in _OPTION_SETTINGS.items():
+        value = getattr(args, argument, None)
         if value is not None:
-            overrides[name] = value
-    return load_settings(**overrides)
+            overrides[setting] = value
+            names[setting] = option
+    return load_settings(option_names=names, **overrides)
+
+
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor moves, clearing the screen
+    r"|\x1b[\]PX^_][^\x07\x1b\n]*(?:\x07|\x1b\\)?"  # OSC, DCS...: a window title, up to BEL or ST
+    r"|\x1b[ -/]*[0-~]?"  # any other escape
+)
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Control characters (C0 but tab and newline, DEL, C1) and the marks that reorder text on screen."""
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _for_terminal(text: str) -> str:
+    """Text from the outside world (titles, file names, reasons) as it may be printed to a terminal:
+    escape sequences and control characters removed, a file name's undecodable bytes as `\\xNN`."""
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return _UNPRINTABLE.sub("", _ESCAPE_SEQUENCE.sub("", text))
+
+
+def _print(text: str, *, file: Any = None) -> None:
+    print(_for_terminal(text), file=file or sys.stdout)
 
 
 def _print_json(payload: Any) -> None:
-    json.dump(payload, sys.stdout, ensure_ascii=False, indent=2)
-    sys.stdout.write("\n")
+    """Exact data, readable: JSON escapes C0 controls itself; DEL, C1 and the reordering marks too."""
+    text = json.dumps(payload, ensure_ascii=False, indent=2)
+    sys.stdout.write(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
@@ -42,11 +82,11 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
 
     def show(result: Any) -> None:
         if result.status == "failed":
-            print(f"error: {result.path}: {result.reason}", file=sys.stderr)
+            _print(f"error: {result.path}: {result.reason}", file=sys.stderr)
         elif args.verbose and result.status == "skipped":
-            print(f"skipped: {result.path}: {result.reason}", file=sys.stderr)
+            _print(f"skipped: {result.path}: {result.reason}", file=sys.stderr)
         elif args.verbose:
-            print(f"{result.status}: {result.path} ({result.chunks} chunks)", file=sys.stderr)
+            _print(f"{result.status}: {result.path} ({result.chunks} chunks)", file=sys.stderr)
 
     report = ingest_paths(
         args.paths,
@@ -89,7 +129,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         _print_json(stats)
         return 0
     for key in ("documents", "chunks", "embedder", "chunking", "store", "location", "collection"):
-        print(f"{key:>11}: {stats[key]}")
+        _print(f"{key:>11}: {stats[key]}")
     if stats["interrupted_write"]:
         print("    warning: the last ingest was interrupted; rerun `rag ingest` to finish it")
     return 0
@@ -117,6 +157,8 @@ def _render(answer: Any) -> str:
 def _article_filter(args: argparse.Namespace) -> Any:
     if not (args.article or args.date_from or args.date_to):
         return None
+    if args.date_from and args.date_to and args.date_from > args.date_to:
+        raise ConfigError(f"--date-from {args.date_from} is after --date-to {args.date_to}")
     from rag.retriever import ArticleFilter
 
     return ArticleFilter(articles=tuple(args.article or ()), date_from=args.date_from, date_to=args.date_to)
@@ -132,7 +174,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer.to_json())
     else:
-        print(_render(answer))
+        _print(_render(answer))
     return 0
 
 
@@ -142,14 +184,31 @@ def _cmd_chat(args: argparse.Namespace) -> int:
     return serve(_settings(args), host=args.host, port=args.port, open_browser=args.open)
 
 
+def _iso_date(value: str) -> str:
+    """A calendar date written YYYY-MM-DD, as the filters compare it."""
+    try:
+        valid = len(value) == 10 and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        valid = False
+    if not valid:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date written YYYY-MM-DD")
+    return value
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, help="passages to retrieve (RAG_TOP_K)")
     parser.add_argument(
-        "--article", action="append", help="only this article (id, title or source); repeatable"
+        "--article", type=_text, action="append", help="only this article (id, title or source); repeatable"
     )
-    parser.add_argument("--date-from", help="only articles dated on or after YYYY-MM-DD")
-    parser.add_argument("--date-to", help="only articles dated on or before YYYY-MM-DD")
-    parser.add_argument("--answerer", help="answerer to use (RAG_ANSWERER)")
+    parser.add_argument("--date-from", type=_iso_date, help="only articles dated on or after YYYY-MM-DD")
+    parser.add_argument("--date-to", type=_iso_date, help="only articles dated on or before YYYY-MM-DD")
+    parser.add_argument("--answerer", type=_text, help="answerer to use (RAG_ANSWERER)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -190,7 +249,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.set_defaults(run=_cmd_ask)
 
     chat = sub.add_parser("chat", parents=[common], help="open the chat in the browser (Gradio)")
-    chat.add_argument("--host", help="address to bind (RAG_UI_HOST)")
+    chat.add_argument("--host", type=_text, help="address to bind (RAG_UI_HOST)")
     chat.add_argument("--port", type=int, help="port (RAG_UI_PORT)")
     chat.add_argument("--open", action="store_true", help="open a browser tab")
     chat.set_defaults(run=_cmd_chat)
@@ -209,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args))
     except RagError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

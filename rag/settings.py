@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from rag.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = ["PACKAGED_MODEL", "Settings", "default_model_cache", "load_settings"]
 
@@ -182,8 +185,13 @@ class Settings(BaseSettings):
         return str(self.chroma_dir)
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings from the environment; a bad value raises `ConfigError` naming the setting."""
+def load_settings(*, option_names: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+    """Read settings from the environment; a bad value raises `ConfigError` naming the setting.
+
+    `option_names` says how the caller's `overrides` are named to the user (`{"ui_port": "--port"}`
+    for a command-line option): a bad override is reported under that name.
+    """
+    named = option_names or {}
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
@@ -191,5 +199,8 @@ def load_settings(**overrides: object) -> Settings:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             env = f"RAG_{field.upper()}" if error["loc"] else "settings"
-            problems.append(f"{env}: {error['msg']}")
+            if field in named and field in overrides:
+                problems.append(f"{named[field]} {overrides[field]}: {error['msg']}")
+            else:
+                problems.append(f"{env}: {error['msg']}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

@@ -1,9 +1,9 @@
 """Hostile files, through the real `rag` command and the chat's Python API: an HTML page that keeps the
-parser busy for minutes, a file that needs more memory to parse than it may have, and file names
-that are not UTF-8.
+parser busy for minutes, file names that are not UTF-8, and escape sequences in titles and names.
 
 A file that blows the parse budget fails with its reason while the rest is indexed, and the chat
-keeps answering and taking uploads meanwhile; names reach `--json` as exact, valid data.
+keeps answering and taking uploads meanwhile; names and titles reach `--json` as exact, valid
+data and a terminal without their control characters.
 """
 
 from __future__ import annotations
@@ -247,3 +247,49 @@ def test_file_names_that_are_not_utf8_round_trip_through_json(tmp_path: Path) ->
     answer = json.loads(asked.stdout.decode("utf-8"))
     assert answer["citations"][0]["doc_id"] == "caf\\xe9.txt"
     write_artifact("non-utf8-names", {"doc_ids": shown, "exit_code": done.returncode})
+
+
+ESCAPES = ["\x1b]0;pwned\x07", "\x1b[2J", "\x1b[31m", "\x9b1m", "\r", "\x08", "\u202e"]
+TITLE = "Harbour \x1b]0;pwned\x07budget\x1b[2J vote\x1b[31m passes\x9b1m\r\x08\u202e"
+
+
+def _assert_clean(text: bytes, what: str) -> None:
+    decoded = text.decode("utf-8")
+    bad = sorted(
+        {repr(ch) for ch in decoded if (ord(ch) < 32 and ch not in "\n\t") or 0x7F <= ord(ch) < 0xA0}
+    )
+    assert not bad and "\u202e" not in decoded, (what, bad, decoded[-500:])
+
+
+@pytest.mark.timeout(300)
+def test_escape_sequences_in_titles_and_names_never_reach_the_terminal(tmp_path: Path) -> None:
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    article = (
+        f"Title: {TITLE}\n\nThe harbour council voted on Monday to raise the ferry budget by 40 per cent.\n"
+    )
+    (folder / "vote.txt").write_text(article, encoding="utf-8")
+    (folder / "esc\x1b[2Jname\x07.txt").write_text(news(1), encoding="utf-8")
+    (folder / "broken\x1b]0;x\x07.html").write_bytes(b"")
+    data_dir = tmp_path / "data"
+
+    ingested = _rag(["ingest", str(folder), "-v"], data_dir)
+    asked = _rag(["ask", "By how much did the harbour council raise the ferry budget?"], data_dir)
+    stats = _rag(["stats"], data_dir)
+    as_json = _rag(["ask", "By how much did the harbour council raise the ferry budget?", "--json"], data_dir)
+
+    assert ingested.returncode == 1  # the empty file
+    _assert_clean(ingested.stderr + ingested.stdout, "rag ingest -v")
+    err = ingested.stderr.decode()
+    assert f"added: {folder}/escname.txt (1 chunks)" in err
+    assert f"error: {folder}/broken.html: empty file" in err
+    _assert_clean(asked.stdout + asked.stderr, "rag ask")
+    assert "[1] Harbour budget vote passes1m (chars" in asked.stdout.decode()
+    _assert_clean(stats.stdout + stats.stderr, "rag stats")
+    _assert_clean(as_json.stdout, "rag ask --json")  # the escapes are JSON escapes, and the data exact
+    citation = json.loads(as_json.stdout)["citations"][0]
+    assert citation["title"] == TITLE.strip()
+    write_artifact(
+        "terminal-escapes",
+        {"escapes_tried": ESCAPES, "printed_title": asked.stdout.decode().split("[1] ")[1].split(" (")[0]},
+    )

@@ -35,6 +35,7 @@ from reliability_support import (
 from ingest.loaders import SUPPORTED_SUFFIXES
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
+from rag.cli import main
 from rag.errors import ConfigError, StoreUnavailableError
 from rag.llm import SYSTEM_PROMPT
 from rag.store import Store
@@ -457,3 +458,38 @@ def test_symlinks_stay_inside_the_folder_unless_followed(tmp_path: Path) -> None
     asked = json.loads(_rag(["ask", fact_question(FACTS[7]).text, "--json"], data_dir).stdout)
     assert asked["citations"] and asked["citations"][0]["doc_id"] == "passwd.txt"
     write_artifact("security-symlinks", {"skipped": reasons, "followed_with_option": added})
+
+
+# -- the command line ------------------------------------------------------------------------------
+
+BAD_ARGUMENTS = {
+    "port-too-big": (["chat", "--port", "99999"], "--port 99999: Input should be less than or equal to 65535"),
+    "port-zero": (["chat", "--port", "0"], "--port 0: Input should be greater than or equal to 1"),
+    "k-zero": (["ask", "who?", "--k", "0"], "--k 0: Input should be greater than or equal to 1"),
+    "k-negative": (["ask", "who?", "--k", "-5"], "--k -5: Input should be greater than or equal to 1"),
+    "k-huge": (["ask", "who?", "--k", "1000"], "--k 1000: Input should be less than or equal to 100"),
+    "date-invalid": (["ask", "who?", "--date-from", "2024-13-45"], "argument --date-from: '2024-13-45' is not a date written YYYY-MM-DD"),
+    "date-short": (["ask", "who?", "--date-to", "2024-5-1"], "argument --date-to: '2024-5-1' is not a date written YYYY-MM-DD"),
+    "dates-reversed": (["ask", "who?", "--date-from", "2024-06-01", "--date-to", "2024-05-01"], "--date-from 2024-06-01 is after --date-to 2024-05-01"),
+    "collection": (["stats", "--collection", "a/b"], "--collection a/b: String should match pattern"),
+    "empty-answerer": (["ask", "who?", "--answerer", " "], "argument --answerer: must not be empty"),
+}  # fmt: skip
+
+
+@pytest.mark.timeout(60)  # the old code served the chat on a bad --port instead
+@pytest.mark.parametrize("case", list(BAD_ARGUMENTS))
+def test_bad_command_line_arguments_are_named(
+    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in list(os.environ):
+        if name.startswith("RAG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    arguments, message = BAD_ARGUMENTS[case]
+    try:
+        code = main([*arguments, "--data-dir", str(tmp_path / "data")])
+    except SystemExit as exit_:  # argparse's own refusal
+        code = int(exit_.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err and not (tmp_path / "data").exists()
