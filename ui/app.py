@@ -6,10 +6,13 @@ A thin adapter over `Assistant`: it renders the `Answer` it gets and never queri
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import os
 import sys
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -398,6 +401,65 @@ def _login(settings: Settings) -> tuple[str, str] | None:
     return user, password
 
 
+class _LoginThrottle:
+    """ASGI middleware that slows down guessing the chat's password: after a failed login, the next
+    attempt from the same address waits 0.5 s, doubling with each further failure up to 30 s.
+
+    Attempts from one address are taken one at a time, so parallel guesses wait in turn; a
+    successful login, or 15 minutes without a failure, clears the address's count.
+    """
+
+    FIRST_DELAY_S = 0.5
+    MAX_DELAY_S = 30.0
+    FORGET_AFTER_S = 900.0
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self._failures: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        """Address -> (failed logins in a row, when the last one was), oldest first."""
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    def delay(self, address: str) -> float:
+        """Seconds the next login from `address` waits."""
+        failures, last = self._failures.get(address, (0, 0.0))
+        if not failures or time.monotonic() - last > self.FORGET_AFTER_S:
+            return 0.0
+        return float(min(self.FIRST_DELAY_S * 2 ** (failures - 1), self.MAX_DELAY_S))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = str(scope.get("path", "")).rstrip("/")
+        if scope["type"] != "http" or scope.get("method") != "POST" or not path.endswith("/login"):
+            await self.app(scope, receive, send)
+            return
+        address = str((scope.get("client") or ("unknown",))[0])
+        lock = self._locks.setdefault(address, asyncio.Lock())
+        async with lock:
+            await asyncio.sleep(self.delay(address))
+            status = 500
+
+            async def watch(message: Any) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                await send(message)
+
+            await self.app(scope, receive, watch)
+            self._note(address, failed=status >= 400)
+        if address not in self._failures and not lock.locked():
+            self._locks.pop(address, None)
+
+    def _note(self, address: str, *, failed: bool) -> None:
+        if not failed:
+            self._failures.pop(address, None)
+            return
+        failures = 0 if self.delay(address) == 0 else self._failures[address][0]
+        self._failures.pop(address, None)
+        self._failures[address] = (failures + 1, time.monotonic())
+        while len(self._failures) > self.MAX_ADDRESSES:
+            self._failures.popitem(last=False)
+
+
 def _is_loopback(host: str) -> bool:
     if host.lower() == "localhost":
         return True
@@ -432,6 +494,8 @@ def serve(
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     host = host or settings.ui_host
     port = port or settings.ui_port
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"port {port} is not a port (1-65535); choose another with --port or RAG_UI_PORT")
     login = _login(settings)
     warning = _check_exposure(host, settings)
     if warning:
@@ -442,6 +506,8 @@ def serve(
         assistant = Assistant(settings)
     demo = build_app(assistant)
     demo.queue()
+    from starlette.middleware import Middleware
+
     try:
         demo.launch(
             server_name=host,
@@ -453,8 +519,9 @@ def serve(
             footer_links=["api", "gradio", "settings"],
             run_history=False,
             ssr_mode=False,
+            app_kwargs={"middleware": [Middleware(_LoginThrottle)]},
         )
-    except OSError as exc:
+    except (OSError, OverflowError) as exc:
         raise ConfigError(
             f"cannot listen on {host}:{port} ({exc}); choose another with --port or RAG_UI_PORT"
         ) from None

@@ -9,7 +9,11 @@ import logging
 import os
 import subprocess
 import threading
+import time
 import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +32,9 @@ from reliability_support import (
     free_port,
     make_settings,
     port_is_free,
+    stop,
     tree,
+    wait_for_http,
     write_artifact,
 )
 
@@ -458,6 +464,48 @@ def test_symlinks_stay_inside_the_folder_unless_followed(tmp_path: Path) -> None
     asked = json.loads(_rag(["ask", fact_question(FACTS[7]).text, "--json"], data_dir).stdout)
     assert asked["citations"] and asked["citations"][0]["doc_id"] == "passwd.txt"
     write_artifact("security-symlinks", {"skipped": reasons, "followed_with_option": added})
+
+
+# -- logins ------------------------------------------------------------------------------------------
+
+
+def _login(url: str, password: str) -> tuple[int, float]:
+    form = urllib.parse.urlencode({"username": "ann", "password": password}).encode()
+    began = time.monotonic()
+    try:
+        with urllib.request.urlopen(url + "login", data=form, timeout=60) as reply:
+            status = reply.status
+    except urllib.error.HTTPError as refused:
+        status = refused.code
+    return status, time.monotonic() - began
+
+
+@pytest.mark.timeout(300)
+def test_repeated_wrong_passwords_are_slowed_down(tmp_path: Path) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env |= {"RAG_DATA_DIR": str(tmp_path / "data"), "RAG_UI_AUTH": "ann:correct horse", "HF_HUB_OFFLINE": "1"}
+    env |= {"GRADIO_ANALYTICS_ENABLED": "False", "RAG_UI_PORT": str(port)}
+    log = tmp_path / "chat.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(BIN / "rag"), "chat"], env=env, cwd=tmp_path, stdout=output, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_http(url, process, 120, log)
+        wrong = [_login(url, f"guess {n}") for n in range(4)]
+        right = _login(url, "correct horse")
+        after = _login(url, "guess again")
+    finally:
+        stop(process)
+    assert [status for status, _ in wrong] == [400] * 4 and right[0] == 200 and after[0] == 400
+    waits = [round(seconds, 2) for _, seconds in [*wrong, right, after]]
+    # No wait before the first failure; then 0.5, 1 and 2 s, and 4 s before the right password.
+    assert waits[0] < 0.5
+    assert all(w >= expected for w, expected in zip(waits[1:5], [0.5, 1, 2, 4], strict=True)), waits
+    assert waits[5] < 0.5  # a successful login cleared the count
+    write_artifact("security-login-delay", {"waits_s": waits})
 
 
 # -- the command line ------------------------------------------------------------------------------
