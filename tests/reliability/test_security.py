@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import subprocess
+import sys
 import threading
 import time
+import tomllib
 import traceback
 import urllib.error
 import urllib.parse
@@ -26,6 +29,7 @@ from reliability_servers import PASSAGE, FakeOpenAI, RecordingProxy, Reply, serv
 from reliability_support import (
     BIN,
     FACTS,
+    REPO,
     ChromaServer,
     answer_problem,
     fact_question,
@@ -541,3 +545,20 @@ def test_bad_command_line_arguments_are_named(
     err = capsys.readouterr().err
     assert code == 2 and message in err, err
     assert "Traceback" not in err and not (tmp_path / "data").exists()
+
+
+def test_what_parsing_html_imports_is_declared() -> None:
+    """justext imports lxml.html.clean, a separate distribution that pip 23.2 leaves out (it drops the
+    `lxml[html_clean]` extra when lxml is also required plainly): it must be a direct dependency."""
+    script = (
+        "import sys; from ingest.loaders import parse_article; "
+        "parse_article(b'<html><body><p>The council met on Monday to discuss the budget.</p></body></html>', "
+        "name='a.html', doc_id='a'); print('lxml_html_clean' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "True"
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.sub(r"[\s<>=!~;].*", "", d).lower().replace("-", "_") for d in dependencies}
+    assert "lxml_html_clean" in names or "lxml[html_clean]" in names, sorted(names)
