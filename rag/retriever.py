@@ -102,6 +102,9 @@ class HybridRetriever(BaseRetriever):
     sentence_weight: float = Field(0.5, ge=0, description="Weight of the best-sentence ranking.")
     recency_weight: float = Field(0.5, ge=0, description="Weight of the newest-first ranking.")
     recency_pool: int = Field(20, ge=1, description="Most relevant candidates that recency orders.")
+    recency_match: float = Field(
+        0.5, ge=0, le=1, description="Share of the best BM25 score a candidate needs for recency to order it."
+    )
     duplicate_overlap: float = Field(
         0.6,
         gt=0,
@@ -135,6 +138,7 @@ class HybridRetriever(BaseRetriever):
             sentence_weight=settings.sentence_weight,
             recency_weight=settings.recency_weight,
             recency_pool=settings.recency_pool,
+            recency_match=settings.recency_match,
             duplicate_overlap=settings.duplicate_overlap,
         )
 
@@ -256,17 +260,35 @@ class HybridRetriever(BaseRetriever):
         ):
             self._add_ranks(fused, weight, values)
         if self.recency_weight > 0:
-            # A story on the topic shares words with the question: without them, newer is not nearer.
-            matched = [i for i, c in enumerate(candidates) if c.lexical is not None]
-            relevant = sorted(matched, key=lambda i: (-fused[i], candidates[i].chunk.chunk_id))
-            relevant = relevant[: self.recency_pool]
-            # Newest first; articles of the same day share a rank.
-            days = sorted({candidates[i].date[:10] for i in relevant if candidates[i].date}, reverse=True)
-            age = {day: -float(rank) for rank, day in enumerate(days)}
-            pool = set(relevant)
-            dates = [age.get(c.date[:10]) if i in pool else None for i, c in enumerate(candidates)]
-            self._add_ranks(fused, self.recency_weight, dates)
+            self._add_recency(fused, candidates)
         return fused
+
+    def _add_recency(self, fused: list[float], candidates: Sequence[_Candidate]) -> None:
+        """Ranks newest first the `recency_pool` most relevant candidates that match the question's
+        words about as well as the best match does (`recency_match` of its BM25 score).
+
+        Newer is nearer only among stories on the question's topic. An undated article in the
+        pool takes the middle rank: its age is unknown, not old.
+        """
+        best = max((c.lexical for c in candidates if c.lexical is not None), default=0.0)
+        matched = [
+            i
+            for i, c in enumerate(candidates)
+            if c.lexical is not None and c.lexical >= self.recency_match * best
+        ]
+        relevant = sorted(matched, key=lambda i: (-fused[i], candidates[i].chunk.chunk_id))[
+            : self.recency_pool
+        ]
+        days = sorted({candidates[i].date[:10] for i in relevant if candidates[i].date}, reverse=True)
+        if len(days) < 2:
+            return
+        age = {day: -float(rank) for rank, day in enumerate(days)}
+        unknown = -float(len(days) - 1) / 2
+        pool = set(relevant)
+        dates = [
+            (age[c.date[:10]] if c.date else unknown) if i in pool else None for i, c in enumerate(candidates)
+        ]
+        self._add_ranks(fused, self.recency_weight, dates)
 
     def _add_ranks(self, fused: list[float], weight: float, values: Sequence[float | None]) -> None:
         """Adds weight / (rrf_k + rank) for each value, largest first; equal values share a rank."""

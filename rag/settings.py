@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         description="How many of the most relevant candidates (sharing a word with the question) the "
         "recency ranking orders.",
     )
+    recency_match: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Share of the best BM25 score a candidate needs for the recency ranking to order it: "
+        "newer is nearer only among stories that match the question about as well.",
+    )
     duplicate_overlap: float = Field(
         0.6,
         gt=0,

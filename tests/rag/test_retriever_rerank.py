@@ -49,6 +49,11 @@ ARTICLES = {
         "Snow ploughs worked through the night and the pass is expected to reopen on Wednesday. "
         "Police advised motorists to take the longer way round.",
     ),
+    "heron.txt": (
+        "",
+        "Heron sanctuary",
+        "The Fernwick heron sanctuary opened in 1987 and is run by volunteers.",
+    ),
     "lighthouse.txt": (
         "2022-06-01",
         "Council notes",
@@ -61,7 +66,8 @@ ARTICLES = {
 def _write(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name, (date, title, body) in ARTICLES.items():
-        (folder / name).write_text(f"Title: {title}\nDate: {date}\n\n{body}\n", encoding="utf-8")
+        dated = f"Date: {date}\n" if date else ""
+        (folder / name).write_text(f"Title: {title}\n{dated}\n{body}\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +109,15 @@ def test_recency_never_lifts_a_newer_article_off_the_topic(assistant: Assistant)
     # The 2023 storm copies and the 2022 council notes share no word with the question.
     harbour = max(ranked.index("harbour-2019.txt"), ranked.index("harbour-2023.txt"))
     assert all(ranked.index(other) > harbour for other in ranked if not other.startswith("harbour"))
+
+
+def test_recency_does_not_bury_an_undated_article_under_weaker_dated_matches(assistant: Assistant) -> None:
+    # "year" also occurs in the dated harbour story; the undated heron story matches every word.
+    question = "In what year did the Fernwick heron sanctuary open?"
+
+    passages = _retriever(assistant, recency_weight=5.0).search(question, k=2)
+
+    assert passages[0].doc_id == "heron.txt"
 
 
 def test_a_republished_copy_gives_one_passage(assistant: Assistant) -> None:
