@@ -27,6 +27,7 @@ import numpy as np
 from ingest.pipeline import ingest_paths
 from rag.settings import Settings
 from rag.store import Store
+from tests.ingest.ingest_support import rankings, same_ranking
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -503,7 +504,7 @@ def assert_same_as_clean(
     assert store.sentence_vectors(ids) == clean.sentence_vectors(ids)
     questions = [fact.question for fact in FACTS]
     ranked, clean_ranked = rankings(store, embedder, questions), rankings(clean, embedder, questions)
-    changed = [q for q, a, b in zip(questions, ranked, clean_ranked, strict=True) if a != b]
+    changed = [q for q, a, b in zip(questions, ranked, clean_ranked, strict=True) if not same_ranking(a, b)]
     assert not changed, f"the ranking of {len(changed)} of {len(questions)} questions changed: {changed}"
     return {"chunks": len(want), "largest_vector_difference": max(apart.values(), default=0.0)}
 
@@ -515,13 +516,3 @@ def vector_rows(store: Store) -> dict[str, np.ndarray]:
     return {
         str(i): np.asarray(v, dtype=np.float64) for i, v in zip(got["ids"], got["embeddings"], strict=True)
     }
-
-
-def rankings(
-    store: Store, embedder: SentenceTransformerEmbeddings, questions: list[str], k: int = 10
-) -> list[list[str]]:
-    """The dense search's top `k` chunk ids for each question."""
-    return [
-        [chunk.chunk_id for chunk, _score in store.dense_search(embedder.embed_query(q), k=k)]
-        for q in questions
-    ]
