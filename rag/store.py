@@ -207,15 +207,12 @@ class Store:
             return chromadb.PersistentClient(path=str(directory), settings=chroma_settings)
         except Exception as exc:
             _forget_embedded(directory)  # chromadb caches the half-started engine; the next try starts afresh
-            refused = str(exc).lower()
-            if (
-                not self._writing
-                and any(words in refused for words in _WRITE_REFUSED)
-                and (directory / "chroma.sqlite3").exists()
-            ):
+            message = str(exc).lower()
+            write_refused = any(words in message for words in _WRITE_REFUSED)
+            if write_refused and not self._writing and (directory / "chroma.sqlite3").exists():
                 # Chroma writes as it opens (a full disk, a folder turned read-only since the check).
                 return self._open_snapshot(str(exc))
-            if any(words in refused for words in _WRITE_REFUSED):
+            if write_refused:
                 raise StoreUnavailableError(
                     f"cannot open the Chroma store in {directory} to write: {exc}. Nothing was changed. "
                     "Check that RAG_DATA_DIR is writable and has free space, then try again."
