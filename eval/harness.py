@@ -3,7 +3,10 @@
 Scoring is separate from running: ``score_answers`` turns gold items and `Answer` objects into
 per-question scores and summaries without asking anything, so it can be checked by hand.
 Retrieval and answer metrics cover answerable questions only; a refusal of an answerable
-question is scored as the answer "" (so it scores 0). Citation metrics pool all citations.
+question is scored as the answer "" (so it scores 0). Exact match and token F1 read the short
+answer where there is one, else the answer text; `text_f1`, ROUGE-L, semantic similarity and
+`answer_hit` read the whole text. Citation metrics pool all citations. Calibration (`ece`,
+`aurc`) compares each answer's confidence with whether it was right (see `ItemResult.correct`).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ from eval.gold import GOLD_TYPES, DatasetError
 from eval.metrics import (
     aggregate,
     answer_hit,
+    aurc,
     cosine,
     doc_hit,
     evidence_recall,
     exact_match,
+    expected_calibration_error,
     percentile,
     reciprocal_rank,
     refusal_rates,
@@ -69,6 +74,7 @@ METRICS: tuple[str, ...] = (
     "recall_at_10",
     "recall_at_20",
     "token_f1",
+    "text_f1",
     "exact_match",
     "answer_hit",
     "rouge_l",
@@ -77,6 +83,8 @@ METRICS: tuple[str, ...] = (
     "false_refusal_rate",
     "citation_validity",
     "citation_support",
+    "ece",
+    "aurc",
     "latency_ms_p50",
     "latency_ms_p95",
 )
@@ -95,11 +103,14 @@ _MEAN_SCORES = (
     "mrr",
     *(f"recall_at_{depth}" for depth in RECALL_DEPTHS),
     "token_f1",
+    "text_f1",
     "exact_match",
     "answer_hit",
     "rouge_l",
     "semantic_similarity",
 )
+_RIGHT_F1 = 0.5
+"""Token F1 from which an answer counts as right for calibration."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +130,37 @@ class ItemResult:
         total = self.answer.timings_ms.get("total")
         return None if total is None else float(total)
 
+    @property
+    def correct(self) -> bool:
+        """Whether the system did the right thing, as calibration counts it.
+
+        An unanswerable question is handled right iff it was refused. An answerable one is
+        answered right iff it was not refused and the gold answer occurs in the answer
+        (`answer_hit`), or token F1 is at least 0.5, or the first citation's quote contains one
+        of the gold evidence quotes (case- and whitespace-folded, as `evidence_recall`). An
+        answer opening with a caveat is an answer, not a refusal.
+        """
+        answer = self.answer
+        if self.gold["type"] == "unanswerable":
+            return answer.abstained
+        if answer.abstained:
+            return False
+        quoted = bool(answer.citations) and bool(
+            evidence_recall(self.gold["evidence"], [answer.citations[0].quote])
+        )
+        return (
+            bool(self.scores.get("answer_hit")) or (self.scores.get("token_f1") or 0.0) >= _RIGHT_F1 or quoted
+        )
+
+    @property
+    def p_correct(self) -> float | None:
+        """The system's probability that `correct` holds: the answer's confidence, or 1 − it for a
+        refusal (the confidence is the probability of an answer); None without a confidence."""
+        confidence = self.answer.confidence
+        if confidence is None:
+            return None
+        return 1.0 - confidence if self.answer.abstained else confidence
+
     def to_json(self) -> dict[str, Any]:
         """The `items` entry of the eval JSON."""
         answer = self.answer
@@ -127,6 +169,9 @@ class ItemResult:
             "type": self.gold["type"],
             "question": self.gold["question"],
             "answer": answer.text,
+            "short_answer": None if answer.short_answer is None else answer.short_answer.to_json(),
+            "confidence": answer.confidence,
+            "correct": self.correct,
             "abstained": answer.abstained,
             "gold_answer": self.gold["answer"],
             "gold_doc": self.gold["doc"],
@@ -240,6 +285,19 @@ def _prediction(answer: Answer) -> str:
     return "" if answer.abstained else strip_markers(answer.text).strip()
 
 
+def _short_prediction(answer: Answer) -> str:
+    if answer.abstained or answer.short_answer is None:
+        return _prediction(answer)
+    return answer.short_answer.text.strip()
+
+
+def _full_prediction(answer: Answer) -> str:
+    """The answer text, with the short answer in front when the text does not already hold it."""
+    text = _prediction(answer)
+    short = _short_prediction(answer)
+    return text if short in text else f"{short} {text}"
+
+
 def score_item(
     gold: GoldItem,
     answer: Answer,
@@ -250,9 +308,11 @@ def score_item(
 ) -> dict[str, float | None]:
     """Per-question scores; `similarity` is the embedding cosine of prediction and gold answer.
 
-    `ranked` holds a deeper retrieval's passages, best first, for `recall_at_N` (None
-    without it). Unanswerable questions get None for retrieval and answer scores; a refused
-    answerable question is scored as the answer "" (similarity 0).
+    `exact_match` and `token_f1` score the short answer when there is one, else the text;
+    `text_f1` always scores the text (markers stripped), and `answer_hit` the text with the
+    short answer. `ranked` holds a deeper retrieval's passages, best first, for `recall_at_N`
+    (None without it). Unanswerable questions get None for retrieval and answer scores; a
+    refused answerable question is scored as the answer "" (similarity 0).
     """
     answerable = gold["type"] != "unanswerable"
     scores: dict[str, float | None] = dict.fromkeys(_MEAN_SCORES)
@@ -263,13 +323,15 @@ def score_item(
         if gold_doc is not None:
             docs = [gold_doc if doc_matches(gold_doc, doc) else doc for doc in docs]
         prediction = _prediction(answer)
+        short = _short_prediction(answer)
         scores |= {
             "evidence_recall_at_k": evidence_recall(gold["evidence"], passages),
             "doc_hit_at_k": doc_hit(gold_doc, docs),
             "mrr": reciprocal_rank(gold["evidence"], passages, gold_doc, docs),
-            "token_f1": token_f1(prediction, gold["answer"]),
-            "exact_match": exact_match(prediction, gold["answer"]),
-            "answer_hit": answer_hit(prediction, gold["answer"]),
+            "token_f1": token_f1(short, gold["answer"]),
+            "text_f1": token_f1(prediction, gold["answer"]),
+            "exact_match": exact_match(short, gold["answer"]),
+            "answer_hit": answer_hit(_full_prediction(answer), gold["answer"]),
             "rouge_l": rouge_l(prediction, gold["answer"]),
             "semantic_similarity": 0.0 if not prediction else similarity,
         }
@@ -324,11 +386,16 @@ def summarize(results: Sequence[ItemResult]) -> dict[str, float | None]:
     checks = [check for result in results for check in result.citation_checks]
     supported = [citation.supported for result in results for citation in result.answer.citations]
     latencies = [latency for result in results if (latency := result.latency_ms) is not None]
+    rated = [(p, result.correct) for result in results if (p := result.p_correct) is not None]
+    confidences = [p for p, _ in rated]
+    correct = [right for _, right in rated]
     summary: dict[str, float | None] = {
         **{key: means.get(key) for key in _MEAN_SCORES},
         **rates,
         "citation_validity": _share(checks),
         "citation_support": _share(supported),
+        "ece": expected_calibration_error(confidences, correct),
+        "aurc": aurc(confidences, correct),
         "latency_ms_p50": percentile(latencies, 50) if latencies else None,
         "latency_ms_p95": percentile(latencies, 95) if latencies else None,
         **{key: means.get(key) for key in judged},

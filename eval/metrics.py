@@ -12,22 +12,29 @@ import re
 import string
 import unicodedata
 from collections import Counter
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 __all__ = [
+    "ReliabilityBin",
+    "RiskCoverage",
     "aggregate",
     "answer_hit",
+    "aurc",
     "cosine",
     "doc_hit",
     "evidence_recall",
     "exact_match",
+    "expected_calibration_error",
     "normalize_answer",
     "percentile",
     "reciprocal_rank",
     "refusal_rates",
+    "reliability",
+    "risk_coverage",
     "rouge_l",
     "token_f1",
 ]
@@ -217,3 +224,104 @@ def refusal_rates(types: Sequence[str], abstained: Sequence[bool]) -> dict[str, 
         "correct_refusal_rate": sum(unanswerable) / len(unanswerable) if unanswerable else None,
         "false_refusal_rate": sum(answerable) / len(answerable) if answerable else None,
     }
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """One confidence bin `[low, high)` (the last one closed): how many, how confident, how often right."""
+
+    low: float
+    high: float
+    count: int
+    mean_confidence: float | None
+    accuracy: float | None
+
+
+class RiskCoverage(NamedTuple):
+    """A point of the risk–coverage curve: share of questions kept, share of those that are wrong."""
+
+    coverage: float
+    risk: float
+
+
+def _checked(confidences: Sequence[float], correct: Sequence[bool], caller: str) -> None:
+    if len(confidences) != len(correct):
+        raise ValueError(f"{caller}: {len(confidences)} confidences but {len(correct)} correctness flags")
+    if any(not 0.0 <= confidence <= 1.0 for confidence in confidences):
+        raise ValueError(f"{caller}: confidences must be within [0, 1]")
+
+
+def reliability(
+    confidences: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> list[ReliabilityBin]:
+    """Equal-width bins over [0, 1], each `[i/bins, (i+1)/bins)` and the last closed, empty ones included.
+
+    Raises ValueError when the lengths differ or a confidence is outside [0, 1].
+    """
+    _checked(confidences, correct, "reliability")
+    members: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
+    for confidence, right in zip(confidences, correct, strict=True):
+        members[min(int(confidence * bins), bins - 1)].append((confidence, right))
+    return [
+        ReliabilityBin(
+            low=i / bins,
+            high=(i + 1) / bins,
+            count=len(pairs),
+            mean_confidence=math.fsum(c for c, _ in pairs) / len(pairs) if pairs else None,
+            accuracy=sum(right for _, right in pairs) / len(pairs) if pairs else None,
+        )
+        for i, pairs in enumerate(members)
+    ]
+
+
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[bool], bins: int = 10
+) -> float | None:
+    """Expected calibration error: sum over the `reliability` bins of share × |accuracy − mean confidence|.
+
+    None when there are no confidences; raises ValueError as `reliability` does.
+    """
+    if not confidences and not correct:
+        return None
+    total = len(confidences)
+    return math.fsum(
+        b.count / total * abs(b.accuracy - b.mean_confidence)
+        for b in reliability(confidences, correct, bins)
+        if b.accuracy is not None and b.mean_confidence is not None
+    )
+
+
+def risk_coverage(confidences: Sequence[float], correct: Sequence[bool]) -> list[RiskCoverage]:
+    """The risk–coverage curve: keep the questions answered with at least each confidence, from the
+    highest down, and measure the share kept (coverage) and the share of those that are wrong (risk).
+
+    Questions with equal confidence are kept together, so there is one point per distinct
+    confidence, by descending confidence. Raises ValueError as `reliability` does.
+    """
+    _checked(confidences, correct, "risk_coverage")
+    ranked = sorted(zip(confidences, correct, strict=True), key=lambda pair: -pair[0])
+    points: list[RiskCoverage] = []
+    wrong = 0
+    for n, (confidence, right) in enumerate(ranked, start=1):
+        wrong += not right
+        if n == len(ranked) or ranked[n][0] != confidence:
+            points.append(RiskCoverage(coverage=n / len(ranked), risk=wrong / n))
+    return points
+
+
+def aurc(confidences: Sequence[float], correct: Sequence[bool]) -> float | None:
+    """Area under the `risk_coverage` curve, each point's risk held over the coverage it adds.
+
+    Without ties this is the mean over k of the risk of the k most confident answers (lower is
+    better; 0 when every answer is right). None when there are no confidences.
+    """
+    points = risk_coverage(confidences, correct)
+    if not points:
+        return None
+    starts = [0.0, *(point.coverage for point in points[:-1])]
+    return math.fsum(
+        (point.coverage - start) * point.risk for start, point in zip(starts, points, strict=True)
+    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from eval.gold import GOLD_TYPES
 from eval.harness import JUDGE_METRICS, METRICS, evidence_rank
+from eval.metrics import aurc, reliability, risk_coverage
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -23,6 +24,7 @@ PLOTS: dict[str, str] = {
     "metrics_by_type.png": "Key metrics of the assistant per question type",
     "systems.png": "Key metrics overall, assistant and baselines side by side",
     "score_distributions.png": "Distribution of token F1 and semantic similarity on answerable questions",
+    "risk_coverage.png": "Risk (share wrong) against coverage (share kept), keeping the most confident first",
 }
 """File names of the plots `write_report` draws, with their captions."""
 
@@ -166,6 +168,45 @@ def _worst_section(run: EvalRun) -> list[str]:
     return lines
 
 
+def _rated(evaluation: Evaluation) -> tuple[list[float], list[bool]]:
+    """Confidences that each response is right, and whether it was, for the results that have one."""
+    rated = [(p, r.correct) for r in evaluation.results if (p := r.p_correct) is not None]
+    return [p for p, _ in rated], [right for _, right in rated]
+
+
+def _calibration_section(run: EvalRun) -> list[str]:
+    summary = run.assistant.summary
+    confidences, correct = _rated(run.assistant)
+    lines = [
+        "## Calibration",
+        "",
+        "Each response's confidence that it is right (the answer's confidence; one minus it for a "
+        "refusal) against whether it was: an unanswerable question is right when refused, an "
+        "answerable one when answered and the gold answer occurs in it, or token F1 ≥ 0.5, or its "
+        "first citation holds a gold evidence quote.",
+        "",
+    ]
+    if not confidences:
+        return [*lines, "No answer carried a confidence."]
+    lines += [
+        f"{len(confidences)} of {len(run.assistant.results)} responses carried a confidence; "
+        f"ECE (10 bins) {format_value('ece', summary.get('ece'))}, "
+        f"AURC {format_value('aurc', summary.get('aurc'))}.",
+        "",
+    ]
+    rows = [
+        [
+            f"{b.low:.1f}–{b.high:.1f}",
+            str(b.count),
+            format_value("confidence", b.mean_confidence),
+            format_value("accuracy", b.accuracy),
+        ]
+        for b in reliability(confidences, correct)
+        if b.count
+    ]
+    return lines + _md_table(["confidence bin", "count", "mean confidence", "accuracy"], rows)
+
+
 def _retrieval_rank(result: ItemResult) -> int | None:
     return evidence_rank(result.gold, result.ranked or result.answer.passages)
 
@@ -207,7 +248,7 @@ def _worst_retrieved_section(run: EvalRun) -> list[str]:
 
 
 def render_markdown(run: EvalRun, plots: Sequence[str] = ()) -> str:
-    """The report: tables overall and per type, the worst answers, the plots, and the config."""
+    """The report: tables overall and per type, calibration, the worst answers, the plots, and the config."""
     types = _types(run)
     assistant = run.assistant
     by_type_rows = [
@@ -238,6 +279,7 @@ def render_markdown(run: EvalRun, plots: Sequence[str] = ()) -> str:
     ]
     for kind in types:
         lines += ["", f"## {kind}", "", *_side_by_side(run, kind)]
+    lines += ["", *_calibration_section(run)]
     lines += ["", *_worst_section(run), "", *_worst_retrieved_section(run)]
     if plots:
         lines += ["", "## Plots", ""]
@@ -304,6 +346,35 @@ def _distributions(path: Path, systems: Sequence[Evaluation]) -> None:
     _save(figure, path)
 
 
+def _risk_coverage(path: Path, systems: Sequence[Evaluation]) -> None:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    for evaluation in systems:
+        confidences, correct = _rated(evaluation)
+        points = risk_coverage(confidences, correct)
+        if points:
+            area = format_value("aurc", aurc(confidences, correct))
+            axes.plot(
+                [0.0, *(p.coverage for p in points)],
+                [points[0].risk, *(p.risk for p in points)],
+                drawstyle="steps-pre",
+                label=f"{evaluation.system} (AURC {area})",
+            )
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1.05)
+    axes.set_xlabel("coverage")
+    axes.set_ylabel("risk")
+    axes.set_title("risk–coverage")
+    axes.grid(alpha=0.3)
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="upper left")
+    else:
+        axes.text(0.5, 0.5, "no answer carried a confidence", ha="center", va="center")
+    _save(figure, path)
+
+
 def write_report(run: EvalRun, directory: Path) -> Path:
     """Writes `report.md` and its PNG plots into `directory`; returns the report's path."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -325,6 +396,7 @@ def write_report(run: EvalRun, directory: Path) -> Path:
         "all questions, by system",
     )
     _distributions(directory / "score_distributions.png", _systems(run))
+    _risk_coverage(directory / "risk_coverage.png", _systems(run))
     report = directory / "report.md"
     report.write_text(render_markdown(run, list(PLOTS)), encoding="utf-8")
     return report

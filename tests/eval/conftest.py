@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import pytest
@@ -185,3 +185,16 @@ def handmade() -> Handmade:
         }
     )
     return Handmade(gold=gold, answers=answers, embeddings=embeddings, articles=dict(ARTICLES))
+
+
+CONFIDENCES = (0.9, 0.3, 0.6, 0.2, 0.55)
+"""Confidences given to the `handmade` answers by `confident`, in order."""
+
+
+@pytest.fixture
+def confident(handmade: Handmade) -> Handmade:
+    """`handmade` with a confidence on every answer. As calibration counts them, s1 (gold in the
+    answer), m1 (token F1 0.5) and u1 (rightly refused) are right; s2 (refused) and u2 (answered)
+    are wrong. The refusals' confidences of being right are 1 - 0.3 = 0.7 and 1 - 0.2 = 0.8."""
+    answers = [replace(a, confidence=c) for a, c in zip(handmade.answers, CONFIDENCES, strict=True)]
+    return replace(handmade, answers=answers)

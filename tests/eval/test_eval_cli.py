@@ -27,6 +27,9 @@ ITEM_KEYS = {
     "type",
     "question",
     "answer",
+    "short_answer",
+    "confidence",
+    "correct",
     "abstained",
     "gold_answer",
     "gold_doc",
@@ -90,6 +93,9 @@ def test_seed_gold_set_with_naive_peer(
     assert summary["citation_validity"] == 1.0
     assert summary["doc_hit_at_k"] == 1.0
     assert 0.0 < summary["token_f1"] <= 1.0
+    # The extractive answerer gives every answer a confidence, so calibration is measured.
+    assert 0.0 <= summary["ece"] <= 1.0
+    assert 0.0 <= summary["aurc"] <= 1.0
     assert set(payload["by_type"]) == {"single", "multi", "unanswerable"}
     assert sum(part["n"] for part in payload["by_type"].values()) == 49
     assert len(payload["items"]) == 49
@@ -110,6 +116,7 @@ def test_seed_gold_set_with_naive_peer(
     assert set(naive) == {"summary", "by_type"}
     assert naive["summary"]["citation_validity"] is None
     assert naive["summary"]["false_refusal_rate"] == 0.0
+    assert naive["summary"]["ece"] is None  # the naive peer states no confidence
     assert naive["summary"]["n"] == 49
 
     config = payload["config"]

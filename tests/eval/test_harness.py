@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
-from eval.harness import METRICS, doc_matches, score_answers, score_item, summarize
-from tests.eval.conftest import ARTICLES, passage
+from eval.harness import METRICS, ItemResult, doc_matches, score_answers, score_item, summarize
+from rag.answering import CAVEAT
+from rag.types import ShortAnswer
+from tests.eval.conftest import ARTICLES, answer, citation, gold_item, passage
 
 
 def _score(handmade):
@@ -193,3 +197,135 @@ def test_evidence_rank_falls_back_to_the_gold_document(handmade) -> None:
     assert evaluation.to_json(items=True)["items"][0]["evidence_rank"] == 2
     assert evaluation.results[0].scores["recall_at_1"] == 0.0
     assert evaluation.results[0].scores["recall_at_5"] == 1.0
+
+
+# -- short answers ------------------------------------------------------------------------------
+
+TARIFFS = gold_item("s2", "single", "When did tariffs start?", "March 10", ("kicked in on March 10",), "b")
+TARIFFS_QUOTE = "Tariffs kicked in on March 10."
+MARCH_10 = ShortAnswer("March 10", "b.txt", 21, 29)
+
+
+def _tariffs(text: str, short: ShortAnswer | None = None, quote: str = TARIFFS_QUOTE):
+    return replace(
+        answer(
+            TARIFFS["question"],
+            text,
+            passages=(passage("b.txt", TARIFFS_QUOTE),),
+            citations=(citation(1, "b.txt", quote),),
+        ),
+        short_answer=short,
+    )
+
+
+def test_short_answer_is_what_exact_match_and_f1_score() -> None:
+    scores = score_item(TARIFFS, _tariffs("March 10 — Tariffs kicked in on March 10. [1]", MARCH_10))
+
+    assert ARTICLES["b.txt"][MARCH_10.start : MARCH_10.end] == MARCH_10.text
+    assert scores["exact_match"] == 1.0
+    assert scores["token_f1"] == 1.0
+    # The whole text: 2 of its 8 tokens are the gold's 2.
+    assert scores["text_f1"] == pytest.approx(2 * (2 / 8) * 1 / (2 / 8 + 1))
+    assert scores["answer_hit"] == 1.0
+
+
+def test_without_a_short_answer_the_text_is_scored() -> None:
+    scores = score_item(TARIFFS, _tariffs("Tariffs kicked in on March 10. [1]"))
+
+    assert scores["exact_match"] == 0.0
+    assert scores["token_f1"] == scores["text_f1"] == pytest.approx(2 * (2 / 6) * 1 / (2 / 6 + 1))
+    assert scores["answer_hit"] == 1.0
+
+
+def test_answer_hit_counts_a_short_answer_the_text_leaves_out() -> None:
+    scores = score_item(TARIFFS, _tariffs("Talks stalled. [1]", MARCH_10, quote="Talks stalled."))
+
+    assert scores["token_f1"] == 1.0
+    assert scores["text_f1"] == 0.0
+    assert scores["answer_hit"] == 1.0
+
+
+def test_a_refusal_scores_nothing_even_with_a_short_answer() -> None:
+    refused = replace(_tariffs("", MARCH_10), abstained=True, citations=())
+    scores = score_item(TARIFFS, refused)
+
+    assert scores["token_f1"] == scores["text_f1"] == scores["exact_match"] == scores["answer_hit"] == 0.0
+
+
+def test_items_json_carries_short_answer_and_confidence() -> None:
+    short = replace(_tariffs("March 10 — Tariffs kicked in on March 10. [1]", MARCH_10), confidence=0.8)
+    evaluation = score_answers(
+        [TARIFFS, TARIFFS],
+        [short, _tariffs("Talks stalled. [1]", quote="Talks stalled.")],
+        article_text=ARTICLES.__getitem__,
+    )
+    items = evaluation.to_json(items=True)
+
+    first, second = items["items"]
+    assert first["short_answer"] == {"text": "March 10", "doc_id": "b.txt", "start": 21, "end": 29}
+    assert first["confidence"] == 0.8
+    assert first["correct"] is True
+    assert second["short_answer"] is None
+    assert second["confidence"] is None
+
+
+# -- calibration --------------------------------------------------------------------------------
+
+
+def _result(gold, given) -> ItemResult:
+    return ItemResult(gold=gold, answer=given, scores=score_item(gold, given))
+
+
+def test_correct_by_hit_f1_or_first_citation() -> None:
+    # The gold answer occurs in the text.
+    assert _result(TARIFFS, _tariffs("Tariffs kicked in on March 10. [1]")).correct
+    # Neither hit nor F1, but the first citation holds the evidence quote.
+    assert _result(TARIFFS, _tariffs("Tariffs began in spring. [1]")).correct
+    # The evidence is only in the second citation: not right.
+    second_only = replace(
+        _tariffs("Talks stalled. [1] Tariffs began. [2]", quote="Talks stalled."),
+        citations=(citation(1, "b.txt", "Talks stalled."), citation(2, "b.txt", TARIFFS_QUOTE)),
+    )
+    assert not _result(TARIFFS, second_only).correct
+
+
+def test_a_caveated_answer_is_an_answer() -> None:
+    caveated = replace(_tariffs(f"{CAVEAT} Tariffs kicked in on March 10. [1]"), confidence=0.3)
+    result = _result(TARIFFS, caveated)
+
+    assert result.correct
+    assert result.p_correct == 0.3
+
+
+def test_a_refusal_is_confident_in_one_minus_the_confidence(confident) -> None:
+    results = {r.gold["id"]: r for r in score_answers(confident.gold, confident.answers).results}
+
+    assert {key: r.correct for key, r in results.items()} == {
+        "s1": True,
+        "s2": False,
+        "m1": True,
+        "u1": True,
+        "u2": False,
+    }
+    assert results["s2"].p_correct == pytest.approx(0.7)
+    assert results["u1"].p_correct == pytest.approx(0.8)
+    assert results["u2"].p_correct == 0.55
+
+
+def test_summary_calibration(confident) -> None:
+    summary = score_answers(confident.gold, confident.answers).summary
+
+    # One response per bin, so each bin adds |right - confidence| / 5.
+    assert summary["ece"] == pytest.approx((0.1 + 0.7 + 0.4 + 0.2 + 0.55) / 5)
+    # By confidence: 0.9 right, 0.8 right, 0.7 wrong, 0.6 right, 0.55 wrong.
+    assert summary["aurc"] == pytest.approx((0 + 0 + 1 / 3 + 1 / 4 + 2 / 5) / 5)
+
+
+def test_answers_without_a_confidence_are_left_out(confident, handmade) -> None:
+    answers = [*confident.answers[:2], *handmade.answers[2:]]
+    summary = score_answers(confident.gold, answers).summary
+
+    # s1 (0.9, right) and s2 (0.7 to be right, wrong) only.
+    assert summary["ece"] == pytest.approx((0.1 + 0.7) / 2)
+    assert score_answers(handmade.gold, handmade.answers).summary["ece"] is None
+    assert score_answers(handmade.gold, handmade.answers).summary["aurc"] is None

@@ -8,16 +8,21 @@ import numpy as np
 import pytest
 
 from eval.metrics import (
+    RiskCoverage,
     aggregate,
     answer_hit,
+    aurc,
     cosine,
     doc_hit,
     evidence_recall,
     exact_match,
+    expected_calibration_error,
     normalize_answer,
     percentile,
     reciprocal_rank,
     refusal_rates,
+    reliability,
+    risk_coverage,
     rouge_l,
     token_f1,
 )
@@ -262,3 +267,94 @@ def test_refusal_rates_empty_denominators() -> None:
 )
 def test_answer_hit(prediction: str, gold: str, expected: float) -> None:
     assert answer_hit(prediction, gold) == expected
+
+
+def test_ece_of_perfect_calibration_is_zero() -> None:
+    # Three of four right at 0.75; always right at 1.0, never at 0.0.
+    confidences = [0.75, 0.75, 0.75, 0.75, 1.0, 0.0]
+    correct = [True, True, True, False, True, False]
+
+    assert expected_calibration_error(confidences, correct) == pytest.approx(0.0)
+
+
+def test_ece_hand_computed() -> None:
+    # Bin 0.9–1.0: two at 0.9, one right: |0.5 - 0.9| = 0.4, weight 2/4.
+    # Bin 0.2–0.3: 0.2 and 0.25, one right: |0.5 - 0.225| = 0.275, weight 2/4.
+    ece = expected_calibration_error([0.9, 0.9, 0.2, 0.25], [True, False, False, True])
+
+    assert ece == pytest.approx(0.5 * 0.4 + 0.5 * 0.275)
+
+
+def test_ece_uses_the_bins_given() -> None:
+    # One bin: mean confidence 0.55 against accuracy 0.5.
+    assert expected_calibration_error([0.9, 0.2], [True, False], bins=1) == pytest.approx(0.05)
+    # Ten bins: 0.9 and 0.2 apart, each off by 0.1 and 0.2.
+    assert expected_calibration_error([0.9, 0.2], [True, False]) == pytest.approx(0.15)
+
+
+def test_reliability_bins_are_half_open_but_the_last() -> None:
+    bins = reliability([0.0, 0.1, 0.19, 0.95, 1.0], [True, False, True, True, False])
+
+    assert [b.count for b in bins] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 2]
+    assert (bins[0].low, bins[0].high, bins[9].low, bins[9].high) == (0.0, 0.1, 0.9, 1.0)
+    assert bins[1].mean_confidence == pytest.approx(0.145)
+    assert bins[1].accuracy == 0.5
+    assert bins[2].mean_confidence is None
+    assert bins[2].accuracy is None
+    assert bins[9].accuracy == 0.5
+
+
+def test_calibration_of_nothing_is_none() -> None:
+    assert expected_calibration_error([], []) is None
+    assert aurc([], []) is None
+    assert risk_coverage([], []) == []
+
+
+@pytest.mark.parametrize("function", [expected_calibration_error, risk_coverage, aurc])
+def test_calibration_input_errors(function) -> None:
+    with pytest.raises(ValueError, match="2 confidences but 1 correctness flags"):
+        function([0.5, 0.5], [True])
+    with pytest.raises(ValueError, match=r"within \[0, 1\]"):
+        function([1.5], [True])
+
+
+def test_risk_coverage_known_example() -> None:
+    points = risk_coverage([0.6, 0.9, 0.7, 0.8], [False, True, True, False])
+
+    # By confidence: 0.9 right, 0.8 wrong, 0.7 right, 0.6 wrong.
+    assert points == [
+        RiskCoverage(0.25, 0.0),
+        RiskCoverage(0.5, 0.5),
+        RiskCoverage(0.75, pytest.approx(1 / 3)),
+        RiskCoverage(1.0, 0.5),
+    ]
+    assert aurc([0.6, 0.9, 0.7, 0.8], [False, True, True, False]) == pytest.approx(
+        (0 + 0.5 + 1 / 3 + 0.5) / 4
+    )
+
+
+def test_risk_coverage_keeps_ties_together() -> None:
+    points = risk_coverage([0.9, 0.5, 0.9], [True, True, False])
+
+    assert points == [RiskCoverage(pytest.approx(2 / 3), 0.5), RiskCoverage(1.0, pytest.approx(1 / 3))]
+    # 0.5 held over the first two thirds, 1/3 over the last third.
+    assert aurc([0.9, 0.5, 0.9], [True, True, False]) == pytest.approx(2 / 3 * 0.5 + 1 / 3 * 1 / 3)
+
+
+def test_risk_coverage_is_monotone_in_coverage() -> None:
+    rng = np.random.default_rng(7)
+    confidences = rng.choice([0.1, 0.35, 0.5, 0.8, 0.95], size=60).tolist()
+    correct = (rng.random(60) < np.array(confidences)).tolist()
+
+    points = risk_coverage(confidences, correct)
+    coverages = [point.coverage for point in points]
+
+    assert coverages == sorted(coverages)
+    assert len(set(coverages)) == len(coverages) == len(set(confidences))
+    assert points[-1] == RiskCoverage(1.0, pytest.approx(correct.count(False) / 60))
+    assert 0.0 <= aurc(confidences, correct) <= 1.0
+
+
+def test_aurc_is_zero_when_every_answer_is_right_and_one_when_none_is() -> None:
+    assert aurc([0.2, 0.9, 0.5], [True, True, True]) == 0.0
+    assert aurc([0.2, 0.9, 0.5], [False, False, False]) == pytest.approx(1.0)

@@ -122,3 +122,34 @@ def test_summary_text(run: EvalRun) -> None:
 )
 def test_format_value(metric: str, value: float | None, shown: str) -> None:
     assert format_value(metric, value) == shown
+
+
+def test_report_calibration(confident, tmp_path: Path) -> None:
+    run = EvalRun(assistant=score_answers(confident.gold, confident.answers), config={"k": 5})
+    report = write_report(run, tmp_path)
+    text = report.read_text(encoding="utf-8")
+    calibration = text[text.index("## Calibration") : text.index("## Worst answers")]
+
+    # See test_summary_calibration for the figures.
+    assert "5 of 5 responses carried a confidence; ECE (10 bins) 0.390, AURC 0.197." in calibration
+    assert "| confidence bin | count | mean confidence | accuracy |" in calibration
+    for row in (
+        "| 0.5–0.6 | 1 | 0.550 | 0.000 |",
+        "| 0.6–0.7 | 1 | 0.600 | 1.000 |",
+        "| 0.7–0.8 | 1 | 0.700 | 0.000 |",
+        "| 0.8–0.9 | 1 | 0.800 | 1.000 |",
+        "| 0.9–1.0 | 1 | 0.900 | 1.000 |",
+    ):
+        assert row in calibration
+    assert "| 0.0–0.1 |" not in calibration  # empty bins are left out
+    plot = tmp_path / "risk_coverage.png"
+    assert plot.read_bytes()[:8] == PNG_SIGNATURE
+    assert "(risk_coverage.png)" in text
+
+
+def test_report_calibration_without_confidences(run: EvalRun) -> None:
+    text = render_markdown(run)
+
+    assert "## Calibration" in text
+    assert "No answer carried a confidence." in text
+    assert "| ece | — | — |" in text
