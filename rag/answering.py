@@ -7,6 +7,7 @@ when the evidence does not cover the question.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import re
@@ -17,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
+from rag.spans import answer_kind, is_list_question, span_candidates
 from rag.text import lexical_terms, sentence_spans, words
-from rag.types import Citation, Passage
+from rag.types import Citation, Passage, ShortAnswer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -39,6 +41,9 @@ __all__ = [
 
 ABSTENTION = "The articles don't say."
 """The one sentence the assistant gives when the passages do not contain the answer."""
+
+CAVEAT = "The articles may not answer this exactly; the closest passage is:"
+"""Starts an answer whose evidence is in the middle band: shown, but not vouched for."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,8 @@ class Draft:
     abstained: bool = False
     notes: tuple[str, ...] = ()
     evidence: dict[str, float] = field(default_factory=dict)
+    short_answer: ShortAnswer | None = None
+    confidence: float | None = None
 
 
 class Answerer(ABC):
@@ -137,6 +144,14 @@ class ExtractiveConfig:
     rank_weight: float = 0.05
     max_sentences: int = 2
     keep_ratio: float = 0.95
+    max_list_items: int = 5
+    list_keep_ratio: float = 0.8
+    span_sentences: int = 8
+    span_fit_weight: float = 0.1
+    span_near_weight: float = 0.2
+    span_support_weight: float = 0.03
+    span_rare_weight: float = 0.1
+    caveat_threshold: float = 0.0
     abstain_weights: tuple[float, ...] = (
         1.391,
         -0.213,
@@ -166,6 +181,21 @@ FEATURES = (
     "lexical_peak",
 )
 """Evidence features the abstention model reads, in the order of `abstain_weights`."""
+
+
+_TOKEN = re.compile(r"\w+(?:[’'.-]\w+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """A short-answer span: `sentence` indexes the candidates; offsets are sentence-relative."""
+
+    sentence: int
+    start: int
+    end: int
+    text: str
+    value: float
+    fit: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -379,6 +409,7 @@ class ExtractiveAnswerer(Answerer):
         passage_terms = {p.chunk_id: set(lexical_terms(p.text)) for p in request.passages}
         everywhere = set().union(*passage_terms.values()) if passage_terms else set()
         missing = max((weights[t] for t in question_terms if t not in everywhere), default=0.0)
+        unknown = sum(1 for k in keys if not request.known(k)) / len(keys) if keys and request.known else 0.0
         top_idf = max(weights.values(), default=1.0) or 1.0
         dense = [0.0] * len(sentences)
         if request.query_vector is not None and sentences:
@@ -415,6 +446,7 @@ class ExtractiveAnswerer(Answerer):
                     "keys": key_cover,
                     "novelty": novelty,
                     "focus": focus_cover,
+                    "unknown": unknown,
                 }
             )
         if features:
@@ -456,6 +488,59 @@ class ExtractiveAnswerer(Answerer):
         )
         return 1.0 / (1.0 + math.exp(-z))
 
+    def short_answer(
+        self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
+    ) -> _Span | None:
+        """The best span of the asked-for kind among the best sentences, or None.
+
+        A span scores its sentence's relevance, how well it is of the asked-for kind, and how
+        close it stands to the question's words; the same span in several sentences (a fact
+        the articles repeat) adds a little.
+        """
+        config = self.config
+        idf = request.idf or (lambda _term: 1.0)
+        question_terms = set(lexical_terms(request.question))
+        weights = {t: idf(t) for t in question_terms}
+        total = sum(weights.values()) or 1.0
+        order = sorted(range(len(sentences)), key=lambda i: -scores[i])[: config.span_sentences]
+        rare_scale = idf("\x00never a term\x00") or 1.0
+        best: dict[str, _Span] = {}
+        support: dict[str, set[str]] = {}
+        for i in order:
+            sentence = sentences[i]
+            tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(sentence.text)]
+            anchors: dict[str, list[int]] = {}
+            for n, (a, b) in enumerate(tokens):
+                for term in set(lexical_terms(sentence.text[a:b])) & question_terms:
+                    anchors.setdefault(term, []).append(n)
+            for candidate in span_candidates(kind, sentence.text, request.question):
+                inside = [n for n, (a, b) in enumerate(tokens) if a < candidate.end and b > candidate.start]
+                near = (
+                    sum(
+                        weights[term] / (1.0 + min(abs(n - m) for n in places for m in inside))
+                        for term, places in anchors.items()
+                    )
+                    / total
+                )
+                key = " ".join(lexical_terms(candidate.text))
+                rare = max((idf(t) for t in key.split()), default=0.0) / rare_scale
+                value = (
+                    scores[i]
+                    + config.span_fit_weight * candidate.fit
+                    + config.span_near_weight * near
+                    + config.span_rare_weight * min(rare, 1.0)
+                )
+                support.setdefault(key, set()).add(sentence.passage.doc_id)
+                if key not in best or value > best[key].value:
+                    best[key] = _Span(i, candidate.start, candidate.end, candidate.text, value, candidate.fit)
+        if not best:
+            return None
+        for key, span in best.items():
+            best[key] = dataclasses.replace(
+                span, value=span.value + config.span_support_weight * (len(support[key]) - 1)
+            )
+        return max(best.values(), key=lambda span: span.value)
+
     def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
         """Yields the answer sentence by sentence, then the draft."""
         config = self.config
@@ -463,24 +548,35 @@ class ExtractiveAnswerer(Answerer):
         scores, features = self.features(request, sentences)
         if not sentences:
             yield ABSTENTION
-            yield Draft(ABSTENTION, abstained=True, evidence={"confidence": 0.0})
+            yield Draft(ABSTENTION, abstained=True, evidence={"confidence": 0.0}, confidence=0.0)
             return
         order = sorted(range(len(sentences)), key=lambda i: -scores[i])
-        best = scores[order[0]]
-        chosen = [order[0]]
-        for i in order[1 : config.max_sentences * 3]:
-            if len(chosen) >= config.max_sentences:
-                break
-            if scores[i] >= config.keep_ratio * best:
-                chosen.append(i)
-        evidence = dict(features[order[0]]) | {"score": best}
-        evidence["confidence"] = self.confidence(features[order[0]])
-        if evidence["confidence"] < config.abstain_threshold:
+        kind = answer_kind(request.question)
+        listing = is_list_question(request.question)
+        span = None if kind is None or listing else self.short_answer(request, kind, sentences, scores)
+        top = order[0] if span is None else span.sentence
+        evidence = dict(features[top]) | {
+            "score": scores[top],
+            "span": 0.0 if span is None else span.fit,
+            "span_wanted": 0.0 if kind is None or listing else 1.0,
+        }
+        confidence = self.confidence(evidence)
+        evidence["confidence"] = confidence
+        if confidence < config.abstain_threshold:
             yield ABSTENTION
-            yield Draft(ABSTENTION, abstained=True, evidence=evidence)
+            yield Draft(ABSTENTION, abstained=True, evidence=evidence, confidence=confidence)
             return
-        chosen.sort(key=lambda i: (sentences[i].passage.doc_id, sentences[i].start))
+        chosen = [top, *self._more(order, scores, sentences, top, listing, kind)]
+        if not listing:
+            chosen = [
+                chosen[0],
+                *sorted(chosen[1:], key=lambda i: (sentences[i].passage.doc_id, sentences[i].start)),
+            ]
         citations, pieces = [], []
+        if confidence < config.caveat_threshold:
+            pieces.append(CAVEAT)
+        if span is not None:
+            pieces.append(f"{span.text} —")
         for n, i in enumerate(chosen, start=1):
             sentence = sentences[i]
             passage = sentence.passage
@@ -496,10 +592,49 @@ class ExtractiveAnswerer(Answerer):
                     quote=sentence.text,
                 )
             )
-            piece = f"{sentence.text} [{n}]"
-            pieces.append(piece)
-            yield piece if n == 1 else " " + piece
-        yield Draft(" ".join(pieces), tuple(citations), evidence=evidence)
+            pieces.append(f"{sentence.text} [{n}]")
+        for n, piece in enumerate(pieces):
+            yield piece if n == 0 else " " + piece
+        short = None
+        if span is not None:
+            sentence = sentences[span.sentence]
+            short = ShortAnswer(
+                span.text, sentence.passage.doc_id, sentence.start + span.start, sentence.start + span.end
+            )
+        yield Draft(
+            " ".join(pieces),
+            tuple(citations),
+            evidence=evidence,
+            short_answer=short,
+            confidence=confidence,
+        )
+
+    def _more(
+        self,
+        order: Sequence[int],
+        scores: Sequence[float],
+        sentences: Sequence[_Sentence],
+        top: int,
+        listing: bool,
+        kind: str | None,
+    ) -> list[int]:
+        """Sentences to quote after the first: close seconds, or for a list every item's sentence."""
+        config = self.config
+        limit = config.max_list_items if listing else config.max_sentences
+        ratio = config.list_keep_ratio if listing else config.keep_ratio
+        best = scores[order[0]]
+        more: list[int] = []
+        seen = {sentences[top].text}
+        for i in order[: limit * 3]:
+            if len(more) + 1 >= limit:
+                break
+            if i == top or scores[i] < ratio * best or sentences[i].text in seen:
+                continue
+            if listing and kind is not None and not span_candidates(kind, sentences[i].text, ""):
+                continue
+            seen.add(sentences[i].text)
+            more.append(i)
+        return more
 
 
 @register("extractive")

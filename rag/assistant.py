@@ -16,14 +16,14 @@ from rag.followup import condense, normalise_history
 from rag.types import Answer
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator, Sequence
+    from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
     from rag.answering import Answerer
     from rag.lexical import LexicalIndex
     from rag.retriever import ArticleFilter, HybridRetriever
     from rag.settings import Settings
     from rag.store import DocRecord, Embedder, Store
-    from rag.types import Passage
+    from rag.types import Citation, Passage, ShortAnswer
 
 __all__ = ["AnswerChain", "Assistant", "QuestionError"]
 
@@ -42,6 +42,17 @@ def _clean_question(question: str, limit: int) -> str:
             f"the question has {len(cleaned)} characters; the limit is {limit} (RAG_MAX_QUESTION_CHARS)"
         )
     return cleaned
+
+
+def _supported(short: ShortAnswer, citations: Sequence[Citation], article_text: Callable[[str], str]) -> bool:
+    """Whether the short answer is the article's text at its offsets, inside a verified quote."""
+    try:
+        text = article_text(short.doc_id)
+    except KeyError:
+        return False
+    return text[short.start : short.end] == short.text and any(
+        c.doc_id == short.doc_id and c.start <= short.start and short.end <= c.end for c in citations
+    )
 
 
 class Assistant:
@@ -235,8 +246,13 @@ class Assistant:
             text = strip_markers(text, set(failed))
         text, citations = renumber(text, citations)
         abstained = draft.abstained or not text.strip()
+        short = draft.short_answer
+        if short is not None and not _supported(short, citations, self.store.article_text):
+            notes.append("dropped the short answer: it did not match a cited quote of the article")
+            text = text.removeprefix(f"{short.text} —").lstrip()
+            short = None
         if abstained:
-            text, citations = ABSTENTION, []
+            text, citations, short = ABSTENTION, [], None
         finished = time.perf_counter()
         return Answer(
             question=question,
@@ -252,6 +268,8 @@ class Assistant:
             },
             answerer=answerer,
             notes=tuple([*draft.notes, *notes]),
+            short_answer=short,
+            confidence=draft.confidence,
         )
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rag.vectors import SentenceVectors
 
-__all__ = ["Answer", "Article", "Chunk", "Citation", "Passage"]
+__all__ = ["Answer", "Article", "Chunk", "Citation", "Passage", "ShortAnswer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +82,20 @@ class Citation:
 
 
 @dataclass(frozen=True, slots=True)
+class ShortAnswer:
+    """The direct answer: a verbatim span of an article, `article.text[start:end] == text`."""
+
+    text: str
+    doc_id: str
+    start: int
+    end: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The `short_answer` object of `rag ask --json`."""
+        return {"text": self.text, "doc_id": self.doc_id, "start": self.start, "end": self.end}
+
+
+@dataclass(frozen=True, slots=True)
 class Answer:
     """What the assistant says: text with `[n]` markers, the citations they point to, and why."""
 
@@ -94,6 +108,10 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     answerer: str = "extractive"
     notes: tuple[str, ...] = ()
+    short_answer: ShortAnswer | None = None
+    """The shortest span that answers a name/date/number/place question; None for why/how."""
+    confidence: float | None = None
+    """Probability (0–1) that the answer is right, from the evidence model; None if not estimated."""
 
     @property
     def related(self) -> tuple[Passage, ...]:
@@ -106,6 +124,8 @@ class Answer:
             "question": self.question,
             "rewritten_query": self.rewritten_query,
             "answer": self.text,
+            "short_answer": None if self.short_answer is None else self.short_answer.to_json(),
+            "confidence": self.confidence,
             "abstained": self.abstained,
             "citations": [
                 {k: v for k, v in asdict(c).items() if k != "supported"} | {"supported": c.supported}

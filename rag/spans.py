@@ -1,0 +1,389 @@
+"""Short answers: what kind of thing a question asks for, and the spans of a sentence that could be it.
+
+A question that asks for a name, a date, a number, a place, an organisation or a short
+phrase gets a short answer: the shortest verbatim span of a sentence that is of the
+asked-for kind, lies close to the question's words in that sentence, and is not itself
+part of the question. Spans carry sentence-relative offsets, so the caller can verify
+them against the article like any citation.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rag.text import lexical_terms
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["SpanCandidate", "answer_kind", "is_list_question", "span_candidates"]
+
+# -- what the question asks for -------------------------------------------------------------------
+
+_PERSON_NOUNS = (
+    r"person|people|man|woman|men|women|official|officials|minister|ministers|expert|experts|scholar|scholars|"
+    r"analyst|analysts|academic|academics|professor|professors|player|players|actor|actress|actors|singer|"
+    r"singers|rapper|musician|artist|author|writer|politician|politicians|senator|senators|governor|judge|"
+    r"leader|leaders|candidate|candidates|president|ceo|executive|spokesman|spokeswoman|spokesperson|star|"
+    r"athlete|coach|celebrity|billionaire|lawmaker|lawmakers|director|host|comedian|journalist|reporter|"
+    r"correspondent|member|members|founder|character|quarterback|pitcher|golfer|driver|legend"
+)
+_PLACE_NOUNS = (
+    r"country|countries|nation|nations|city|cities|state|states|town|towns|region|province|island|islands|"
+    r"continent|county|capital|place|places|airport|venue|stadium|location|area|park|river|sea|ocean|"
+    r"mountain|volcano|border|neighborhood|neighbourhood|district|port|territory"
+)
+_ORG_NOUNS = (
+    r"company|companies|firm|firms|team|teams|organi[sz]ation|organi[sz]ations|agency|agencies|group|groups|"
+    r"party|parties|network|networks|brand|brands|airline|airlines|university|universities|club|clubs|band|"
+    r"newspaper|outlet|bank|banks|retailer|retailers|automaker|carmaker|chain|restaurant|store|platform|app|"
+    r"service|streamer|studio|publisher|court|committee|ministry|department|union|league|school"
+)
+_SKIP = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should)\b)[\w’'-]+\s+){0,3}?"
+_ASKS = {
+    "number": re.compile(
+        r"\bhow (?:many|much|long|old|far|big|large|tall|high|often|fast)\b|"
+        r"\b(?:what|which) (?:percentage|percent|rate|number|amount|share|proportion|size|age|price|cost|"
+        r"total|sum|figure|score|speed|temperature|distance|height|weight)\b",
+        re.IGNORECASE,
+    ),
+    "date": re.compile(
+        r"^\s*(?:since |until |by )?when\b|\b(?:what|which|in what|in which|on what|on which) "
+        r"(?:year|date|day|month|time|decade|century|week|season)\b|\bhow long ago\b|\bsince when\b",
+        re.IGNORECASE,
+    ),
+    "person": re.compile(
+        rf"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|are|were|has|had|will|did|does|said|won|became)\b|"
+        rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b|\bname (?:of )?the (?:{_PERSON_NOUNS})\b",
+        re.IGNORECASE,
+    ),
+    "place": re.compile(
+        rf"^\s*(?:from )?where\b|\bwhere (?:is|was|are|were|did|does|do|has|had|will)\b|"
+        rf"\b(?:which|what|in which|in what) {_SKIP}(?:{_PLACE_NOUNS})s?\b",
+        re.IGNORECASE,
+    ),
+    "organisation": re.compile(rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})s?\b", re.IGNORECASE),
+}
+_NO_SHORT_ANSWER = re.compile(
+    r"^\s*(?:why|how(?! (?:many|much|long|old|far|big|large|tall|high|often|fast)\b)|explain|describe|"
+    r"summari[sz]e|compare|discuss)\b|\bwhat (?:is|was|are|were) the (?:reasons?|difference|impact|effect|"
+    r"significance|role|relationship)\b|^\s*who (?:is|was|are|were) (?:[A-Z][\w’'.-]*\s*){1,4}\??\s*$|"
+    r"\b(?:for what reason|what happened|what did .{1,60}\b(?:say|argue|"
+    r"think|believe|conclude|recommend|accuse|warn|claim|suggest|mean))\b",
+    re.IGNORECASE,
+)
+_YES_NO = re.compile(
+    r"^\s*(?:is|are|was|were|does|do|did|has|have|had|can|could|will|would|should|shall|may|might|must)\b",
+    re.IGNORECASE,
+)
+_MULTI_PART = re.compile(
+    r"\b(?:and|or)\s+(?:(?:on|in|at|for|from|to|by|with|since)\s+)?(?:what|when|where|who|whom|why|how|which|has|have|had|did|does|do|is|are|was|were|will|"
+    r"can)\b|\b(?:where|when|who|what) and (?:where|when|who|what|why|how)\b",
+    re.IGNORECASE,
+)
+_ASKS_THING = re.compile(
+    r"\bwhich\b(?!\s+(?:came|comes|is|was|one)\s+(?:first|last|earlier|later|better|worse)\b)|"
+    r"\bwhat\s+(?:is|was|are|were)\s+the\s+name\b|\bname\s+(?:of\s+)?the\b|"
+    r"\bwhat\s+(?:kind|type|sort|brand|colou?r|model|version)\s+of\b|"
+    r"\bwhat\s+(?!(?:is|are|was|were|do|does|did|has|have|had|happens|happened|makes|made|things|else)\b)"
+    r"[a-z]+\s+(?:is|was|did|does|has|had|will|would|could|can)\b",
+    re.IGNORECASE,
+)
+_WH = re.compile(r"\b(?:what|which|who|whom|whose|where|when|how|name)\b", re.IGNORECASE)
+
+
+def _asking_clause(question: str) -> str:
+    """The sentence that asks: "Sue Bird played her final game. Which team did she play for?" → the last."""
+    parts = [p for p in re.split(r"(?<=[.!?])\s+(?=[A-Z])", question.strip()) if p]
+    asking = [p for p in parts if p.rstrip().endswith("?")]
+    return asking[-1] if asking else question
+
+
+def answer_kind(question: str) -> str | None:
+    """The kind of short answer a question asks for.
+
+    One of `number`, `date`, `person`, `place`, `organisation`, `entity` (another which/what
+    thing), or None when the sentences are the answer (why, how, explain, yes/no, what-did-X-say).
+    """
+    question = _asking_clause(question)
+    if _YES_NO.search(question) and not _WH.search(question):
+        return None
+    if _NO_SHORT_ANSWER.search(question) or _MULTI_PART.search(question):
+        return None
+    for kind in ("number", "date", "person", "place", "organisation"):
+        if _ASKS[kind].search(question):
+            return kind
+    return "entity" if _ASKS_THING.search(question) else None
+
+
+_LIST = re.compile(
+    rf"\b(?:which|what|who|name)\s+(?:are\s+|were\s+|other\s+)?(?:the\s+)?{_SKIP}"
+    rf"(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_ORG_NOUNS}|measures|steps|actions|things|items|ways|reasons|"
+    rf"events|dates|names|examples|issues|products|documents|books|films|songs|policies|sanctions)\b"
+    rf"(?!\s+(?:is|was|has|does|did)\b)",
+    re.IGNORECASE,
+)
+_PLURAL_HINT = re.compile(r"\b(?:are|were|have|do|list|all|each|both)\b", re.IGNORECASE)
+
+
+def is_list_question(question: str) -> bool:
+    """Whether a question asks for several items ("Which academics are quoted…")."""
+    match = _LIST.search(question)
+    if not match:
+        return False
+    head = match.group(0).split()[-1].lower()
+    plural = head.endswith("s") and not head.endswith(("ss", "us", "is"))
+    return (
+        plural or (head in {"people", "men", "women"}) or bool(_PLURAL_HINT.search(question[match.end() :]))
+    )
+
+
+# -- spans of a sentence ---------------------------------------------------------------------------
+
+_MONTH = (
+    r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
+    r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
+)
+_WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
+_SCALE = r"(?:hundred|thousand|million|billion|trillion|bn|m|k)"
+_NUMBER_WORDS = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
+    r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|a few|"
+    r"several|dozens|hundreds|thousands|millions|billions|a dozen|half|a half|a third|a quarter)"
+)
+_PATTERNS = {
+    "date": re.compile(
+        rf"\b(?:(?:{_WEEKDAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+        rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
+        rf"|(?:early |mid-|late )?{_MONTH}\s+\d{{4}}|(?:early |mid-|late )?{_MONTH}"
+        rf"|{_WEEKDAY}|(?:the )?(?:early |mid-|late )?(?:1[5-9]|20)\d\d(?:s)?"
+        rf"|(?:last|this|next) (?:week|month|year|weekend|spring|summer|fall|autumn|winter))\b",
+    ),
+    "number": re.compile(
+        rf"(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+        rf"|\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
+        rf"(?:\s+(?:[a-z][\w-]*\s+){{0,1}}?(?:[a-z][\w-]+))?"
+        rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?",
+        re.IGNORECASE,
+    ),
+    "quote": re.compile(r"[“\"]([^”\"]{2,80})[”\"]"),
+}
+_CAPITALISED = re.compile(
+    r"(?:[A-Z][\w’'.&-]*|\d+[A-Z]\w*)(?:(?:\s+|\s+(?:of|the|de|del|la|le|van|von|der|da|di|al|bin|for|on|"
+    r"upon|du|y)\s+|\s+&\s+)(?:[A-Z][\w’'.&-]*|\d[\w-]*))*"
+)
+_LEADING = re.compile(r"^(?:The|A|An|In|On|At|By|For|From|And|But|Or|If|As|To|Of|With)\s+")
+
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_NOT_ENTITIES = _word_set(
+    """the a an in on at by for from and but or if as to of with it its he she they we i you his her their our
+    this that these those there here when where who what which why how after before while during since
+    monday tuesday wednesday thursday friday saturday sunday january february march april may june july
+    august september october november december mr mrs ms dr said says"""
+)
+_PERSON_TITLES = re.compile(
+    r"^(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Governor|Gov|Judge|"
+    r"King|Queen|Prince|Princess|Lord|Lady|Sir|Pope|General|Gen|Chancellor|Premier|Mayor|Justice|Coach)\.?\s+"
+)
+_ORG_WORDS = re.compile(
+    r"\b(?:Ministry|Department|University|College|Institute|Inc|Corp|Company|Co|Ltd|Group|Committee|Council|"
+    r"Commission|Agency|Association|Party|Bank|Court|Office|House|Senate|Congress|Times|Post|News|Foundation|"
+    r"Center|Centre|Club|League|Union|Federation|Organization|Organisation|Airlines|Airport|Network|Service)\b"
+)
+_PLACE_WORDS = re.compile(r"\b(?:City|County|State|Province|Island|Islands|Republic|Kingdom|Bay|River|Sea)\b")
+_WORD = re.compile(r"\w+(?:[’'.-]\w+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class SpanCandidate:
+    """A possible short answer: sentence-relative `start`/`end`, its kind and how well it fits."""
+
+    start: int
+    end: int
+    text: str
+    fit: float
+    """1.0 for the asked-for kind proper (a person's full name); less for weaker matches."""
+
+
+def _entity_fit(kind: str, text: str) -> float:
+    tokens = text.split()
+    has_org = bool(_ORG_WORDS.search(text))
+    has_place = bool(_PLACE_WORDS.search(text))
+    if kind == "person":
+        if has_org or has_place:
+            return 0.3
+        if len(tokens) == 1 and text.isupper():
+            return 0.2
+        if _PERSON_TITLES.match(text):
+            return 1.0
+        return 1.0 if 2 <= len(tokens) <= 4 else 0.6
+    if kind == "organisation":
+        return 1.0 if has_org else 0.7
+    if kind == "place":
+        return 0.5 if has_org else 1.0
+    return 1.0
+
+
+def _entities(sentence: str) -> Iterator[tuple[int, int]]:
+    for match in _CAPITALISED.finditer(sentence):
+        start, text = match.start(), match.group(0)
+        lead = _LEADING.match(text)
+        while lead:
+            start += lead.end()
+            text = text[lead.end() :]
+            lead = _LEADING.match(text)
+        text = re.sub(r"[’']s$", "", text).rstrip(".’'-&")
+        tokens = [t.lower() for t in text.split()]
+        if not text or all(t.strip(".’'") in _NOT_ENTITIES for t in tokens):
+            continue
+        yield start, start + len(text)
+
+
+def _content(text: str) -> set[str]:
+    return set(lexical_terms(text))
+
+
+_UNITS = (
+    (
+        re.compile(r"\bhow long\b(?! ago)", re.IGNORECASE),
+        re.compile(r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries)\b", re.I),
+    ),
+    (
+        re.compile(r"\bhow much\b|\b(?:price|cost)\b", re.IGNORECASE),
+        re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yuan|yen|cents?)\b", re.I),
+    ),
+    (
+        re.compile(r"\b(?:percentage|percent|per cent|share|proportion|rate)\b", re.IGNORECASE),
+        re.compile(r"%|\bper ?cent\b", re.I),
+    ),
+    (re.compile(r"\bhow old\b|\bwhat age\b", re.IGNORECASE), re.compile(r"^\d{1,3}\b")),
+)
+"""What a how-long/how-much/what-percentage question's number is measured in."""
+
+
+def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandidate]:
+    """Spans of `sentence` of the asked-for `kind` that are not already said by the question.
+
+    A span made only of the question's terms repeats the question rather than answering it.
+    Words the question spells the same way are trimmed off a name's ends, and a number's unit
+    when the question names it ("1,500" for "how many hours…"), but "New York" survives
+    "set a new record".
+    """
+    question_terms = set(lexical_terms(question))
+    question_words = set(_WORD.findall(question))
+    unit = (
+        next((pattern for asks, pattern in _UNITS if asks.search(question)), None)
+        if kind == "number"
+        else None
+    )
+    found: dict[tuple[int, int], float] = {}
+
+    def add(start: int, end: int, fit: float) -> None:
+        if end <= start:
+            return
+        terms = _content(sentence[start:end])
+        if not terms or terms <= question_terms:
+            return
+        found[(start, end)] = max(found.get((start, end), 0.0), fit)
+
+    if kind in {"number", "date"}:
+        for match in _PATTERNS[kind].finditer(sentence):
+            start, end = _strip(sentence, match.start(), match.end())
+            if kind == "number":
+                end = _drop_unit(sentence, start, end, question_terms)
+            digits = any(ch.isdigit() for ch in sentence[start:end])
+            fit = 1.0 if digits else 0.8
+            if unit is not None and not unit.search(sentence[start:end]):
+                fit *= 0.5
+            add(start, end, fit)
+        if kind == "date":
+            return _ranked(found, sentence)
+    if kind in {"person", "place", "organisation", "entity"}:
+        dates = [m.span() for m in _PATTERNS["date"].finditer(sentence)]
+        for start, end in _entities(sentence):
+            if any(a <= start and end <= b for a, b in dates):
+                continue
+            start, end = _around_title(sentence, start, end, before=kind != "person")
+            start, end = _trim(sentence, start, end, question_words)
+            add(start, end, _entity_fit(kind, sentence[start:end]))
+    if kind == "entity":
+        for match in _PATTERNS["quote"].finditer(sentence):
+            if len(match.group(1).split()) <= 8:
+                add(match.start(1), match.end(1), 0.8)
+    return _ranked(found, sentence)
+
+
+_TITLE_WORD = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Representative|Governor|"
+    r"Gov|Judge|Chancellor|Premier|Mayor|Justice|Coach|Chairman|Chairwoman|Chair|Director|General|Gen|Ambassador|"
+    r"Commissioner|Speaker|Leader|CEO|Chief|Officer|Spokesman|Spokeswoman|Spokesperson|Captain|Capt|Lt|Col|"
+    r"Sgt|Pope|King|Queen|Prince|Princess|Lord|Lady|Sir|Dame|Saint|St)\.?\s+"
+)
+
+
+def _around_title(sentence: str, start: int, end: int, *, before: bool) -> tuple[int, int]:
+    """The name after the last title in "US Commerce Secretary Howard Lutnick", or (`before`) the
+    words before the first one: "California" of "California Gov. Gavin Newsom"."""
+    titles = list(_TITLE_WORD.finditer(sentence, start, end))
+    if not titles:
+        return start, end
+    if before:
+        cut = sentence[start : titles[0].start()].rstrip()
+        return (start, start + len(cut)) if cut else (start, end)
+    return titles[-1].end(), end
+
+
+def _ranked(found: dict[tuple[int, int], float], sentence: str) -> list[SpanCandidate]:
+    return [SpanCandidate(a, b, sentence[a:b], fit) for (a, b), fit in sorted(found.items())]
+
+
+def _trim(sentence: str, start: int, end: int, question_words: set[str]) -> tuple[int, int]:
+    """Drops words the question spells the same way, and function words, from both ends of a name."""
+    tokens = [(m.start() + start, m.end() + start) for m in _WORD.finditer(sentence[start:end])]
+
+    def echo(token: tuple[int, int]) -> bool:
+        word = sentence[token[0] : token[1]]
+        return word in question_words or word.lower() in _NOT_ENTITIES
+
+    while tokens and echo(tokens[0]):
+        tokens.pop(0)
+    while tokens and echo(tokens[-1]):
+        tokens.pop()
+    if not tokens:
+        return start, start
+    return tokens[0][0], tokens[-1][1]
+
+
+_SCALE_WORDS = frozenset(["hundred", "thousand", "million", "billion", "trillion", "bn", "m", "k"])
+
+
+def _drop_unit(sentence: str, start: int, end: int, question_terms: set[str]) -> int:
+    """End of a number without function words after it and the unit words the question names."""
+    tokens = list(_WORD.finditer(sentence, start, end))
+    while len(tokens) > 1:
+        word = tokens[-1].group(0)
+        if word.lower() in _NOT_ENTITIES:
+            tokens.pop()
+            continue
+        if word.lower() in _SCALE_WORDS or not set(lexical_terms(word)) <= question_terms:
+            break
+        tokens.pop()
+        if len(tokens) > 1 and tokens[-1].group(0).lower() == "of":
+            tokens.pop()
+    end = min(end, tokens[-1].end()) if tokens else end
+    if end < len(sentence) and sentence[end] == "%":
+        end += 1
+    return end
+
+
+def _strip(sentence: str, start: int, end: int) -> tuple[int, int]:
+    text = sentence[start:end]
+    stripped = text.strip(" ,;:()[]“”\"'’")
+    offset = text.find(stripped)
+    return start + offset, start + offset + len(stripped)
