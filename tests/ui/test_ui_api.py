@@ -49,7 +49,7 @@ def test_ten_sessions_at_once_get_their_own_answers(server: Server) -> None:
         assert len(texts) == 4, texts
         assert fact.question in texts[0]
         assert f"{fact.person} will serve as the new {fact.role} of {fact.town}" in texts[1]
-        assert f"(context: {fact.question.rstrip('?')}; " in texts[3]
+        assert f"Searched for: How many years did {fact.person} spend working in the region?" in texts[3]
         strangers = [other.person for other in FACTS if other != fact]
         assert not [name for name in strangers if any(name in text for text in texts)]
 

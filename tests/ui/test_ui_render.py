@@ -8,6 +8,7 @@ import pytest
 
 from ingest.pipeline import FileResult
 from rag.answering import ABSTENTION
+from rag.followup import condense
 from rag.store import DocRecord
 from rag.types import Answer, Citation, Passage
 from ui import render
@@ -92,6 +93,19 @@ def test_rewritten_query_only_when_it_differs() -> None:
     other = _answer("text", (), (), question="And him?", rewritten_query="And Lutnick?")
     assert "rag-rewritten" not in render.answer_message(same, 0)
     assert "Searched for: And Lutnick?" in render.answer_message(other, 0)
+
+
+def test_searched_for_shows_a_follow_up_as_the_standalone_question_searched() -> None:
+    history = [
+        ("Who is Mao Ning?", "Chinese Foreign Ministry spokeswoman Mao Ning said on March 11 … [1]"),
+        ("What did she say about tariffs?", "The US used fentanyl as an excuse for tariffs (twice). [1]"),
+    ]
+    question = "And in 2019?"
+    answer = _answer("text", (), (), question=question, rewritten_query=condense(question, history))
+
+    message = render.answer_message(answer, 1)
+    searched = re.findall(r'<div class="rag-rewritten">(.*?)</div>', message)
+    assert searched == ["Searched for: What did Mao Ning say about tariffs in 2019?"]
 
 
 def test_abstention_shows_related_passages_apart_from_citations() -> None:
