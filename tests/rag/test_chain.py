@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -136,11 +136,11 @@ def test_bad_questions_are_refused_clearly(seeded: Assistant, question: str) -> 
         seeded.ask(question)
 
 
-def test_cli_ask_json_matches_the_schema(seeded: Assistant) -> None:
+def _ask_json(seeded: Assistant, question: str) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env |= {"RAG_DATA_DIR": str(seeded.settings.data_dir), "HF_HUB_OFFLINE": "1"}
     run = subprocess.run(
-        [str(Path(sys.executable).parent / "rag"), "ask", "Who is Mao Ning?", "--json", "--k", "3"],
+        [str(Path(sys.executable).parent / "rag"), "ask", question, "--json", "--k", "3"],
         capture_output=True,
         text=True,
         env=env,
@@ -148,16 +148,40 @@ def test_cli_ask_json_matches_the_schema(seeded: Assistant) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stderr
-    payload = json.loads(run.stdout)
+    payload: dict[str, Any] = json.loads(run.stdout)
+    return payload
+
+
+def _check_short_answer_and_confidence(seeded: Assistant, payload: dict[str, Any]) -> None:
+    short, confidence = payload["short_answer"], payload["confidence"]
+    assert confidence is None or (type(confidence) is float and 0.0 <= confidence <= 1.0)
+    if short is None:
+        return
+    assert set(short) == {"text", "doc_id", "start", "end"}
+    assert type(short["text"]) is str and type(short["doc_id"]) is str
+    assert type(short["start"]) is int and type(short["end"]) is int
+    assert _article(seeded, short["doc_id"])[short["start"] : short["end"]] == short["text"]
+    assert any(
+        c["doc_id"] == short["doc_id"] and c["start"] <= short["start"] and short["end"] <= c["end"]
+        for c in payload["citations"]
+    )
+
+
+def test_cli_ask_json_matches_the_schema(seeded: Assistant) -> None:
+    payload = _ask_json(seeded, "Who is Mao Ning?")
     assert {
         "question",
         "rewritten_query",
         "answer",
+        "short_answer",
+        "confidence",
         "abstained",
         "citations",
         "passages",
         "timings_ms",
     } <= set(payload)
+    _check_short_answer_and_confidence(seeded, payload)
+    assert payload["short_answer"] is None
     assert isinstance(payload["abstained"], bool)
     assert len(payload["passages"]) == 3
     for citation in payload["citations"]:
@@ -166,6 +190,15 @@ def test_cli_ask_json_matches_the_schema(seeded: Assistant) -> None:
         assert {"chunk_id", "doc_id", "title", "text", "score"} <= set(passage)
     assert set(payload["timings_ms"]) == {"retrieve", "answer", "total"}
     assert payload["citations"] and "Mao Ning" in payload["citations"][0]["quote"]
+
+
+def test_cli_ask_json_carries_a_verified_short_answer(seeded: Assistant) -> None:
+    payload = _ask_json(seeded, "Who said that the tariffs would come off if fentanyl ends?")
+    _check_short_answer_and_confidence(seeded, payload)
+    assert payload["short_answer"] is not None
+    assert payload["short_answer"]["text"] == "Howard Lutnick"
+    assert payload["answer"].startswith("Howard Lutnick — ")
+    assert type(payload["confidence"]) is float
 
 
 def test_core_imports_none_of_the_outer_packages() -> None:

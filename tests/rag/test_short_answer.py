@@ -1,0 +1,394 @@
+"""Short answers: the asked-for kind, verbatim spans, and the assistant's check of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from eval.gold import read_gold_jsonl
+from ingest.pipeline import ingest_paths
+from rag.answering import CAVEAT, Answerer, Draft
+from rag.assistant import Assistant
+from rag.spans import answer_kind, is_list_question, span_candidates
+from rag.text import lexical_terms
+from rag.types import Citation, ShortAnswer
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from rag.answering import AnswerRequest
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.types import Answer
+
+REPO = Path(__file__).resolve().parents[2]
+GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
+
+# -- what the question asks for -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who said the tariffs will come off if fentanyl ends?", "person"),
+        ("Whose idea was the working group?", "person"),
+        ("When did the tariffs take effect?", "date"),
+        ("In which year did China ban the drug?", "date"),
+        ("On what date did the tariffs kick in?", "date"),
+        ("Since when has Trump been demanding a crackdown?", "date"),
+        ("How many people died?", "number"),
+        ("How much did the deal cost?", "number"),
+        ("How long was the hike postponed?", "number"),
+        ("What percentage of the drugs come from China?", "number"),
+        ("Where was the meeting held?", "place"),
+        ("In which city did the group meet?", "place"),
+        ("Which country was first to ban the drug?", "place"),
+        ("Which team won the final?", "organisation"),
+        ("Which company makes the precursors?", "organisation"),
+        ("Sue Bird played her final game. Which team did she play for?", "organisation"),
+        ("What is the name of the drug?", "entity"),
+        ("Why did China retaliate?", None),
+        ("How does the tariff work?", None),
+        ("How did the talks go?", None),
+        ("Explain the tariff dispute.", None),
+        ("Did China retaliate?", None),
+        ("Is fentanyl legal?", None),
+        ("Has the group met since January?", None),
+        ("Who is Mao Ning?", None),
+        ("Where and when did the group meet?", None),
+        ("When and where did the group meet?", None),
+        ("When did the tariff take effect, and what reason did the US give?", None),
+        ("What did Shen Dingli say about the working group?", None),
+        ("What is the difference between the two positions?", None),
+        ("What happened on March 12?", None),
+        ("Which came first: the meeting or the podcast?", None),
+    ],
+)
+def test_answer_kind(question: str, kind: str | None) -> None:
+    assert answer_kind(question) == kind
+
+
+@pytest.mark.parametrize(
+    ("question", "listing"),
+    [
+        ("Which academics are quoted in the article?", True),
+        ("Which of the academics quoted are based in Asia?", True),
+        ("Which countries signed the deal?", True),
+        ("Which people were arrested?", True),
+        ("Which officials were quoted?", True),
+        ("Name the players who scored.", True),
+        ("Which country signed the deal?", False),
+        ("Which official is quoted?", False),
+        ("Which team did she play for?", False),
+        ("Who is Mao Ning?", False),
+        ("When did the tariffs take effect?", False),
+        ("How many people died?", False),
+    ],
+)
+def test_is_list_question(question: str, listing: bool) -> None:
+    assert is_list_question(question) is listing
+
+
+# -- spans of a sentence ---------------------------------------------------------------------------
+
+_PIECES = st.one_of(
+    st.sampled_from(
+        [
+            "Howard Lutnick",
+            "US Commerce Secretary Howard Lutnick",
+            "Dr Vanda Felbab-Brown",
+            "Mr Trump’s",
+            "Chinese Foreign Ministry spokeswoman Mao Ning",
+            "the National University of Singapore",
+            "New York",
+            "Brookings Institution",
+            "California Gov. Gavin Newsom",
+            "O'Brien",
+            "Zoë Ångström",
+            "the tariffs",
+            "said",
+            "kicked in on",
+            "a new record",
+            "in",
+            "of",
+            "The",
+            "And",
+            "per cent",
+            "billion",
+        ]
+    ),
+    st.sampled_from(
+        [
+            "March 10",
+            "March 9, 2025",
+            "Jan. 17",
+            "17th of January",
+            "Monday, March 10th",
+            "mid-2019",
+            "the late 1990s",
+            "last week",
+            "May 2019",
+            "Sept",
+            "2024",
+        ]
+    ),
+    st.sampled_from(
+        ["US$200 billion", "S$266 billion", "$5", "£3.5m", "€ 12", "¥1,000", "10 per cent", "25%"]
+    ),
+    st.sampled_from(["90 days", "1,500 hours", "two", "a dozen", "several", "half of", "18 to 45"]),
+    st.integers(min_value=-5, max_value=10**7).map(str),
+    st.from_regex(r"[A-Z][a-z]{1,8}", fullmatch=True),
+    st.from_regex(r"[a-z]{1,10}", fullmatch=True),
+    st.sampled_from(["“", "”", '"', "'", "’", "(", ")", "[", "—", "-", "&", "...", "…", "%", "$"]),
+    st.text(max_size=4),
+)
+_GLUE = st.sampled_from([" ", " ", " ", ", ", "; ", ": ", " — ", "", "\n", "  ", "\u00a0"])
+
+
+@st.composite
+def _sentences(draw: st.DrawFn) -> tuple[str, str]:
+    pieces = draw(st.lists(_PIECES, min_size=1, max_size=14))
+    glue = draw(st.lists(_GLUE, min_size=len(pieces), max_size=len(pieces)))
+    sentence = "".join(p + g for p, g in zip(pieces, glue, strict=True)).rstrip() + draw(
+        st.sampled_from(["", ".", "?", ".”"])
+    )
+    echoed = draw(st.lists(st.sampled_from(pieces), max_size=4))
+    question = " ".join([draw(st.sampled_from(["Who", "When", "Which", "How many", "Where"])), *echoed]) + "?"
+    return sentence, question
+
+
+@pytest.mark.parametrize("kind", ["number", "date", "person", "place", "organisation"])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=_sentences())
+def test_span_candidates_are_verbatim_trimmed_and_not_the_question(kind: str, case: tuple[str, str]) -> None:
+    sentence, question = case
+    question_terms = set(lexical_terms(question))
+    for candidate in span_candidates(kind, sentence, question):
+        assert 0 <= candidate.start < candidate.end <= len(sentence)
+        assert sentence[candidate.start : candidate.end] == candidate.text
+        assert candidate.text == candidate.text.strip()
+        assert set(lexical_terms(candidate.text)) - question_terms, (candidate, question)
+
+
+@pytest.mark.parametrize(
+    ("kind", "sentence", "question", "expected"),
+    [
+        (
+            "date",
+            "Lutnick said in an interview on March 9, before the tariffs kicked in on March 10.",
+            "When did the tariffs kick in?",
+            {"March 9", "March 10"},
+        ),
+        (
+            "person",
+            "“If fentanyl ends, these will come off,” US Commerce Secretary Howard Lutnick said.",
+            "Who said the tariffs will come off?",
+            {"Howard Lutnick"},
+        ),
+        (
+            "number",
+            "The hike was postponed for 90 days in a significant concession.",
+            "For how long was the hike postponed?",
+            {"90 days"},
+        ),
+    ],
+)
+def test_span_candidates_find_the_answer(kind: str, sentence: str, question: str, expected: set[str]) -> None:
+    assert expected <= {c.text for c in span_candidates(kind, sentence, question)}
+
+
+def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
+    sentence = "Howard Lutnick said the tariffs would come off, Mao Ning said."
+    texts = {c.text for c in span_candidates("person", sentence, "What did Howard Lutnick say?")}
+    assert "Mao Ning" in texts
+    assert not any("Lutnick" in text for text in texts)
+
+
+# -- through the assistant, on the seed article -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings) -> Assistant:
+    from rag.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("short") / "data", _env_file=None)
+    assistant = Assistant(settings, embedder=embedder)
+    report = ingest_paths(
+        [REPO / "seeds"], settings, store=assistant.store, lexical=assistant.lexical, progress=False
+    )
+    assert report.ok
+    return assistant
+
+
+def _with_answerer(seeded: Assistant, answerer: Answerer) -> Assistant:
+    return Assistant(
+        seeded.settings,
+        embedder=seeded.embedder,
+        store=seeded.store,
+        lexical=seeded.lexical,
+        retriever=seeded.retriever,
+        answerer=answerer,
+    )
+
+
+def _check_short_answer(assistant: Assistant, answer: Answer) -> None:
+    short = answer.short_answer
+    assert short is not None
+    assert assistant.store.article_text(short.doc_id)[short.start : short.end] == short.text
+    assert any(
+        c.doc_id == short.doc_id and c.start <= short.start and short.end <= c.end for c in answer.citations
+    )
+    assert answer.text.removeprefix(f"{CAVEAT} ").startswith(f"{short.text} — ")
+    assert not answer.abstained
+
+
+def test_every_short_answer_on_the_gold_set_is_a_verbatim_span_of_a_citation(seeded: Assistant) -> None:
+    checked = 0
+    for item in GOLD:
+        answer = seeded.ask(item["question"])
+        if answer.short_answer is not None:
+            checked += 1
+            _check_short_answer(seeded, answer)
+            assert not any("short answer" in note for note in answer.notes), answer.notes
+    assert checked >= 5
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        (
+            "In which year did China become the first country to put all fentanyl-related substances "
+            "on its controlled substances list?",
+            "2019",
+        ),
+        ("Who said that the tariffs would come off if fentanyl ends?", "Howard Lutnick"),
+        ("Since when has Trump been demanding that Beijing crack down harder on fentanyl?", "February"),
+        ("For how long was the planned tariff hike on US$200 billion of Chinese goods postponed?", "90 days"),
+    ],
+)
+def test_factoid_questions_get_the_right_short_answer(
+    seeded: Assistant, question: str, expected: str
+) -> None:
+    answer = seeded.ask(question)
+    assert answer.short_answer is not None, answer.text
+    assert answer.short_answer.text == expected
+    _check_short_answer(seeded, answer)
+    assert answer.confidence is not None and 0.0 <= answer.confidence <= 1.0
+
+
+_GOLD_QUESTIONS = [item["question"] for item in GOLD]
+_NO_SPAN_OPENINGS = ("Why ", "How does ", "How did ", "How do ", "does ", "Has ", "Do ")
+
+
+def test_why_how_and_yes_no_questions_get_no_short_answer(seeded: Assistant) -> None:
+    questions = [q for q in _GOLD_QUESTIONS if q.startswith(_NO_SPAN_OPENINGS)]
+    answers = [seeded.ask(question) for question in questions]
+    assert len(questions) >= 6
+    assert [a.question for a in answers if a.short_answer is not None] == []
+    assert sum(not a.abstained for a in answers) >= 3
+
+
+# -- the assistant drops a short answer it cannot verify --------------------------------------------
+
+_QUOTE = (
+    "China often points to how it became the first in the world to officially put all "
+    "fentanyl-related substances under a controlled substances list in 2019."
+)
+
+
+class ScriptedAnswerer(Answerer):
+    """Quotes the given citations and puts `short` first, as the extractive answerer does."""
+
+    name = "scripted"
+
+    def __init__(self, short: ShortAnswer, citations: tuple[Citation, ...]) -> None:
+        self.short = short
+        self.citations = citations
+
+    def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
+        text = " ".join([f"{self.short.text} —", *(f"{c.quote} [{c.n}]" for c in self.citations)])
+        yield text
+        yield Draft(text, self.citations, short_answer=self.short, confidence=0.9)
+
+
+@pytest.fixture(scope="module")
+def quoted(seeded: Assistant) -> tuple[str, Citation]:
+    """The seed article's text and a true citation of its 2019 sentence."""
+    (record,) = seeded.articles()
+    text = seeded.store.article_text(record.doc_id)
+    start = text.index(_QUOTE)
+    citation = Citation(1, record.doc_id, record.title, "", "chunk", start, start + len(_QUOTE), _QUOTE)
+    return text, citation
+
+
+def _ask_scripted(seeded: Assistant, short: ShortAnswer, *citations: Citation) -> Answer:
+    assistant = _with_answerer(seeded, ScriptedAnswerer(short, citations))
+    return assistant.ask("In which year did China control all fentanyl-related substances?")
+
+
+def test_a_true_short_answer_inside_the_citation_is_kept(
+    seeded: Assistant, quoted: tuple[str, Citation]
+) -> None:
+    _, citation = quoted
+    start = citation.start + _QUOTE.index("2019")
+    answer = _ask_scripted(seeded, ShortAnswer("2019", citation.doc_id, start, start + 4), citation)
+    assert answer.short_answer == ShortAnswer("2019", citation.doc_id, start, start + 4)
+    assert answer.text == f"2019 — {_QUOTE} [1]"
+    assert answer.notes == ()
+    assert answer.confidence == 0.9
+
+
+def _bogus(text: str, citation: Citation) -> dict[str, ShortAnswer]:
+    in_quote = citation.start + _QUOTE.index("2019")
+    elsewhere = text.index("March 10")
+    return {
+        "offsets one off": ShortAnswer("2019", citation.doc_id, in_quote + 1, in_quote + 5),
+        "text not the article's": ShortAnswer("2020", citation.doc_id, in_quote, in_quote + 4),
+        "true but outside the citation": ShortAnswer("March 10", citation.doc_id, elsewhere, elsewhere + 8),
+        "straddles the citation's end": ShortAnswer(
+            text[in_quote : citation.end + 4], citation.doc_id, in_quote, citation.end + 4
+        ),
+        "unknown article": ShortAnswer("2019", "no-such-doc", in_quote, in_quote + 4),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "offsets one off",
+        "text not the article's",
+        "true but outside the citation",
+        "straddles the citation's end",
+        "unknown article",
+    ],
+)
+def test_a_short_answer_that_is_not_a_cited_span_is_dropped(
+    seeded: Assistant, quoted: tuple[str, Citation], case: str
+) -> None:
+    text, citation = quoted
+    short = _bogus(text, citation)[case]
+    answer = _ask_scripted(seeded, short, citation)
+    assert answer.short_answer is None
+    assert not answer.abstained
+    assert answer.text == f"{_QUOTE} [1]"
+    assert not answer.text.startswith(short.text)
+    assert any("dropped the short answer" in note for note in answer.notes)
+    assert len(answer.citations) == 1
+
+
+def test_a_short_answer_inside_a_citation_that_failed_verification_is_dropped(
+    seeded: Assistant, quoted: tuple[str, Citation]
+) -> None:
+    text, good = quoted
+    other = text.index("March 10")
+    bad = Citation(2, good.doc_id, good.title, "", "chunk", other, other + 8, "March 11")
+    short = ShortAnswer("March 10", good.doc_id, other, other + 8)
+    answer = _ask_scripted(seeded, short, good, bad)
+    assert answer.short_answer is None
+    assert answer.text.startswith(f"{_QUOTE} [1]")
+    assert [c.quote for c in answer.citations] == [_QUOTE]
+    assert any("dropped the short answer" in note for note in answer.notes)
+    assert any("dropped 1 citation" in note for note in answer.notes)
