@@ -1,17 +1,33 @@
-"""Fit the extractive answerer's abstention model on the dev sets.
+"""Fit the extractive answerer's evidence model: when to refuse, and how confident an answer is.
 
-    python -m eval.calibrate [--seed-gold eval/gold/fentanyl_seed.jsonl] [--single-topic DIR]
+    python -m eval.calibrate [--seed-gold F] [--single-topic DIR] [--archive GOLD=DATA_DIR ...]
+                             [--features rows.jsonl] [--from-features rows.jsonl] [--write]
 
-Indexes each dev set into a temporary store, records the evidence features of the best
-sentence for every question (abstention off), fits an L2-regularised logistic regression
-(answerable vs unanswerable, classes balanced), chooses the threshold by 5-fold
-cross-validation, and prints the values to put in `ExtractiveConfig`.
+Every question of every dataset is asked with abstention off, and the evidence features of
+the answer are recorded (`--features` keeps them; `--from-features` refits without asking
+again). To the gold questions it adds generated hard negatives: each answerable question
+with one of its names, numbers or years swapped for one the articles never mention.
+
+Two scikit-learn logistic regressions are fitted on the same features:
+
+- the *refusal* model, answerable vs unanswerable (classes balanced); the answerer refuses
+  below its threshold, chosen as the highest whose false-refusal rate on the training
+  questions stays within `--false-refusal-budget`;
+- the *confidence* model, whether the answer is right (the gold answer occurs in it, or its
+  first quote holds the gold evidence), not balanced, so that its probability is calibrated:
+  it is `Answer.confidence`, and an answer below `--caveat-below` is given with a caveat.
+
+Features and figures are chosen by leave-one-dataset-out: each dataset is scored by models
+fitted on the others only, and those are the figures printed. `--write` then fits on all of
+them and writes `rag/evidence_model.json`, which the answerer loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,131 +35,392 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
     from eval.gold import GoldItem
-    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.store import Embedder
 
-__all__ = ["collect_features", "fit_logistic", "main"]
+__all__ = ["Row", "collect", "fit", "hard_negatives", "leave_one_out", "main"]
 
-_MAX_FALSE_REFUSAL = 0.15
+SWAP_WEIGHT = 0.3
+"""Weight of one generated hard negative against one real question when fitting."""
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_PATH = REPO / "rag" / "evidence_model.json"
+
+_EVIDENCE = ("dense", "lexical", "context", "missing", "missing_mass", "keys", "keys_anywhere", "focus")
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "evidence": _EVIDENCE,
+    "evidence+peaks": (*_EVIDENCE, "dense_peak", "lexical_peak", "novelty", "unknown"),
+    "evidence+peaks+span": (
+        *_EVIDENCE,
+        "dense_peak",
+        "lexical_peak",
+        "novelty",
+        "unknown",
+        "span_gap",
+        "span_support",
+    ),
+}
+"""Candidate feature sets; leave-one-dataset-out picks one."""
 
 
-def collect_features(
-    gold: Sequence[GoldItem], docs: Path, embedder: SentenceTransformerEmbeddings, k: int = 5
-) -> tuple[np.ndarray, np.ndarray]:
-    """Evidence features (rows) and labels (1 = answerable) for a gold set over `docs`."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Row:
+    """One question asked of one dataset, with what the answerer saw and whether it was right."""
+
+    dataset: str
+    id: str
+    origin: str
+    """`gold`, or `swap` for a generated hard negative."""
+    answerable: bool
+    correct: bool
+    features: dict[str, float]
+
+
+# -- hard negatives -------------------------------------------------------------------------------
+
+_NAME = re.compile(r"(?<![.?!]\s)(?<!^)\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+")
+_YEAR = re.compile(r"\b(?:19|20)\d\d\b")
+_NUMBER = re.compile(r"\b\d[\d,]*(?:\.\d+)?\b")
+_INVENTED = (
+    "Orla Fenwick",
+    "Tobiah Quarrel",
+    "Ysolde Marrin",
+    "Casimir Oakhurst",
+    "Thessaly Brand",
+    "Emrys Kettleby",
+    "Wenna Stroud",
+    "Lucan Ashgrove",
+)
+"""Names for swaps; each is checked against the index before use."""
+
+
+def hard_negatives(items: Sequence[GoldItem], known: Callable[[str], bool]) -> list[GoldItem]:
+    """Unanswerable twins of answerable questions: one name, year or number swapped for one the
+    articles never mention (as `known` tells), so the question reads the same but the articles
+    cannot answer it."""
+    from rag.text import lexical_terms
+
+    def unknown(text: str) -> bool:
+        return not any(known(term) for term in lexical_terms(text))
+
+    names = [name for name in _INVENTED if unknown(name)]
+    twins: list[GoldItem] = []
+    for n, item in enumerate(items):
+        if item["type"] == "unanswerable":
+            continue
+        question = item["question"]
+        swapped = None
+        name = _NAME.search(question)
+        year = _YEAR.search(question)
+        number = _NUMBER.search(question)
+        if name and names:
+            swapped = question[: name.start()] + names[n % len(names)] + question[name.end() :]
+        elif year:
+            for shift in (7, -9, 13, -17):
+                other = str(int(year.group(0)) + shift)
+                if not known(other):
+                    swapped = question[: year.start()] + other + question[year.end() :]
+                    break
+        elif number:
+            value = number.group(0).replace(",", "")
+            other = f"{float(value) * 3 + 7:g}"
+            if not known(other):
+                swapped = question[: number.start()] + other + question[number.end() :]
+        if swapped:
+            twins.append(
+                {
+                    "id": f"{item['id']}-swap",
+                    "type": "unanswerable",
+                    "question": swapped,
+                    "answer": "",
+                    "evidence": [],
+                    "doc": None,
+                }
+            )
+    return twins
+
+
+# -- collecting -----------------------------------------------------------------------------------
+
+
+def _right(item: GoldItem, text: str, short: str | None, first_quote: str) -> bool:
+    from eval.metrics import answer_hit, evidence_recall, token_f1
+
+    if item["type"] == "unanswerable":
+        return False
+    prediction = short or text
+    return bool(
+        answer_hit(text, item["answer"])
+        or token_f1(prediction, item["answer"]) >= 0.5
+        or (first_quote and evidence_recall(item["evidence"], [first_quote]))
+    )
+
+
+def collect(
+    dataset: str, gold: Sequence[GoldItem], data_dir: Path, embedder: Embedder, *, swaps: bool = True
+) -> list[Row]:
+    """Asks every question (and its hard negatives) of the index in `data_dir`, abstention off."""
+    from rag.answering import AnswerRequest, ExtractiveAnswerer
+    from rag.assistant import Assistant
+    from rag.citations import strip_markers
+    from rag.settings import Settings
+
+    assistant = Assistant(Settings(data_dir=data_dir, _env_file=None), embedder=embedder)
+    answerer = ExtractiveAnswerer(refuse=False)
+    items = list(gold)
+    if swaps:
+        items += hard_negatives(gold, assistant.lexical.knows)
+    rows = []
+    for item in items:
+        vector = embedder.embed_query(item["question"])
+        passages = assistant.retriever.search(item["question"], query_vector=vector)
+        draft = answerer.answer(
+            AnswerRequest(
+                item["question"], passages, vector, embedder, assistant.lexical.idf, assistant.lexical.knows
+            )
+        )
+        short = draft.short_answer.text if draft.short_answer else None
+        first = draft.citations[0].quote if draft.citations else ""
+        rows.append(
+            Row(
+                dataset=dataset,
+                id=item["id"],
+                origin="swap" if item["id"].endswith("-swap") else "gold",
+                answerable=item["type"] != "unanswerable",
+                correct=_right(item, strip_markers(draft.text), short, first),
+                features={k: float(v) for k, v in draft.evidence.items()},
+            )
+        )
+    return rows
+
+
+def _index(docs: Sequence[Path], data_dir: Path, embedder: Embedder) -> None:
     from ingest.pipeline import ingest_paths
-    from rag.answering import FEATURES, AnswerRequest, ExtractiveAnswerer, ExtractiveConfig
     from rag.assistant import Assistant
     from rag.settings import Settings
 
-    with tempfile.TemporaryDirectory(prefix="rag-calibrate-") as tmp:
-        settings = Settings(data_dir=Path(tmp), _env_file=None)
-        assistant = Assistant(settings, embedder=embedder)
-        ingest_paths([docs], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
-        answerer = ExtractiveAnswerer(dataclasses.replace(ExtractiveConfig(), abstain_threshold=0.0))
-        rows, labels = [], []
-        for item in gold:
-            vector = embedder.embed_query(item["question"])
-            passages = assistant.retriever.search(item["question"], k=k, query_vector=vector)
-            draft = answerer.answer(
-                AnswerRequest(
-                    item["question"],
-                    passages,
-                    vector,
-                    embedder,
-                    assistant.lexical.idf,
-                    assistant.lexical.knows,
-                )
-            )
-            rows.append([draft.evidence.get(name, 0.0) for name in FEATURES])
-            labels.append(0 if item["type"] == "unanswerable" else 1)
-    return np.array(rows, dtype=float), np.array(labels, dtype=float)
+    settings = Settings(data_dir=data_dir, _env_file=None)
+    assistant = Assistant(settings, embedder=embedder)
+    ingest_paths(list(docs), settings, store=assistant.store, lexical=assistant.lexical, progress=False)
 
 
-def fit_logistic(
-    x: np.ndarray, y: np.ndarray, l2: float = 1.0, steps: int = 4000
-) -> tuple[np.ndarray, float]:
-    """Class-balanced, L2-regularised logistic regression by gradient descent."""
-    weights = np.zeros(x.shape[1])
-    bias = 0.0
-    balance = np.where(y == 1, 0.5 / max(y.mean(), 1e-9), 0.5 / max(1 - y.mean(), 1e-9))
-    rate = 0.5
-    for _ in range(steps):
-        p = 1 / (1 + np.exp(-(x @ weights + bias)))
-        error = (p - y) * balance
-        weights -= rate * (x.T @ error / len(y) + l2 * weights / len(y))
-        bias -= rate * error.mean()
-    return weights, float(bias)
+# -- fitting --------------------------------------------------------------------------------------
 
 
-def _cross_validated(x: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0) -> np.ndarray:
-    order = np.random.default_rng(seed).permutation(len(y))
-    scores = np.zeros(len(y))
-    for fold in range(folds):
-        test = order[fold::folds]
-        train = np.setdiff1d(order, test)
-        weights, bias = fit_logistic(x[train], y[train])
-        scores[test] = 1 / (1 + np.exp(-(x[test] @ weights + bias)))
-    return scores
+@dataclasses.dataclass(frozen=True, slots=True)
+class Fitted:
+    """A logistic model in the raw feature space: p = sigmoid(bias + weights · x)."""
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    bias: float
+
+    def scores(self, rows: Sequence[Row]) -> np.ndarray:
+        """The model's probability for each row."""
+        x = np.array([[row.features.get(name, 0.0) for name in self.features] for row in rows])
+        z = x @ np.array(self.weights) + self.bias
+        return np.asarray(1 / (1 + np.exp(-z)), dtype=float)
 
 
-def _rates(scores: np.ndarray, y: np.ndarray, threshold: float) -> tuple[float, float]:
+def fit(
+    rows: Sequence[Row],
+    features: Sequence[str],
+    target: str,
+    *,
+    balanced: bool,
+    swap_weight: float = SWAP_WEIGHT,
+    c: float = 1.0,
+) -> Fitted:
+    """A standardised, L2-regularised scikit-learn logistic regression of `target` on `features`.
+
+    Generated hard negatives count `swap_weight` each, so that they teach the model without
+    outweighing the real unanswerable questions; `balanced` then gives both classes equal weight.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.array([[row.features.get(name, 0.0) for name in features] for row in rows])
+    y = np.array([bool(getattr(row, target)) for row in rows])
+    weight = np.array([swap_weight if row.origin == "swap" else 1.0 for row in rows])
+    if balanced:
+        for label in (True, False):
+            mask = y == label
+            if mask.any():
+                weight[mask] *= len(y) / (2 * weight[mask].sum())
+    scaler = StandardScaler().fit(x)
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    model = LogisticRegression(C=c, max_iter=1000)
+    model.fit((x - scaler.mean_) / scale, y, sample_weight=weight)
+    weights = model.coef_[0] / scale
+    bias = float(model.intercept_[0] - np.sum(model.coef_[0] * scaler.mean_ / scale))
+    return Fitted(tuple(features), tuple(float(w) for w in weights), bias)
+
+
+def threshold_for(scores: np.ndarray, answerable: np.ndarray, budget: float) -> float:
+    """The highest threshold whose false-refusal rate on `answerable` rows stays within `budget`."""
+    positives = np.sort(scores[answerable])
+    if len(positives) == 0:
+        return 0.0
+    allowed = int(np.floor(budget * len(positives)))
+    return float(positives[allowed]) if allowed < len(positives) else float(positives[-1])
+
+
+def _rates(refusal: Fitted, threshold: float, rows: Sequence[Row]) -> dict[str, float | None]:
+    scores = refusal.scores(rows)
     refused = scores < threshold
-    return float(refused[y == 0].mean()), float(refused[y == 1].mean())
+
+    def share(mask: np.ndarray) -> float | None:
+        return round(float(refused[mask].mean()), 3) if mask.any() else None
+
+    answerable = np.array([row.answerable for row in rows])
+    swap = np.array([row.origin == "swap" for row in rows])
+    return {
+        "false_refusal": share(answerable),
+        "correct_refusal": share(~answerable & ~swap),
+        "swap_refusal": share(swap),
+    }
 
 
-def choose_threshold(scores: np.ndarray, y: np.ndarray) -> float:
-    """Highest correct-refusal rate whose false-refusal rate stays within the budget."""
-    best, best_rate = 0.0, -1.0
-    for threshold in np.arange(0.05, 0.95, 0.01):
-        correct, false = _rates(scores, y, float(threshold))
-        if false <= _MAX_FALSE_REFUSAL and correct > best_rate:
-            best, best_rate = float(threshold), correct
-    return round(best, 2)
+def _ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    edges = np.minimum((confidence * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        mask = edges == b
+        if mask.any():
+            total += mask.mean() * abs(confidence[mask].mean() - correct[mask].mean())
+    return round(float(total), 3)
+
+
+def leave_one_out(
+    rows: Sequence[Row], features: Sequence[str], budget: float
+) -> dict[str, dict[str, float | None]]:
+    """Per dataset: refusal rates, the refusal model's ranking (ROC AUC, real questions only) and
+    the confidence's calibration, all from models fitted on the other datasets."""
+    from sklearn.metrics import roc_auc_score
+
+    report: dict[str, dict[str, float | None]] = {}
+    for held in sorted({row.dataset for row in rows}):
+        train = [row for row in rows if row.dataset != held]
+        test = [row for row in rows if row.dataset == held]
+        refusal = fit(train, features, "answerable", balanced=True)
+        threshold = threshold_for(refusal.scores(train), np.array([row.answerable for row in train]), budget)
+        confidence = fit(train, features, "correct", balanced=False)
+        answered = [row for row in test if row.origin == "gold"]
+        real = [row for row in test if row.origin == "gold"]
+        labels = np.array([row.answerable for row in real])
+        auc = roc_auc_score(labels, refusal.scores(real)) if 0 < labels.sum() < len(labels) else None
+        report[held] = _rates(refusal, threshold, test) | {
+            "auc": None if auc is None else round(float(auc), 3),
+            "threshold": round(threshold, 3),
+            "ece": _ece(confidence.scores(answered), np.array([row.correct for row in answered])),
+        }
+    return report
+
+
+def _objective(report: dict[str, dict[str, float | None]]) -> float:
+    """Mean held-out correct refusal, less twice any false refusal above 0.10."""
+    total = 0.0
+    for figures in report.values():
+        correct = figures["correct_refusal"] or 0.0
+        false = figures["false_refusal"] or 0.0
+        total += correct - 2 * max(0.0, false - 0.10)
+    return total / max(len(report), 1)
+
+
+# -- command --------------------------------------------------------------------------------------
+
+
+def _datasets(args: argparse.Namespace, scratch: Path) -> list[tuple[str, list[GoldItem], Path, list[Path]]]:
+    from eval.gold import read_gold_jsonl
+    from eval.single_topic import load_single_topic, write_documents
+
+    sets: list[tuple[str, list[GoldItem], Path, list[Path]]] = [
+        ("seed", read_gold_jsonl(args.seed_gold), scratch / "seed", [args.seed_docs])
+    ]
+    single_topic = load_single_topic(args.single_topic)
+    docs = scratch / "single-topic-docs"
+    docs.mkdir()
+    write_documents(single_topic.documents, docs)
+    sets.append(("single-topic", list(single_topic.gold), scratch / "single-topic", [docs]))
+    for spec in args.archive:
+        gold_path, _, data_dir = spec.partition("=")
+        name = Path(gold_path).parent.name
+        sets.append((name, read_gold_jsonl(Path(gold_path)), Path(data_dir), []))
+    return sets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Fit and print the abstention model."""
-    from eval.gold import read_gold_jsonl
-    from eval.single_topic import load_single_topic, write_documents
-    from rag.answering import FEATURES
+    """Collect features, report leave-one-dataset-out figures, and (with --write) save the model."""
     from rag.embeddings import embedder_from_settings
     from rag.settings import load_settings
 
-    repo = Path(__file__).resolve().parents[1]
+    shared = REPO.parent / "shared" / "datasets"
     parser = argparse.ArgumentParser(prog="python -m eval.calibrate", description=__doc__)
-    parser.add_argument("--seed-gold", type=Path, default=repo / "eval" / "gold" / "fentanyl_seed.jsonl")
-    parser.add_argument("--seed-docs", type=Path, default=repo / "seeds")
+    parser.add_argument("--seed-gold", type=Path, default=REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
+    parser.add_argument("--seed-docs", type=Path, default=REPO / "seeds")
+    parser.add_argument("--single-topic", type=Path, default=shared / "single-topic")
     parser.add_argument(
-        "--single-topic", type=Path, default=repo.parent / "shared" / "datasets" / "single-topic"
+        "--archive",
+        action="append",
+        default=[],
+        metavar="GOLD=DATA_DIR",
+        help="an archive's gold file and the data folder of its index (`rag ingest` it first)",
     )
+    parser.add_argument("--features", type=Path, help="also write the collected rows here (JSON Lines)")
+    parser.add_argument("--from-features", type=Path, help="refit from rows written by --features")
+    parser.add_argument("--false-refusal-budget", type=float, default=0.08)
+    parser.add_argument("--caveat-below", type=float, default=0.3)
+    parser.add_argument("--write", action="store_true", help=f"write the model to {MODEL_PATH}")
     args = parser.parse_args(argv)
-    embedder = embedder_from_settings(load_settings())  # the configured model and backend
-    parts: list[tuple[np.ndarray, np.ndarray]] = [
-        collect_features(read_gold_jsonl(args.seed_gold), args.seed_docs, embedder)
-    ]
-    dataset = load_single_topic(args.single_topic)
-    with tempfile.TemporaryDirectory(prefix="rag-calibrate-docs-") as tmp:
-        write_documents(dataset.documents, Path(tmp))
-        parts.append(collect_features(dataset.gold, Path(tmp), embedder))
-    x = np.vstack([p[0] for p in parts])
-    y = np.concatenate([p[1] for p in parts])
-    scores = _cross_validated(x, y)
-    threshold = choose_threshold(scores, y)
-    correct, false = _rates(scores, y, threshold)
-    weights, bias = fit_logistic(x, y)
-    report: dict[str, Any] = {
-        "features": FEATURES,
-        "abstain_weights": tuple(round(float(w), 3) for w in weights),
-        "abstain_bias": round(bias, 3),
-        "abstain_threshold": threshold,
-        "cross_validated": {"correct_refusal_rate": round(correct, 3), "false_refusal_rate": round(false, 3)},
-        "questions": len(y),
+
+    if args.from_features:
+        rows = [Row(**json.loads(line)) for line in args.from_features.read_text().splitlines() if line]
+    else:
+        embedder = embedder_from_settings(load_settings())
+        rows = []
+        with tempfile.TemporaryDirectory(prefix="rag-calibrate-") as tmp:
+            for name, gold, data_dir, docs in _datasets(args, Path(tmp)):
+                if docs:
+                    _index(docs, data_dir, embedder)
+                rows += collect(name, gold, data_dir, embedder)
+        if args.features:
+            args.features.write_text("".join(json.dumps(dataclasses.asdict(row)) + "\n" for row in rows))
+
+    results = {
+        name: leave_one_out(rows, features, args.false_refusal_budget)
+        for name, features in FEATURE_SETS.items()
     }
-    for key, value in report.items():
-        print(f"{key}: {value}")
+    for name, report in results.items():
+        print(f"features {name!r}: objective {_objective(report):.3f}")
+        for held, figures in report.items():
+            print(f"  held out {held:14s} " + " ".join(f"{k}={v}" for k, v in figures.items()))
+    chosen = max(results, key=lambda name: _objective(results[name]))
+    print(f"chosen: {chosen!r}")
+    if args.write:
+        features = FEATURE_SETS[chosen]
+        refusal = fit(rows, features, "answerable", balanced=True)
+        threshold = threshold_for(
+            refusal.scores(rows), np.array([row.answerable for row in rows]), args.false_refusal_budget
+        )
+        confidence = fit(rows, features, "correct", balanced=False)
+        model: dict[str, Any] = {
+            "features": list(features),
+            "refusal": {"weights": list(refusal.weights), "bias": refusal.bias, "threshold": threshold},
+            "confidence": {
+                "weights": list(confidence.weights),
+                "bias": confidence.bias,
+                "caveat_below": args.caveat_below,
+            },
+            "fitted_on": {
+                name: sum(1 for row in rows if row.dataset == name)
+                for name in sorted({r.dataset for r in rows})
+            },
+            "leave_one_dataset_out": results[chosen],
+        }
+        MODEL_PATH.write_text(json.dumps(model, indent=1) + "\n")
+        print(f"wrote {MODEL_PATH}")
     return 0
 
 

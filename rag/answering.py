@@ -8,7 +8,10 @@ when the evidence does not cover the question.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
+import importlib.resources
+import json
 import math
 import re
 import threading
@@ -30,10 +33,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABSTENTION",
+    "CAVEAT",
     "AnswerRequest",
     "Answerer",
     "Draft",
+    "EvidenceModel",
     "ExtractiveAnswerer",
+    "ExtractiveConfig",
     "available_answerers",
     "make_answerer",
     "register",
@@ -130,12 +136,7 @@ def make_answerer(name: str, settings: Settings) -> Answerer:
 
 @dataclass(frozen=True, slots=True)
 class ExtractiveConfig:
-    """Weights and thresholds of the extractive answerer.
-
-    The abstention model (`abstain_weights`, `abstain_bias`, `abstain_threshold`) is a
-    logistic regression over the evidence features, fitted on the dev sets by
-    `python -m eval.calibrate` (onnx-int8, with the sentence vectors stored at ingest); see the README.
-    """
+    """Weights of the extractive answerer's sentence and short-answer scores."""
 
     dense_weight: float = 0.6
     lexical_weight: float = 0.4
@@ -151,36 +152,67 @@ class ExtractiveConfig:
     span_near_weight: float = 0.2
     span_support_weight: float = 0.03
     span_rare_weight: float = 0.1
-    caveat_threshold: float = 0.0
-    abstain_weights: tuple[float, ...] = (
-        1.391,
-        -0.213,
-        -0.026,
-        -0.958,
-        1.575,
-        0.744,
-        -0.214,
-        0.653,
-        0.435,
-        0.34,
-    )
-    abstain_bias: float = -2.601
-    abstain_threshold: float = 0.44
+    clause_distance: float = 2.0
 
 
-FEATURES = (
-    "dense",
-    "lexical",
-    "context",
-    "missing",
-    "answer_type",
-    "keys",
-    "novelty",
-    "focus",
-    "dense_peak",
-    "lexical_peak",
-)
-"""Evidence features the abstention model reads, in the order of `abstain_weights`."""
+def _logistic(
+    weights: Sequence[float], bias: float, names: Sequence[str], evidence: dict[str, float]
+) -> float:
+    z = bias + sum(w * evidence.get(name, 0.0) for w, name in zip(weights, names, strict=True))
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+@dataclass(frozen=True, slots=True)
+class EvidenceModel:
+    """When to refuse and how confident to be, from the evidence features of an answer.
+
+    Two logistic regressions over the same features, fitted with scikit-learn by
+    `python -m eval.calibrate` on the seed, Single-Topic and archive dev sets plus generated hard
+    negatives, and shipped as `rag/evidence_model.json`: `answerable` (refuse below
+    `refuse_below`) and `confidence`, the calibrated probability that the answer is right
+    (answer with a caveat below `caveat_below`).
+    """
+
+    features: tuple[str, ...]
+    refusal_weights: tuple[float, ...]
+    refusal_bias: float
+    refuse_below: float
+    confidence_weights: tuple[float, ...]
+    confidence_bias: float
+    caveat_below: float
+
+    @classmethod
+    def packaged(cls) -> EvidenceModel:
+        """The model shipped with the package."""
+        return _packaged_model()
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> EvidenceModel:
+        """The model as `eval.calibrate --write` saves it."""
+        refusal, confidence = payload["refusal"], payload["confidence"]
+        return cls(
+            features=tuple(payload["features"]),
+            refusal_weights=tuple(refusal["weights"]),
+            refusal_bias=float(refusal["bias"]),
+            refuse_below=float(refusal["threshold"]),
+            confidence_weights=tuple(confidence["weights"]),
+            confidence_bias=float(confidence["bias"]),
+            caveat_below=float(confidence["caveat_below"]),
+        )
+
+    def answerable(self, evidence: dict[str, float]) -> float:
+        """Probability that the passages answer the question at all."""
+        return _logistic(self.refusal_weights, self.refusal_bias, self.features, evidence)
+
+    def confidence(self, evidence: dict[str, float]) -> float:
+        """Probability that the answer is right."""
+        return _logistic(self.confidence_weights, self.confidence_bias, self.features, evidence)
+
+
+@functools.cache
+def _packaged_model() -> EvidenceModel:
+    text = importlib.resources.files("rag").joinpath("evidence_model.json").read_text(encoding="utf-8")
+    return EvidenceModel.from_json(json.loads(text))
 
 
 _TOKEN = re.compile(r"\w+(?:[’'.-]\w+)*")
@@ -196,6 +228,8 @@ class _Span:
     text: str
     value: float
     fit: float
+    near: float
+    support: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,14 +399,43 @@ class _VectorCache:
         return result
 
 
+_CLAUSE_BREAK = re.compile(r"[,;:()“”\"—–]|\s-\s")
+
+
+def _positions(text: str, tokens: Sequence[tuple[int, int]], clause_distance: float) -> list[float]:
+    """Each token's position, counting a comma, dash, bracket or quote between tokens as
+    `clause_distance` more words: "on March 9, before … kicked in on March 10" puts March 10 nearer."""
+    positions: list[float] = []
+    at = 0.0
+    for n, (start, _end) in enumerate(tokens):
+        if n:
+            at += 1.0 + clause_distance * len(_CLAUSE_BREAK.findall(text, tokens[n - 1][1], start))
+        positions.append(at)
+    return positions
+
+
 class ExtractiveAnswerer(Answerer):
     """Quotes the sentences that best answer the question; abstains when the evidence is thin."""
 
     name = "extractive"
 
-    def __init__(self, config: ExtractiveConfig | None = None) -> None:
+    def __init__(
+        self,
+        config: ExtractiveConfig | None = None,
+        model: EvidenceModel | None = None,
+        *,
+        refuse: bool = True,
+    ) -> None:
+        """`refuse=False` answers every question (the evidence is still reported), as calibration needs."""
         self.config = config or ExtractiveConfig()
+        self.model = model
+        self.refuse = refuse
         self._cache = _VectorCache()
+
+    @property
+    def evidence_model(self) -> EvidenceModel:
+        """The refusal and confidence model: the one given, else the packaged one."""
+        return self.model or EvidenceModel.packaged()
 
     def candidates(self, passages: Sequence[Passage]) -> list[_Sentence]:
         """Each distinct sentence of the passages, with its position in its article."""
@@ -410,6 +473,8 @@ class ExtractiveAnswerer(Answerer):
         everywhere = set().union(*passage_terms.values()) if passage_terms else set()
         missing = max((weights[t] for t in question_terms if t not in everywhere), default=0.0)
         unknown = sum(1 for k in keys if not request.known(k)) / len(keys) if keys and request.known else 0.0
+        missing_mass = sum(w for t, w in weights.items() if t not in everywhere) / total
+        keys_anywhere = sum(1 for k in keys if k in everywhere) / len(keys) if keys else 1.0
         top_idf = max(weights.values(), default=1.0) or 1.0
         dense = [0.0] * len(sentences)
         if request.query_vector is not None and sentences:
@@ -447,6 +512,8 @@ class ExtractiveAnswerer(Answerer):
                     "novelty": novelty,
                     "focus": focus_cover,
                     "unknown": unknown,
+                    "missing_mass": missing_mass,
+                    "keys_anywhere": keys_anywhere,
                 }
             )
         if features:
@@ -480,14 +547,6 @@ class ExtractiveAnswerer(Answerer):
         matrix = np.asarray(vectors, dtype=np.float64)
         return (matrix @ np.asarray(query_vector, dtype=np.float64)).tolist()  # type: ignore[no-any-return]
 
-    def confidence(self, features: dict[str, float]) -> float:
-        """Probability that the chosen sentences answer the question, from the evidence features."""
-        config = self.config
-        z = config.abstain_bias + sum(
-            w * features[name] for w, name in zip(config.abstain_weights, FEATURES, strict=True)
-        )
-        return 1.0 / (1.0 + math.exp(-z))
-
     def short_answer(
         self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
     ) -> _Span | None:
@@ -509,12 +568,17 @@ class ExtractiveAnswerer(Answerer):
         for i in order:
             sentence = sentences[i]
             tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(sentence.text)]
-            anchors: dict[str, list[int]] = {}
+            position = _positions(sentence.text, tokens, config.clause_distance)
+            anchors: dict[str, list[float]] = {}
             for n, (a, b) in enumerate(tokens):
                 for term in set(lexical_terms(sentence.text[a:b])) & question_terms:
-                    anchors.setdefault(term, []).append(n)
+                    anchors.setdefault(term, []).append(position[n])
             for candidate in span_candidates(kind, sentence.text, request.question):
-                inside = [n for n, (a, b) in enumerate(tokens) if a < candidate.end and b > candidate.start]
+                inside = [
+                    position[n]
+                    for n, (a, b) in enumerate(tokens)
+                    if a < candidate.end and b > candidate.start
+                ]
                 near = (
                     sum(
                         weights[term] / (1.0 + min(abs(n - m) for n in places for m in inside))
@@ -532,23 +596,26 @@ class ExtractiveAnswerer(Answerer):
                 )
                 support.setdefault(key, set()).add(sentence.passage.doc_id)
                 if key not in best or value > best[key].value:
-                    best[key] = _Span(i, candidate.start, candidate.end, candidate.text, value, candidate.fit)
+                    best[key] = _Span(
+                        i, candidate.start, candidate.end, candidate.text, value, candidate.fit, near
+                    )
         if not best:
             return None
         for key, span in best.items():
             best[key] = dataclasses.replace(
-                span, value=span.value + config.span_support_weight * (len(support[key]) - 1)
+                span,
+                value=span.value + config.span_support_weight * (len(support[key]) - 1),
+                support=len(support[key]),
             )
         return max(best.values(), key=lambda span: span.value)
 
     def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
         """Yields the answer sentence by sentence, then the draft."""
-        config = self.config
         sentences = self.candidates(request.passages)
         scores, features = self.features(request, sentences)
         if not sentences:
             yield ABSTENTION
-            yield Draft(ABSTENTION, abstained=True, evidence={"confidence": 0.0}, confidence=0.0)
+            yield Draft(ABSTENTION, abstained=True, evidence={"answerable": 0.0}, confidence=0.0)
             return
         order = sorted(range(len(sentences)), key=lambda i: -scores[i])
         kind = answer_kind(request.question)
@@ -558,11 +625,15 @@ class ExtractiveAnswerer(Answerer):
         evidence = dict(features[top]) | {
             "score": scores[top],
             "span": 0.0 if span is None else span.fit,
-            "span_wanted": 0.0 if kind is None or listing else 1.0,
+            "span_near": 0.0 if span is None else span.near,
+            "span_support": 0.0 if span is None else min(span.support, 5) / 5,
+            "span_gap": 0.0 if kind is None or listing or (span is not None and span.fit >= 0.5) else 1.0,
         }
-        confidence = self.confidence(evidence)
-        evidence["confidence"] = confidence
-        if confidence < config.abstain_threshold:
+        model = self.evidence_model if self.refuse else self.model
+        answerable = 1.0 if model is None else model.answerable(evidence)
+        confidence = None if model is None else model.confidence(evidence)
+        evidence["answerable"] = answerable
+        if self.refuse and answerable < self.evidence_model.refuse_below:
             yield ABSTENTION
             yield Draft(ABSTENTION, abstained=True, evidence=evidence, confidence=confidence)
             return
@@ -573,7 +644,7 @@ class ExtractiveAnswerer(Answerer):
                 *sorted(chosen[1:], key=lambda i: (sentences[i].passage.doc_id, sentences[i].start)),
             ]
         citations, pieces = [], []
-        if confidence < config.caveat_threshold:
+        if model is not None and confidence is not None and confidence < model.caveat_below:
             pieces.append(CAVEAT)
         if span is not None:
             pieces.append(f"{span.text} —")

@@ -50,8 +50,10 @@ def _supported(short: ShortAnswer, citations: Sequence[Citation], article_text: 
         text = article_text(short.doc_id)
     except KeyError:
         return False
-    return text[short.start : short.end] == short.text and any(
-        c.doc_id == short.doc_id and c.start <= short.start and short.end <= c.end for c in citations
+    return (
+        bool(short.text.strip())
+        and text[short.start : short.end] == short.text
+        and any(c.doc_id == short.doc_id and c.start <= short.start and short.end <= c.end for c in citations)
     )
 
 
@@ -249,7 +251,7 @@ class Assistant:
         short = draft.short_answer
         if short is not None and not _supported(short, citations, self.store.article_text):
             notes.append("dropped the short answer: it did not match a cited quote of the article")
-            text = text.removeprefix(f"{short.text} —").lstrip()
+            text = text.replace(f"{short.text} — ", "", 1)
             short = None
         if abstained:
             text, citations, short = ABSTENTION, [], None

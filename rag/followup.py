@@ -38,7 +38,12 @@ _AUX = (
     r"|isn['’]t|aren['’]t|wasn['’]t|weren['’]t|don['’]t|doesn['’]t|didn['’]t|hasn['’]t|haven['’]t)"
 )
 _COMMAND = r"(?:tell|list|explain|describe|give|show|summari[sz]e|name|compare|find)"
-_FULL_QUESTION = re.compile(rf"^(?:{_WH}|{_AUX}|{_COMMAND})\b", re.IGNORECASE)
+# "In what year did …?" and "According to Zhu, what …?" are whole questions too.
+_FULL_QUESTION = re.compile(
+    rf"^(?:(?:in|on|at|for|from|by|since|until|to|with|during|after|before|of|according to [^,?]+,)\s+)?"
+    rf"(?:{_WH}|{_AUX}|{_COMMAND})\b",
+    re.IGNORECASE,
+)
 _LEADING_LINK = re.compile(r"^(?:and|but|also|so|then|ok(?:ay)?|well)\b[\s,]*", re.IGNORECASE)
 _ABOUT_FRAGMENT = re.compile(r"^(?:what|how)\s+about\s+", re.IGNORECASE)
 _MORE = re.compile(

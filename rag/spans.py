@@ -69,7 +69,7 @@ _ASKS = {
 _NO_SHORT_ANSWER = re.compile(
     r"^\s*(?:why|how(?! (?:many|much|long|old|far|big|large|tall|high|often|fast)\b)|explain|describe|"
     r"summari[sz]e|compare|discuss)\b|\bwhat (?:is|was|are|were) the (?:reasons?|difference|impact|effect|"
-    r"significance|role|relationship)\b|^\s*who (?:is|was|are|were) (?:[A-Z][\w’'.-]*\s*){1,4}\??\s*$|"
+    r"significance|role|relationship)\b|^\s*who (?:is|was|are|were) (?-i:(?:[A-Z][\w’'.-]*\s*){1,4})\??\s*$|"
     r"\b(?:for what reason|what happened|what did .{1,60}\b(?:say|argue|"
     r"think|believe|conclude|recommend|accuse|warn|claim|suggest|mean))\b",
     re.IGNORECASE,
@@ -83,12 +83,19 @@ _MULTI_PART = re.compile(
     r"can)\b|\b(?:where|when|who|what) and (?:where|when|who|what|why|how)\b",
     re.IGNORECASE,
 )
+_THING_NOUNS = (
+    r"document|report|book|novel|film|movie|show|series|episode|song|album|game|app|product|law|bill|act|"
+    r"treaty|program|programme|award|prize|title|name|nickname|word|term|phrase|slogan|brand|model|vehicle|"
+    r"car|ship|rocket|spacecraft|mission|drug|vaccine|disease|virus|variant|species|animal|breed|storm|"
+    r"hurricane|event|festival|holiday|sport|language|currency|newspaper|magazine|channel|podcast|character|"
+    r"colou?r|dish|food|drink|item|feature|device|phone|weapon|material|chemical|substance|element"
+)
+"""Kinds of thing a "what X …" question names with a proper name or a short phrase."""
 _ASKS_THING = re.compile(
     r"\bwhich\b(?!\s+(?:came|comes|is|was|one)\s+(?:first|last|earlier|later|better|worse)\b)|"
     r"\bwhat\s+(?:is|was|are|were)\s+the\s+name\b|\bname\s+(?:of\s+)?the\b|"
     r"\bwhat\s+(?:kind|type|sort|brand|colou?r|model|version)\s+of\b|"
-    r"\bwhat\s+(?!(?:is|are|was|were|do|does|did|has|have|had|happens|happened|makes|made|things|else)\b)"
-    r"[a-z]+\s+(?:is|was|did|does|has|had|will|would|could|can)\b",
+    rf"\bwhat\s+(?:new\s+|other\s+)?(?:{_THING_NOUNS})s?\b",
     re.IGNORECASE,
 )
 _WH = re.compile(r"\b(?:what|which|who|whom|whose|where|when|how|name)\b", re.IGNORECASE)
@@ -112,7 +119,7 @@ def answer_kind(question: str) -> str | None:
         return None
     if _NO_SHORT_ANSWER.search(question) or _MULTI_PART.search(question):
         return None
-    for kind in ("number", "date", "person", "place", "organisation"):
+    for kind in ("date", "number", "person", "place", "organisation"):
         if _ASKS[kind].search(question):
             return kind
     return "entity" if _ASKS_THING.search(question) else None
@@ -122,7 +129,7 @@ _LIST = re.compile(
     rf"\b(?:which|what|who|name)\s+(?:are\s+|were\s+|other\s+)?(?:the\s+)?{_SKIP}"
     rf"(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_ORG_NOUNS}|measures|steps|actions|things|items|ways|reasons|"
     rf"events|dates|names|examples|issues|products|documents|books|films|songs|policies|sanctions)\b"
-    rf"(?!\s+(?:is|was|has|does|did)\b)",
+    rf"(?!\s+(?:is|was|does)\b)",
     re.IGNORECASE,
 )
 _PLURAL_HINT = re.compile(r"\b(?:are|were|have|do|list|all|each|both)\b", re.IGNORECASE)
@@ -162,7 +169,8 @@ _PATTERNS = {
         rf"|(?:last|this|next) (?:week|month|year|weekend|spring|summer|fall|autumn|winter))\b",
     ),
     "number": re.compile(
-        rf"(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+        rf"\b\d[\d,]*(?:\.\d+)?\s?(?:to|and|-|–)\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
+        rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
         rf"|\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
         rf"(?:\s+(?:[a-z][\w-]*\s+){{0,1}}?(?:[a-z][\w-]+))?"
         rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?",
@@ -251,11 +259,11 @@ def _content(text: str) -> set[str]:
 
 _UNITS = (
     (
-        re.compile(r"\bhow long\b(?! ago)", re.IGNORECASE),
+        re.compile(r"\bhow long\b(?! ago)|\bhow much (?:time|longer)\b", re.IGNORECASE),
         re.compile(r"\b(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?|decades?|centuries)\b", re.I),
     ),
     (
-        re.compile(r"\bhow much\b|\b(?:price|cost)\b", re.IGNORECASE),
+        re.compile(r"\bhow much\b(?! (?:time|longer)\b)|\b(?:price|cost)\b", re.IGNORECASE),
         re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yuan|yen|cents?)\b", re.I),
     ),
     (
@@ -315,7 +323,7 @@ def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandida
     if kind == "entity":
         for match in _PATTERNS["quote"].finditer(sentence):
             if len(match.group(1).split()) <= 8:
-                add(match.start(1), match.end(1), 0.8)
+                add(*_strip(sentence, match.start(1), match.end(1)), 0.8)
     return _ranked(found, sentence)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from eval.gold import read_gold_jsonl
 from ingest.pipeline import ingest_paths
-from rag.answering import ABSTENTION
+from rag.answering import ABSTENTION, CAVEAT
 from rag.assistant import Assistant, QuestionError
 from rag.retriever import ArticleFilter
 from rag.types import Answer
@@ -42,27 +42,29 @@ def _article(assistant: Assistant, doc_id: str) -> str:
     return assistant.store.article_text(doc_id)
 
 
-def test_gold_questions_get_verified_citations_and_unanswerable_ones_mostly_abstain(
+def test_gold_questions_get_verified_citations_and_unanswerable_ones_are_refused_or_hedged(
     seeded: Assistant,
 ) -> None:
-    answered = refused_answerable = refused_unanswerable = unanswerable = 0
+    answered = refused_answerable = hedged_unanswerable = unanswerable = 0
     for item in GOLD:
         answer = seeded.ask(item["question"])
+        assert answer.confidence is not None and 0.0 <= answer.confidence <= 1.0
         for citation in answer.citations:
             assert _article(seeded, citation.doc_id)[citation.start : citation.end] == citation.quote
             assert f"[{citation.n}]" in answer.text
         if item["type"] == "unanswerable":
             unanswerable += 1
-            refused_unanswerable += answer.abstained
+            hedged_unanswerable += answer.abstained or answer.text.startswith(CAVEAT)
             continue
         if answer.abstained:
             refused_answerable += 1
             continue
         answered += 1
         assert answer.citations, item["question"]
-    assert answered >= 0.7 * (len(GOLD) - unanswerable)
-    assert refused_unanswerable >= 0.5 * unanswerable
-    assert refused_answerable <= 0.3 * (len(GOLD) - unanswerable)
+    assert answered >= 0.85 * (len(GOLD) - unanswerable)
+    assert refused_answerable <= 0.1 * (len(GOLD) - unanswerable)
+    # The refusal model refuses only when it is sure; the middle band answers with a caveat.
+    assert hedged_unanswerable >= 0.6 * unanswerable
 
 
 def test_answer_quotes_the_sentence_that_answers(seeded: Assistant) -> None:

@@ -137,7 +137,14 @@ def test_the_rewrite_names_what_the_follow_up_points_back_to(
 
 
 def test_a_standalone_question_stays_as_asked() -> None:
-    for question in ("What is fentanyl?", "Is there a deal?", "Did the US say that China should act?"):
+    for question in (
+        "What is fentanyl?",
+        "Is there a deal?",
+        "Did the US say that China should act?",
+        "In what year did the Fernwick heron sanctuary open?",
+        "On which day did the tariffs kick in?",
+        "According to Zhiqun Zhu, what does China prioritise?",
+    ):
         assert condense(question, [MAO, TARIFFS]) == question
 
 
