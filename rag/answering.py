@@ -146,7 +146,8 @@ class ExtractiveConfig:
     max_sentences: int = 2
     keep_ratio: float = 0.95
     max_list_items: int = 5
-    list_keep_ratio: float = 0.8
+    list_keep_ratio: float = 0.6
+    list_sentences: int = 15
     span_sentences: int = 8
     span_fit_weight: float = 0.1
     span_near_weight: float = 0.2
@@ -637,7 +638,12 @@ class ExtractiveAnswerer(Answerer):
             yield ABSTENTION
             yield Draft(ABSTENTION, abstained=True, evidence=evidence, confidence=confidence)
             return
-        chosen = [top, *self._more(order, scores, sentences, top, listing, kind)]
+        labels: dict[int, str] = {}
+        if listing and kind is not None:
+            labels = self._items(request.question, kind, order, scores, sentences)
+            chosen = list(labels) or [top]
+        else:
+            chosen = [top, *self._more(order, scores, sentences, top, listing)]
         if not listing:
             chosen = [
                 chosen[0],
@@ -663,7 +669,8 @@ class ExtractiveAnswerer(Answerer):
                     quote=sentence.text,
                 )
             )
-            pieces.append(f"{sentence.text} [{n}]")
+            label = f"{labels[i]} — " if i in labels else ""
+            pieces.append(f"{label}{sentence.text} [{n}]")
         for n, piece in enumerate(pieces):
             yield piece if n == 0 else " " + piece
         short = None
@@ -687,9 +694,8 @@ class ExtractiveAnswerer(Answerer):
         sentences: Sequence[_Sentence],
         top: int,
         listing: bool,
-        kind: str | None,
     ) -> list[int]:
-        """Sentences to quote after the first: close seconds, or for a list every item's sentence."""
+        """Sentences to quote after the first: close seconds, or for a list several good ones."""
         config = self.config
         limit = config.max_list_items if listing else config.max_sentences
         ratio = config.list_keep_ratio if listing else config.keep_ratio
@@ -701,11 +707,37 @@ class ExtractiveAnswerer(Answerer):
                 break
             if i == top or scores[i] < ratio * best or sentences[i].text in seen:
                 continue
-            if listing and kind is not None and not span_candidates(kind, sentences[i].text, ""):
-                continue
             seen.add(sentences[i].text)
             more.append(i)
         return more
+
+    def _items(
+        self,
+        question: str,
+        kind: str,
+        order: Sequence[int],
+        scores: Sequence[float],
+        sentences: Sequence[_Sentence],
+    ) -> dict[int, str]:
+        """For "Which academics are quoted…": the best sentences that each name a new item of the
+        asked-for kind, mapped to that item, in the order of their scores."""
+        config = self.config
+        best = scores[order[0]]
+        items: dict[int, str] = {}
+        seen: set[str] = set()
+        for i in order[: config.list_sentences]:
+            if len(items) >= config.max_list_items or scores[i] < config.list_keep_ratio * best:
+                break
+            candidates = [
+                c for c in span_candidates(kind, sentences[i].text, question) if c.fit >= 0.8 and c.introduced
+            ]
+            fresh = [c for c in candidates if " ".join(lexical_terms(c.text)) not in seen]
+            if not fresh:
+                continue
+            item = max(fresh, key=lambda c: c.fit)
+            seen.add(" ".join(lexical_terms(item.text)))
+            items[i] = item.text
+        return items
 
 
 @register("extractive")

@@ -202,7 +202,8 @@ _PERSON_TITLES = re.compile(
 _ORG_WORDS = re.compile(
     r"\b(?:Ministry|Department|University|College|Institute|Inc|Corp|Company|Co|Ltd|Group|Committee|Council|"
     r"Commission|Agency|Association|Party|Bank|Court|Office|House|Senate|Congress|Times|Post|News|Foundation|"
-    r"Center|Centre|Club|League|Union|Federation|Organization|Organisation|Airlines|Airport|Network|Service)\b"
+    r"Center|Centre|Club|League|Union|Federation|Organization|Organisation|Airlines|Airport|Network|Service|"
+    r"Cabinet|Government|Administration|Parliament|Army|Navy|Police|Council|Board|Authority|Fund|Trust)\b"
 )
 _PLACE_WORDS = re.compile(r"\b(?:City|County|State|Province|Island|Islands|Republic|Kingdom|Bay|River|Sea)\b")
 _WORD = re.compile(r"\w+(?:[’'.-]\w+)*")
@@ -217,6 +218,8 @@ class SpanCandidate:
     text: str
     fit: float
     """1.0 for the asked-for kind proper (a person's full name); less for weaker matches."""
+    introduced: bool = True
+    """False for a name that nothing around it calls a person (no title, role or speech verb)."""
 
 
 def _entity_fit(kind: str, text: str) -> float:
@@ -224,7 +227,7 @@ def _entity_fit(kind: str, text: str) -> float:
     has_org = bool(_ORG_WORDS.search(text))
     has_place = bool(_PLACE_WORDS.search(text))
     if kind == "person":
-        if has_org or has_place:
+        if has_org or has_place or re.search(r"[’']s\s", text):
             return 0.3
         if len(tokens) == 1 and text.isupper():
             return 0.2
@@ -291,14 +294,17 @@ def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandida
         else None
     )
     found: dict[tuple[int, int], float] = {}
+    introduced: set[tuple[int, int]] = set()
 
-    def add(start: int, end: int, fit: float) -> None:
+    def add(start: int, end: int, fit: float, cued: bool = True) -> None:
         if end <= start:
             return
         terms = _content(sentence[start:end])
         if not terms or terms <= question_terms:
             return
         found[(start, end)] = max(found.get((start, end), 0.0), fit)
+        if cued:
+            introduced.add((start, end))
 
     if kind in {"number", "date"}:
         for match in _PATTERNS[kind].finditer(sentence):
@@ -311,20 +317,22 @@ def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandida
                 fit *= 0.5
             add(start, end, fit)
         if kind == "date":
-            return _ranked(found, sentence)
+            return _ranked(found, introduced, sentence)
     if kind in {"person", "place", "organisation", "entity"}:
         dates = [m.span() for m in _PATTERNS["date"].finditer(sentence)]
         for start, end in _entities(sentence):
             if any(a <= start and end <= b for a, b in dates):
                 continue
+            titled = kind == "person" and bool(_TITLE_WORD.search(sentence, start, end))
             start, end = _around_title(sentence, start, end, before=kind != "person")
             start, end = _trim(sentence, start, end, question_words)
-            add(start, end, _entity_fit(kind, sentence[start:end]))
+            cued = kind != "person" or titled or _introduces_person(sentence, start, end)
+            add(start, end, _entity_fit(kind, sentence[start:end]), cued)
     if kind == "entity":
         for match in _PATTERNS["quote"].finditer(sentence):
             if len(match.group(1).split()) <= 8:
                 add(*_strip(sentence, match.start(1), match.end(1)), 0.8)
-    return _ranked(found, sentence)
+    return _ranked(found, introduced, sentence)
 
 
 _TITLE_WORD = re.compile(
@@ -333,6 +341,38 @@ _TITLE_WORD = re.compile(
     r"Commissioner|Speaker|Leader|CEO|Chief|Officer|Spokesman|Spokeswoman|Spokesperson|Captain|Capt|Lt|Col|"
     r"Sgt|Pope|King|Queen|Prince|Princess|Lord|Lady|Sir|Dame|Saint|St)\.?\s+"
 )
+
+
+_SPEECH_CUE = re.compile(
+    r"said|says|say|told|tells|added|adds|wrote|writes|asked|argued|argues|noted|notes|according|warned|"
+    r"explained|believes|thinks|who",
+    re.IGNORECASE,
+)
+_ROLE_CUE = re.compile(
+    rf"(?:{_PERSON_NOUNS}|scientist|researcher|economist|strategist|fellow|lecturer|editor|founder|chief|"
+    rf"head|mr|mrs|ms|dr)s?",
+    re.IGNORECASE,
+)
+
+
+def _introduces_person(sentence: str, start: int, end: int) -> bool:
+    """Whether the words right around a name say it is someone: "spokeswoman Mao Ning", "said Chong",
+    "Zhu said", "Shen Dingli, a scholar"."""
+
+    def clean(words: list[str]) -> list[str]:
+        return [w.strip(",.;:“”\"'’()") for w in words]
+
+    before = clean(sentence[max(0, start - 40) : start].split()[-2:])
+    after_text = sentence[end : end + 40]
+    after = clean(after_text.split()[:3])
+    if any(_ROLE_CUE.fullmatch(w) or _SPEECH_CUE.fullmatch(w) for w in before):
+        return True
+    if any(_SPEECH_CUE.fullmatch(w) for w in after[:2]):
+        return True
+    appositive = re.match(r",\s+(?:a|an|the)\s+((?:\S+\s+){0,2}\S+)", after_text)
+    if appositive is None:
+        return False
+    return any(_ROLE_CUE.fullmatch(w) for w in clean(appositive.group(1).split()))
 
 
 def _around_title(sentence: str, start: int, end: int, *, before: bool) -> tuple[int, int]:
@@ -347,8 +387,12 @@ def _around_title(sentence: str, start: int, end: int, *, before: bool) -> tuple
     return titles[-1].end(), end
 
 
-def _ranked(found: dict[tuple[int, int], float], sentence: str) -> list[SpanCandidate]:
-    return [SpanCandidate(a, b, sentence[a:b], fit) for (a, b), fit in sorted(found.items())]
+def _ranked(
+    found: dict[tuple[int, int], float], introduced: set[tuple[int, int]], sentence: str
+) -> list[SpanCandidate]:
+    return [
+        SpanCandidate(a, b, sentence[a:b], fit, (a, b) in introduced) for (a, b), fit in sorted(found.items())
+    ]
 
 
 def _trim(sentence: str, start: int, end: int, question_words: set[str]) -> tuple[int, int]:

@@ -392,3 +392,30 @@ def test_a_short_answer_inside_a_citation_that_failed_verification_is_dropped(
     assert [c.quote for c in answer.citations] == [_QUOTE]
     assert any("dropped the short answer" in note for note in answer.notes)
     assert any("dropped 1 citation" in note for note in answer.notes)
+
+
+def test_a_list_question_gathers_several_named_items_each_with_its_citation(seeded: Assistant) -> None:
+    answer = seeded.ask("Which government officials from each side are quoted on the fentanyl-tariff issue?")
+
+    assert not answer.abstained
+    assert answer.short_answer is None  # several items, not one span
+    assert len(answer.citations) >= 2
+    article = seeded.store.article_text(answer.citations[0].doc_id)
+    items = []
+    for citation in answer.citations:
+        assert article[citation.start : citation.end] == citation.quote
+        # Each item is named before its own quote, and the quote says it: "Mao Ning — … Mao Ning said …".
+        item = answer.text.split(f"{citation.quote} [{citation.n}]")[0].rsplit("[", 1)[-1]
+        name = item.split("—")[0].strip(" ]0123456789:")
+        name = name.removeprefix(CAVEAT).strip()
+        assert name and name in citation.quote, (name, citation.quote)
+        items.append(name)
+    assert len(set(items)) == len(items)
+    assert "Mao Ning" in items
+
+
+def test_a_name_nothing_calls_a_person_is_no_list_item() -> None:
+    sentence = "On March 4, China’s Cabinet issued a White Paper, and spokeswoman Mao Ning said it was fair."
+    found = {c.text: c.introduced for c in span_candidates("person", sentence, "Which officials are quoted?")}
+    assert found.get("Mao Ning") is True
+    assert found.get("White Paper") is False
