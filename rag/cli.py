@@ -137,6 +137,8 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 def _render(answer: Any) -> str:
     lines = [answer.text]
+    if answer.short_answer is not None:
+        lines.insert(0, f"Answer: {answer.short_answer.text}")
     if answer.rewritten_query != answer.question:
         lines.insert(0, f"(searched for: {answer.rewritten_query})")
     if answer.citations:
@@ -150,6 +152,8 @@ def _render(answer: Any) -> str:
         for p in answer.passages[:3]:
             snippet = " ".join(p.text.split())[:160]
             lines.append(f"- {p.title}: {snippet}…")
+    if answer.confidence is not None and not answer.abstained:
+        lines.append(f"confidence: {answer.confidence:.2f}")
     lines.extend(f"note: {note}" for note in answer.notes)
     return "\n".join(lines)
 

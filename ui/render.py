@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from rag.answering import CAVEAT
 from rag.citations import MARKER
 
 if TYPE_CHECKING:
@@ -104,7 +105,8 @@ def pending_message(text: str) -> str:
 
 
 def answer_message(answer: Answer, turn: int) -> str:
-    """A final answer: `[n]` markers link to their passage in the sources panel."""
+    """A final answer: the short answer in bold, a caveat set apart, `[n]` markers linking to
+    their passage in the sources panel, and the confidence."""
     cited = {c.n for c in answer.citations}
 
     def link(match: re.Match[str]) -> str:
@@ -117,11 +119,27 @@ def answer_message(answer: Answer, turn: int) -> str:
     parts = []
     if answer.rewritten_query != answer.question:
         parts.append(f'<div class="rag-rewritten">Searched for: {_text(answer.rewritten_query)}</div>')
-    body = "<br>".join(MARKER.sub(link, _text(line)) for line in answer.text.split("\n"))
+    text, lead = answer.text, []
+    caveated = not answer.abstained and text.startswith(CAVEAT)
+    if caveated:
+        lead.append(f'<span class="rag-caveat">{_text(CAVEAT)}</span>')
+        text = text[len(CAVEAT) :].lstrip(" ")
+    short = None if answer.abstained else answer.short_answer
+    if short is not None:
+        lead.append(f'<strong class="rag-short">{_text(short.text)}</strong> —')
+        text = text.removeprefix(f"{short.text} —").lstrip(" ")
+    body = "<br>".join(MARKER.sub(link, _text(line)) for line in text.split("\n"))
     kind = "rag-answer rag-abstained" if answer.abstained else "rag-answer"
-    parts.append(f'<div class="{kind}">{body}</div>')
+    if caveated:
+        kind += " rag-caveated"
+    parts.append(f'<div class="{kind}">{" ".join([*lead, body])}</div>')
     if answer.abstained and answer.related:
         parts.append('<div class="rag-hint">Related passages (not an answer) are shown under Sources.</div>')
+    if answer.confidence is not None and not answer.abstained:
+        parts.append(
+            '<div class="rag-answer-meta" title="Estimated probability that this answer is right">'
+            f"confidence {answer.confidence:.2f}</div>"
+        )
     parts.extend(f'<div class="rag-note">Note: {_text(note)}</div>' for note in answer.notes)
     return "".join(parts)
 
@@ -259,8 +277,9 @@ def ingest_report(results: Sequence[FileResult], summary: str, problems: Sequenc
 _CSS = """
 .rag-cite { font-weight: 600; text-decoration: none; padding: 0 0.15em; border-radius: 0.3em;
   background: var(--color-accent-soft, #fde7d4); cursor: pointer; }
-.rag-rewritten, .rag-note, .rag-hint, .rag-meta, .rag-offsets, .rag-asked, .rag-doc-id, .rag-count {
-  font-size: 0.85em; opacity: 0.8; }
+.rag-rewritten, .rag-note, .rag-hint, .rag-meta, .rag-offsets, .rag-asked, .rag-doc-id, .rag-count,
+.rag-answer-meta { font-size: 0.85em; opacity: 0.8; }
+.rag-caveat { font-style: italic; opacity: 0.7; }
 .rag-offsets { display: block; }
 .rag-error { color: var(--error-text-color, #b91c1c); }
 .rag-abstained { font-style: italic; }

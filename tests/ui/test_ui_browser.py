@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -61,6 +62,8 @@ def test_answer_follow_up_sources_and_abstention(page: Page, server: Server) -> 
 
     first = ask(page, "Who is the US Commerce Secretary?")
     expect(first.locator(".rag-answer")).to_contain_text("Howard Lutnick")
+    expect(first.locator(".rag-answer strong.rag-short")).to_have_text("Howard Lutnick")
+    expect(first.locator(".rag-answer-meta")).to_have_text(re.compile(r"^confidence [01]\.\d\d$"))
     expect(first.locator("a.rag-cite", has_text="[1]")).to_be_visible()
     expect(first.locator(".rag-rewritten")).to_have_count(0)
     passage = panel.locator("#rag-src-0-1")
@@ -92,6 +95,7 @@ def test_answer_follow_up_sources_and_abstention(page: Page, server: Server) -> 
     unanswerable = ask(page, "What is the capital of France?")
     expect(unanswerable.locator(".rag-answer")).to_have_text(ABSTENTION)
     expect(unanswerable.locator("a.rag-cite")).to_have_count(0)
+    expect(unanswerable.locator(".rag-short, .rag-answer-meta")).to_have_count(0)
     related = panel.locator("#rag-turn-2")
     expect(related.locator(".rag-related-heading")).to_have_text("Related passages (not an answer)")
     expect(related.locator(".rag-related-passage").first).to_be_visible()

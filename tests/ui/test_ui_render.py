@@ -7,10 +7,10 @@ import re
 import pytest
 
 from ingest.pipeline import FileResult
-from rag.answering import ABSTENTION
+from rag.answering import ABSTENTION, CAVEAT
 from rag.followup import condense
 from rag.store import DocRecord
-from rag.types import Answer, Citation, Passage
+from rag.types import Answer, Citation, Passage, ShortAnswer
 from ui import render
 
 PAYLOAD = '<script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> [click](javascript:window.__pwned=1)'
@@ -106,6 +106,47 @@ def test_searched_for_shows_a_follow_up_as_the_standalone_question_searched() ->
     message = render.answer_message(answer, 1)
     searched = re.findall(r'<div class="rag-rewritten">(.*?)</div>', message)
     assert searched == ["Searched for: What did Mao Ning say about tariffs in 2019?"]
+
+
+def _short_answer(span: str, sentence: str) -> Answer:
+    passage = _passage(sentence)
+    short = ShortAnswer(span, passage.doc_id, passage.start, passage.start + len(span))
+    citation = _citation(passage, 0, sentence)
+    return _answer(f"{span} — {sentence} [1]", (citation,), (passage,), short_answer=short, confidence=0.82)
+
+
+def test_the_short_answer_leads_in_bold_as_text() -> None:
+    answer = _short_answer("Mao <b>Ning</b>", "Mao <b>Ning</b> said the tariffs were unfair.")
+    message = render.answer_message(answer, 0)
+    body = re.findall(r'<div class="rag-answer">(.*?)</div>', message)
+    assert body == [
+        '<strong class="rag-short">Mao &lt;b&gt;Ning&lt;/b&gt;</strong> — Mao &lt;b&gt;Ning&lt;/b&gt; said the '
+        'tariffs were unfair. <a class="rag-cite" href="#rag-src-0-1" title="Show source 1">[1]</a>'
+    ]
+    assert "<b>" not in message
+
+
+def test_a_caveated_answer_sets_the_caveat_apart() -> None:
+    plain = _short_answer("Mao Ning", "Mao Ning said so.")
+    caveated = _answer(
+        f"{CAVEAT} {plain.text}", plain.citations, plain.passages, short_answer=plain.short_answer
+    )
+    message = render.answer_message(caveated, 0)
+    assert '<div class="rag-answer rag-caveated">' in message
+    assert (
+        f'<span class="rag-caveat">{CAVEAT}</span> <strong class="rag-short">Mao Ning</strong> — ' in message
+    )
+    assert _visible_text(message).startswith(f"{CAVEAT} Mao Ning — Mao Ning said so. [1]")
+    assert "rag-caveat" not in render.answer_message(plain, 0)
+
+
+def test_confidence_is_shown_only_when_the_answer_has_one() -> None:
+    answer = _short_answer("Mao Ning", "Mao Ning said so.")
+    assert "confidence 0.82</div>" in render.answer_message(answer, 0)
+    unrated = _answer("An LLM's answer. [1]", answer.citations, answer.passages)
+    assert "confidence" not in render.answer_message(unrated, 0)
+    refused = _answer(ABSTENTION, (), answer.passages, abstained=True, confidence=0.1)
+    assert "confidence" not in render.answer_message(refused, 0)
 
 
 def test_abstention_shows_related_passages_apart_from_citations() -> None:

@@ -1,0 +1,70 @@
+"""`rag ask` as people read it: the short answer first, then the quoted answer, sources, confidence."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ingest.pipeline import ingest_paths
+from rag.answering import ABSTENTION
+from rag.assistant import Assistant
+from rag.cli import main
+from rag.settings import Settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+ARTICLE = """Title: Port Velloran names a new harbour master
+Source: https://news.example.org/port-velloran
+Date: 2024-03-11
+
+Ingrid Castellane will serve as the new harbour master of Port Velloran from next month, the town council said on Monday.
+
+Castellane previously spent 12 years working in the region, and residents of Port Velloran welcomed the decision at a public meeting, the local paper reported.
+"""
+
+
+@pytest.fixture(scope="module")
+def data_dir(
+    clean_env: None, tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings
+) -> Path:
+    folder = tmp_path_factory.mktemp("articles")
+    (folder / "port-velloran.txt").write_text(ARTICLE, encoding="utf-8")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("cli") / "data", _env_file=None)  # type: ignore[call-arg]
+    assistant = Assistant(settings, embedder=embedder)
+    report = ingest_paths(
+        [folder], settings, store=assistant.store, lexical=assistant.lexical, progress=False
+    )
+    assert report.ok
+    return settings.data_dir
+
+
+def _ask(data_dir: Path, capsys: pytest.CaptureFixture[str], question: str, *options: str) -> str:
+    assert main(["ask", question, "--data-dir", str(data_dir), *options]) == 0
+    return capsys.readouterr().out
+
+
+def test_ask_prints_the_short_answer_first_then_the_answer_and_its_confidence(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    question = "Who is the harbour master of Port Velloran?"
+    payload = json.loads(_ask(data_dir, capsys, question, "--json"))
+    assert payload["short_answer"]["text"] == "Ingrid Castellane"
+    lines = _ask(data_dir, capsys, question).splitlines()
+    assert lines[0] == "Answer: Ingrid Castellane"
+    assert lines[1] == payload["answer"]
+    assert "Ingrid Castellane — Ingrid Castellane will serve" in lines[1]
+    assert "[1] Port Velloran names a new harbour master — https://news.example.org/port-velloran" in lines[3]
+    assert f"confidence: {payload['confidence']:.2f}" in lines
+
+
+def test_a_refusal_has_no_short_answer_and_no_confidence(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _ask(data_dir, capsys, "What is the capital of France?")
+    assert out.splitlines()[0] == ABSTENTION
+    assert "Answer:" not in out and "confidence" not in out
