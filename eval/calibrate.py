@@ -1,7 +1,7 @@
 """Fit the extractive answerer's evidence model: when to refuse, and how confident an answer is.
 
     python -m eval.calibrate [--seed-gold F] [--single-topic DIR] [--archive GOLD=DATA_DIR ...]
-                             [--features rows.jsonl] [--from-features rows.jsonl] [--write]
+                             [--features rows.jsonl] [--from-features rows.jsonl] [--write [--out F]]
 
 Every question of every dataset is asked with abstention off, and the evidence features of
 the answer are recorded (`--features` keeps them; `--from-features` refits without asking
@@ -19,7 +19,7 @@ Two scikit-learn logistic regressions are fitted on the same features:
 
 Features and figures are chosen by leave-one-dataset-out: each dataset is scored by models
 fitted on the others only, and those are the figures printed. `--write` then fits on all of
-them and writes `rag/evidence_model.json`, which the answerer loads.
+them and writes `rag/evidence_model.json` (or `--out`), which the answerer loads.
 """
 
 from __future__ import annotations
@@ -372,7 +372,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from-features", type=Path, help="refit from rows written by --features")
     parser.add_argument("--false-refusal-budget", type=float, default=0.08)
     parser.add_argument("--caveat-below", type=float, default=0.3)
-    parser.add_argument("--write", action="store_true", help=f"write the model to {MODEL_PATH}")
+    parser.add_argument("--write", action="store_true", help="write the model to --out")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"where --write saves it ({MODEL_PATH})")
     args = parser.parse_args(argv)
 
     if args.from_features:
@@ -419,8 +420,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
             "leave_one_dataset_out": results[chosen],
         }
-        MODEL_PATH.write_text(json.dumps(model, indent=1) + "\n")
-        print(f"wrote {MODEL_PATH}")
+        args.out.write_text(json.dumps(model, indent=1) + "\n")
+        print(f"wrote {args.out}")
     return 0
 
 
