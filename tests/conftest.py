@@ -19,6 +19,8 @@ from rag.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from rag.assistant import Assistant
+
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = REPO / "seeds"
 SEED_ARTICLE = SEEDS / "straits-times-us-china-fentanyl.txt"
@@ -47,3 +49,18 @@ def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
         if name.startswith("RAG_"):
             monkeypatch.delenv(name)
     return Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="module")
+def seed_assistant(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings
+) -> Assistant:
+    """An assistant over the seed article, indexed into a temporary folder once per test module."""
+    from ingest.pipeline import ingest_paths
+    from rag.assistant import Assistant
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", _env_file=None)
+    assistant = Assistant(settings, embedder=embedder)
+    report = ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    assert report.ok
+    return assistant

@@ -27,7 +27,6 @@ from eval.calibrate import (
     threshold_for,
 )
 from eval.gold import read_gold_jsonl
-from ingest.pipeline import ingest_paths
 from rag.answering import EvidenceModel, ExtractiveAnswerer
 from rag.assistant import Assistant
 from rag.text import lexical_terms
@@ -37,7 +36,6 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from eval.gold import GoldItem
-    from rag.embeddings import SentenceTransformerEmbeddings
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
@@ -323,55 +321,42 @@ LUTNICK = gold_item(
 )
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings) -> Assistant:
-    from rag.settings import Settings
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("calibrate") / "data", _env_file=None)
-    assistant = Assistant(settings, embedder=embedder)
-    report = ingest_paths(
-        [REPO / "seeds"], settings, store=assistant.store, lexical=assistant.lexical, progress=False
-    )
-    assert report.ok
-    return assistant
-
-
 def _refused(assistant: Assistant, items: Sequence[GoldItem]) -> list[str]:
     return [item["id"] for item in items if assistant.ask(item["question"]).abstained]
 
 
-def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seeded: Assistant) -> None:
-    twins = hard_negatives(SEED_GOLD, seeded.lexical.knows)
+def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seed_assistant: Assistant) -> None:
+    twins = hard_negatives(SEED_GOLD, seed_assistant.lexical.knows)
     answerable = {item["id"]: item for item in SEED_GOLD if item["type"] != "unanswerable"}
     assert len(twins) >= 15, "names, years or numbers to swap in at least 15 of the 39 questions"
 
-    refused = _refused(seeded, twins)
+    refused = _refused(seed_assistant, twins)
 
     # Measured: 13 of 17 refused (every name swap; the four answered ones move a day or an amount:
     # "March 43", "US$607 billion"), and none of the 17 originals. Asked for: 70%.
     assert len(refused) >= 0.7 * len(twins), refused
     originals = [answerable[twin["id"].removesuffix("-swap")] for twin in twins]
-    assert len(_refused(seeded, originals)) <= 1
+    assert len(_refused(seed_assistant, originals)) <= 1
     # The refusals are the evidence model's doing: with refusal off, every twin is answered.
     unrefusing = Assistant(
-        seeded.settings,
-        embedder=seeded.embedder,
-        store=seeded.store,
-        lexical=seeded.lexical,
+        seed_assistant.settings,
+        embedder=seed_assistant.embedder,
+        store=seed_assistant.store,
+        lexical=seed_assistant.lexical,
         answerer=ExtractiveAnswerer(refuse=False),
     )
     assert _refused(unrefusing, twins) == []
 
 
 def test_a_question_about_howard_lutnick_is_answered_and_its_swapped_twin_refused(
-    seeded: Assistant,
+    seed_assistant: Assistant,
 ) -> None:
-    (twin,) = hard_negatives([LUTNICK], seeded.lexical.knows)
+    (twin,) = hard_negatives([LUTNICK], seed_assistant.lexical.knows)
     assert "Howard Lutnick" not in twin["question"]
     assert twin["question"].endswith(" say would happen to the tariffs if fentanyl ends?")
 
-    answer = seeded.ask(LUTNICK["question"])
-    swapped = seeded.ask(twin["question"])
+    answer = seed_assistant.ask(LUTNICK["question"])
+    swapped = seed_assistant.ask(twin["question"])
 
     assert not answer.abstained
     assert any("Howard Lutnick" in citation.quote for citation in answer.citations)
