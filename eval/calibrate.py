@@ -51,18 +51,12 @@ MODEL_PATH = REPO / "rag" / "evidence_model.json"
 _EVIDENCE = ("dense", "lexical", "context", "missing", "missing_mass", "keys", "keys_anywhere", "focus")
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "evidence": _EVIDENCE,
-    "evidence+peaks": (*_EVIDENCE, "dense_peak", "lexical_peak", "novelty", "unknown"),
-    "evidence+peaks+span": (
-        *_EVIDENCE,
-        "dense_peak",
-        "lexical_peak",
-        "novelty",
-        "unknown",
-        "span_gap",
-        "span_support",
-    ),
+    "evidence+novelty": (*_EVIDENCE, "novelty", "unknown"),
+    "evidence+novelty+span": (*_EVIDENCE, "novelty", "unknown", "span_gap", "span_support"),
 }
-"""Candidate feature sets; leave-one-dataset-out picks one."""
+"""Candidate feature sets; leave-one-dataset-out picks one. None holds a feature measured against
+the other retrieved sentences (`dense_peak`, `lexical_peak`): those shift with how many sentences
+there are, and made a plain answer from a one-article index look doubtful."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -371,7 +365,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--features", type=Path, help="also write the collected rows here (JSON Lines)")
     parser.add_argument("--from-features", type=Path, help="refit from rows written by --features")
     parser.add_argument("--false-refusal-budget", type=float, default=0.08)
-    parser.add_argument("--caveat-below", type=float, default=0.3)
+    parser.add_argument("--caveat-below", type=float, default=0.2)
     parser.add_argument("--write", action="store_true", help="write the model to --out")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"where --write saves it ({MODEL_PATH})")
     args = parser.parse_args(argv)
@@ -397,7 +391,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"features {name!r}: objective {_objective(report):.3f}")
         for held, figures in report.items():
             print(f"  held out {held:14s} " + " ".join(f"{k}={v}" for k, v in figures.items()))
-    chosen = max(results, key=lambda name: _objective(results[name]))
+    # The smallest set within 0.01 of the best: a closer win is noise on these few hundred questions.
+    best = max(_objective(report) for report in results.values())
+    chosen = min(
+        (name for name, report in results.items() if _objective(report) >= best - 0.01),
+        key=lambda name: len(FEATURE_SETS[name]),
+    )
     print(f"chosen: {chosen!r}")
     if args.write:
         features = FEATURE_SETS[chosen]

@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
-from rag.spans import answer_kind, is_list_question, span_candidates
+from rag.spans import answer_kind, answer_noun, is_list_question, span_candidates
 from rag.text import lexical_terms, sentence_spans, words
 from rag.types import Citation, Passage, ShortAnswer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Hashable, Iterator, Sequence
 
     from rag.settings import Settings
     from rag.store import Embedder
@@ -154,6 +154,7 @@ class ExtractiveConfig:
     span_support_weight: float = 0.03
     span_rare_weight: float = 0.1
     clause_distance: float = 2.0
+    span_kind_weight: float = 0.2
 
 
 def _logistic(
@@ -378,16 +379,19 @@ def _has_type(kind: str | None, text: str, question_terms: set[str]) -> float:
 
 
 class _VectorCache:
+    """Embeddings remembered by key (a sentence's place, or a short text), least recent out first."""
+
     def __init__(self, size: int = 20000) -> None:
-        self._items: OrderedDict[tuple[str, int, int], list[float]] = OrderedDict()
+        self._items: OrderedDict[Hashable, list[float]] = OrderedDict()
         self._size = size
         self._lock = threading.Lock()
 
-    def vectors(self, embedder: Embedder, sentences: Sequence[_Sentence]) -> list[list[float]]:
-        keys = [(s.passage.chunk_id, s.start, s.end) for s in sentences]
+    def vectors(
+        self, embedder: Embedder, keys: Sequence[Hashable], texts: Sequence[str]
+    ) -> list[list[float]]:
         with self._lock:
             missing = [i for i, key in enumerate(keys) if key not in self._items]
-        fresh = embedder.embed_documents([sentences[i].text for i in missing]) if missing else []
+        fresh = embedder.embed_documents([texts[i] for i in missing]) if missing else []
         with self._lock:
             for i, vector in zip(missing, fresh, strict=True):
                 self._items[keys[i]] = vector
@@ -542,7 +546,11 @@ class ExtractiveAnswerer(Answerer):
         if missing:
             if request.embedder is None:
                 return [0.0] * len(sentences)
-            embedded = self._cache.vectors(request.embedder, [sentences[i] for i in missing])
+            embedded = self._cache.vectors(
+                request.embedder,
+                [(sentences[i].passage.chunk_id, sentences[i].start, sentences[i].end) for i in missing],
+                [sentences[i].text for i in missing],
+            )
             for i, vector in zip(missing, embedded, strict=True):
                 vectors[i] = vector
         matrix = np.asarray(vectors, dtype=np.float64)
@@ -602,13 +610,30 @@ class ExtractiveAnswerer(Answerer):
                     )
         if not best:
             return None
+        kinds = self._kind_similarity(request, kind, [span.text for span in best.values()])
         for key, span in best.items():
             best[key] = dataclasses.replace(
                 span,
-                value=span.value + config.span_support_weight * (len(support[key]) - 1),
+                value=span.value
+                + config.span_support_weight * (len(support[key]) - 1)
+                + config.span_kind_weight * kinds.get(span.text, 0.0),
                 support=len(support[key]),
             )
         return max(best.values(), key=lambda span: span.value)
+
+    def _kind_similarity(self, request: AnswerRequest, kind: str, texts: Sequence[str]) -> dict[str, float]:
+        """How much each span reads as the asked-for thing ("United Kingdom" as a *country*, not
+        "Boris Johnson"): the cosine of its vector with the question's answer noun's, less the mean."""
+        noun = answer_noun(request.question, kind)
+        if noun is None or request.embedder is None or not self.config.span_kind_weight or len(texts) < 2:
+            return {}
+        import numpy as np
+
+        unique = list(dict.fromkeys([noun, *texts]))
+        matrix = np.asarray(self._cache.vectors(request.embedder, unique, unique), dtype=np.float64)
+        similarity = matrix[1:] @ matrix[0]
+        similarity -= similarity.mean()
+        return dict(zip(unique[1:], similarity.tolist(), strict=True))
 
     def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
         """Yields the answer sentence by sentence, then the draft."""

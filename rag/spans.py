@@ -18,7 +18,7 @@ from rag.text import lexical_terms
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["SpanCandidate", "answer_kind", "is_list_question", "span_candidates"]
+__all__ = ["SpanCandidate", "answer_kind", "answer_noun", "is_list_question", "span_candidates"]
 
 # -- what the question asks for -------------------------------------------------------------------
 
@@ -99,6 +99,27 @@ _ASKS_THING = re.compile(
     re.IGNORECASE,
 )
 _WH = re.compile(r"\b(?:what|which|who|whom|whose|where|when|how|name)\b", re.IGNORECASE)
+
+
+_NOT_NOUN = (
+    r"(?:is|are|was|were|do|does|did|has|have|had|will|would|can|could|should|of|in|on|to|at|for|by|with|"
+    r"this|that|these|those|recently|now|just|first|last|most|best|the|a|an)\b"
+)
+_ANSWER_NOUN = re.compile(
+    r"\b(?:which|what)\s+(?:of\s+(?:the|these|its|their)\s+(?:following\s+)?)?"
+    rf"((?:(?!{_NOT_NOUN})[\w’'-]+\s+){{0,2}}(?!{_NOT_NOUN})[\w’'-]+)",
+    re.IGNORECASE,
+)
+_KIND_NOUN = {"person": "person", "place": "place", "organisation": "organisation"}
+
+
+def answer_noun(question: str, kind: str) -> str | None:
+    """The words that name what is asked for: "Which *Grand Slam tournament* has …" → that; a
+    who/where question → "person"/"place"; None when the question names nothing."""
+    match = _ANSWER_NOUN.search(_asking_clause(question))
+    if match:
+        return match.group(1)
+    return _KIND_NOUN.get(kind)
 
 
 def _asking_clause(question: str) -> str:
