@@ -332,8 +332,9 @@ def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seed_
 
     refused = _refused(seed_assistant, twins)
 
-    # Measured: 13 of 17 refused (every name swap; the four answered ones move a day or an amount:
-    # "March 43", "US$607 billion"), and none of the 17 originals. Asked for: 70%.
+    # Measured: 13 of 17 refused with the model of 09de7c2, 14 with f059c71's refit; every name swap
+    # is, the answered ones move a day or an amount ("March 43", "US$607 billion"); none of the
+    # 17 originals is. Asked for: 70%, so 12 of 17.
     assert len(refused) >= 0.7 * len(twins), refused
     originals = [answerable[twin["id"].removesuffix("-swap")] for twin in twins]
     assert len(_refused(seed_assistant, originals)) <= 1
