@@ -119,7 +119,8 @@ def hard_negatives(items: Sequence[GoldItem], known: Callable[[str], bool]) -> l
                     break
         elif number:
             value = number.group(0).replace(",", "")
-            other = f"{float(value) * 3 + 7:g}"
+            tripled = float(value) * 3 + 7
+            other = f"{int(tripled):,}" if tripled.is_integer() else f"{tripled:.2f}"
             if not known(other):
                 swapped = question[: number.start()] + other + question[number.end() :]
         if swapped:
@@ -232,8 +233,11 @@ def fit(
     Generated hard negatives count `swap_weight` each, so that they teach the model without
     outweighing the real unanswerable questions; `balanced` then gives both classes equal weight.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.preprocessing import StandardScaler
+    except ModuleNotFoundError as exc:  # only the dev extra brings scikit-learn
+        raise SystemExit("eval.calibrate needs scikit-learn: pip install -e '.[dev]'") from exc
 
     x = np.array([[row.features.get(name, 0.0) for name in features] for row in rows])
     y = np.array([bool(getattr(row, target)) for row in rows])

@@ -164,6 +164,31 @@ def _logistic(
     return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
 
+EVIDENCE_FEATURES = frozenset(
+    [
+        "dense",
+        "lexical",
+        "context",
+        "missing",
+        "missing_mass",
+        "answer_type",
+        "keys",
+        "keys_anywhere",
+        "novelty",
+        "focus",
+        "dense_peak",
+        "lexical_peak",
+        "unknown",
+        "score",
+        "span",
+        "span_near",
+        "span_support",
+        "span_gap",
+    ]
+)
+"""The evidence features an extractive draft reports, which an evidence model may read."""
+
+
 @dataclass(frozen=True, slots=True)
 class EvidenceModel:
     """When to refuse and how confident to be, from the evidence features of an answer.
@@ -192,6 +217,13 @@ class EvidenceModel:
     def from_json(cls, payload: dict[str, Any]) -> EvidenceModel:
         """The model as `eval.calibrate --write` saves it."""
         refusal, confidence = payload["refusal"], payload["confidence"]
+        features = tuple(payload["features"])
+        unknown = sorted(set(features) - EVIDENCE_FEATURES)
+        if unknown or not len(features) == len(refusal["weights"]) == len(confidence["weights"]):
+            raise ValueError(
+                f"evidence model: features {unknown or features} do not match the answerer's evidence or the "
+                "weights; refit it with `python -m eval.calibrate --write`"
+            )
         return cls(
             features=tuple(payload["features"]),
             refusal_weights=tuple(refusal["weights"]),
@@ -390,18 +422,18 @@ class _VectorCache:
         self, embedder: Embedder, keys: Sequence[Hashable], texts: Sequence[str]
     ) -> list[list[float]]:
         with self._lock:
-            missing = [i for i, key in enumerate(keys) if key not in self._items]
+            known = {key: self._items[key] for key in keys if key in self._items}
+        missing = [i for i, key in enumerate(keys) if key not in known]
         fresh = embedder.embed_documents([texts[i] for i in missing]) if missing else []
+        for i, vector in zip(missing, fresh, strict=True):
+            known[keys[i]] = vector
         with self._lock:
-            for i, vector in zip(missing, fresh, strict=True):
-                self._items[keys[i]] = vector
-            result = []
             for key in keys:
-                result.append(self._items[key])
+                self._items[key] = known[key]
                 self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return result
+        return [known[key] for key in keys]
 
 
 _CLAUSE_BREAK = re.compile(r"[,;:()“”\"—–]|\s-\s")

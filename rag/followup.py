@@ -38,10 +38,11 @@ _AUX = (
     r"|isn['’]t|aren['’]t|wasn['’]t|weren['’]t|don['’]t|doesn['’]t|didn['’]t|hasn['’]t|haven['’]t)"
 )
 _COMMAND = r"(?:tell|list|explain|describe|give|show|summari[sz]e|name|compare|find)"
-# "In what year did …?" and "According to Zhu, what …?" are whole questions too.
+# "In what year did the sanctuary open?" and "According to Zhu, what …?" are whole questions too;
+# "In which city?" and "Since when?" are fragments of the previous one.
 _FULL_QUESTION = re.compile(
-    rf"^(?:(?:in|on|at|for|from|by|since|until|to|with|during|after|before|of|according to [^,?]+,)\s+)?"
-    rf"(?:{_WH}|{_AUX}|{_COMMAND})\b",
+    rf"^(?:(?:(?:in|on|at|for|from|by|since|until|to|with|during|after|before|of)\s+(?=(?:\S+\s+){{3}}))|"
+    rf"according to [^,?]+,\s+)?(?:{_WH}|{_AUX}|{_COMMAND})\b",
     re.IGNORECASE,
 )
 _LEADING_LINK = re.compile(r"^(?:and|but|also|so|then|ok(?:ay)?|well)\b[\s,]*", re.IGNORECASE)

@@ -69,7 +69,7 @@ _ASKS = {
 _NO_SHORT_ANSWER = re.compile(
     r"^\s*(?:why|how(?! (?:many|much|long|old|far|big|large|tall|high|often|fast)\b)|explain|describe|"
     r"summari[sz]e|compare|discuss)\b|\bwhat (?:is|was|are|were) the (?:reasons?|difference|impact|effect|"
-    r"significance|role|relationship)\b|^\s*who (?:is|was|are|were) (?-i:(?:[A-Z][\w’'.-]*\s*){1,4})\??\s*$|"
+    r"significance|role|relationship)\b|^\s*who (?:is|was|are|were) (?-i:[A-Z][\w’'.-]*+(?:\s+[A-Z][\w’'.-]*+){0,3})\s*\??\s*$|"
     r"\b(?:for what reason|what happened|what did .{1,60}\b(?:say|argue|"
     r"think|believe|conclude|recommend|accuse|warn|claim|suggest|mean))\b",
     re.IGNORECASE,
@@ -153,7 +153,7 @@ _LIST = re.compile(
     rf"(?!\s+(?:is|was|does)\b)",
     re.IGNORECASE,
 )
-_PLURAL_HINT = re.compile(r"\b(?:are|were|have|do|list|all|each|both)\b", re.IGNORECASE)
+_PLURAL_HINT = re.compile(r"\b(?:are|were|list|all|each|both)\b", re.IGNORECASE)
 
 
 def is_list_question(question: str) -> bool:
@@ -161,7 +161,10 @@ def is_list_question(question: str) -> bool:
     match = _LIST.search(question)
     if not match:
         return False
-    head = match.group(0).split()[-1].lower()
+    head = match.group(0).split()[-1]
+    if not head[:1].islower():  # "Which United States senator…" names a place, not several things
+        return False
+    head = head.lower()
     plural = head.endswith("s") and not head.endswith(("ss", "us", "is"))
     return (
         plural or (head in {"people", "men", "women"}) or bool(_PLURAL_HINT.search(question[match.end() :]))
@@ -190,14 +193,15 @@ _PATTERNS = {
         rf"|(?:last|this|next) (?:week|month|year|weekend|spring|summer|fall|autumn|winter))\b",
     ),
     "number": re.compile(
-        rf"\b\d[\d,]*(?:\.\d+)?\s?(?:to|and|-|–)\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
+        rf"(?<=between )\d[\d,]*(?:\.\d+)?\s(?:and|to)\s\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
+        rf"|(?<!from )(?<![\d,.])\d[\d,]*(?:\.\d+)?\s?(?:to|-|–)\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
         rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
         rf"|\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
         rf"(?:\s+(?:[a-z][\w-]*\s+){{0,1}}?(?:[a-z][\w-]+))?"
         rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?",
         re.IGNORECASE,
     ),
-    "quote": re.compile(r"[“\"]([^”\"]{2,80})[”\"]"),
+    "quote": re.compile(r"“([^”“]{2,80})”|(?:(?<=\s)|(?<=^)|(?<=\())\"([^\"]{2,80})\""),
 }
 _CAPITALISED = re.compile(
     r"(?:[A-Z][\w’'.&-]*|\d+[A-Z]\w*)(?:(?:\s+|\s+(?:of|the|de|del|la|le|van|von|der|da|di|al|bin|for|on|"
@@ -351,8 +355,9 @@ def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandida
             add(start, end, _entity_fit(kind, sentence[start:end]), cued)
     if kind == "entity":
         for match in _PATTERNS["quote"].finditer(sentence):
-            if len(match.group(1).split()) <= 8:
-                add(*_strip(sentence, match.start(1), match.end(1)), 0.8)
+            group = 1 if match.group(1) is not None else 2
+            if len(match.group(group).split()) <= 8:
+                add(*_strip(sentence, match.start(group), match.end(group)), 0.8)
     return _ranked(found, introduced, sentence)
 
 
@@ -433,6 +438,8 @@ def _trim(sentence: str, start: int, end: int, question_words: set[str]) -> tupl
     return tokens[0][0], tokens[-1][1]
 
 
+_NOT_UNITS = _word_set("last next ago each every more less than over under about nearly almost just only")
+"""Words after a number that are not what it counts ("55,000 last year")."""
 _SCALE_WORDS = frozenset(["hundred", "thousand", "million", "billion", "trillion", "bn", "m", "k"])
 
 
@@ -441,7 +448,7 @@ def _drop_unit(sentence: str, start: int, end: int, question_terms: set[str]) ->
     tokens = list(_WORD.finditer(sentence, start, end))
     while len(tokens) > 1:
         word = tokens[-1].group(0)
-        if word.lower() in _NOT_ENTITIES:
+        if word.lower() in _NOT_ENTITIES or word.lower() in _NOT_UNITS:
             tokens.pop()
             continue
         if word.lower() in _SCALE_WORDS or not set(lexical_terms(word)) <= question_terms:

@@ -158,3 +158,13 @@ def test_brackets_in_a_rewrite_are_only_ever_the_users_own(question: str, histor
 
     typed = question + "".join(asked for asked, _ in history)
     assert all(mark in typed for mark in "()[];" if mark in rewritten)
+
+
+@pytest.mark.parametrize(
+    "fragment", ["Since when?", "For how long?", "In which city?", "On what date?", "In what year?"]
+)
+def test_a_short_prepositional_question_leans_on_the_previous_one(fragment: str) -> None:
+    history = [("What tariffs did China impose on US goods?", "China imposed tariffs on US goods. [1]")]
+    rewritten = condense(fragment, history)
+    assert rewritten != fragment
+    assert "tariffs" in rewritten

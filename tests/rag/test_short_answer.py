@@ -419,3 +419,48 @@ def test_a_name_nothing_calls_a_person_is_no_list_item() -> None:
     found = {c.text: c.introduced for c in span_candidates("person", sentence, "Which officials are quoted?")}
     assert found.get("Mao Ning") is True
     assert found.get("White Paper") is False
+
+
+@pytest.mark.timeout(20)
+def test_a_long_capitalised_question_is_classified_in_linear_time() -> None:
+    # "Who is <Name>?" once backtracked over every split of a run of capitals: 320 took 18 s.
+    assert answer_kind("Who is " + "A" * 1990 + "!") == "person"
+    assert answer_kind("Who is Howard Lutnick?") is None
+    assert answer_kind("Who is the US Commerce Secretary?") == "person"
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "wanted", "unwanted"),
+    [
+        ("In 2019 and 300 people died in 2020.", "How many people died in 2020?", "300", "2019 and 300"),
+        (
+            "Prices fell from 70,000 to 55,000 last year.",
+            "How much did prices fall?",
+            "55,000",
+            "70,000 to 55,000",
+        ),
+        ("The rate rose to between 3 and 5 per cent.", "What rate is expected?", "3 and 5 per cent", ""),
+        ("Americans aged 18 to 45 die of it.", "Which age group is at risk?", "18 to 45", ""),
+    ],
+)
+def test_number_ranges_join_only_real_ranges(
+    sentence: str, question: str, wanted: str, unwanted: str
+) -> None:
+    texts = {c.text for c in span_candidates("number", sentence, question)}
+    assert wanted in texts
+    assert unwanted not in texts
+
+
+def test_a_straight_closing_quote_does_not_open_a_phrase() -> None:
+    sentence = 'It will pass," the minister warned, citing the "Made in China 2025" plan.'
+    texts = {c.text for c in span_candidates("entity", sentence, "Which plan did the minister cite?")}
+    assert "Made in China 2025" in texts
+    assert not any("minister warned" in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Which United States senator sponsored the bill?", "Which official do the reports quote on tariffs?"],
+)
+def test_one_thing_asked_for_is_no_list(question: str) -> None:
+    assert not is_list_question(question)
