@@ -1,4 +1,12 @@
-"""The `rag` command: ingest, stats, ask, chat, eval, bench."""
+"""The `rag` command. Its subcommands are found, not imported: each is an entry point in the
+`rag.commands` group (see pyproject.toml), so the core never imports the packages built on it.
+
+An entry point is named after its subcommand; its value is a function `add_parser(subparsers)` that adds
+the subcommand (on `subparsers.add_parser`) and sets its handler as the default `run`: a function of the
+parsed arguments that returns the exit code. `ask` and `stats` below register the same way as `ingest`
+(ingest/cli.py), `chat` (ui/cli.py), `eval` and `bench` (eval/). Only the named subcommand's entry point
+is loaded; `rag`, `rag --help` and an unknown name load them all, to list them.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +23,24 @@ from rag.errors import ConfigError, RagError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from importlib.metadata import EntryPoint, EntryPoints
 
     from rag.settings import Settings
 
-__all__ = ["main"]
+__all__ = [
+    "COMMANDS_GROUP",
+    "add_ask_parser",
+    "add_stats_parser",
+    "common_options",
+    "main",
+    "nonempty_text",
+    "print_json",
+    "print_text",
+    "settings_from_args",
+]
+
+COMMANDS_GROUP = "rag.commands"
+"""The entry-point group that contributes the `rag` subcommands."""
 
 
 _OPTION_SETTINGS = {
@@ -32,7 +54,16 @@ _OPTION_SETTINGS = {
 """Options that override a setting: (argument, setting, option). They are validated as the setting is."""
 
 
-def _settings(args: argparse.Namespace) -> Settings:
+def common_options() -> argparse.ArgumentParser:
+    """A parent parser (`parents=[...]`) with the options that choose the index: --data-dir, --collection."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", type=Path, help="data folder (RAG_DATA_DIR)")
+    common.add_argument("--collection", help="collection name (RAG_COLLECTION)")
+    return common
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The settings, with the options given on the command line over the environment."""
     from rag.settings import load_settings
 
     overrides: dict[str, Any] = {}
@@ -65,50 +96,22 @@ def _for_terminal(text: str) -> str:
     return _UNPRINTABLE.sub("", _ESCAPE_SEQUENCE.sub("", text))
 
 
-def _print(text: str, *, file: Any = None) -> None:
+def print_text(text: str, *, file: Any = None) -> None:
+    """Prints text from the outside world (titles, file names, reasons) safe for a terminal."""
     print(_for_terminal(text), file=file or sys.stdout)
 
 
-def _print_json(payload: Any) -> None:
+def print_json(payload: Any) -> None:
     """Exact data, readable: JSON escapes C0 controls itself; DEL, C1 and the reordering marks too."""
     text = json.dumps(payload, ensure_ascii=False, indent=2)
     sys.stdout.write(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
-
-
-def _cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.pipeline import ingest_paths
-
-    settings = _settings(args)
-
-    def show(result: Any) -> None:
-        if result.status == "failed":
-            _print(f"error: {result.path}: {result.reason}", file=sys.stderr)
-        elif args.verbose and result.status == "skipped":
-            _print(f"skipped: {result.path}: {result.reason}", file=sys.stderr)
-        elif args.verbose:
-            _print(f"{result.status}: {result.path} ({result.chunks} chunks)", file=sys.stderr)
-
-    report = ingest_paths(
-        args.paths,
-        settings,
-        prune=args.prune,
-        rebuild=args.rebuild,
-        progress=False if args.json or args.quiet else None,
-        on_file=show,
-        follow_symlinks=args.follow_symlinks,
-    )
-    if args.json:
-        _print_json(report.to_json())
-    elif not args.quiet or not report.ok:
-        print(report.summary())
-    return 0 if report.ok else 1
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     from rag.embeddings import embedder_from_settings
     from rag.store import Store
 
-    settings = _settings(args)
+    settings = settings_from_args(args)
     store = Store(settings, embedder_from_settings(settings))
     stats = store.stats()
     if args.json:
@@ -126,10 +129,10 @@ def _cmd_stats(args: argparse.Namespace) -> int:
             if store.exists()
             else []
         )
-        _print_json(stats)
+        print_json(stats)
         return 0
     for key in ("documents", "chunks", "embedder", "chunking", "store", "location", "collection"):
-        _print(f"{key:>11}: {stats[key]}")
+        print_text(f"{key:>11}: {stats[key]}")
     if stats["interrupted_write"]:
         print("    warning: the last ingest was interrupted; rerun `rag ingest` to finish it")
     return 0
@@ -171,21 +174,15 @@ def _article_filter(args: argparse.Namespace) -> Any:
 def _cmd_ask(args: argparse.Namespace) -> int:
     from rag.assistant import Assistant
 
-    assistant = Assistant(_settings(args))
+    assistant = Assistant(settings_from_args(args))
     answer = assistant.ask(
         args.question, k=args.k, article_filter=_article_filter(args), answerer=args.answerer
     )
     if args.json:
-        _print_json(answer.to_json())
+        print_json(answer.to_json())
     else:
-        _print(_render(answer))
+        print_text(_render(answer))
     return 0
-
-
-def _cmd_chat(args: argparse.Namespace) -> int:
-    from ui.app import serve
-
-    return serve(_settings(args), host=args.host, port=args.port, open_browser=args.open)
 
 
 def _iso_date(value: str) -> str:
@@ -199,7 +196,8 @@ def _iso_date(value: str) -> str:
     return value
 
 
-def _text(value: str) -> str:
+def nonempty_text(value: str) -> str:
+    """An argument `type`: any text but blank."""
     if not value.strip():
         raise argparse.ArgumentTypeError("must not be empty")
     return value
@@ -208,71 +206,94 @@ def _text(value: str) -> str:
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--k", type=int, help="passages to retrieve (RAG_TOP_K)")
     parser.add_argument(
-        "--article", type=_text, action="append", help="only this article (id, title or source); repeatable"
+        "--article",
+        type=nonempty_text,
+        action="append",
+        help="only this article (id, title or source); repeatable",
     )
     parser.add_argument("--date-from", type=_iso_date, help="only articles dated on or after YYYY-MM-DD")
     parser.add_argument("--date-to", type=_iso_date, help="only articles dated on or before YYYY-MM-DD")
-    parser.add_argument("--answerer", type=_text, help="answerer to use (RAG_ANSWERER)")
+    parser.add_argument("--answerer", type=nonempty_text, help="answerer to use (RAG_ANSWERER)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def add_stats_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Registers `stats` on the `rag` command's subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "stats", parents=[common_options()], help="what is in the index"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=_cmd_stats)
+    return parser
+
+
+def add_ask_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Registers `ask` on the `rag` command's subparsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "ask", parents=[common_options()], help="answer one question from the index, with citations"
+    )
+    parser.add_argument("question")
+    _add_filters(parser)
+    parser.add_argument("--json", action="store_true", help="print the answer object as JSON")
+    parser.set_defaults(run=_cmd_ask)
+    return parser
+
+
+def _registered() -> EntryPoints:
+    # importlib.metadata takes ~20 ms to import (email, zipfile, csv): the command pays it, `import rag.cli` not.
+    from importlib.metadata import entry_points
+
+    return entry_points(group=COMMANDS_GROUP)
+
+
+def _parser(
+    commands: Sequence[EntryPoint] | None = None, *, failures: list[str] | None = None
+) -> argparse.ArgumentParser:
+    """The `rag` parser with these subcommands (default: every registered one). A subcommand that cannot
+    be added is left out, and why goes into `failures`."""
     parser = argparse.ArgumentParser(
         prog="rag", description="Ask questions about a folder of articles, with cited answers."
     )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", type=Path, help="data folder (RAG_DATA_DIR)")
-    common.add_argument("--collection", help="collection name (RAG_COLLECTION)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    ingest = sub.add_parser(
-        "ingest", parents=[common], help="index articles (.txt .md .html .pdf); reruns are incremental"
-    )
-    ingest.add_argument("paths", nargs="+", type=Path, help="files or folders")
-    ingest.add_argument("--prune", action="store_true", help="remove articles whose files are gone")
-    ingest.add_argument("--rebuild", action="store_true", help="delete the index and start over")
-    ingest.add_argument("--json", action="store_true", help="print a JSON report")
-    ingest.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    ingest.add_argument(
-        "-v", "--verbose", action="store_true", help="print every file, and why any was skipped"
-    )
-    ingest.add_argument(
-        "--follow-symlinks",
-        action="store_true",
-        help="follow symbolic links that lead out of the folder (by default they are skipped)",
-    )
-    ingest.set_defaults(run=_cmd_ingest)
-
-    stats = sub.add_parser("stats", parents=[common], help="what is in the index")
-    stats.add_argument("--json", action="store_true", help="print JSON")
-    stats.set_defaults(run=_cmd_stats)
-
-    ask = sub.add_parser("ask", parents=[common], help="answer one question from the index, with citations")
-    ask.add_argument("question")
-    _add_filters(ask)
-    ask.add_argument("--json", action="store_true", help="print the answer object as JSON")
-    ask.set_defaults(run=_cmd_ask)
-
-    chat = sub.add_parser("chat", parents=[common], help="open the chat in the browser (Gradio)")
-    chat.add_argument("--host", type=_text, help="address to bind (RAG_UI_HOST)")
-    chat.add_argument("--port", type=int, help="port (RAG_UI_PORT)")
-    chat.add_argument("--open", action="store_true", help="open a browser tab")
-    chat.set_defaults(run=_cmd_chat)
-
-    from eval.bench import add_bench_parser
-    from eval.cli import add_eval_parser
-
-    add_eval_parser(sub)
-    add_bench_parser(sub)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    # Listed by name, as `llm` (click) lists its commands, whichever package each one comes from.
+    for command in sorted(_registered() if commands is None else commands, key=lambda c: c.name):
+        try:
+            command.load()(subparsers)
+        except Exception as exc:  # a plugin's bug or a broken install: the other subcommands still work
+            origin = f"{command.value} from {command.dist.name}" if command.dist else command.value
+            reason = f"{type(exc).__name__}: {exc}"
+            if failures is not None:
+                failures.append(f"the `rag {command.name}` command could not be loaded ({origin}): {reason}")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rag` command."""
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    registered = _registered()
+    if not registered:
+        print(
+            f"error: no `rag` commands are registered (entry points {COMMANDS_GROUP!r}): reinstall the "
+            "package, e.g. `pip install -e .` or `make setup`",
+            file=sys.stderr,
+        )
+        return 2
+    # Load only the subcommand asked for; to list them all (help, a typo, nothing), load them all.
+    named = registered.select(name=argv[0]) if argv else None
+    failures: list[str] = []
+    parser = _parser(named or registered, failures=failures)
+    for failure in failures:
+        print_text(f"{'error' if named else 'warning'}: {failure}", file=sys.stderr)
+    if named and failures:
+        return 2
+    args = parser.parse_args(argv)
+    run = getattr(args, "run", None)
+    if not callable(run):
+        print(f"error: the `rag {args.command}` command sets no handler (`run`)", file=sys.stderr)
+        return 2
     try:
-        return int(args.run(args))
+        return int(run(args))
     except RagError as exc:
-        _print(f"error: {exc}", file=sys.stderr)
+        print_text(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
