@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from rag.store import Store, StoredChunk
+    from rag.store import Store
+    from rag.types import Chunk
 
 __all__ = ["LexicalIndex"]
 
@@ -100,9 +101,7 @@ class LexicalIndex:
         state = self._state
         return state is not None and state.document_frequency(term) > 0
 
-    def search(
-        self, query: str, k: int, doc_ids: Collection[str] | None = None
-    ) -> list[tuple[StoredChunk, float]]:
+    def search(self, query: str, k: int, doc_ids: Collection[str] | None = None) -> list[tuple[Chunk, float]]:
         """Best chunks for the query's terms, optionally limited to some articles; scores > 0 only."""
         terms = lexical_terms(query)
         state = self._state
@@ -299,7 +298,7 @@ class _State:
             mask[base + start : base + end] = True
         return mask
 
-    def chunks(self, rows: NDArray[np.int64], scores: NDArray[np.float32]) -> list[tuple[StoredChunk, float]]:
+    def chunks(self, rows: NDArray[np.int64], scores: NDArray[np.float32]) -> list[tuple[Chunk, float]]:
         """The chunks at some rows of the whole index, each with its score."""
         positions = np.searchsorted(self.offsets, rows, side="right") - 1
         local = rows - self.offsets[positions]
@@ -321,7 +320,7 @@ def _catch_up(store: Store, state: _State, generation: str) -> _State:
         parts[state.owner[doc_id]] = (segment, dead | {doc_id})
     if fresh:
         # One pass over the whole collection beats many filtered reads once most articles are new.
-        chunks: Iterable[StoredChunk]
+        chunks: Iterable[Chunk]
         if 2 * len(fresh) > len(records):
             chunks = (c for c in store.committed_chunks() if c.doc_id in fresh)
         else:

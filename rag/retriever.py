@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from rag.lexical import LexicalIndex
     from rag.settings import Settings
-    from rag.store import DocRecord, Store, StoredChunk
+    from rag.store import DocRecord, Store
+    from rag.types import Chunk
 
 __all__ = ["ArticleFilter", "HybridRetriever"]
 
@@ -70,7 +71,7 @@ class ArticleFilter:
 class _Candidate:
     """A chunk found by either first-stage retriever, with what the second stage ranks it by."""
 
-    chunk: StoredChunk
+    chunk: Chunk
     dense: float | None = None
     lexical: float | None = None
     sentence: float | None = None

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from rag.store import StoredChunk
 from rag.text import lexical_terms
+from rag.types import Chunk
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -52,7 +52,7 @@ class Segment:
     def __init__(
         self,
         name: str,
-        chunks: list[StoredChunk],
+        chunks: list[Chunk],
         articles: dict[str, str],
         terms: list[str],
         indptr: NDArray[np.int64],
@@ -103,7 +103,7 @@ class Segment:
     # -- making ------------------------------------------------------------------------------
 
     @classmethod
-    def build(cls, chunks: Iterable[StoredChunk], articles: Mapping[str, str]) -> Segment:
+    def build(cls, chunks: Iterable[Chunk], articles: Mapping[str, str]) -> Segment:
         """Tokenises the chunks of `articles` (doc_id → content hash) into a new segment."""
         ordered = sorted(chunks, key=lambda c: (c.doc_id, c.index))
         vocabulary: dict[str, int] = {}
@@ -135,7 +135,7 @@ class Segment:
     def merged(cls, parts: Sequence[tuple[Segment, frozenset[str]]]) -> Segment:
         """One segment with the live rows of `parts` (each a segment and its dead articles)."""
         vocabulary: dict[str, int] = {}
-        chunks: list[StoredChunk] = []
+        chunks: list[Chunk] = []
         articles: dict[str, str] = {}
         columns, rows, counts, lengths = [], [], [], []
         for segment, dead in parts:
@@ -173,7 +173,7 @@ class Segment:
     @classmethod
     def _assemble(
         cls,
-        chunks: list[StoredChunk],
+        chunks: list[Chunk],
         articles: dict[str, str],
         terms: list[str],
         columns: NDArray[Any],
@@ -241,7 +241,7 @@ class Segment:
         except (zipfile.BadZipFile, EOFError, KeyError) as exc:
             raise ValueError(f"damaged segment {name}: {exc}") from None
         chunks = [
-            StoredChunk(str(a), str(b), int(c), int(d), int(e), str(f)) for a, b, c, d, e, f in meta["chunks"]
+            Chunk(str(a), str(b), int(c), int(d), int(e), str(f)) for a, b, c, d, e, f in meta["chunks"]
         ]
         articles = {str(d): str(h) for d, h in dict(meta["articles"]).items()}
         terms = [str(t) for t in meta["terms"]]

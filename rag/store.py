@@ -25,12 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from rag.errors import IndexMismatchError, NoIndexError, ReadOnlyIndexError, StoreUnavailableError
+from rag.types import Chunk
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
 
     from rag.settings import Settings
-    from rag.types import Article, Chunk
+    from rag.types import Article
     from rag.vectors import SentenceVectors
 
     ChunkBatch = tuple[
@@ -43,7 +44,6 @@ __all__ = [
     "Embedder",
     "SentenceEmbedder",
     "Store",
-    "StoredChunk",
     "WhitespaceTokenizer",
     "chunk_id",
 ]
@@ -124,18 +124,8 @@ class DocRecord:
     ingested_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class StoredChunk:
-    """A committed chunk as read back from the store."""
-
-    chunk_id: str
-    doc_id: str
-    index: int
-    start: int
-    end: int
-    text: str
-    sentence_vectors: str = ""
-    """Encoded `rag.vectors.SentenceVectors` ("" when not read or not stored)."""
+StoredChunk = Chunk
+"""Deprecated: the store reads back `rag.types.Chunk`s."""
 
 
 def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
@@ -755,20 +745,18 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------------
 
-    def committed_chunks(self) -> Iterator[StoredChunk]:
+    def committed_chunks(self) -> Iterator[Chunk]:
         """Every chunk of every committed article, in no particular order."""
         return self._committed(self.records(), None)
 
-    def article_chunks(self, doc_ids: Collection[str]) -> Iterator[StoredChunk]:
+    def article_chunks(self, doc_ids: Collection[str]) -> Iterator[Chunk]:
         """The committed chunks of some articles, in no particular order."""
         records = self.records()
         wanted = sorted(d for d in doc_ids if d in records)
         for start in range(0, len(wanted), _IN_BATCH):
             yield from self._committed(records, {"doc_id": {"$in": wanted[start : start + _IN_BATCH]}})
 
-    def _committed(
-        self, records: dict[str, DocRecord], where: dict[str, Any] | None
-    ) -> Iterator[StoredChunk]:
+    def _committed(self, records: dict[str, DocRecord], where: dict[str, Any] | None) -> Iterator[Chunk]:
         page: list[tuple[str, str, dict[str, Any]]] = []
         for row in self._paged(self.chunks(), include_text=True, where=where):
             page.append(row)
@@ -783,7 +771,7 @@ class Store:
         records: dict[str, DocRecord],
         *,
         with_vectors: bool,
-    ) -> list[StoredChunk | None]:
+    ) -> list[Chunk | None]:
         """The chunks of (id, document, metadata) rows; None for a row no committed record vouches
         for, or whose article text is no longer that version's.
 
@@ -799,14 +787,14 @@ class Store:
             r.doc_id: r for r, (_id, document, _m) in zip(vouched, rows, strict=True) if r and not document
         }
         texts = self._article_texts(wanted) if wanted else {}
-        chunks: list[StoredChunk | None] = []
+        chunks: list[Chunk | None] = []
         for record, (chunk_id_, document, metadata) in zip(vouched, rows, strict=True):
             if record is None or not (document or record.doc_id in texts):
                 chunks.append(None)
                 continue
             start, end = int(metadata["start"]), int(metadata["end"])
             chunks.append(
-                StoredChunk(
+                Chunk(
                     chunk_id=chunk_id_,
                     doc_id=record.doc_id,
                     index=int(metadata["chunk_index"]),
@@ -820,7 +808,7 @@ class Store:
 
     def dense_search(
         self, vector: Sequence[float], k: int, where: dict[str, Any] | None = None
-    ) -> list[tuple[StoredChunk, float]]:
+    ) -> list[tuple[Chunk, float]]:
         """Nearest committed chunks by cosine similarity, best first."""
         collection = self.chunks()
         records = self.records()

@@ -34,6 +34,8 @@ class Chunk:
     start: int
     end: int
     text: str
+    sentence_vectors: str = ""
+    """Encoded `rag.vectors.SentenceVectors`, on a chunk read back from the store that has them ("" otherwise)."""
 
 
 @dataclass(frozen=True, slots=True)

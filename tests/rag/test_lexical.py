@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.settings import Settings
-    from rag.store import StoredChunk
+    from rag.types import Chunk
 
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "straits-times-us-china-fentanyl.txt"
 QUERIES = [
@@ -72,12 +72,12 @@ class _CountingStore(Store):
 
     read = 0
 
-    def committed_chunks(self) -> Iterator[StoredChunk]:
+    def committed_chunks(self) -> Iterator[Chunk]:
         for chunk in super().committed_chunks():
             self.read += 1
             yield chunk
 
-    def article_chunks(self, doc_ids: Collection[str]) -> Iterator[StoredChunk]:
+    def article_chunks(self, doc_ids: Collection[str]) -> Iterator[Chunk]:
         for chunk in super().article_chunks(doc_ids):
             self.read += 1
             yield chunk
