@@ -553,11 +553,7 @@ class Store:
         with self._lock:
             if self._records is not None and self._records[0] == generation and generation:
                 return self._records[1]
-        result: dict[str, DocRecord] = {}
-        if generation or self.exists():
-            for _id, _text, metadata in self._paged(self.docs(), include_text=False):
-                record = _record_from_metadata(metadata)
-                result[record.doc_id] = record
+        result = self._read_records() if generation or self.exists() else {}
         with self._lock:
             self._records = (generation, result)
         return result
@@ -612,23 +608,6 @@ class Store:
             self._text_chars -= len(dropped)
 
     # -- writing ----------------------------------------------------------------------------
-
-    def write_document(
-        self,
-        article: Article,
-        chunks: Sequence[Chunk],
-        vectors: Sequence[Sequence[float]],
-        *,
-        content_hash: str,
-        file_hash: str,
-        sentence_vectors: Sequence[SentenceVectors | None] | None = None,
-    ) -> DocRecord:
-        """Commits one article: its chunks, then its record, then drops its previous chunks.
-
-        `sentence_vectors`, one entry per chunk when given, are stored with the chunks.
-        """
-        self.write_chunks([(article, chunks, vectors, content_hash, sentence_vectors)])
-        return self.commit_documents([(article, len(chunks), content_hash, file_hash)])[0]
 
     def write_chunks(self, documents: Sequence[ChunkBatch]) -> None:
         """Writes the chunks of several articles, each as (article, chunks, vectors, content hash,
@@ -725,6 +704,8 @@ class Store:
 
     def reconcile(self) -> int:
         """Deletes chunks no committed record vouches for; returns how many."""
+        # Read afresh, not from `records()`: a writer killed mid-batch committed records without
+        # moving to a new generation, so the cached records can miss them.
         records = {doc_id: r.content_hash for doc_id, r in self._read_records().items()}
         stale = [
             chunk_id
@@ -737,6 +718,7 @@ class Store:
         return len(stale)
 
     def _read_records(self) -> dict[str, DocRecord]:
+        """Committed articles by id, as stored now (`records` caches them)."""
         result = {}
         for _id, _text, metadata in self._paged(self.docs(), include_text=False):
             record = _record_from_metadata(metadata)
