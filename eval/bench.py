@@ -778,11 +778,11 @@ def _fill(store: Store, synthetic: _Synthetic, start: int, count: int) -> None:
     """Adds `count` synthetic chunks to the store as articles of `_SCALE_DOC_CHUNKS` chunks."""
     from ingest.pipeline import content_hash
     from rag.store import chunk_id
-    from rag.types import Article, Chunk
+    from rag.types import Article, Chunk, PreparedArticle
 
     store.begin_write()
     made = 0
-    batch: list[tuple[Any, ...]] = []
+    batch: list[PreparedArticle] = []
     while made < count:
         size = min(_SCALE_DOC_CHUNKS, count - made)
         doc_id = f"synthetic-{start + made:08d}"
@@ -802,12 +802,21 @@ def _fill(store: Store, synthetic: _Synthetic, start: int, count: int) -> None:
             Chunk(chunk_id(doc_id, c_hash, i), doc_id, i, a, b, text)
             for i, ((a, b), text) in enumerate(zip(spans, texts, strict=True))
         ]
-        batch.append((article, chunks, vectors.tolist(), c_hash, sentence_vectors))
+        batch.append(
+            PreparedArticle(
+                article=article,
+                chunks=chunks,
+                vectors=vectors.tolist(),
+                content_hash=c_hash,
+                file_hash=c_hash,  # no file: its text stands in
+                sentence_vectors=sentence_vectors,
+            )
+        )
         made += size
-        if made >= count or sum(len(b[1]) for b in batch) >= _SCALE_BATCH_CHUNKS:
+        if made >= count or sum(len(b.chunks) for b in batch) >= _SCALE_BATCH_CHUNKS:
             # As `rag ingest` writes: a batch's chunks in one write, then its records in one commit.
             store.write_chunks(batch)
-            store.commit_documents([(a, len(c), h, h) for a, c, _v, h, _s in batch])
+            store.commit_documents(batch)
             batch = []
     store.end_write()
 

@@ -24,6 +24,7 @@ from ingest.chunking import chunk_article, embed_chunks
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
 from ingest.worker import parse_worker
 from rag.errors import RagError
+from rag.types import PreparedArticle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -340,6 +341,17 @@ class _Prepared:
     vectors: Sequence[Sequence[float]] = ()
     sentences: Sequence[SentenceVectors | None] | None = None
 
+    def for_store(self) -> PreparedArticle:
+        """This article as the store writes it (with its id as decided last)."""
+        return PreparedArticle(
+            article=self.article,
+            chunks=self.chunks,
+            vectors=self.vectors,
+            content_hash=self.content_hash,
+            file_hash=self.file_hash,
+            sentence_vectors=self.sentences,
+        )
+
 
 def content_hash(article: Article) -> str:
     """Hash of what an article's chunks and record are made of: the cleaned text and its metadata."""
@@ -528,12 +540,9 @@ class _Sync:
             if written:
                 # One chunk write and one commit for the whole batch: Chroma's cost per call
                 # dominates small articles. A kill loses at most this batch, which a rerun redoes.
-                store.write_chunks(
-                    [(p.article, p.chunks, p.vectors, p.content_hash, p.sentences) for p in written]
-                )
-                store.commit_documents(
-                    [(p.article, len(p.chunks), p.content_hash, p.file_hash) for p in written]
-                )
+                batch = [p.for_store() for p in written]
+                store.write_chunks(batch)
+                store.commit_documents(batch)
             store.end_write()
             self.generation = store.generation()
         for p in written:

@@ -31,13 +31,8 @@ if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
 
     from rag.settings import Settings
-    from rag.types import Article
+    from rag.types import PreparedArticle
     from rag.vectors import SentenceVectors
-
-    ChunkBatch = tuple[
-        Article, Sequence[Chunk], Sequence[Sequence[float]], str, Sequence[SentenceVectors | None] | None
-    ]
-    """An article's chunks to write: (article, chunks, vectors, content hash, sentence vectors per chunk)."""
 
 __all__ = [
     "DocRecord",
@@ -609,9 +604,8 @@ class Store:
 
     # -- writing ----------------------------------------------------------------------------
 
-    def write_chunks(self, documents: Sequence[ChunkBatch]) -> None:
-        """Writes the chunks of several articles, each as (article, chunks, vectors, content hash,
-        sentence vectors per chunk or None).
+    def write_chunks(self, documents: Sequence[PreparedArticle]) -> None:
+        """Writes the chunks of several articles, with their vectors and sentence vectors.
 
         One Chroma write serves many articles (per-call cost dominates small writes); readers
         see none of these chunks until `commit_documents` writes their articles' records.
@@ -623,16 +617,17 @@ class Store:
         ids: list[str] = []
         embeddings: list[list[float]] = []
         metadatas: list[dict[str, Any]] = []
-        for article, chunks, vectors, content_hash, sentence_vectors in documents:
+        for document in documents:
+            chunks, sentence_vectors = document.chunks, document.sentence_vectors
             if sentence_vectors is not None and len(sentence_vectors) != len(chunks):
                 raise ValueError(f"{len(chunks)} chunks but {len(sentence_vectors)} sentence vector sets")
             encoded = [v.encode() if v is not None else "" for v in sentence_vectors or [None] * len(chunks)]
             ids += [c.chunk_id for c in chunks]
-            embeddings += [list(v) for v in vectors]
+            embeddings += [list(v) for v in document.vectors]
             metadatas += [
                 {
-                    "doc_id": article.doc_id,
-                    "content_hash": content_hash,
+                    "doc_id": document.article.doc_id,
+                    "content_hash": document.content_hash,
                     "chunk_index": c.index,
                     "start": c.start,
                     "end": c.end,
@@ -651,40 +646,40 @@ class Store:
                 metadatas=metadatas[start:stop],
             )
 
-    def commit_documents(self, documents: Sequence[tuple[Article, int, str, str]]) -> list[DocRecord]:
-        """Commits articles whose chunks `write_chunks` wrote, each as (article, number of chunks,
-        content hash, file hash): their records in one write, then their older chunks.
+    def commit_documents(self, documents: Sequence[PreparedArticle]) -> list[DocRecord]:
+        """Commits articles whose chunks `write_chunks` wrote: their records in one write, then
+        drops their older chunks.
 
         Each Chroma write costs about 15 ms whatever its size, so a batch of small articles
         commits in one.
         """
         if not documents:
             return []
-        ids = [article.doc_id for article, *_ in documents]
+        ids = [d.article.doc_id for d in documents]
         if len(set(ids)) != len(ids):
             raise ValueError("an article appears twice in one commit")
         now = time.time()
         records = [
             DocRecord(
-                doc_id=article.doc_id,
-                title=article.title,
-                source=article.source,
-                author=article.author,
-                date=article.date,
-                path=article.path,
-                content_hash=content_hash,
-                file_hash=file_hash,
-                n_chunks=n_chunks,
+                doc_id=d.article.doc_id,
+                title=d.article.title,
+                source=d.article.source,
+                author=d.article.author,
+                date=d.article.date,
+                path=d.article.path,
+                content_hash=d.content_hash,
+                file_hash=d.file_hash,
+                n_chunks=len(d.chunks),
                 ingested_at=now,
             )
-            for article, n_chunks, content_hash, file_hash in documents
+            for d in documents
         ]
         self._call(
             "write record",
             self.docs().upsert,
             ids=[r.doc_id for r in records],
             embeddings=[[1.0]] * len(records),
-            documents=[article.text for article, *_ in documents],
+            documents=[d.article.text for d in documents],
             metadatas=[asdict(r) for r in records],
         )
         older = [{"$and": [{"doc_id": r.doc_id}, {"content_hash": {"$ne": r.content_hash}}]} for r in records]

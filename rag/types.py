@@ -6,9 +6,11 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from rag.vectors import SentenceVectors
 
-__all__ = ["Answer", "Article", "Chunk", "Citation", "Passage", "ShortAnswer"]
+__all__ = ["Answer", "Article", "Chunk", "Citation", "Passage", "PreparedArticle", "ShortAnswer"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,22 @@ class Chunk:
     text: str
     sentence_vectors: str = ""
     """Encoded `rag.vectors.SentenceVectors`, on a chunk read back from the store that has them ("" otherwise)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedArticle:
+    """An article ready to be written to the store: its chunks, their vectors, and the hashes its record keeps."""
+
+    article: Article
+    chunks: Sequence[Chunk]
+    vectors: Sequence[Sequence[float]]
+    """One vector per chunk."""
+    content_hash: str
+    """Hash of the cleaned text and metadata the chunks were made from; the chunk ids carry it."""
+    file_hash: str
+    """Hash of the file's bytes, by which an unchanged file is skipped next time."""
+    sentence_vectors: Sequence[SentenceVectors | None] | None = None
+    """Per chunk, the vectors of its sentences (None where there are none); None when not pooled."""
 
 
 @dataclass(frozen=True, slots=True)
