@@ -14,7 +14,8 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from ingest.loaders import LoadError
 from rag.errors import RagError
@@ -37,6 +38,27 @@ _BOOT = (
 )
 """The process's program. Not `multiprocessing`'s spawn, which runs the caller's main script again
 in the new process: a script calling `ingest_paths` without a `__main__` guard would recurse."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """A file for the parsing process, and the seconds it may take."""
+
+    data: bytes
+    name: str
+    doc_id: str
+    path: str
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """What the parsing process sends: that it is ready, a file's article, or why there is none
+    (after a "fatal" one the process ends)."""
+
+    outcome: Literal["ready", "article", "failed", "fatal"]
+    article: Article | None = None
+    reason: str = ""
 
 
 class ParseWorker:
@@ -78,21 +100,21 @@ class ParseWorker:
         """The article in `data`; raises `LoadError` with the reason, including a blown budget."""
         connection = self._connection_ready()
         try:
-            connection.send((data, name, doc_id, path, self.timeout_s))
+            connection.send(_Job(data, name, doc_id, path, self.timeout_s))
         except OSError:
             raise LoadError(self._stopped()) from None
         if not connection.poll(self.timeout_s):
             self.close()
             raise LoadError(f"parsing took longer than {self.timeout_s:g} s (RAG_PARSE_TIMEOUT_S)")
         try:
-            outcome, value = connection.recv()
+            reply: _Reply = connection.recv()
         except (EOFError, OSError):
             raise LoadError(self._stopped()) from None
-        if outcome == "article":
-            return value  # type: ignore[no-any-return]
-        if outcome == "fatal":
+        if reply.article is not None:
+            return reply.article
+        if reply.outcome == "fatal":
             self.close()
-        raise LoadError(str(value))
+        raise LoadError(reply.reason)
 
     def close(self) -> None:
         """Stops the process (a later `parse` starts another)."""
@@ -116,7 +138,7 @@ class ParseWorker:
                 message = self._connection.recv() if ready else None
             except (EOFError, OSError):
                 message = None
-            if message != ("ready", None):
+            if message != _Reply("ready"):
                 why = self._stopped() if ready else f"not ready after {_START_TIMEOUT_S:g} s"
                 self.close()
                 raise RagError(
@@ -170,7 +192,7 @@ def parse_worker(settings: Settings) -> Iterator[ParseWorker]:
 
 
 def _serve(connection: Connection, memory_mb: int) -> None:
-    """The parsing process: replies to each (bytes, name, doc id, path, budget) with an article or why not."""
+    """The parsing process: replies to each `_Job` with its article or why not."""
     import resource
 
     limit = memory_mb * 1024 * 1024
@@ -182,34 +204,38 @@ def _serve(connection: Connection, memory_mb: int) -> None:
 
     from ingest.loaders import parse_article
 
-    connection.send(("ready", None))
+    connection.send(_Reply("ready"))
     while True:
         try:
-            data, name, doc_id, path, timeout_s = connection.recv()
+            job: _Job = connection.recv()
         except (EOFError, OSError):
             return
         # The caller kills this process when the file's time is up; should the caller itself be
         # killed meanwhile, this CPU limit ends the parse that nobody waits for any more.
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        cpu_limit = int(usage.ru_utime + usage.ru_stime + 2 * timeout_s + 10)
+        cpu_limit = int(usage.ru_utime + usage.ru_stime + 2 * job.timeout_s + 10)
         if cpu_hard == resource.RLIM_INFINITY or cpu_limit < cpu_hard:
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_limit, cpu_hard))
-        reply: tuple[str, Any]
         try:
-            reply = ("article", parse_article(data, name=name, doc_id=doc_id, path=path))
+            reply = _Reply(
+                "article", parse_article(job.data, name=job.name, doc_id=job.doc_id, path=job.path)
+            )
         except LoadError as exc:
-            reply = ("failed", str(exc))
+            reply = _Reply("failed", reason=str(exc))
         except MemoryError:
             # What failed to allocate may have left a library half-way: reply, then start afresh.
-            del data
+            del job
             with contextlib.suppress(Exception):
                 connection.send(
-                    ("fatal", f"parsing needed more than {memory_mb} MB of memory (RAG_PARSE_MEMORY_MB)")
+                    _Reply(
+                        "fatal",
+                        reason=f"parsing needed more than {memory_mb} MB of memory (RAG_PARSE_MEMORY_MB)",
+                    )
                 )
             return
         except Exception as exc:  # a parser library failing on hostile input is the file's problem
-            reply = ("failed", f"cannot parse: {type(exc).__name__}: {exc}")
-        del data
+            reply = _Reply("failed", reason=f"cannot parse: {type(exc).__name__}: {exc}")
+        del job
         try:
             connection.send(reply)
         except OSError:  # the caller is gone
