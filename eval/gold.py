@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Literal, TypedDict, cast
 
+from rag.errors import RagError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -32,7 +34,7 @@ GOLD_TYPES: tuple[GoldType, ...] = ("single", "multi", "unanswerable")
 GOLD_KEYS: tuple[str, ...] = ("id", "question", "answer", "type", "evidence", "doc")
 
 
-class DatasetError(ValueError):
+class DatasetError(RagError, ValueError):
     """A dataset or gold file is missing, malformed or inconsistent."""
 
 

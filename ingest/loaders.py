@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.clean import clean_text
+from rag.errors import RagError
 from rag.text import words
 from rag.types import Article
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["SUPPORTED_SUFFIXES", "LoadError", "load_article", "parse_article"]
 
 
-class LoadError(ValueError):
+class LoadError(RagError, ValueError):
     """A file cannot be read as an article; the message says why."""
 
 
