@@ -283,11 +283,13 @@ class Store:
         except (IndexMismatchError, NoIndexError):
             raise
         except Exception as exc:
+            from chromadb.errors import InternalError
+
             if _is_connection_error(exc):
                 raise StoreUnavailableError(
                     f"the Chroma store at {self.settings.store_location} is unavailable ({what}): {exc}"
                 ) from None
-            if not self.settings.chroma_host and type(exc).__name__ == "InternalError":
+            if not self.settings.chroma_host and isinstance(exc, InternalError):
                 # A failed write (disk full, read-only folder) can leave the embedded engine stuck on
                 # its next write: drop it, so the next call reconnects.
                 _forget_embedded(self.settings.chroma_dir)
@@ -298,7 +300,7 @@ class Store:
                     f"the Chroma store in {self.settings.chroma_dir} failed to {what}: {exc}. "
                     "Check that RAG_DATA_DIR is writable and has free space, then try again."
                 ) from None
-            if self.settings.chroma_host and type(exc).__name__ == "InternalError":
+            if self.settings.chroma_host and isinstance(exc, InternalError):
                 with self._lock:
                     self._records = None
                 raise StoreUnavailableError(
@@ -437,13 +439,8 @@ class Store:
         """
         if self.settings.chroma_host or self._client is None:
             return
-        if self._snapshot is None:
-            try:
-                from chromadb.api.shared_system_client import SharedSystemClient
-
-                SharedSystemClient._identifier_to_system.pop(self._client._identifier, None)
-            except (ImportError, AttributeError):
-                return
+        if self._snapshot is None and not _forget_embedded(self._client):
+            return
         self._client = None
         self._drop_snapshot()
         self._client = self._connect()
@@ -889,17 +886,25 @@ def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
     )
 
 
-def _forget_embedded(directory: Path, *, stop: bool = False) -> None:
-    """Drops chromadb's process-wide engine for an embedded store folder (and stops it)."""
+def _forget_embedded(engine: Path | Any, *, stop: bool = False) -> bool:
+    """Drops chromadb's process-wide engine of an embedded store folder, or of a client (and stops
+    it); returns False when this chromadb keeps its engines elsewhere, and nothing was dropped.
+
+    chromadb shares one engine per folder among all of a process's clients, and offers no public
+    way to drop one: `clear_system_cache()` drops every folder's, and `close()` keeps the engine
+    while another client uses it. So this is the one place that uses its private registry.
+    """
     try:
         from chromadb.api.shared_system_client import SharedSystemClient
 
-        system = SharedSystemClient._identifier_to_system.pop(str(directory), None)
+        identifier = str(engine) if isinstance(engine, Path) else engine._identifier
+        system = SharedSystemClient._identifier_to_system.pop(identifier, None)
     except (ImportError, AttributeError):
-        return
+        return False
     if stop and system is not None:
         with contextlib.suppress(Exception):
             system.stop()
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -955,18 +960,17 @@ def _unwritable(directory: Path) -> str:
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    names = {type(e).__name__ for e in _chain(exc)}
-    return bool(
-        names
-        & {
-            "ConnectError",
-            "ConnectionError",
-            "ConnectTimeout",
-            "ReadTimeout",
-            "RemoteProtocolError",
-            "ConnectionRefusedError",
-        }
-    ) or ("Could not connect" in str(exc))
+    import httpx  # what chromadb's HTTP client uses
+
+    lost = (
+        ConnectionError,
+        httpx.ConnectError,
+        httpx.ConnectTimeout,
+        httpx.ReadTimeout,
+        httpx.RemoteProtocolError,
+    )
+    # chromadb reports a server it cannot reach while connecting as a bare ValueError.
+    return any(isinstance(e, lost) for e in _chain(exc)) or "Could not connect" in str(exc)
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
