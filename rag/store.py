@@ -119,10 +119,6 @@ class DocRecord:
     ingested_at: float
 
 
-StoredChunk = Chunk
-"""Deprecated: the store reads back `rag.types.Chunk`s."""
-
-
 def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
     """Stable id: the same article text always gives the same chunk ids."""
     doc_key = hashlib.sha1(doc_id.encode()).hexdigest()[:16]
