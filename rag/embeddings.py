@@ -352,6 +352,18 @@ def _fingerprint(folder: Path) -> str:
     return digest.hexdigest()
 
 
+def _digest(folder: Path) -> str:
+    """Changes only when the content of the source model changes: the same model installed again
+    (new modification times, another virtualenv) keeps its digest."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(folder)}:{path.stat().st_size}\n".encode())
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
 def _read_meta(folder: Path) -> dict[str, Any] | None:
     try:
         meta = json.loads((folder / "embedder.json").read_text())
@@ -360,15 +372,21 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
     return meta if isinstance(meta, dict) else None
 
 
-def _is_current(folder: Path, fingerprint: str, backend: str) -> bool:
+def _is_current(folder: Path, fingerprint: str, backend: str, source: Path) -> bool:
+    """Whether `folder` holds an export of `source` for `backend`: by the cheap file-stat
+    fingerprint, else (the same model installed elsewhere, as two virtualenvs sharing one cache
+    are) by a digest of its content, so they do not export over each other in turn."""
     meta = _read_meta(folder)
-    return (
-        meta is not None
-        and meta.get("format") == _EXPORT_FORMAT
-        and meta.get("source_fingerprint") == fingerprint
-        and meta.get("backend") == backend
-        and (folder / "model.onnx").is_file()
-    )
+    if (
+        meta is None
+        or meta.get("format") != _EXPORT_FORMAT
+        or meta.get("backend") != backend
+        or not (folder / "model.onnx").is_file()
+    ):
+        return False
+    if meta.get("source_fingerprint") == fingerprint:
+        return True
+    return bool(meta.get("source_digest")) and meta.get("source_digest") == _digest(source)
 
 
 def _cached_export(source: str, target: Path, backend: str) -> Path:
@@ -384,7 +402,7 @@ def _cached_export(source: str, target: Path, backend: str) -> Path:
             "(use RAG_EMBEDDING_BACKEND=torch)"
         )
     fingerprint = _fingerprint(folder)
-    if _is_current(target, fingerprint, backend):
+    if _is_current(target, fingerprint, backend, folder):
         return target
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -397,7 +415,7 @@ def _cached_export(source: str, target: Path, backend: str) -> Path:
     with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if _is_current(target, fingerprint, backend):  # another process exported it meanwhile
+            if _is_current(target, fingerprint, backend, folder):  # another process exported it meanwhile
                 return target
             staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
             staging.chmod(0o755)
@@ -461,6 +479,7 @@ def _export(source: Path, staging: Path, backend: str, fingerprint: str) -> None
         "backend": backend,
         "source": str(source),
         "source_fingerprint": fingerprint,
+        "source_digest": _digest(source),
         "pooling": mode,
         "max_seq_length": window,
         "inputs": names,

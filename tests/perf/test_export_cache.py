@@ -1,0 +1,48 @@
+"""One ONNX export per model content: a reinstall of the same model (another virtualenv sharing the
+cache) reuses it instead of exporting over it, and a changed model is exported again."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING
+
+import pytest
+
+from rag.embeddings import (
+    PACKAGED_MODEL,
+    SentenceTransformerEmbeddings,
+    _fingerprint,
+    _is_current,
+    resolve_model_path,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_same_model_installed_again_reuses_the_export(tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    shutil.copytree(resolve_model_path(PACKAGED_MODEL), model)
+    cache = tmp_path / "cache"
+    first = SentenceTransformerEmbeddings(str(model), backend="onnx-int8", cache_dir=cache)
+    first.load()
+    exported = (first.export_dir / "model.onnx").stat()
+
+    # A reinstall: every file of the model rewritten, same bytes, new modification times.
+    for path in model.rglob("*"):
+        if path.is_file():
+            os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 10**9))
+    second = SentenceTransformerEmbeddings(str(model), backend="onnx-int8", cache_dir=cache)
+    second.load()
+
+    again = (second.export_dir / "model.onnx").stat()
+    assert (again.st_ino, again.st_mtime_ns) == (exported.st_ino, exported.st_mtime_ns)
+    assert second.embed_query("fentanyl") == pytest.approx(first.embed_query("fentanyl"))
+
+    # Changed content is another model: the export no longer counts as current.
+    with (model / "README.md").open("a", encoding="utf-8") as handle:
+        handle.write("\nchanged\n")
+    assert not _is_current(second.export_dir, _fingerprint(model), "onnx-int8", model)
