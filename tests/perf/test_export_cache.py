@@ -9,13 +9,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from rag.embeddings import (
-    PACKAGED_MODEL,
-    SentenceTransformerEmbeddings,
-    _fingerprint,
-    _is_current,
-    resolve_model_path,
-)
+from rag.embeddings import SentenceTransformerEmbeddings, _fingerprint, _is_current, resolve_model_path
+from rag.settings import PACKAGED_MODEL
 
 if TYPE_CHECKING:
     from pathlib import Path
