@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -15,15 +14,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from rag.embeddings import SentenceTransformerEmbeddings
 from rag.settings import Settings
+from tests.support import SEEDS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from rag.assistant import Assistant
-
-REPO = Path(__file__).resolve().parents[1]
-SEEDS = REPO / "seeds"
-SEED_ARTICLE = SEEDS / "straits-times-us-china-fentanyl.txt"
 
 
 @pytest.fixture(scope="session")

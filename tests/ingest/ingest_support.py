@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.embeddings import SentenceTransformerEmbeddings
+from tests.support import vector_rows
 
 if TYPE_CHECKING:
-    import numpy as np
     from langchain_core.embeddings import Embeddings
 
     from rag.store import Store
@@ -152,11 +152,6 @@ def run_rag_json_full(
         ) from None
 
 
-def chunk_rows(store: Store) -> dict[str, tuple[str, int, int, int, str]]:
-    """Committed chunks by id, as comparable tuples."""
-    return {c.chunk_id: (c.doc_id, c.index, c.start, c.end, c.text) for c in store.committed_chunks()}
-
-
 def record_rows(store: Store) -> dict[str, dict[str, Any]]:
     """Committed article records by id, without the ingest time."""
     return {doc_id: asdict(r) | {"ingested_at": None} for doc_id, r in store.records().items()}
@@ -165,17 +160,6 @@ def record_rows(store: Store) -> dict[str, dict[str, Any]]:
 def raw_chunk_count(store: Store) -> int:
     """Every chunk physically in the collection, committed or not."""
     return int(store.chunks().count())
-
-
-def forget_open_stores() -> None:
-    """Drops this process's embedded Chroma clients.
-
-    An embedded Chroma client keeps its vector index in memory; to read what another process
-    wrote (or to let it write safely), the test process must open the store afresh.
-    """
-    from chromadb.api.client import SharedSystemClient
-
-    SharedSystemClient.clear_system_cache()
 
 
 class TokenizerOnlyEmbeddings(SentenceTransformerEmbeddings):
@@ -224,17 +208,6 @@ QUESTIONS = [
     "How much longer are shipping times?",
 ]
 """Questions about the generated articles, for comparing rankings."""
-
-
-def vector_rows(store: Store) -> dict[str, np.ndarray]:
-    """The stored vector of each committed chunk, by id."""
-    import numpy as np
-
-    ids = sorted(chunk_rows(store))
-    got = store.chunks().get(ids=ids, include=["embeddings"])
-    return {
-        str(i): np.asarray(v, dtype=np.float64) for i, v in zip(got["ids"], got["embeddings"], strict=True)
-    }
 
 
 def assert_same_vectors(store: Store, reference: Store, tolerance: float = 1e-6) -> float:

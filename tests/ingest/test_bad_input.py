@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from ingest_support import chunk_rows, pdf_with_text, record_rows, run_rag, run_rag_json_full, write_articles
+from ingest_support import pdf_with_text, record_rows, run_rag, run_rag_json_full, write_articles
 
 from ingest.pipeline import IngestReport, ingest_paths
 from rag.settings import Settings
 from rag.store import Store
+from tests.support import chunk_rows
 
 if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbeddings

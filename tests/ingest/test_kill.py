@@ -16,9 +16,7 @@ from ingest_support import (
     article_text,
     assert_same_rankings,
     assert_same_vectors,
-    chunk_rows,
     cli_env,
-    forget_open_stores,
     raw_chunk_count,
     record_rows,
     write_articles,
@@ -28,6 +26,7 @@ from ingest.pipeline import ingest_paths
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import Store
+from tests.support import chunk_rows, forget_open_stores
 
 if TYPE_CHECKING:
     from pathlib import Path

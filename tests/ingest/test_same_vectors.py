@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ingest_support import assert_same_rankings, assert_same_vectors, chunk_rows, write_articles
+from ingest_support import assert_same_rankings, assert_same_vectors, write_articles
 
 from ingest.pipeline import ingest_paths
 from rag.settings import Settings
 from rag.store import Store
+from tests.support import chunk_rows
 
 if TYPE_CHECKING:
     from pathlib import Path

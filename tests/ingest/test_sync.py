@@ -10,7 +10,6 @@ import pytest
 from ingest_support import (
     TokenizerOnlyEmbeddings,
     article_text,
-    chunk_rows,
     raw_chunk_count,
     record_rows,
     run_rag_json,
@@ -24,6 +23,7 @@ from rag.errors import IndexMismatchError
 from rag.lexical import LexicalIndex
 from rag.settings import Settings
 from rag.store import Store
+from tests.support import chunk_rows
 
 if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbeddings

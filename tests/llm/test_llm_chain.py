@@ -25,6 +25,7 @@ from rag.settings import Settings
 from rag.store import Store
 from rag.text import sentence_spans, words
 from rag.types import Answer, Passage
+from tests.support import assert_verified
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -119,11 +120,6 @@ def run(assistant: Assistant, question: str, history: Any = ()) -> tuple[list[st
     assert isinstance(answer, Answer)
     assert all(isinstance(p, str) for p in pieces[:-1])
     return [p for p in pieces[:-1] if isinstance(p, str)], answer
-
-
-def assert_verified(answer: Answer, store: Store) -> None:
-    for citation in answer.citations:
-        assert store.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
 
 
 # -- answers with citations ---------------------------------------------------------------------

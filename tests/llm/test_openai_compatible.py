@@ -25,6 +25,7 @@ from rag.settings import Settings
 from rag.store import Store
 from rag.text import sentence_spans, words
 from rag.types import Answer
+from tests.support import assert_verified
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -211,12 +212,6 @@ def ask(settings: Settings, embedder: Any, store: Store, history: Any = ()) -> t
     answer = pieces[-1]
     assert isinstance(answer, Answer)
     return [p for p in pieces if isinstance(p, str)], answer
-
-
-def assert_verified(answer: Answer, store: Store) -> None:
-    assert answer.citations
-    for citation in answer.citations:
-        assert store.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
 
 
 # -- answers --------------------------------------------------------------------------------------

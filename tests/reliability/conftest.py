@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
-from reliability_support import FACTS, make_settings, write_corpus
+from reliability_support import FACTS, write_corpus
 
 from ingest.pipeline import ingest_paths
 from rag.store import Store
+from tests.support import make_settings
 
 if TYPE_CHECKING:
     from pathlib import Path

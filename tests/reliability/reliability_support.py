@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.pipeline import ingest_paths
-from rag.settings import Settings
 from rag.store import Store
 from tests.ingest.ingest_support import rankings, same_ranking
+from tests.support import REPO, SEED_ARTICLE, Fact, chunk_rows, free_port, make_settings, vector_rows
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,8 +34,6 @@ if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.types import Answer
 
-REPO = Path(__file__).resolve().parents[2]
-SEED_ARTICLE = REPO / "seeds" / "straits-times-us-china-fentanyl.txt"
 ARTIFACTS = REPO / "test-artifacts" / "reliability"
 BIN = Path(sys.executable).parent
 
@@ -59,12 +56,6 @@ def write_artifact(name: str, figures: dict[str, Any]) -> Path:
     return path
 
 
-def make_settings(data_dir: Path, **values: object) -> Settings:
-    """Settings for a data folder, ignoring any .env file (the `settings` and `clean_env` fixtures clear
-    the caller's RAG_* variables)."""
-    return Settings(data_dir=data_dir, _env_file=None, **values)  # type: ignore[arg-type]
-
-
 def percentile(values: list[float], share: float) -> float:
     """The nearest-rank percentile of `values` (share in 0..1)."""
     if not values:
@@ -75,42 +66,6 @@ def percentile(values: list[float], share: float) -> float:
 
 
 # -- a corpus whose every answer is known ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Fact:
-    """A made-up article with one distinctive answer, so an answer to another question cannot pass."""
-
-    town: str
-    role: str
-    person: str
-    years: int
-
-    @property
-    def file_name(self) -> str:
-        return self.town.lower().replace(" ", "-") + ".txt"
-
-    @property
-    def question(self) -> str:
-        return f"Who is the {self.role} of {self.town}?"
-
-    @property
-    def answer_sentence(self) -> str:
-        return f"{self.person} will serve as the new {self.role} of {self.town}"
-
-    @property
-    def years_sentence(self) -> str:
-        return f"{self.person.split()[0]} previously spent {self.years} years"
-
-    def article(self, number: int) -> str:
-        return (
-            f"Title: {self.town} names a new {self.role}\n"
-            f"Source: https://news.example.org/{self.file_name[:-4]}\n"
-            f"Date: 2024-0{1 + number % 9}-1{number % 10}\n\n"
-            f"{self.answer_sentence} from next month, the town council said on Monday.\n\n"
-            f"{self.years_sentence} working in the region, and residents of {self.town} "
-            "welcomed the decision at a public meeting, the local paper reported.\n"
-        )
 
 
 FACTS = [
@@ -226,21 +181,6 @@ def html_problem(chat_html: str, panel_html: str, turn: int, question: Question)
 
 
 # -- processes ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind((host, port))
-        except OSError:
-            return False
-        return True
 
 
 def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
@@ -441,19 +381,7 @@ def fill_disk(path: Path, leave_bytes: int) -> Path:
     return filler
 
 
-def forget_open_stores() -> None:
-    """Drops this process's embedded Chroma clients, so the next `Store` opens the folder afresh."""
-    from chromadb.api.client import SharedSystemClient
-
-    SharedSystemClient.clear_system_cache()
-
-
 # -- store views -------------------------------------------------------------------------------
-
-
-def chunk_rows(store: Store) -> dict[str, tuple[str, int, int, int, str]]:
-    """Committed chunks by id, as comparable tuples."""
-    return {c.chunk_id: (c.doc_id, c.index, c.start, c.end, c.text) for c in store.committed_chunks()}
 
 
 def record_rows(store: Store) -> dict[str, tuple[str, str, int]]:
@@ -507,12 +435,3 @@ def assert_same_as_clean(
     changed = [q for q, a, b in zip(questions, ranked, clean_ranked, strict=True) if not same_ranking(a, b)]
     assert not changed, f"the ranking of {len(changed)} of {len(questions)} questions changed: {changed}"
     return {"chunks": len(want), "largest_vector_difference": max(apart.values(), default=0.0)}
-
-
-def vector_rows(store: Store) -> dict[str, np.ndarray]:
-    """The stored vector of each committed chunk, by id."""
-    ids = sorted(chunk_rows(store))
-    got = store.chunks().get(ids=ids, include=["embeddings"])
-    return {
-        str(i): np.asarray(v, dtype=np.float64) for i, v in zip(got["ids"], got["embeddings"], strict=True)
-    }

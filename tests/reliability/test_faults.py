@@ -27,17 +27,13 @@ from reliability_support import (
     BIN,
     FACTS,
     LONG,
-    SEED_ARTICLE,
     ChromaServer,
-    Fact,
     answer_problem,
     assert_same_as_clean,
     assert_whole,
     can_mount,
-    chunk_rows,
     fact_question,
     fill_disk,
-    make_settings,
     read_only,
     small_disk,
     tree,
@@ -48,6 +44,7 @@ from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
 from rag.errors import BackendUnavailableError, NoIndexError, ReadOnlyIndexError, StoreUnavailableError
 from rag.store import Store
+from tests.support import SEED_ARTICLE, Fact, chunk_rows, make_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -16,10 +16,11 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
-from reliability_support import BIN, FACTS, fact_question, make_settings, write_artifact
+from reliability_support import BIN, FACTS, fact_question, write_artifact
 
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
+from tests.support import make_settings
 from ui.app import _Handlers
 
 if TYPE_CHECKING:

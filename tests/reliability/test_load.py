@@ -26,7 +26,6 @@ from reliability_support import (
     Question,
     fact_question,
     follow_up,
-    free_port,
     html_problem,
     percentile,
     rss_mb,
@@ -35,6 +34,8 @@ from reliability_support import (
     wait_for_http,
     write_artifact,
 )
+
+from tests.support import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -29,13 +29,9 @@ from reliability_servers import PASSAGE, FakeOpenAI, RecordingProxy, Reply, serv
 from reliability_support import (
     BIN,
     FACTS,
-    REPO,
     ChromaServer,
     answer_problem,
     fact_question,
-    free_port,
-    make_settings,
-    port_is_free,
     stop,
     tree,
     wait_for_http,
@@ -49,6 +45,7 @@ from rag.cli import main
 from rag.errors import ConfigError, StoreUnavailableError
 from rag.llm import SYSTEM_PROMPT
 from rag.store import Store
+from tests.support import REPO, free_port, make_settings, port_is_free
 from ui.app import serve
 from ui.uploads import ingest_uploads, safe_filename, upload_dir
 

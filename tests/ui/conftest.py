@@ -10,7 +10,6 @@ from ui_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     FACTS,
-    SEED_ARTICLE,
     XSS_ARTICLE,
     XSS_FILE,
     ScriptedAnswerer,
@@ -21,7 +20,7 @@ from ui_support import (
 
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
-from rag.settings import Settings
+from tests.support import SEED_ARTICLE, make_settings
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,11 +29,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
     from rag.embeddings import SentenceTransformerEmbeddings
-
-
-def make_settings(data_dir: Path) -> Settings:
-    """Settings for a data folder, ignoring any .env file."""
-    return Settings(data_dir=data_dir, _env_file=None)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
@@ -104,12 +98,7 @@ def scripted(server: Server, request: pytest.FixtureRequest) -> Iterator[Server]
     """The seeded index behind an app whose default answerer is `ScriptedAnswerer(**param)`."""
     options = dict(request.param)
     fallback = options.pop("fallback", True)
-    settings = Settings(
-        data_dir=server.assistant.settings.data_dir,
-        answerer="scripted",
-        llm_fallback=fallback,
-        _env_file=None,  # type: ignore[call-arg]
-    )
+    settings = make_settings(server.assistant.settings.data_dir, answerer="scripted", llm_fallback=fallback)
     assistant = Assistant(
         settings,
         embedder=server.assistant.embedder,

@@ -13,7 +13,7 @@ from ui_support import FACTS, Server
 from rag.errors import BackendUnavailableError
 
 if TYPE_CHECKING:
-    from ui_support import Fact
+    from tests.support import Fact
 
 
 def _client(server: Server) -> Client:

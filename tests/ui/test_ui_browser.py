@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect
 from ui_support import (
-    SEED_ARTICLE,
     XSS_FILE,
     XSS_IMG,
     XSS_LINK,
@@ -28,6 +27,7 @@ from ingest.pipeline import ingest_paths
 from rag.answering import ABSTENTION
 from rag.assistant import Assistant
 from rag.settings import Settings
+from tests.support import SEED_ARTICLE
 from ui.uploads import upload_dir
 
 if TYPE_CHECKING:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rag.answering import Answerer, Draft
+from tests.support import REPO, Fact, free_port
 from ui.app import build_app
 
 if TYPE_CHECKING:
@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
     from rag.answering import AnswerRequest
     from rag.assistant import Assistant
-
-REPO = Path(__file__).resolve().parents[2]
-SEED_ARTICLE = REPO / "seeds" / "straits-times-us-china-fentanyl.txt"
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -42,35 +39,6 @@ Organisers of the Glimmerton festival said about four thousand paper lanterns we
 """
 
 
-@dataclass(frozen=True)
-class Fact:
-    """A made-up article with one distinctive answer, so a wrong session's answer cannot pass."""
-
-    town: str
-    role: str
-    person: str
-    years: int
-
-    @property
-    def question(self) -> str:
-        return f"Who is the {self.role} of {self.town}?"
-
-    @property
-    def file_name(self) -> str:
-        return self.town.lower().replace(" ", "-") + ".txt"
-
-    def article(self, number: int) -> str:
-        return (
-            f"Title: {self.town} names a new {self.role}\n"
-            f"Source: https://news.example.org/{self.file_name[:-4]}\n"
-            f"Date: 2024-0{1 + number % 9}-1{number % 10}\n\n"
-            f"{self.person} will serve as the new {self.role} of {self.town} from next month, "
-            f"the town council said on Monday.\n\n"
-            f"{self.person.split()[0]} previously spent {self.years} years working in the region, and residents "
-            f"of {self.town} welcomed the decision at a public meeting, the local paper reported.\n"
-        )
-
-
 FACTS = [
     Fact("Port Velloran", "harbour master", "Ingrid Castellane", 12),
     Fact("Kestrel Falls", "fire chief", "Tobias Wernicke", 9),
@@ -83,12 +51,6 @@ FACTS = [
     Fact("Elderglen", "school principal", "Yuki Tanabe", 14),
     Fact("Copperfield Bay", "lighthouse keeper", "Esteban Marquez", 25),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
