@@ -1,9 +1,11 @@
-"""Shared fixtures: the real embedder (loaded once), settings in a temporary folder, a seeded store."""
+"""Shared fixtures: the real embedder (loaded once), settings in a temporary folder, a seeded store;
+and for the fast tier, the hashing embedder and stores on Chroma's in-memory client."""
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+import uuid
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,13 +16,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from rag.embeddings import SentenceTransformerEmbeddings
 from rag.settings import Settings
-from tests.support import SEEDS
+from tests.support import SEEDS, HashingEmbedder
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from rag.assistant import Assistant
+    from rag.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -61,3 +64,34 @@ def seed_assistant(
     report = ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
     assert report.ok
     return assistant
+
+
+# -- the fast tier: fakes and Chroma in memory ------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def hashing_embedder() -> HashingEmbedder:
+    """The deterministic stand-in for the model (see `tests.support.HashingEmbedder`)."""
+    return HashingEmbedder()
+
+
+@pytest.fixture(scope="session")
+def memory_client() -> Any:
+    """Chroma's in-memory client; every client of this process shares its collections."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    return chromadb.EphemeralClient(ChromaSettings(anonymized_telemetry=False))
+
+
+@pytest.fixture
+def memory_store(
+    settings: Settings, hashing_embedder: HashingEmbedder, memory_client: Any
+) -> Iterator[Store]:
+    """A store in memory with the hashing embedder, in collections of its own; dropped afterwards."""
+    from rag.store import Store
+
+    own = settings.model_copy(update={"collection": f"t-{uuid.uuid4().hex[:16]}"})
+    store = Store(own, hashing_embedder, client=memory_client)
+    yield store
+    store.reset()

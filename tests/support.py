@@ -1,28 +1,35 @@
-"""Helpers shared by the test suites: paths, made-up articles, ports, store views.
+"""Helpers shared by the test suites: paths, made-up articles, ports, store views, a hashing embedder.
 
 Importing this module stays light (no model, no Chroma, no browser), so the fast tier can use it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.settings import Settings
+from rag.store import SentenceEmbedder, WhitespaceTokenizer
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
     from rag.store import Store
     from rag.types import Answer
+    from rag.vectors import SentenceVectors
 
 __all__ = [
     "REPO",
     "SEEDS",
     "SEED_ARTICLE",
     "Fact",
+    "HashingEmbedder",
     "assert_verified",
     "chunk_rows",
     "forget_open_stores",
@@ -136,3 +143,73 @@ def assert_verified(answer: Answer, store: Store) -> None:
     assert answer.citations
     for citation in answer.citations:
         assert store.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
+
+
+# -- a deterministic embedder ---------------------------------------------------------------------
+
+_PIECE = re.compile(r"\w{1,6}|[^\w\s]")
+"""A word piece: up to six word characters, or one other visible character."""
+_WORD = re.compile(r"\w+")
+
+
+class HashingEmbedder(SentenceEmbedder, WhitespaceTokenizer):
+    """The embedder protocol without a model: hashed bag-of-words vectors and a regex tokenizer.
+
+    Texts sharing words get close vectors, the same text always the same one, in any process.
+    Word pieces are runs of at most six word characters or single punctuation marks, so, as
+    with BERT's tokenizer, no piece spans white space and long words take several pieces.
+    Sentence vectors are each sentence's own vector (a model pools them from the chunk's pass).
+    """
+
+    def __init__(self, dimensions: int = 256, max_tokens: int = 254, name: str = "hashing-bow") -> None:
+        self.dimensions = dimensions
+        self._max_tokens = max_tokens
+        self._name = name
+
+    @property
+    def model_id(self) -> str:
+        return f"{self._name}:{self.dimensions}"
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    @property
+    def splits_at_whitespace(self) -> bool:
+        return True
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return [m.span() for m in _PIECE.finditer(text)]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [sum(1 for _ in _PIECE.finditer(text)) for text in texts]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self._vector(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self._vector(text)
+
+    def embed_documents_with_sentences(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[SentenceVectors | None]]:
+        from rag.vectors import SentenceVectors
+
+        if len(spans) != len(texts):
+            raise ValueError(f"{len(texts)} texts but {len(spans)} lists of spans")
+        sentences = [
+            SentenceVectors.from_vectors(text_spans, [self._vector(text[a:b]) for a, b in text_spans])
+            for text, text_spans in zip(texts, spans, strict=True)
+        ]
+        return self.embed_documents(texts), sentences
+
+    def _vector(self, text: str) -> list[float]:
+        vector = [0.0] * self.dimensions
+        # A text without words still gets a unit vector: a zero one has no cosine.
+        for word in _WORD.findall(text.lower()) or [text]:
+            digest = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=8).digest(), "little")
+            vector[digest % self.dimensions] += 1.0 if digest >> 63 else -1.0
+        norm = sum(x * x for x in vector) ** 0.5
+        if not norm:  # words that cancel out
+            return [1.0] + [0.0] * (self.dimensions - 1)
+        return [x / norm for x in vector]

@@ -1,0 +1,117 @@
+"""The extractive answerer on hand-made passages: quotes, short answers, abstentions, the registry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ingest.loaders import load_article
+from rag.answering import (
+    ABSTENTION,
+    AnswerRequest,
+    Draft,
+    ExtractiveAnswerer,
+    available_answerers,
+    make_answerer,
+)
+from rag.citations import verify
+from rag.types import Passage
+from tests.support import SEED_ARTICLE, Fact, HashingEmbedder, make_settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+pytestmark = pytest.mark.fast
+
+FACTS = [
+    Fact("Larkspur Hollow", "harbour master", "Idris Wexford", 12),
+    Fact("Corriebrae", "fire chief", "Henrike Solano", 9),
+]
+SEED = load_article(SEED_ARTICLE)
+TEXTS = {fact.file_name: fact.article(n).split("\n\n", 1)[1] for n, fact in enumerate(FACTS)} | {
+    SEED.doc_id: SEED.text
+}
+EMBEDDER = HashingEmbedder()
+
+
+def _request(question: str, *doc_ids: str) -> AnswerRequest:
+    """Each article whole as one passage, in the given order of retrieval."""
+    passages = [
+        Passage(f"{doc_id}-0", doc_id, doc_id, "", TEXTS[doc_id], 0, len(TEXTS[doc_id]), 1.0 / rank)
+        for rank, doc_id in enumerate(doc_ids, start=1)
+    ]
+    return AnswerRequest(question, passages, query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER)
+
+
+def _assert_quoted(draft: Draft) -> None:
+    """Every citation is verbatim, and the short answer lies inside a citation."""
+    kept, failed = verify(draft.citations, TEXTS.__getitem__)
+    assert draft.citations and not failed and kept == list(draft.citations)
+    assert [c.n for c in draft.citations] == list(range(1, len(draft.citations) + 1))
+    assert all(f"{c.quote} [{c.n}]" in draft.text for c in draft.citations)
+    short = draft.short_answer
+    if short is not None:
+        assert TEXTS[short.doc_id][short.start : short.end] == short.text
+        assert any(
+            c.doc_id == short.doc_id and c.start <= short.start < short.end <= c.end for c in draft.citations
+        )
+
+
+def test_a_who_question_gets_the_person_quoted_from_the_right_article() -> None:
+    fact = FACTS[0]
+    draft = ExtractiveAnswerer().answer(_request(fact.question, FACTS[1].file_name, fact.file_name))
+
+    assert not draft.abstained
+    assert draft.short_answer is not None and draft.short_answer.text == fact.person
+    assert draft.text.startswith(f"{fact.person} —")
+    assert draft.citations[0].doc_id == fact.file_name and fact.answer_sentence in draft.citations[0].quote
+    _assert_quoted(draft)
+
+
+@pytest.mark.parametrize(
+    ("question", "short"),
+    [
+        ("How many years did Idris Wexford spend working in the region?", "12"),
+        ("Who said that the tariffs would come off if fentanyl ends?", "Howard Lutnick"),
+        ("For which age group of Americans is fentanyl the leading cause of death?", "18 to 45"),
+    ],
+)
+def test_short_answers_are_spans_of_a_cited_sentence(question: str, short: str) -> None:
+    doc_ids = [SEED.doc_id, FACTS[0].file_name]
+    draft = ExtractiveAnswerer(refuse=False).answer(_request(question, *doc_ids))
+
+    assert draft.short_answer is not None and draft.short_answer.text == short
+    _assert_quoted(draft)
+
+
+def test_a_why_question_quotes_without_a_short_answer() -> None:
+    draft = ExtractiveAnswerer(refuse=False).answer(
+        _request("Why did residents welcome the decision?", FACTS[0].file_name)
+    )
+    assert draft.short_answer is None
+    _assert_quoted(draft)
+
+
+def test_the_streamed_pieces_make_the_drafts_text() -> None:
+    pieces = list(ExtractiveAnswerer().stream(_request(FACTS[1].question, FACTS[1].file_name)))
+
+    *texts, draft = pieces
+    assert all(isinstance(piece, str) for piece in texts) and isinstance(draft, Draft)
+    assert "".join(str(piece) for piece in texts) == draft.text
+
+
+@pytest.mark.parametrize("doc_ids", [(), tuple(TEXTS)], ids=["no passages", "passages off the topic"])
+def test_a_question_the_passages_do_not_answer_is_refused(doc_ids: tuple[str, ...]) -> None:
+    draft = ExtractiveAnswerer().answer(
+        _request("What is the boiling point of liquid nitrogen on Titan?", *doc_ids)
+    )
+
+    assert draft.abstained and draft.text == ABSTENTION
+    assert draft.citations == () and draft.short_answer is None
+
+
+def test_the_extractive_answerer_is_the_first_registered(tmp_path: Path) -> None:
+    assert available_answerers()[0] == "extractive"
+    settings = make_settings(tmp_path / "data")
+    assert isinstance(make_answerer("extractive", settings), ExtractiveAnswerer)
