@@ -9,7 +9,7 @@ export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: run test lint typecheck pytest test-long setup setup-dev browser clean
+.PHONY: run test test-fast lint typecheck pytest test-long setup setup-dev browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ pytest: setup-dev
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
+
+# The inner loop: tests marked `fast` (fakes and Chroma in memory, no model, browser or server).
+test-fast: setup-dev
+	$(BIN)/pytest -m fast $(PYTEST_ARGS)
 
 test-long: setup-dev
 	RAG_TEST_LONG=1 $(BIN)/pytest $(PYTEST_ARGS)

@@ -19,6 +19,8 @@ import pytest
 
 import rag
 
+pytestmark = pytest.mark.fast
+
 REPO = Path(__file__).resolve().parents[1]
 CORE = REPO / "rag"
 OUTER = frozenset({"ingest", "ui", "eval"})

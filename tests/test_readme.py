@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from rag.cli import _parser
 from rag.settings import Settings
+
+pytestmark = pytest.mark.fast
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 

@@ -11,6 +11,8 @@ from rag.answering import CAVEAT
 from rag.types import ShortAnswer
 from tests.eval.conftest import ARTICLES, answer, citation, gold_item, passage
 
+pytestmark = pytest.mark.fast
+
 
 def _score(handmade):
     return score_answers(

@@ -17,6 +17,8 @@ from rag.settings import Settings
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+pytestmark = pytest.mark.fast
+
 FAITHFUL_2_OF_3 = (
     '```json\n{"statements": [{"statement": "a", "supported": true}, '
     '{"statement": "b", "supported": false}, {"statement": "c", "supported": true}]}\n```'

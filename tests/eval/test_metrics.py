@@ -27,6 +27,8 @@ from eval.metrics import (
     token_f1,
 )
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("raw", "expected"),

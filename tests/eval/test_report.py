@@ -14,6 +14,8 @@ from rag.types import Answer
 if TYPE_CHECKING:
     from pathlib import Path
 
+pytestmark = pytest.mark.fast
+
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 

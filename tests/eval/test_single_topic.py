@@ -12,6 +12,8 @@ import pytest
 from eval.gold import DatasetError, GoldItem, read_gold_jsonl, write_gold_jsonl
 from eval.single_topic import SingleTopicSet, SourceDocument, load_single_topic, write_documents
 
+pytestmark = pytest.mark.fast
+
 _DEFAULT_FIELD_SIZE_LIMIT = 131072
 _LONG_TEXT = "word " * 42_000
 

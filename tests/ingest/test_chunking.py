@@ -22,6 +22,8 @@ from rag.types import Article, Chunk
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+pytestmark = pytest.mark.fast
+
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "straits-times-us-china-fentanyl.txt"
 CHUNK_TOKENS = 192
 

@@ -12,6 +12,8 @@ from ingest.clean import clean_text
 from ingest.loaders import LoadError, load_article, parse_article
 from rag.text import sentence_spans
 
+pytestmark = pytest.mark.fast
+
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "straits-times-us-china-fentanyl.txt"
 BODY = "Grain prices climbed for a third week. Traders blamed dry weather in the southern provinces."
 

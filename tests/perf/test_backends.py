@@ -16,6 +16,8 @@ from rag.settings import Settings, load_settings
 from rag.store import Store
 from rag.text import sentence_spans
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 SEED_ARTICLE = REPO / "seeds" / "straits-times-us-china-fentanyl.txt"
 MIN_COSINE = {"onnx": 0.99, "onnx-int8": 0.98}

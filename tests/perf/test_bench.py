@@ -6,12 +6,14 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+import pytest
+
 from eval.bench import TARGETS, _targets, add_bench_parser
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import pytest
+pytestmark = pytest.mark.slow
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -16,6 +16,8 @@ from rag.text import sentence_spans
 if TYPE_CHECKING:
     from rag.types import Chunk
 
+pytestmark = pytest.mark.slow
+
 SEED_ARTICLE = Path(__file__).resolve().parents[2] / "seeds" / "straits-times-us-china-fentanyl.txt"
 
 MIN_OWN_COSINE = 0.4

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rag.followup import condense
+
+pytestmark = pytest.mark.fast
 
 QUESTION = "Who is the market inspector of Calder Rise?"
 ANSWER = (

@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from rag.followup import Turn, condense
 
+pytestmark = pytest.mark.fast
+
 MAO: Turn = (
     "Who is Mao Ning?",
     "Chinese Foreign Ministry spokeswoman Mao Ning said on March 11 that the US has used the fentanyl "

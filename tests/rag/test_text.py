@@ -6,6 +6,8 @@ import pytest
 
 from rag.text import sentence_spans
 
+pytestmark = pytest.mark.fast
+
 
 def _sentences(text: str) -> list[str]:
     spans = sentence_spans(text)

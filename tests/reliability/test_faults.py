@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 FREE_KB = [0, 64, 160, 320] if LONG else [0, 64]
 """Free space left on the full disk: 0 fails the first write, 64 KB fails inside an article's commit."""
 

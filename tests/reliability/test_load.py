@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
     from rag.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 CLIENTS = sized(8, 16)
 SECONDS = sized(15, 120)
 

@@ -12,6 +12,7 @@ import random
 import time
 from typing import TYPE_CHECKING, Any
 
+import pytest
 from reliability_support import (
     FACTS,
     SEED_QUESTIONS,
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.settings import Settings
+
+pytestmark = pytest.mark.slow
 
 QUESTIONS = sized(300, 2000)
 WARM_UP = 60

@@ -13,6 +13,8 @@ from rag.store import DocRecord
 from rag.types import Answer, Citation, Passage, ShortAnswer
 from ui import render
 
+pytestmark = pytest.mark.fast
+
 PAYLOAD = '<script>window.__pwned=1</script> <img src=x onerror="window.__pwned=1"> [click](javascript:window.__pwned=1)'
 
 
