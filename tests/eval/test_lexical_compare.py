@@ -22,6 +22,8 @@ from eval.lexical_compare import (
 )
 from rag.text import lexical_terms, sentence_spans
 
+pytestmark = pytest.mark.fast
+
 if TYPE_CHECKING:
     from pathlib import Path
 
