@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError
 from rag.spans import answer_kind, answer_noun, is_list_question, span_candidates
-from rag.text import lexical_terms, sentence_spans, words
+from rag.text import WORD, lexical_terms, sentence_spans, words
 from rag.types import Citation, Passage, ShortAnswer
 
 if TYPE_CHECKING:
@@ -247,9 +247,6 @@ class EvidenceModel:
 def _packaged_model() -> EvidenceModel:
     text = importlib.resources.files("rag").joinpath("evidence_model.json").read_text(encoding="utf-8")
     return EvidenceModel.from_json(json.loads(text))
-
-
-_TOKEN = re.compile(r"\w+(?:[’'.-]\w+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -608,7 +605,7 @@ class ExtractiveAnswerer(Answerer):
         support: dict[str, set[str]] = {}
         for i in order:
             sentence = sentences[i]
-            tokens = [(m.start(), m.end()) for m in _TOKEN.finditer(sentence.text)]
+            tokens = [(m.start(), m.end()) for m in WORD.finditer(sentence.text)]
             position = _positions(sentence.text, tokens, config.clause_distance)
             anchors: dict[str, list[float]] = {}
             for n, (a, b) in enumerate(tokens):

@@ -1,10 +1,10 @@
 """Short answers: what kind of thing a question asks for, and the spans of a sentence that could be it.
 
-A question that asks for a name, a date, a number, a place, an organisation or a short
-phrase gets a short answer: the shortest verbatim span of a sentence that is of the
-asked-for kind, lies close to the question's words in that sentence, and is not itself
-part of the question. Spans carry sentence-relative offsets, so the caller can verify
-them against the article like any citation.
+A question that asks for a name, a date, a number, a place, an organisation or a named
+thing gets a short answer. This module finds the asked-for kind and the candidate spans of
+a sentence: verbatim, of that kind, trimmed of the question's own words, and not made only of
+them. The answerer scores them (nearness to the question's words, rarity, fit). Spans carry
+sentence-relative offsets, so the caller can verify them against the article like any citation.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.text import lexical_terms
+from rag.text import WORD, lexical_terms
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -231,12 +231,11 @@ _ORG_WORDS = re.compile(
     r"Cabinet|Government|Administration|Parliament|Army|Navy|Police|Council|Board|Authority|Fund|Trust)\b"
 )
 _PLACE_WORDS = re.compile(r"\b(?:City|County|State|Province|Island|Islands|Republic|Kingdom|Bay|River|Sea)\b")
-_WORD = re.compile(r"\w+(?:[’'.-]\w+)*")
 
 
 @dataclass(frozen=True, slots=True)
 class SpanCandidate:
-    """A possible short answer: sentence-relative `start`/`end`, its kind and how well it fits."""
+    """A possible short answer: sentence-relative `start`/`end`, and how well it fits the asked-for kind."""
 
     start: int
     end: int
@@ -312,7 +311,7 @@ def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandida
     "set a new record".
     """
     question_terms = set(lexical_terms(question))
-    question_words = set(_WORD.findall(question))
+    question_words = set(WORD.findall(question))
     unit = (
         next((pattern for asks, pattern in _UNITS if asks.search(question)), None)
         if kind == "number"
@@ -423,7 +422,7 @@ def _ranked(
 
 def _trim(sentence: str, start: int, end: int, question_words: set[str]) -> tuple[int, int]:
     """Drops words the question spells the same way, and function words, from both ends of a name."""
-    tokens = [(m.start() + start, m.end() + start) for m in _WORD.finditer(sentence[start:end])]
+    tokens = [(m.start() + start, m.end() + start) for m in WORD.finditer(sentence[start:end])]
 
     def echo(token: tuple[int, int]) -> bool:
         word = sentence[token[0] : token[1]]
@@ -445,7 +444,7 @@ _SCALE_WORDS = frozenset(["hundred", "thousand", "million", "billion", "trillion
 
 def _drop_unit(sentence: str, start: int, end: int, question_terms: set[str]) -> int:
     """End of a number without function words after it and the unit words the question names."""
-    tokens = list(_WORD.finditer(sentence, start, end))
+    tokens = list(WORD.finditer(sentence, start, end))
     while len(tokens) > 1:
         word = tokens[-1].group(0)
         if word.lower() in _NOT_ENTITIES or word.lower() in _NOT_UNITS:

@@ -7,7 +7,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["LEXICAL_VERSION", "content_terms", "lexical_terms", "sentence_spans", "words"]
+__all__ = ["LEXICAL_VERSION", "WORD", "content_terms", "lexical_terms", "sentence_spans", "words"]
 
 LEXICAL_VERSION = 1
 """Bump whenever `lexical_terms` changes its output: saved BM25 indexes are then rebuilt."""
@@ -93,7 +93,8 @@ _ABBREVIATIONS = frozenset(
 _END = re.compile(r"""(?:\.{3}|…|[.!?])+["'”’)\]]*(?=\s)""")
 _PARAGRAPH = re.compile(r"\n\s*\n|\n(?=\s*[-*•]\s)")
 _LINE = re.compile(r"[^\n]+")
-_WORD = re.compile(r"\w+(?:[’'.-]\w+)*", re.UNICODE)
+WORD = re.compile(r"\w+(?:[’'.-]\w+)*", re.UNICODE)
+"""A word token: letters and digits, with inner apostrophes, dots and hyphens joined."""
 
 _STOPWORDS = frozenset(
     [
@@ -339,7 +340,7 @@ def _starts_sentence(text: str, cut: int, end: int) -> bool:
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens, accents kept, internal apostrophes, dots and hyphens joined."""
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    return [w.lower().replace("’", "'") for w in WORD.findall(text)]
 
 
 @lru_cache(maxsize=4096)
