@@ -28,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import argparse
@@ -41,7 +41,28 @@ if TYPE_CHECKING:
     from rag.store import Store
     from rag.vectors import SentenceVectors
 
-__all__ = ["BenchConfig", "add_bench_parser", "render", "run_bench", "run_bench_command"]
+__all__ = [
+    "BenchConfig",
+    "BenchResult",
+    "ColdStart",
+    "Documents",
+    "IngestRow",
+    "Machine",
+    "Memory",
+    "NotMeasured",
+    "OurIngest",
+    "Percentiles",
+    "QueryRow",
+    "RunConfig",
+    "ScaleNotRun",
+    "ScaleRow",
+    "SystemKey",
+    "Target",
+    "add_bench_parser",
+    "render",
+    "run_bench",
+    "run_bench_command",
+]
 
 _REPO = Path(__file__).resolve().parents[1]
 _SEED_ARTICLE = _REPO / "seeds" / "straits-times-us-china-fentanyl.txt"
@@ -157,12 +178,14 @@ def run_bench_command(args: argparse.Namespace) -> int:
     print(render(result))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        args.json.write_text(
+            json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
         print(f"wrote {args.json}")
     return 0
 
 
-# -- measuring helpers --------------------------------------------------------------------------
+# -- what is measured, and the figures ----------------------------------------------------------
 
 
 @dataclass
@@ -178,16 +201,235 @@ class BenchConfig:
     peers: bool = True
 
 
-def _percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
+System = Literal["rag", "raw encode", "langchain", "llamaindex"]
+"""Who a row measures: our pipeline, a raw encode of our chunks with our model, or a peer pipeline."""
+What = Literal["retrieval", "answer"]
+_PEER_LABELS: dict[System, str] = {"langchain": "LangChain", "llamaindex": "LlamaIndex"}
+
+
+@dataclass(frozen=True, slots=True)
+class SystemKey:
+    """What rows are looked up by; the peers run the model with torch and have no backend."""
+
+    system: System
+    backend: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Percentiles:
+    """Latency percentiles in milliseconds over `n` questions (`None` when there were none)."""
+
+    p50_ms: float | None
+    p95_ms: float | None
+    n: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OurIngest:
+    """What only our ingest rows have: the model load, and each run paired with the raw encode after it."""
+
+    model_load_s: float
+    exported_on_first_use: bool | None
+    vs_raw_encode_runs: list[float]
+    vs_raw_encode: float
+    vs_raw_encode_cpu: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IngestRow:
+    """Ingest throughput of one system, from its fastest run; `system` is the row's label."""
+
+    key: SystemKey
+    system: str
+    seconds: float
+    runs_s: list[float]
+    cpu_s: float
+    chunks: int
+    chunks_per_s: float | None
+    chunks_per_cpu_s: float | None
+    kchars_per_s: float | None
+    embedded_ktokens_per_s: float | None
+    truncated_chunks_pct: float | None
+    ours: OurIngest | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        figures = asdict(self)
+        del figures["key"]
+        ours = figures.pop("ours") or {}
+        return {"system": figures.pop("system"), "measured": True, **figures, **ours}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueryRow:
+    """Warm latency of retrieval alone, or of a full answer, with one system."""
+
+    key: SystemKey
+    system: str
+    what: What
+    latency: Percentiles
+
+    def to_json(self) -> dict[str, Any]:
+        return {"system": self.system, "what": self.what, "measured": True, **asdict(self.latency)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotMeasured:
+    """An ingest or query row that was not run, and why; query rows say `what` was not timed."""
+
+    key: SystemKey
+    system: str
+    note: str
+    what: What | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        figures: dict[str, Any] = {"system": self.system, "measured": False, "note": self.note}
+        return figures | ({"what": self.what} if self.what else {})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScaleRow:
+    """Serving and BM25 figures at one store size; `measured` is false when the serving child failed."""
+
+    chunks: int
+    measured: bool
+    fill_s: float
+    bm25_rebuild_s: float
+    first_answer_s: float | None
+    retrieval: Percentiles | None
+    answer: Percentiles | None
+    serve_peak_rss_mb: float
+    add_one_doc_ingest_s: float
+    add_one_doc_bm25_sync_s: float
+    note: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ScaleNotRun:
+    """A store size left out, and why."""
+
+    chunks: int
+    note: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"chunks": self.chunks, "measured": False, "note": self.note}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ColdStart:
+    """New-process timings (medians of child runs); `serve_peak_rss_mb` is the largest `rag ask`."""
+
+    backend: str
+    rag_ask_s: float
+    rag_ask_runs_s: list[float]
+    rag_ask_failed: str | None
+    serve_peak_rss_mb: float
+    import_rag_s: float
+    rag_help_s: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Memory:
+    """Peak memory of `rag ingest` and of `rag ask`, each in its own child process."""
+
+    backend: str
+    ingest_peak_rss_mb: float
+    ingest_process_s: float
+    chunks: int | None
+    failed: str | None
+    serve_peak_rss_mb: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Target:
+    """One of `TARGETS`, with the value measured (`met` is `None` when it was not measured)."""
+
+    name: str
+    target: str
+    value: float | None
+    met: bool | None
+    by_cpu_time: float | None
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Machine:
+    """The machine the run was on, and its load average at the start and at the end."""
+
+    cpus: int | None
+    python: str
+    platform: str
+    load_avg_start: list[float]
+    load_avg_end: list[float]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunConfig:
+    """The `BenchConfig` of the run, as recorded with its figures."""
+
+    quick: bool
+    backend: str
+    backends: list[str]
+    scales: list[int]
+    model: str
+    batch_size: int
+    chunk_tokens: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Documents:
+    """The documents ingested, and how many questions time the queries."""
+
+    description: str
+    paths: list[str]
+    files: int
+    characters: int
+    questions: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BenchResult:
+    """Every figure of one `rag bench` run; `to_json()` is the `--json` object."""
+
+    machine: Machine
+    config: RunConfig
+    documents: Documents
+    ingest: list[IngestRow | NotMeasured]
+    query: list[QueryRow | NotMeasured]
+    seed_index: list[QueryRow]
+    cold_start: ColdStart
+    memory: Memory
+    scale: list[ScaleRow | ScaleNotRun]
+    seconds: float
+    targets: list[Target]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "machine": asdict(self.machine),
+            "config": asdict(self.config),
+            "documents": asdict(self.documents),
+            "ingest": [row.to_json() for row in self.ingest],
+            "query": [row.to_json() for row in self.query],
+            "seed_index": [row.to_json() for row in self.seed_index],
+            "cold_start": asdict(self.cold_start),
+            "memory": asdict(self.memory),
+            "scale": [row.to_json() for row in self.scale],
+            "seconds": self.seconds,
+            "targets": [asdict(target) for target in self.targets],
+        }
+
+
+# -- measuring helpers --------------------------------------------------------------------------
+
+
+def _percentiles(values: Sequence[float]) -> Percentiles:
     from eval.metrics import percentile
 
     if not values:
-        return {"p50_ms": None, "p95_ms": None, "n": 0}
-    return {
-        "p50_ms": round(percentile(values, 50), 2),
-        "p95_ms": round(percentile(values, 95), 2),
-        "n": len(values),
-    }
+        return Percentiles(None, None, 0)
+    return Percentiles(round(percentile(values, 50), 2), round(percentile(values, 95), 2), len(values))
 
 
 def _latencies_ms(fn: Callable[[str], Any], questions: Sequence[str]) -> list[float]:
@@ -394,8 +636,8 @@ class _Ingested:
     store: Store
     texts: list[str]
     vectors: list[list[float]]
-    row: dict[str, Any]
-    raw_row: dict[str, Any]
+    row: IngestRow
+    raw_row: IngestRow
 
 
 def _ingest_ours(
@@ -443,18 +685,28 @@ def _ingest_ours(
         log(f"  raw encode of the same {len(texts)} chunks with {backend}")
         with _clock(raw_runs):
             vectors = embedder.embed_documents(texts)
-    row = _ingest_row(f"rag ingest ({backend})", runs, texts, corpus.characters, embedder)
-    row |= {"model_load_s": round(load_seconds, 2), "exported_on_first_use": exported}
     # Each ingest against the raw encode run right after it: a slow spell of a shared machine
     # slows both of a pair, where the fastest of each could come from different spells.
     pairs = [raw / ours for (ours, _cpu), (raw, _raw_cpu) in zip(runs, raw_runs, strict=True)]
     cpu_pairs = [raw / ours for (_wall, ours), (_raw_wall, raw) in zip(runs, raw_runs, strict=True)]
-    row |= {
-        "vs_raw_encode_runs": [round(p, 3) for p in pairs],
-        "vs_raw_encode": round(statistics.median(pairs), 2),
-        "vs_raw_encode_cpu": round(statistics.median(cpu_pairs), 2),
-    }
-    raw_row = _ingest_row(f"raw encode ({backend})", raw_runs, texts, corpus.characters, embedder)
+    own = OurIngest(
+        model_load_s=round(load_seconds, 2),
+        exported_on_first_use=exported,
+        vs_raw_encode_runs=[round(p, 3) for p in pairs],
+        vs_raw_encode=round(statistics.median(pairs), 2),
+        vs_raw_encode_cpu=round(statistics.median(cpu_pairs), 2),
+    )
+    row = _ingest_row(
+        SystemKey("rag", backend), f"rag ingest ({backend})", runs, texts, corpus.characters, embedder, own
+    )
+    raw_row = _ingest_row(
+        SystemKey("raw encode", backend),
+        f"raw encode ({backend})",
+        raw_runs,
+        texts,
+        corpus.characters,
+        embedder,
+    )
     return _Ingested(settings, embedder, store, texts, vectors, row, raw_row)
 
 
@@ -464,12 +716,14 @@ def _repeats(config: BenchConfig) -> int:
 
 
 def _ingest_row(
+    key: SystemKey,
     system: str,
     runs: Sequence[tuple[float, float]],
     texts: Sequence[str],
     characters: int,
     counter: SentenceTransformerEmbeddings,
-) -> dict[str, Any]:
+    ours: OurIngest | None = None,
+) -> IngestRow:
     """Throughput of one system from its fastest run; CPU seconds are steadier on a shared machine.
 
     Word pieces past the model window are cut off by the model, not embedded.
@@ -479,30 +733,32 @@ def _ingest_row(
     window = counter.max_tokens
     counts = counter.count_tokens(list(texts)) if texts else []
     embedded = sum(min(n, window) for n in counts)
-    return {
-        "system": system,
-        "measured": True,
-        "seconds": round(seconds, 3),
-        "runs_s": [round(wall, 3) for wall, _cpu in runs],
-        "cpu_s": round(cpu, 3),
-        "chunks": len(texts),
-        "chunks_per_s": round(len(texts) / seconds, 2) if seconds > 0 else None,
-        "chunks_per_cpu_s": round(len(texts) / cpu, 2) if cpu > 0 else None,
-        "kchars_per_s": round(characters / seconds / 1000, 2) if seconds > 0 else None,
-        "embedded_ktokens_per_s": round(embedded / seconds / 1000, 2) if seconds > 0 else None,
-        "truncated_chunks_pct": round(100 * sum(n > window for n in counts) / len(counts), 1)
+    return IngestRow(
+        key=key,
+        system=system,
+        seconds=round(seconds, 3),
+        runs_s=[round(wall, 3) for wall, _cpu in runs],
+        cpu_s=round(cpu, 3),
+        chunks=len(texts),
+        chunks_per_s=round(len(texts) / seconds, 2) if seconds > 0 else None,
+        chunks_per_cpu_s=round(len(texts) / cpu, 2) if cpu > 0 else None,
+        kchars_per_s=round(characters / seconds / 1000, 2) if seconds > 0 else None,
+        embedded_ktokens_per_s=round(embedded / seconds / 1000, 2) if seconds > 0 else None,
+        truncated_chunks_pct=round(100 * sum(n > window for n in counts) / len(counts), 1)
         if counts
         else None,
-    }
+        ours=ours,
+    )
 
 
 def _query_rows(
+    key: SystemKey,
     name: str,
     settings: Settings,
     embedder: SentenceTransformerEmbeddings,
     store: Store,
     questions: Sequence[str],
-) -> list[dict[str, Any]]:
+) -> list[QueryRow]:
     from rag.assistant import Assistant
 
     assistant = Assistant(settings, embedder=embedder, store=store)
@@ -512,8 +768,8 @@ def _query_rows(
     retrieval = _latencies_ms(retriever.search, questions)
     answers = _latencies_ms(assistant.ask, questions)
     return [
-        {"system": name, "what": "retrieval", "measured": True, **_percentiles(retrieval)},
-        {"system": name, "what": "answer", "measured": True, **_percentiles(answers)},
+        QueryRow(key=key, system=name, what="retrieval", latency=_percentiles(retrieval)),
+        QueryRow(key=key, system=name, what="answer", latency=_percentiles(answers)),
     ]
 
 
@@ -554,7 +810,7 @@ def _langchain(
     questions: Sequence[str],
     counter: SentenceTransformerEmbeddings,
     repeats: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[IngestRow, QueryRow]:
     """The textbook pipeline: RecursiveCharacterTextSplitter, HuggingFaceEmbeddings, Chroma.from_documents."""
     from langchain_chroma import Chroma
     from langchain_core.documents import Document
@@ -579,6 +835,7 @@ def _langchain(
             )
     texts = [split.page_content for split in splits]
     row = _ingest_row(
+        SystemKey("langchain"),
         "LangChain (RecursiveCharacterTextSplitter + HuggingFaceEmbeddings + Chroma)",
         runs,
         texts,
@@ -588,7 +845,9 @@ def _langchain(
     for question in _WARMUP_QUESTIONS:
         vectorstore.similarity_search(question, k=5)
     latencies = _latencies_ms(lambda q: vectorstore.similarity_search(q, k=5), questions)
-    query = {"system": "LangChain", "what": "retrieval", "measured": True, **_percentiles(latencies)}
+    query = QueryRow(
+        key=SystemKey("langchain"), system="LangChain", what="retrieval", latency=_percentiles(latencies)
+    )
     return row, query
 
 
@@ -600,7 +859,7 @@ def _llamaindex(
     questions: Sequence[str],
     counter: SentenceTransformerEmbeddings,
     repeats: int,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[IngestRow, QueryRow]:
     """LlamaIndex's default: VectorStoreIndex.from_documents with HuggingFaceEmbedding on Chroma."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
@@ -627,53 +886,60 @@ def _llamaindex(
             )
     texts = [str(text) for text in collection.get(include=["documents"])["documents"] or []]
     row = _ingest_row(
-        "LlamaIndex (VectorStoreIndex + HuggingFaceEmbedding + Chroma)", runs, texts, characters, counter
+        SystemKey("llamaindex"),
+        "LlamaIndex (VectorStoreIndex + HuggingFaceEmbedding + Chroma)",
+        runs,
+        texts,
+        characters,
+        counter,
     )
     retriever = index.as_retriever(similarity_top_k=5)
     for question in _WARMUP_QUESTIONS:
         retriever.retrieve(question)
     latencies = _latencies_ms(retriever.retrieve, questions)
-    query = {"system": "LlamaIndex", "what": "retrieval", "measured": True, **_percentiles(latencies)}
+    query = QueryRow(
+        key=SystemKey("llamaindex"), system="LlamaIndex", what="retrieval", latency=_percentiles(latencies)
+    )
     return row, query
-
-
-def _not_measured(system: str, reason: str, **extra: Any) -> dict[str, Any]:
-    return {"system": system, "measured": False, "note": reason, **extra}
 
 
 # -- cold start and memory -------------------------------------------------------------------------
 
 
-def _cold_start(settings: Settings, backend: str, question: str, runs: int) -> dict[str, Any]:
+def _cold_start(settings: Settings, backend: str, question: str, runs: int) -> ColdStart:
     env = _child_env(settings, backend)
     asks = [_run_child([*_rag_command(), "ask", question], env=env) for _ in range(runs)]
     failed = [a for a in asks if a.returncode != 0]
     imports = [_run_child([sys.executable, "-c", "import rag"], env=env) for _ in range(max(runs, 5))]
     helps = [_run_child([*_rag_command(), "--help"], env=env) for _ in range(runs)]
-    return {
-        "backend": backend,
-        "rag_ask_s": round(statistics.median(a.seconds for a in asks), 3),
-        "rag_ask_runs_s": [round(a.seconds, 3) for a in asks],
-        "rag_ask_failed": failed[0].stderr.strip()[-500:] if failed else None,
-        "serve_peak_rss_mb": round(max(a.peak_rss_mb for a in asks), 1),
-        "import_rag_s": round(statistics.median(i.seconds for i in imports), 3),
-        "rag_help_s": round(statistics.median(h.seconds for h in helps), 3),
-    }
+    return ColdStart(
+        backend=backend,
+        rag_ask_s=round(statistics.median(a.seconds for a in asks), 3),
+        rag_ask_runs_s=[round(a.seconds, 3) for a in asks],
+        rag_ask_failed=failed[0].stderr.strip()[-500:] if failed else None,
+        serve_peak_rss_mb=round(max(a.peak_rss_mb for a in asks), 1),
+        import_rag_s=round(statistics.median(i.seconds for i in imports), 3),
+        rag_help_s=round(statistics.median(h.seconds for h in helps), 3),
+    )
 
 
-def _ingest_memory(settings: Settings, backend: str, paths: Sequence[Path]) -> dict[str, Any]:
+def _ingest_memory(
+    settings: Settings, backend: str, paths: Sequence[Path], *, serve_peak_rss_mb: float
+) -> Memory:
+    """Peak memory of `rag ingest` in a child process, beside that of `rag ask` (from the cold start)."""
     env = _child_env(settings, backend)
     run = _run_child([*_rag_command(), "ingest", "--rebuild", "--json", *map(str, paths)], env=env)
     chunks = None
     with contextlib.suppress(ValueError):
         chunks = json.loads(run.stdout).get("chunks")
-    return {
-        "backend": backend,
-        "ingest_peak_rss_mb": round(run.peak_rss_mb, 1),
-        "ingest_process_s": round(run.seconds, 2),
-        "chunks": chunks,
-        "failed": run.stderr.strip()[-500:] if run.returncode != 0 else None,
-    }
+    return Memory(
+        backend=backend,
+        ingest_peak_rss_mb=round(run.peak_rss_mb, 1),
+        ingest_process_s=round(run.seconds, 2),
+        chunks=chunks,
+        failed=run.stderr.strip()[-500:] if run.returncode != 0 else None,
+        serve_peak_rss_mb=serve_peak_rss_mb,
+    )
 
 
 def serve_probe() -> None:
@@ -695,8 +961,8 @@ def serve_probe() -> None:
         json.dumps(
             {
                 "first_answer_s": round(first, 3),
-                "retrieval": _percentiles(retrieval),
-                "answer": _percentiles(answers),
+                "retrieval": asdict(_percentiles(retrieval)),
+                "answer": asdict(_percentiles(answers)),
             }
         )
     )
@@ -828,7 +1094,7 @@ def _scale(
     scratch: Path,
     questions: Sequence[str],
     log: Callable[[str], None],
-) -> list[dict[str, Any]]:
+) -> list[ScaleRow]:
     from ingest.pipeline import ingest_paths
     from rag.lexical import LexicalIndex
     from rag.store import Store
@@ -850,7 +1116,7 @@ def _scale(
             super().sync(store)
             _TimedLexical.seconds += time.perf_counter() - started
 
-    rows: list[dict[str, Any]] = []
+    rows: list[ScaleRow] = []
     filled = 0
     for step, target in enumerate(sorted(config.scales)):
         log(f"  scale {target} chunks: filling")
@@ -883,19 +1149,19 @@ def _scale(
         _TimedLexical.seconds = 0.0
         report = ingest_paths([extra], settings, store=store, lexical=timed, progress=False)
         rows.append(
-            {
-                "chunks": target,
-                "measured": child.returncode == 0 and bool(probe),
-                "fill_s": round(fill_seconds, 2),
-                "bm25_rebuild_s": round(rebuild, 3),
-                "first_answer_s": probe.get("first_answer_s"),
-                "retrieval": probe.get("retrieval"),
-                "answer": probe.get("answer"),
-                "serve_peak_rss_mb": round(child.peak_rss_mb, 1),
-                "add_one_doc_ingest_s": round(report.seconds, 3),
-                "add_one_doc_bm25_sync_s": round(_TimedLexical.seconds, 3),
-                "note": None if child.returncode == 0 else child.stderr.strip()[-500:],
-            }
+            ScaleRow(
+                chunks=target,
+                measured=child.returncode == 0 and bool(probe),
+                fill_s=round(fill_seconds, 2),
+                bm25_rebuild_s=round(rebuild, 3),
+                first_answer_s=probe.get("first_answer_s"),
+                retrieval=Percentiles(**probe["retrieval"]) if probe.get("retrieval") else None,
+                answer=Percentiles(**probe["answer"]) if probe.get("answer") else None,
+                serve_peak_rss_mb=round(child.peak_rss_mb, 1),
+                add_one_doc_ingest_s=round(report.seconds, 3),
+                add_one_doc_bm25_sync_s=round(_TimedLexical.seconds, 3),
+                note=None if child.returncode == 0 else child.stderr.strip()[-500:],
+            )
         )
     return rows
 
@@ -903,50 +1169,32 @@ def _scale(
 # -- the run --------------------------------------------------------------------------------------
 
 
-def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line: None) -> dict[str, Any]:
-    """Measures everything `config` asks for and returns the figures (the `--json` object)."""
+def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line: None) -> BenchResult:
+    """Measures everything `config` asks for and returns the figures (`to_json()` is the `--json` object)."""
     from rag.embeddings import resolve_model_path
 
     started = time.perf_counter()
-    result: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_avg_start": _load(),
-        },
-        "config": {
-            "quick": config.quick,
-            "backend": config.backend,
-            "backends": config.backends,
-            "scales": config.scales,
-            "model": config.settings.embedding_model,
-            "batch_size": config.settings.embedding_batch_size,
-            "chunk_tokens": config.settings.chunk_tokens,
-        },
-    }
+    load_avg_start = _load()
     with _scratch() as scratch:
         data_dir = scratch / "data"
         data_dir.mkdir()
         corpus = _corpus(config, scratch)
-        result["documents"] = {
-            "description": corpus.description,
-            "paths": [str(p) for p in corpus.paths],
-            "files": corpus.files,
-            "characters": corpus.characters,
-            "questions": len(corpus.questions),
-        }
         log(f"bench: {corpus.files} files, {corpus.characters} characters ({corpus.description})")
 
-        ingest_rows: list[dict[str, Any]] = []
-        query_rows: list[dict[str, Any]] = []
+        ingest_rows: list[IngestRow | NotMeasured] = []
+        query_rows: list[QueryRow | NotMeasured] = []
         ingested: dict[str, _Ingested] = {}
         for backend in dict.fromkeys([*config.backends, config.backend]):
             ingested[backend] = done = _ingest_ours(config, corpus, data_dir, backend, log)
             ingest_rows += [done.row, done.raw_row]
             log(f"  queries with {backend}")
             query_rows += _query_rows(
-                f"rag ({backend})", done.settings, done.embedder, done.store, corpus.questions
+                SystemKey("rag", backend),
+                f"rag ({backend})",
+                done.settings,
+                done.embedder,
+                done.store,
+                corpus.questions,
             )
         ours = ingested[config.backend]
 
@@ -963,13 +1211,13 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line:
             else {"langchain": "skipped (--no-peers)", "llamaindex": "skipped (--no-peers)"}
         )
         documents = _read_texts(corpus.paths)
-        for peer, run_peer, label in (
-            ("langchain", _langchain, "LangChain"),
-            ("llamaindex", _llamaindex, "LlamaIndex"),
-        ):
+        peer: System
+        for peer, run_peer in (("langchain", _langchain), ("llamaindex", _llamaindex)):
+            label = _PEER_LABELS[peer]
             if peer in missing:
-                ingest_rows.append(_not_measured(label, missing[peer]))
-                query_rows.append(_not_measured(label, missing[peer], what="retrieval"))
+                key = SystemKey(peer)
+                ingest_rows.append(NotMeasured(key=key, system=label, note=missing[peer]))
+                query_rows.append(NotMeasured(key=key, system=label, note=missing[peer], what="retrieval"))
                 continue
             log(f"  peer: {label}")
             row, query = run_peer(
@@ -983,50 +1231,85 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line:
             )
             ingest_rows.append(row)
             query_rows.append(query)
-        result["ingest"] = ingest_rows
-        result["query"] = query_rows
-        result["seed_index"] = seed_rows
 
         log("  cold start")
-        result["cold_start"] = _cold_start(
+        cold_start = _cold_start(
             ours.settings, config.backend, corpus.seed_questions[0], 2 if config.quick else 3
         )
         log("  ingest memory")
         memory_settings = _settings_for(
             config.settings, data_dir, f"bench-memory-{config.backend}", config.backend
         )
-        result["memory"] = {
-            **_ingest_memory(memory_settings, config.backend, corpus.paths),
-            "serve_peak_rss_mb": result["cold_start"]["serve_peak_rss_mb"],
-        }
-        result["scale"] = _scale(config, ours, data_dir, scratch, corpus.seed_questions, log)
+        memory = _ingest_memory(
+            memory_settings, config.backend, corpus.paths, serve_peak_rss_mb=cold_start.serve_peak_rss_mb
+        )
+        scale: list[ScaleRow | ScaleNotRun] = [
+            *_scale(config, ours, data_dir, scratch, corpus.seed_questions, log)
+        ]
         if config.quick or max(config.scales) < 1_000_000:
-            result["scale"].append(
-                _not_measured_scale(
-                    1_000_000,
-                    "not run: pass --scales ...,1000000 (about 1 GB of text and an hour to fill here)",
+            scale.append(
+                ScaleNotRun(
+                    chunks=1_000_000,
+                    note="not run: pass --scales ...,1000000 (about 1 GB of text and an hour to fill here)",
                 )
             )
-    result["machine"]["load_avg_end"] = _load()
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    result["targets"] = _targets(result, config.backend)
-    return result
-
-
-def _not_measured_scale(chunks: int, reason: str) -> dict[str, Any]:
-    return {"chunks": chunks, "measured": False, "note": reason}
+    return BenchResult(
+        machine=Machine(
+            cpus=os.cpu_count(),
+            python=platform.python_version(),
+            platform=platform.platform(),
+            load_avg_start=load_avg_start,
+            load_avg_end=_load(),
+        ),
+        config=RunConfig(
+            quick=config.quick,
+            backend=config.backend,
+            backends=config.backends,
+            scales=config.scales,
+            model=config.settings.embedding_model,
+            batch_size=config.settings.embedding_batch_size,
+            chunk_tokens=config.settings.chunk_tokens,
+        ),
+        documents=Documents(
+            description=corpus.description,
+            paths=[str(p) for p in corpus.paths],
+            files=corpus.files,
+            characters=corpus.characters,
+            questions=len(corpus.questions),
+        ),
+        ingest=ingest_rows,
+        query=query_rows,
+        seed_index=seed_rows,
+        cold_start=cold_start,
+        memory=memory,
+        scale=scale,
+        seconds=round(time.perf_counter() - started, 1),
+        targets=_targets(
+            ingest=ingest_rows,
+            query=query_rows,
+            seed_index=seed_rows,
+            scale=scale,
+            cold_start=cold_start,
+            backend=config.backend,
+        ),
+    )
 
 
 def _seed_latency(
     settings: Settings, embedder: SentenceTransformerEmbeddings, questions: Sequence[str]
-) -> list[dict[str, Any]]:
+) -> list[QueryRow]:
     from ingest.pipeline import ingest_paths
     from rag.store import Store
 
     store = Store(settings, embedder)
     ingest_paths([_SEED_ARTICLE], settings, store=store, rebuild=True, progress=False)
     return _query_rows(
-        f"rag ({settings.embedding_backend}), seed index", settings, embedder, store, questions
+        SystemKey("rag", settings.embedding_backend),
+        f"rag ({settings.embedding_backend}), seed index",
+        settings,
+        embedder,
+        store,
+        questions,
     )
 
 
@@ -1042,11 +1325,14 @@ def _scratch() -> Iterator[Path]:
 # -- targets and the table -------------------------------------------------------------------------
 
 
-def _find(rows: Sequence[dict[str, Any]], **match: Any) -> dict[str, Any] | None:
-    for row in rows:
-        if all(row.get(k) == v for k, v in match.items()) and row.get("measured"):
-            return row
-    return None
+def _ingest_of(rows: Sequence[IngestRow | NotMeasured], key: SystemKey) -> IngestRow | None:
+    """The measured ingest row of `key`, if there is one."""
+    return next((r for r in rows if isinstance(r, IngestRow) and r.key == key), None)
+
+
+def _latency_of(rows: Sequence[QueryRow | NotMeasured], key: SystemKey, what: What) -> QueryRow | None:
+    """The measured `what` latency row of `key`, if there is one."""
+    return next((r for r in rows if isinstance(r, QueryRow) and r.key == key and r.what == what), None)
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -1054,15 +1340,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def _peer_rows(
-    ingest: Sequence[dict[str, Any]], label: str, backend: str
-) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    ingest: Sequence[IngestRow | NotMeasured], peer: System, backend: str
+) -> tuple[IngestRow | None, IngestRow | None]:
     """Our ingest row on `backend` and the peer's (the peers run the model with torch)."""
-    ours = _find(ingest, system=f"rag ingest ({backend})")
-    peer = next((r for r in ingest if r["system"].startswith(label) and r.get("measured")), None)
-    return ours, peer
+    return _ingest_of(ingest, SystemKey("rag", backend)), _ingest_of(ingest, SystemKey(peer))
 
 
-def _peer_ratio(ingest: Sequence[dict[str, Any]], label: str, backend: str) -> float | None:
+def _peer_ratio(ingest: Sequence[IngestRow | NotMeasured], peer: System, backend: str) -> float | None:
     """Our ingest speed over a peer's, in embedded word pieces per second.
 
     Per chunk would favour whoever makes small chunks, and per character (time for the same
@@ -1070,23 +1354,24 @@ def _peer_ratio(ingest: Sequence[dict[str, Any]], label: str, backend: str) -> f
     never embedded, so it costs nothing and cannot be found. Word pieces the model actually
     embedded (counted with its tokenizer, capped at its window) are the work both did.
     """
-    ours, peer = _peer_rows(ingest, label, backend)
-    return _ratio(ours["embedded_ktokens_per_s"], peer["embedded_ktokens_per_s"]) if ours and peer else None
+    ours, theirs = _peer_rows(ingest, peer, backend)
+    return _ratio(ours.embedded_ktokens_per_s, theirs.embedded_ktokens_per_s) if ours and theirs else None
 
 
-def _peer_note(ingest: Sequence[dict[str, Any]], label: str, backend: str) -> str | None:
-    ours, peer = _peer_rows(ingest, label, backend)
-    if not ours or not peer:
+def _peer_note(ingest: Sequence[IngestRow | NotMeasured], peer: System, backend: str) -> str | None:
+    ours, theirs = _peer_rows(ingest, peer, backend)
+    if not ours or not theirs:
         return None
-    parts = [f"unit: embedded word pieces/s, {ours['system']} vs {label} (torch)"]
-    torch = _find(ingest, system="rag ingest (torch)")
+    label = _PEER_LABELS[peer]
+    parts = [f"unit: embedded word pieces/s, {ours.system} vs {label} (torch)"]
+    torch = _ingest_of(ingest, SystemKey("rag", "torch"))
     if torch and torch is not ours:
         parts.append(
-            f"torch against torch: {_ratio(torch['embedded_ktokens_per_s'], peer['embedded_ktokens_per_s'])}"
+            f"torch against torch: {_ratio(torch.embedded_ktokens_per_s, theirs.embedded_ktokens_per_s)}"
         )
-    truncated = peer.get("truncated_chunks_pct") or 0
+    truncated = theirs.truncated_chunks_pct or 0
     parts.append(
-        f"per document (same files, wall time) {_ratio(ours['kchars_per_s'], peer['kchars_per_s'])}"
+        f"per document (same files, wall time) {_ratio(ours.kchars_per_s, theirs.kchars_per_s)}"
         + (
             f", but {label} cut {truncated}% of its chunks at the model window, never embedding that text"
             if truncated > 5
@@ -1096,46 +1381,53 @@ def _peer_note(ingest: Sequence[dict[str, Any]], label: str, backend: str) -> st
     return "; ".join(parts)
 
 
-def _targets(result: dict[str, Any], backend: str) -> list[dict[str, Any]]:
-    ingest, query = result["ingest"], result["query"]
+def _targets(
+    *,
+    ingest: Sequence[IngestRow | NotMeasured],
+    query: Sequence[QueryRow | NotMeasured],
+    seed_index: Sequence[QueryRow],
+    scale: Sequence[ScaleRow | ScaleNotRun],
+    cold_start: ColdStart,
+    backend: str,
+) -> list[Target]:
+    def speed(key: SystemKey) -> float | None:
+        row = _ingest_of(ingest, key)
+        return row.kchars_per_s if row else None
 
-    def speed(system: str) -> float | None:
-        row = _find(ingest, system=system)
-        return row["kchars_per_s"] if row else None
+    def chunk_speed(key: SystemKey) -> float | None:
+        row = _ingest_of(ingest, key)
+        return row.chunks_per_s if row else None
 
-    def chunk_speed(system: str) -> float | None:
-        row = _find(ingest, system=system)
-        return row["chunks_per_s"] if row else None
+    ours_key = SystemKey("rag", backend)
+    raw_key = SystemKey("raw encode", backend)
+    torch_key = SystemKey("rag", "torch")
+    ours = speed(ours_key)
+    our_retrieval = _latency_of(query, ours_key, "retrieval")
+    seed_answer = _latency_of(seed_index, ours_key, "answer")
+    scale_row = next(
+        (r for r in scale if isinstance(r, ScaleRow) and r.chunks == 100_000 and r.measured), None
+    )
 
-    ours = speed(f"rag ingest ({backend})")
-    our_retrieval = _find(query, system=f"rag ({backend})", what="retrieval")
-    seed_answer = _find(result["seed_index"], what="answer")
-    scale_row = next((r for r in result["scale"] if r["chunks"] == 100_000 and r.get("measured")), None)
+    def peer_latency(peer: System) -> float | None:
+        row = _latency_of(query, SystemKey(peer), "retrieval")
+        return row.latency.p50_ms if row else None
 
-    def peer_latency(name: str) -> float | None:
-        row = _find(query, system=name, what="retrieval")
-        return row["p50_ms"] if row else None
-
-    own = _find(ingest, system=f"rag ingest ({backend})") or {}
-    fastest = _ratio(chunk_speed(f"rag ingest ({backend})"), chunk_speed(f"raw encode ({backend})"))
+    own_row = _ingest_of(ingest, ours_key)
+    own = own_row.ours if own_row else None
+    fastest = _ratio(chunk_speed(ours_key), chunk_speed(raw_key))
+    our_p50 = our_retrieval.latency.p50_ms if our_retrieval else None
     values: dict[str, float | None] = {
-        "ingest_vs_raw_encode": own.get("vs_raw_encode") or fastest,
-        "backend_vs_torch_ingest": _ratio(ours, speed("rag ingest (torch)")),
-        "seed_answer_p50_ms": seed_answer["p50_ms"] if seed_answer else None,
-        "seed_answer_p95_ms": seed_answer["p95_ms"] if seed_answer else None,
-        "scale_1e5_answer_p50_ms": scale_row["answer"]["p50_ms"]
-        if scale_row and scale_row["answer"]
-        else None,
-        "cold_rag_ask_s": result["cold_start"]["rag_ask_s"],
-        "import_rag_s": result["cold_start"]["import_rag_s"],
-        "ingest_vs_langchain": _peer_ratio(ingest, "LangChain", backend),
-        "ingest_vs_llamaindex": _peer_ratio(ingest, "LlamaIndex", backend),
-        "retrieval_vs_langchain": _ratio(
-            peer_latency("LangChain"), our_retrieval["p50_ms"] if our_retrieval else None
-        ),
-        "retrieval_vs_llamaindex": _ratio(
-            peer_latency("LlamaIndex"), our_retrieval["p50_ms"] if our_retrieval else None
-        ),
+        "ingest_vs_raw_encode": (own.vs_raw_encode if own else None) or fastest,
+        "backend_vs_torch_ingest": _ratio(ours, speed(torch_key)),
+        "seed_answer_p50_ms": seed_answer.latency.p50_ms if seed_answer else None,
+        "seed_answer_p95_ms": seed_answer.latency.p95_ms if seed_answer else None,
+        "scale_1e5_answer_p50_ms": scale_row.answer.p50_ms if scale_row and scale_row.answer else None,
+        "cold_rag_ask_s": cold_start.rag_ask_s,
+        "import_rag_s": cold_start.import_rag_s,
+        "ingest_vs_langchain": _peer_ratio(ingest, "langchain", backend),
+        "ingest_vs_llamaindex": _peer_ratio(ingest, "llamaindex", backend),
+        "retrieval_vs_langchain": _ratio(peer_latency("langchain"), our_p50),
+        "retrieval_vs_llamaindex": _ratio(peer_latency("llamaindex"), our_p50),
     }
     checks: dict[str, Callable[[float], bool]] = {
         "ingest_vs_raw_encode": lambda v: v >= 0.9,
@@ -1151,43 +1443,40 @@ def _targets(result: dict[str, Any], backend: str) -> list[dict[str, Any]]:
         "retrieval_vs_llamaindex": lambda v: v > 1,
     }
 
-    def cpu_rate(system: str) -> float | None:
+    def cpu_rate(key: SystemKey) -> float | None:
         """Embedded word pieces per CPU second (all threads), the unit of the ingest targets."""
-        row = next((r for r in ingest if r["system"].startswith(system) and r.get("measured")), None)
-        if not row or not row.get("cpu_s") or row.get("embedded_ktokens_per_s") is None:
+        row = _ingest_of(ingest, key)
+        if not row or not row.cpu_s or row.embedded_ktokens_per_s is None:
             return None
-        return float(row["embedded_ktokens_per_s"] * row["seconds"] / row["cpu_s"])
+        return float(row.embedded_ktokens_per_s * row.seconds / row.cpu_s)
 
-    ours_cpu = cpu_rate(f"rag ingest ({backend})")
+    ours_cpu = cpu_rate(ours_key)
     by_cpu: dict[str, float | None] = {
-        name: _ratio(ours_cpu, cpu_rate(system))
-        for name, system in (
-            ("ingest_vs_raw_encode", f"raw encode ({backend})"),
-            ("backend_vs_torch_ingest", "rag ingest (torch)"),
-            ("ingest_vs_langchain", "LangChain"),
-            ("ingest_vs_llamaindex", "LlamaIndex"),
+        name: _ratio(ours_cpu, cpu_rate(key))
+        for name, key in (
+            ("ingest_vs_raw_encode", raw_key),
+            ("backend_vs_torch_ingest", torch_key),
+            ("ingest_vs_langchain", SystemKey("langchain")),
+            ("ingest_vs_llamaindex", SystemKey("llamaindex")),
         )
     }
-    if own.get("vs_raw_encode_cpu"):
-        by_cpu["ingest_vs_raw_encode"] = own["vs_raw_encode_cpu"]
-    notes = {
-        name: _peer_note(ingest, label, backend)
-        for name, label in (("ingest_vs_langchain", "LangChain"), ("ingest_vs_llamaindex", "LlamaIndex"))
-    }
-    if own.get("vs_raw_encode_runs"):
+    if own and own.vs_raw_encode_cpu:
+        by_cpu["ingest_vs_raw_encode"] = own.vs_raw_encode_cpu
+    notes = {f"ingest_vs_{peer}": _peer_note(ingest, peer, backend) for peer in _PEER_LABELS}
+    if own and own.vs_raw_encode_runs:
         notes["ingest_vs_raw_encode"] = (
-            f"median of each run against the raw encode right after it: {own['vs_raw_encode_runs']}; "
+            f"median of each run against the raw encode right after it: {own.vs_raw_encode_runs}; "
             f"fastest against fastest: {fastest}"
         )
     return [
-        {
-            "name": name,
-            "target": target,
-            "value": values[name],
-            "met": None if values[name] is None else checks[name](values[name]),  # type: ignore[arg-type]
-            "by_cpu_time": by_cpu.get(name),
-            "note": notes.get(name),
-        }
+        Target(
+            name=name,
+            target=target,
+            value=values[name],
+            met=None if values[name] is None else checks[name](values[name]),  # type: ignore[arg-type]
+            by_cpu_time=by_cpu.get(name),
+            note=notes.get(name),
+        )
         for name, target in TARGETS
     ]
 
@@ -1201,13 +1490,52 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
-def render(result: dict[str, Any]) -> str:
+def _ingest_cells(r: IngestRow | NotMeasured) -> list[Any]:
+    if isinstance(r, NotMeasured):
+        return [r.system, *[None] * 8, r.note or "not measured"]
+    return [
+        r.system,
+        r.chunks,
+        r.seconds,
+        r.chunks_per_s,
+        r.cpu_s,
+        r.chunks_per_cpu_s,
+        r.kchars_per_s,
+        r.embedded_ktokens_per_s,
+        r.truncated_chunks_pct,
+        "",
+    ]
+
+
+def _latency_cells(r: QueryRow | NotMeasured) -> list[Any]:
+    if isinstance(r, NotMeasured):
+        return [r.system, r.what, None, None, None, r.note]
+    return [r.system, r.what, r.latency.p50_ms, r.latency.p95_ms, r.latency.n, ""]
+
+
+def _scale_cells(r: ScaleRow | ScaleNotRun) -> list[Any]:
+    if isinstance(r, ScaleNotRun) or not r.measured:
+        return [r.chunks, None, None, None, None, None, None, None, r.note]
+    return [
+        r.chunks,
+        r.fill_s,
+        f"{r.retrieval.p50_ms}/{r.retrieval.p95_ms}" if r.retrieval else None,
+        f"{r.answer.p50_ms}/{r.answer.p95_ms}" if r.answer else None,
+        r.first_answer_s,
+        r.serve_peak_rss_mb,
+        r.bm25_rebuild_s,
+        r.add_one_doc_ingest_s,
+        r.add_one_doc_bm25_sync_s,
+    ]
+
+
+def render(result: BenchResult) -> str:
     """The bench figures as plain-text tables."""
-    machine, docs = result["machine"], result["documents"]
+    machine, docs = result.machine, result.documents
     parts = [
-        f"rag bench — {docs['files']} files, {docs['characters']} characters ({docs['description']}); "
-        f"{machine['cpus']} CPUs, load average {machine['load_avg_start']} → {machine['load_avg_end']}; "
-        f"{result['seconds']} s",
+        f"rag bench — {docs.files} files, {docs.characters} characters ({docs.description}); "
+        f"{machine.cpus} CPUs, load average {machine.load_avg_start} → {machine.load_avg_end}; "
+        f"{result.seconds} s",
         "",
         "Ingest (same documents, same model)",
         _table(
@@ -1223,21 +1551,7 @@ def render(result: dict[str, Any]) -> str:
                 "truncated %",
                 "note",
             ],
-            [
-                [
-                    r["system"],
-                    r.get("chunks"),
-                    r.get("seconds"),
-                    r.get("chunks_per_s"),
-                    r.get("cpu_s"),
-                    r.get("chunks_per_cpu_s"),
-                    r.get("kchars_per_s"),
-                    r.get("embedded_ktokens_per_s"),
-                    r.get("truncated_chunks_pct"),
-                    r.get("note") or ("not measured" if not r["measured"] else ""),
-                ]
-                for r in result["ingest"]
-            ],
+            [_ingest_cells(r) for r in result.ingest],
         ),
         "kchars/s: characters of the documents per second; embedded ktokens/s: word pieces the model",
         "embedded per second (its tokenizer, capped at its window; text past the window is never",
@@ -1247,33 +1561,23 @@ def render(result: dict[str, Any]) -> str:
         "Warm query latency (ms)",
         _table(
             ["system", "what", "p50", "p95", "n", "note"],
-            [
-                [
-                    r["system"],
-                    r.get("what"),
-                    r.get("p50_ms"),
-                    r.get("p95_ms"),
-                    r.get("n"),
-                    r.get("note") or "",
-                ]
-                for r in [*result["query"], *result["seed_index"]]
-            ],
+            [_latency_cells(r) for r in [*result.query, *result.seed_index]],
         ),
         "",
         "Cold start and memory",
     ]
-    cold, memory = result["cold_start"], result["memory"]
+    cold, memory = result.cold_start, result.memory
     parts.append(
         _table(
             ["figure", "value"],
             [
-                [f"rag ask, new process ({cold['backend']}), median s", cold["rag_ask_s"]],
-                ["rag ask runs, s", cold["rag_ask_runs_s"]],
-                ["python -c 'import rag', median s", cold["import_rag_s"]],
-                ["rag --help, median s", cold["rag_help_s"]],
-                ["rag ingest peak RSS, MB", memory["ingest_peak_rss_mb"]],
-                ["rag ingest process, s", memory["ingest_process_s"]],
-                ["rag ask peak RSS, MB", memory["serve_peak_rss_mb"]],
+                [f"rag ask, new process ({cold.backend}), median s", cold.rag_ask_s],
+                ["rag ask runs, s", cold.rag_ask_runs_s],
+                ["python -c 'import rag', median s", cold.import_rag_s],
+                ["rag --help, median s", cold.rag_help_s],
+                ["rag ingest peak RSS, MB", memory.ingest_peak_rss_mb],
+                ["rag ingest process, s", memory.ingest_process_s],
+                ["rag ask peak RSS, MB", memory.serve_peak_rss_mb],
             ],
         )
     )
@@ -1292,22 +1596,7 @@ def render(result: dict[str, Any]) -> str:
                 "+1 doc ingest s",
                 "+1 doc BM25 sync s",
             ],
-            [
-                [
-                    r["chunks"],
-                    r.get("fill_s"),
-                    f"{r['retrieval']['p50_ms']}/{r['retrieval']['p95_ms']}" if r.get("retrieval") else None,
-                    f"{r['answer']['p50_ms']}/{r['answer']['p95_ms']}" if r.get("answer") else None,
-                    r.get("first_answer_s"),
-                    r.get("serve_peak_rss_mb"),
-                    r.get("bm25_rebuild_s"),
-                    r.get("add_one_doc_ingest_s"),
-                    r.get("add_one_doc_bm25_sync_s"),
-                ]
-                if r.get("measured")
-                else [r["chunks"], None, None, None, None, None, None, None, r.get("note")]
-                for r in result["scale"]
-            ],
+            [_scale_cells(r) for r in result.scale],
         ),
         "",
         "Targets",
@@ -1315,14 +1604,14 @@ def render(result: dict[str, Any]) -> str:
             ["target", "wanted", "value", "met", "by CPU time", "note"],
             [
                 [
-                    t["name"],
-                    t["target"],
-                    t["value"],
-                    {True: "yes", False: "NO", None: "not measured"}[t["met"]],
-                    t.get("by_cpu_time"),
-                    t.get("note") or "",
+                    t.name,
+                    t.target,
+                    t.value,
+                    {True: "yes", False: "NO", None: "not measured"}[t.met],
+                    t.by_cpu_time,
+                    t.note or "",
                 ]
-                for t in result["targets"]
+                for t in result.targets
             ],
         ),
     ]
