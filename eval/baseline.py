@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
     from langchain_chroma import Chroma
 
-    from rag.store import Embedder, Store
+    from rag.index import Index
+    from rag.types import Embedder
 
 __all__ = [
     "BASELINES",
@@ -77,14 +78,14 @@ def make_baseline(name: str, articles: Sequence[Article], embedder: Embedder, di
     return BASELINES[name](articles, embedder, directory)
 
 
-def store_articles(store: Store) -> list[Article]:
-    """The committed articles of `store` (cleaned text and metadata), by doc id."""
-    records = store.records()
+def store_articles(index: Index) -> list[Article]:
+    """The committed articles of `index` (cleaned text and metadata), by doc id."""
+    records = index.records()
     return [
         Article(
             doc_id=doc_id,
             title=record.title,
-            text=store.article_text(doc_id),
+            text=index.article_text(doc_id),
             source=record.source,
             author=record.author,
             date=record.date,

@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
 
     from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.index import Index, IndexWriter
     from rag.settings import Settings
-    from rag.store import Store
     from rag.vectors import SentenceVectors
 
 __all__ = [
@@ -633,7 +633,7 @@ def _settings_for(base: Settings, data_dir: Path, collection: str, backend: str)
 class _Ingested:
     settings: Settings
     embedder: SentenceTransformerEmbeddings
-    store: Store
+    index: Index
     texts: list[str]
     vectors: list[list[float]]
     row: IngestRow
@@ -645,8 +645,7 @@ def _ingest_ours(
 ) -> _Ingested:
     from ingest.pipeline import ingest_paths
     from rag.embeddings import SentenceTransformerEmbeddings
-    from rag.lexical import LexicalIndex
-    from rag.store import Store
+    from rag.index import Index
 
     embedder = SentenceTransformerEmbeddings(
         config.settings.embedding_model,
@@ -663,7 +662,7 @@ def _ingest_ours(
     exported = None if backend == "torch" else marker.stat().st_mtime_ns != before
     # A first small ingest, untimed: imports Chroma and BM25 as any later run in this process finds them.
     warm = _settings_for(config.settings, data_dir, f"bench-warmup-{backend}", backend)
-    ingest_paths([_SEED_ARTICLE], warm, store=Store(warm, embedder), rebuild=True, progress=False)
+    ingest_paths([_SEED_ARTICLE], warm, index=Index(warm, embedder), rebuild=True, progress=False)
     log(f"  ingest with {backend} (model ready in {load_seconds:.1f}s)")
     runs: list[tuple[float, float]] = []
     raw_runs: list[tuple[float, float]] = []
@@ -673,15 +672,9 @@ def _ingest_ours(
         # Each run indexes into a new data folder, as the peers' runs do: a first `rag ingest`.
         settings = _settings_for(config.settings, data_dir / f"run-{run}", f"bench-{backend}", backend)
         with _clock(runs):
-            store = Store(settings, embedder)
-            ingest_paths(
-                corpus.paths,
-                settings,
-                store=store,
-                lexical=LexicalIndex(settings.data_dir, settings.collection),
-                progress=False,
-            )
-        texts = [c.text for c in sorted(store.committed_chunks(), key=lambda c: (c.doc_id, c.index))]
+            index = Index(settings, embedder)
+            ingest_paths(corpus.paths, settings, index=index, progress=False)
+        texts = [c.text for c in sorted(index.committed_chunks(), key=lambda c: (c.doc_id, c.index))]
         log(f"  raw encode of the same {len(texts)} chunks with {backend}")
         with _clock(raw_runs):
             vectors = embedder.embed_documents(texts)
@@ -707,7 +700,7 @@ def _ingest_ours(
         corpus.characters,
         embedder,
     )
-    return _Ingested(settings, embedder, store, texts, vectors, row, raw_row)
+    return _Ingested(settings, embedder, index, texts, vectors, row, raw_row)
 
 
 def _repeats(config: BenchConfig) -> int:
@@ -756,12 +749,12 @@ def _query_rows(
     name: str,
     settings: Settings,
     embedder: SentenceTransformerEmbeddings,
-    store: Store,
+    index: Index,
     questions: Sequence[str],
 ) -> list[QueryRow]:
     from rag.assistant import Assistant
 
-    assistant = Assistant(settings, embedder=embedder, store=store)
+    assistant = Assistant(settings, embedder=embedder, index=index)
     retriever = assistant.retriever
     for question in _WARMUP_QUESTIONS:
         assistant.ask(question)
@@ -1040,13 +1033,18 @@ class _Synthetic:
         return " ".join(sentences)
 
 
-def _fill(store: Store, synthetic: _Synthetic, start: int, count: int) -> None:
-    """Adds `count` synthetic chunks to the store as articles of `_SCALE_DOC_CHUNKS` chunks."""
+def _fill(index: Index, synthetic: _Synthetic, start: int, count: int) -> None:
+    """Adds `count` synthetic chunks to the index as articles of `_SCALE_DOC_CHUNKS` chunks, in one
+    writer (BM25 is built afterwards, and timed on its own)."""
+    with index.writer(sync_lexical=False) as writer:
+        _fill_batches(writer, synthetic, start, count)
+
+
+def _fill_batches(writer: IndexWriter, synthetic: _Synthetic, start: int, count: int) -> None:
     from ingest.pipeline import content_hash
-    from rag.store import chunk_id
+    from rag.index import chunk_id
     from rag.types import Article, Chunk, PreparedArticle
 
-    store.begin_write()
     made = 0
     batch: list[PreparedArticle] = []
     while made < count:
@@ -1081,10 +1079,8 @@ def _fill(store: Store, synthetic: _Synthetic, start: int, count: int) -> None:
         made += size
         if made >= count or sum(len(b.chunks) for b in batch) >= _SCALE_BATCH_CHUNKS:
             # As `rag ingest` writes: a batch's chunks in one write, then its records in one commit.
-            store.write_chunks(batch)
-            store.commit_documents(batch)
+            writer.put(batch)
             batch = []
-    store.end_write()
 
 
 def _scale(
@@ -1096,39 +1092,29 @@ def _scale(
     log: Callable[[str], None],
 ) -> list[ScaleRow]:
     from ingest.pipeline import ingest_paths
-    from rag.lexical import LexicalIndex
-    from rag.store import Store
+    from rag.index import Index
     from rag.text import sentence_spans
 
     settings = _settings_for(config.settings, data_dir, f"bench-scale-{config.backend}", config.backend)
-    store = Store(settings, base.embedder)
-    store.reset()
+    index = Index(settings, base.embedder)
+    with index.writer(rebuild=True, sync_lexical=False):
+        pass
     _vectors, pooled = base.embedder.embed_documents_with_sentences(
         base.texts, [sentence_spans(text) for text in base.texts]
     )
     synthetic = _Synthetic(base.texts, base.vectors, sentence_vectors=pooled)
-
-    class _TimedLexical(LexicalIndex):
-        seconds = 0.0
-
-        def sync(self, store: Store) -> None:
-            started = time.perf_counter()
-            super().sync(store)
-            _TimedLexical.seconds += time.perf_counter() - started
 
     rows: list[ScaleRow] = []
     filled = 0
     for step, target in enumerate(sorted(config.scales)):
         log(f"  scale {target} chunks: filling")
         started = time.perf_counter()
-        _fill(store, synthetic, filled, target - filled)
+        _fill(index, synthetic, filled, target - filled)
         filled = target
         fill_seconds = time.perf_counter() - started
-        lexical = LexicalIndex(settings.data_dir, settings.collection)
-        # A full build from the store: without its folder the index cannot catch up from the last step.
-        shutil.rmtree(lexical.directory, ignore_errors=True)
+        # A full build: without its folder BM25 cannot catch up from the last step.
         started = time.perf_counter()
-        lexical.sync(store)
+        index.rebuild_lexical()
         rebuild = time.perf_counter() - started
         log(f"  scale {target} chunks: serving in a child process")
         child = _run_child(
@@ -1144,10 +1130,9 @@ def _scale(
         extra = scratch / f"scale-extra-{step}"
         extra.mkdir()
         shutil.copyfile(_SEED_ARTICLE, extra / f"added-{step}.txt")
-        timed = _TimedLexical(settings.data_dir, settings.collection)
-        timed.sync(store)
-        _TimedLexical.seconds = 0.0
-        report = ingest_paths([extra], settings, store=store, lexical=timed, progress=False)
+        index.sync_lexical()
+        synced_before = index.lexical_sync_seconds
+        report = ingest_paths([extra], settings, index=index, progress=False)
         rows.append(
             ScaleRow(
                 chunks=target,
@@ -1159,7 +1144,7 @@ def _scale(
                 answer=Percentiles(**probe["answer"]) if probe.get("answer") else None,
                 serve_peak_rss_mb=round(child.peak_rss_mb, 1),
                 add_one_doc_ingest_s=round(report.seconds, 3),
-                add_one_doc_bm25_sync_s=round(_TimedLexical.seconds, 3),
+                add_one_doc_bm25_sync_s=round(index.lexical_sync_seconds - synced_before, 3),
                 note=None if child.returncode == 0 else child.stderr.strip()[-500:],
             )
         )
@@ -1193,7 +1178,7 @@ def run_bench(config: BenchConfig, *, log: Callable[[str], None] = lambda _line:
                 f"rag ({backend})",
                 done.settings,
                 done.embedder,
-                done.store,
+                done.index,
                 corpus.questions,
             )
         ours = ingested[config.backend]
@@ -1299,16 +1284,16 @@ def _seed_latency(
     settings: Settings, embedder: SentenceTransformerEmbeddings, questions: Sequence[str]
 ) -> list[QueryRow]:
     from ingest.pipeline import ingest_paths
-    from rag.store import Store
+    from rag.index import Index
 
-    store = Store(settings, embedder)
-    ingest_paths([_SEED_ARTICLE], settings, store=store, rebuild=True, progress=False)
+    index = Index(settings, embedder)
+    ingest_paths([_SEED_ARTICLE], settings, index=index, rebuild=True, progress=False)
     return _query_rows(
         SystemKey("rag", settings.embedding_backend),
         f"rag ({settings.embedding_backend}), seed index",
         settings,
         embedder,
-        store,
+        index,
         questions,
     )
 

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from eval.gold import GoldItem
-    from rag.store import Embedder
+    from rag.types import Embedder
 
 __all__ = ["Row", "collect", "fit", "hard_negatives", "leave_one_out", "main"]
 
@@ -166,14 +166,14 @@ def collect(
     answerer = ExtractiveAnswerer(refuse=False)
     items = list(gold)
     if swaps:
-        items += hard_negatives(gold, assistant.lexical.knows)
+        items += hard_negatives(gold, assistant.index.knows)
     rows = []
     for item in items:
         vector = embedder.embed_query(item["question"])
         passages = assistant.retriever.search(item["question"], query_vector=vector)
         draft = answerer.answer(
             AnswerRequest(
-                item["question"], passages, vector, embedder, assistant.lexical.idf, assistant.lexical.knows
+                item["question"], passages, vector, embedder, assistant.index.idf, assistant.index.knows
             )
         )
         short = draft.short_answer.text if draft.short_answer else None
@@ -198,7 +198,7 @@ def _index(docs: Sequence[Path], data_dir: Path, embedder: Embedder) -> None:
 
     settings = Settings(data_dir=data_dir, _env_file=None)
     assistant = Assistant(settings, embedder=embedder)
-    ingest_paths(list(docs), settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    ingest_paths(list(docs), settings, index=assistant.index, progress=False)
 
 
 # -- fitting --------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from eval.gold import DatasetError
 if TYPE_CHECKING:
     import argparse
 
-    from rag.store import Embedder
+    from rag.types import Embedder
 
 __all__ = ["add_eval_parser", "run_eval_command"]
 

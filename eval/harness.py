@@ -44,10 +44,9 @@ if TYPE_CHECKING:
     from eval.baseline import Baseline
     from eval.gold import GoldItem
     from eval.judge import Judge
-    from rag.lexical import LexicalIndex
+    from rag.index import Index
     from rag.settings import Settings
-    from rag.store import Embedder, Store
-    from rag.types import Answer, Passage
+    from rag.types import Answer, Embedder, Passage
 
 __all__ = [
     "JUDGE_METRICS",
@@ -473,34 +472,30 @@ def ask_all(
 
 
 @dataclass(frozen=True, slots=True)
-class _Index:
+class _Evaluated:
     settings: Settings
-    store: Store
-    lexical: LexicalIndex
+    index: Index
     description: dict[str, Any]
 
 
 @contextlib.contextmanager
 def _temporary_index(
     paths: Sequence[Path], settings: Settings, embedder: Embedder, scratch: Path, progress: bool
-) -> Iterator[_Index]:
+) -> Iterator[_Evaluated]:
     from ingest.pipeline import ingest_paths
-    from rag.lexical import LexicalIndex
-    from rag.store import Store
+    from rag.index import Index
 
     local = settings.model_copy(
         update={"data_dir": scratch / "data", "chroma_host": None, "chroma_token": None}
     )
-    store = Store(local, embedder)
-    lexical = LexicalIndex(local.data_dir, local.collection)
-    report = ingest_paths(paths, local, store=store, lexical=lexical, progress=progress)
+    index = Index(local, embedder)
+    report = ingest_paths(paths, local, index=index, progress=progress)
     if report.documents == 0:
         reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failed) or "no documents found"
         raise DatasetError(f"nothing to evaluate on: {reasons}")
-    yield _Index(
+    yield _Evaluated(
         settings=local,
-        store=store,
-        lexical=lexical,
+        index=index,
         description={
             "paths": [str(path) for path in paths],
             "index": "temporary",
@@ -513,24 +508,22 @@ def _temporary_index(
 
 
 @contextlib.contextmanager
-def _user_index(settings: Settings, embedder: Embedder) -> Iterator[_Index]:
-    from rag.lexical import LexicalIndex
-    from rag.store import Store
+def _user_index(settings: Settings, embedder: Embedder) -> Iterator[_Evaluated]:
+    from rag.index import Index
 
-    store = Store(settings, embedder)
-    if not store.exists():
+    index = Index(settings, embedder)
+    if not index.exists():
         raise NoIndexError(
             f"no index in {settings.store_location}; run `rag ingest PATH` first, or pass --docs PATH"
         )
-    records = store.records()
+    records = index.records()
     if not records:
         raise NoIndexError(
             f"the index in {settings.store_location} holds no articles; run `rag ingest PATH` first"
         )
-    yield _Index(
+    yield _Evaluated(
         settings=settings,
-        store=store,
-        lexical=LexicalIndex(settings.data_dir, settings.collection),
+        index=index,
         description={
             "paths": [],
             "index": settings.store_location,
@@ -573,16 +566,16 @@ def run_eval(
     embed = embedder.embed_documents
     with contextlib.ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rag-eval-")))
-        index = stack.enter_context(
+        evaluated = stack.enter_context(
             _temporary_index(docs, settings, embedder, scratch, progress)
             if docs
             else _user_index(settings, embedder)
         )
-        assistant = Assistant(index.settings, embedder=embedder, store=index.store, lexical=index.lexical)
+        assistant = Assistant(evaluated.settings, embedder=embedder, index=evaluated.index)
         answers = ask_all(
             gold, lambda q: assistant.ask(q, k=k, answerer=chosen), desc="assistant", progress=progress
         )
-        depth = max(*RECALL_DEPTHS, k or index.settings.top_k)
+        depth = max(*RECALL_DEPTHS, k or evaluated.settings.top_k)
         ranked = [
             assistant.retriever.search(item["question"], k=depth)
             for item in _bar(gold, desc="retrieval depth", enabled=progress)
@@ -590,7 +583,7 @@ def run_eval(
         evaluation = score_answers(
             gold,
             answers,
-            article_text=index.store.article_text,
+            article_text=evaluated.index.article_text,
             embed=embed,
             judge=judge,
             ranked=ranked,
@@ -599,7 +592,7 @@ def run_eval(
         peers: dict[str, Evaluation] = {}
         peer_config: dict[str, Any] = {}
         if baselines:
-            articles = store_articles(index.store)
+            articles = store_articles(evaluated.index)
             for name in baselines:
                 peer: Baseline = make_baseline(name, articles, embedder, scratch / f"baseline-{name}")
                 peer_answers = ask_all(gold, peer.ask, desc=name, progress=progress)
@@ -607,7 +600,7 @@ def run_eval(
                     gold,
                     peer_answers,
                     system=name,
-                    article_text=index.store.article_text,
+                    article_text=evaluated.index.article_text,
                     embed=embed,
                     judge=judge,
                     progress=progress,
@@ -616,12 +609,12 @@ def run_eval(
         run_config: dict[str, Any] = {
             **(config or {}),
             "gold_items": len(gold),
-            "k": k or index.settings.top_k,
+            "k": k or evaluated.settings.top_k,
             "answerer": chosen,
             "embedder": embedder.model_id,
-            "chunking": index.store.chunking,
-            "collection": index.settings.collection,
-            "documents": index.description,
+            "chunking": evaluated.index.chunking,
+            "collection": evaluated.settings.collection,
+            "documents": evaluated.description,
             "baselines": peer_config,
             "judge": judge.model_name if judge is not None else None,
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -1,4 +1,4 @@
-"""Today's BM25 engine (`rag.lexical`) side by side with SQLite FTS5 and tantivy, in one run.
+"""Today's BM25 engine (`rag.index.lexical`) side by side with SQLite FTS5 and tantivy, in one run.
 
 Speed, on synthetic corpora of 10^3, 10^4 and 10^5 chunks (real sentences from the RealTimeQA
 archives, shuffled into chunks as long as real ones): a full build, adding and replacing one
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
     from eval.gold import GoldItem
-    from rag.store import Store
+    from rag.index.store import Store
 
 __all__ = [
     "ENGINES",
@@ -171,13 +171,13 @@ class _ChunkSource:
 
 
 class TodayEngine(LexicalEngine):
-    """`rag.lexical.LexicalIndex`: numpy segments and a JSON manifest, everything also held in memory."""
+    """`rag.index.lexical.LexicalIndex`: numpy segments and a JSON manifest, everything also held in memory."""
 
     name = "today"
-    label = "today's (rag.lexical)"
+    label = "today's (rag.index.lexical)"
 
     def __init__(self, directory: Path) -> None:
-        from rag.lexical import LexicalIndex
+        from rag.index.lexical import LexicalIndex
 
         super().__init__(directory)
         self._source = _ChunkSource()

@@ -8,15 +8,14 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ingest.loaders import LoadError
-from rag.store import SentenceEmbedder, WhitespaceTokenizer, chunk_id
+from rag.index import chunk_id
 from rag.text import sentence_spans
-from rag.types import Chunk
+from rag.types import Chunk, SentenceEmbedder, WhitespaceTokenizer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from rag.store import Embedder
-    from rag.types import Article
+    from rag.types import Article, Embedder
     from rag.vectors import SentenceVectors
 
 __all__ = ["MAX_CHARS_PER_TOKEN", "chunk_article", "embed_chunks", "unbroken_runs"]

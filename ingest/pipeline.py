@@ -1,4 +1,4 @@
-"""Sync a store with files: add new articles, replace changed ones, skip unchanged, prune gone.
+"""Sync the index with files: add new articles, replace changed ones, skip unchanged, prune gone.
 
 Files are read, parsed (in a separate process, within the settings' time and memory budget),
 chunked and embedded without the index's write lock. The lock is held only while a batch of
@@ -30,10 +30,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ingest.worker import ParseWorker
-    from rag.lexical import LexicalIndex
+    from rag.index import Index, IndexWriter
     from rag.settings import Settings
-    from rag.store import DocRecord, Store
-    from rag.types import Article, Chunk
+    from rag.types import Article, Chunk, DocRecord
     from rag.vectors import SentenceVectors
 
 __all__ = ["FileResult", "IngestReport", "discover", "ingest_paths", "shown_path"]
@@ -383,29 +382,26 @@ def ingest_paths(
     paths: Sequence[Path | str],
     settings: Settings,
     *,
-    store: Store | None = None,
-    lexical: LexicalIndex | None = None,
+    index: Index | None = None,
     prune: bool = False,
     rebuild: bool = False,
     progress: bool | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     follow_symlinks: bool = False,
 ) -> IngestReport:
-    """Bring the store in line with the files under `paths`; see the README for the rules."""
+    """Bring the index in line with the files under `paths`; see the README for the rules."""
     from rag.embeddings import embedder_from_settings
-    from rag.lexical import LexicalIndex
-    from rag.store import Store
+    from rag.index import Index
 
     started = time.perf_counter()
-    with parse_worker(settings) as parser:  # its process starts while the store opens
-        if store is None:
-            store = Store(settings, embedder_from_settings(settings))
-        lexical = lexical or LexicalIndex(settings.data_dir, settings.collection)
+    with parse_worker(settings) as parser:  # its process starts while the index opens
+        if index is None:
+            index = Index(settings, embedder_from_settings(settings))
         sources, problems = discover([Path(p) for p in paths], follow_symlinks=follow_symlinks)
         show = sys.stderr.isatty() if progress is None else progress
-        sync = _Sync(settings, store, lexical, parser, _Progress(len(sources), show), on_file)
+        sync = _Sync(settings, index, parser, _Progress(len(sources), show), on_file)
         report = sync.run(sources, problems, prune=prune, rebuild=rebuild)
-    records = store.records()
+    records = index.records()
     report.documents = len(records)
     report.chunks = sum(r.n_chunks for r in records.values())
     report.seconds = time.perf_counter() - started
@@ -418,15 +414,13 @@ class _Sync:
     def __init__(
         self,
         settings: Settings,
-        store: Store,
-        lexical: LexicalIndex,
+        index: Index,
         parser: ParseWorker,
         bar: _Progress,
         on_file: Callable[[FileResult], None] | None,
     ) -> None:
         self.settings = settings
-        self.store = store
-        self.lexical = lexical
+        self.index = index
         self.parser = parser
         self.bar = bar
         self.on_file = on_file
@@ -447,15 +441,12 @@ class _Sync:
     ) -> IngestReport:
         for problem in problems:
             self.record(problem, counted=False)
-        store = self.store
-        with store.write_lock():  # short: start over, or finish what a killed writer left
-            if rebuild:
-                store.reset()
-            if store.begin_write():
-                self.report.recovered = store.reconcile()
-            store.end_write()
-            self.generation = store.generation()
-            self.ids = _Ids(store.records())
+        index = self.index
+        # Short: start over, or finish what a killed writer left.
+        with index.writer(rebuild=rebuild, sync_lexical=False) as writer:
+            self.report.recovered = writer.recovered
+        self.generation = index.generation()
+        self.ids = _Ids(index.records())
         pending: list[_Prepared] = []
         for source in sources:
             prepared = self._prepare(source)
@@ -468,12 +459,9 @@ class _Sync:
                 pending = []
         if pending:
             self._write(pending)
-        with store.write_lock():  # then prune, and bring BM25 up to date
-            if store.begin_write():
-                self.report.recovered += store.reconcile()
-            removed = self._prune() if prune else []
-            store.end_write()
-            self.lexical.sync(store)
+        with index.writer() as writer:  # then prune, and bring BM25 up to date
+            self.report.recovered += writer.recovered
+            removed = self._prune(writer) if prune else []
         for result in removed:
             self.record(result, counted=False)
         self.bar.close()
@@ -506,7 +494,7 @@ class _Sync:
             c_hash = content_hash(article)
             chunks = chunk_article(
                 article,
-                self.store.embedder,
+                self.index.embedder,
                 max_tokens=settings.chunk_tokens,
                 overlap_sentences=settings.chunk_overlap_sentences,
                 content_hash=c_hash,
@@ -523,39 +511,33 @@ class _Sync:
 
     def _write(self, pending: list[_Prepared]) -> None:
         """Embeds a batch, then writes it under the lock, then reports its files."""
-        vectors, sentences = embed_chunks(self.store.embedder, [c for p in pending for c in p.chunks])
+        vectors, sentences = embed_chunks(self.index.embedder, [c for p in pending for c in p.chunks])
         offset = 0
         for prepared in pending:
             stop = offset + len(prepared.chunks)
             prepared.vectors = vectors[offset:stop]
             prepared.sentences = None if sentences is None else sentences[offset:stop]
             offset = stop
-        store = self.store
-        with store.write_lock():
-            if store.begin_write():
-                self.report.recovered += store.reconcile()
-            if store.generation() != self.generation:
-                self._recheck(pending)
+        index = self.index
+        with index.writer(sync_lexical=False) as writer:  # BM25 catches up once, at the end
+            self.report.recovered += writer.recovered
+            if index.generation() != self.generation:
+                self._recheck(pending, writer.records())
             written = [p for p in pending if p.status != "unchanged"]
-            if written:
-                # One chunk write and one commit for the whole batch: Chroma's cost per call
-                # dominates small articles. A kill loses at most this batch, which a rerun redoes.
-                batch = [p.for_store() for p in written]
-                store.write_chunks(batch)
-                store.commit_documents(batch)
-            store.end_write()
-            self.generation = store.generation()
+            # One chunk write and one commit for the whole batch: Chroma's cost per call
+            # dominates small articles. A kill loses at most this batch, which a rerun redoes.
+            writer.put([p.for_store() for p in written])
+        self.generation = index.generation()
         for p in written:
             self.ids.committed(p.article.doc_id, p.source.real)
         for p in pending:
             self.record(FileResult(shown_path(p.source.path), p.article.doc_id, p.status, len(p.chunks)))
 
-    def _recheck(self, pending: list[_Prepared]) -> None:
+    def _recheck(self, pending: list[_Prepared], records: dict[str, DocRecord]) -> None:
         """Another writer changed the index since this batch was prepared: its ids and statuses
-        are decided again against what is committed now."""
-        from rag.store import chunk_id
+        are decided again against what is committed now (`records`)."""
+        from rag.index import chunk_id
 
-        records = self.store.records()
         for p in pending:
             self.ids.release(p.article.doc_id)
         self.ids.refresh(records)
@@ -573,10 +555,10 @@ class _Sync:
             else:
                 p.status = "added" if existing is None else "updated"
 
-    def _prune(self) -> list[FileResult]:
+    def _prune(self, writer: IndexWriter) -> list[FileResult]:
         removed = []
-        for doc_id, existing in self.store.records().items():
+        for doc_id, existing in writer.records().items():
             if existing.path and not _file_exists(existing.path) and doc_id not in self.ids.given:
-                self.store.delete_document(doc_id)
+                writer.delete(doc_id)
                 removed.append(FileResult(existing.path, doc_id, "removed"))
         return removed

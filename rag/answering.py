@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Hashable, Iterator, Sequence
 
     from rag.settings import Settings
-    from rag.store import Embedder
+    from rag.types import Embedder
 
 __all__ = [
     "ABSTENTION",

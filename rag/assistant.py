@@ -19,11 +19,10 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
     from rag.answering import Answerer
-    from rag.lexical import LexicalIndex
+    from rag.index import Index
     from rag.retriever import ArticleFilter, HybridRetriever
     from rag.settings import Settings
-    from rag.store import DocRecord, Embedder, Store
-    from rag.types import Citation, Passage, ShortAnswer
+    from rag.types import Citation, DocRecord, Embedder, Passage, ShortAnswer
 
 __all__ = ["AnswerChain", "Assistant", "QuestionError"]
 
@@ -68,8 +67,7 @@ class Assistant:
         settings: Settings | None = None,
         *,
         embedder: Embedder | None = None,
-        store: Store | None = None,
-        lexical: LexicalIndex | None = None,
+        index: Index | None = None,
         retriever: HybridRetriever | None = None,
         answerer: Answerer | None = None,
     ) -> None:
@@ -77,8 +75,7 @@ class Assistant:
 
         self.settings = settings or load_settings()
         self._embedder = embedder
-        self._store = store
-        self._lexical = lexical
+        self._index = index
         self._retriever = retriever
         self._answerers: dict[str, Answerer] = {}
         if answerer is not None:
@@ -96,22 +93,13 @@ class Assistant:
         return self._embedder
 
     @property
-    def store(self) -> Store:
-        """The Chroma store."""
-        if self._store is None:
-            from rag.store import Store
+    def index(self) -> Index:
+        """The article index (Chroma and BM25)."""
+        if self._index is None:
+            from rag.index import Index
 
-            self._store = Store(self.settings, self.embedder)
-        return self._store
-
-    @property
-    def lexical(self) -> LexicalIndex:
-        """The BM25 index beside the store."""
-        if self._lexical is None:
-            from rag.lexical import LexicalIndex
-
-            self._lexical = LexicalIndex(self.settings.data_dir, self.settings.collection)
-        return self._lexical
+            self._index = Index(self.settings, self.embedder)
+        return self._index
 
     @property
     def retriever(self) -> HybridRetriever:
@@ -119,7 +107,7 @@ class Assistant:
         if self._retriever is None:
             from rag.retriever import HybridRetriever
 
-            self._retriever = HybridRetriever.from_settings(self.settings, self.store, self.lexical)
+            self._retriever = HybridRetriever.from_settings(self.settings, self.index)
         return self._retriever
 
     def answerer(self, name: str | None = None) -> Answerer:
@@ -138,19 +126,14 @@ class Assistant:
 
     def articles(self) -> list[DocRecord]:
         """Indexed articles, by title."""
-        if not self.store.exists():
+        if not self.index.exists():
             return []
-        return sorted(self.store.records().values(), key=lambda r: (r.title.casefold(), r.doc_id))
+        return sorted(self.index.records().values(), key=lambda r: (r.title.casefold(), r.doc_id))
 
     def delete_article(self, doc_id: str) -> None:
         """Removes an article and its chunks from the index."""
-        with self.store.write_lock():
-            self.store.begin_write()
-            try:
-                self.store.delete_document(doc_id)
-            finally:
-                self.store.end_write()
-        self.lexical.sync(self.store)
+        with self.index.writer() as writer:
+            writer.delete(doc_id)
 
     # -- asking -----------------------------------------------------------------------------
 
@@ -195,8 +178,8 @@ class Assistant:
             passages=passages,
             query_vector=query_vector,
             embedder=self.embedder,
-            idf=self.lexical.idf,
-            known=self.lexical.knows,
+            idf=self.index.idf,
+            known=self.index.knows,
         )
         notes: list[str] = []
         draft: Draft | None = None
@@ -241,7 +224,7 @@ class Assistant:
         started: float,
         retrieved: float,
     ) -> Answer:
-        citations, failed = verify(draft.citations, self.store.article_text)
+        citations, failed = verify(draft.citations, self.index.article_text)
         text = draft.text
         if failed:
             notes.append(f"dropped {len(failed)} citation(s) whose quote did not match the article")
@@ -249,7 +232,7 @@ class Assistant:
         text, citations = renumber(text, citations)
         abstained = draft.abstained or not text.strip()
         short = draft.short_answer
-        if short is not None and not _supported(short, citations, self.store.article_text):
+        if short is not None and not _supported(short, citations, self.index.article_text):
             notes.append("dropped the short answer: it did not match a cited quote of the article")
             text = text.replace(f"{short.text} — ", "", 1)
             short = None

@@ -109,11 +109,11 @@ def print_json(payload: Any) -> None:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     from rag.embeddings import embedder_from_settings
-    from rag.store import Store
+    from rag.index import Index
 
     settings = settings_from_args(args)
-    store = Store(settings, embedder_from_settings(settings))
-    stats = store.stats()
+    index = Index(settings, embedder_from_settings(settings))
+    stats = index.stats()
     if args.json:
         stats["articles"] = (
             [
@@ -124,9 +124,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
                     "date": r.date,
                     "chunks": r.n_chunks,
                 }
-                for r in sorted(store.records().values(), key=lambda r: r.doc_id)
+                for r in sorted(index.records().values(), key=lambda r: r.doc_id)
             ]
-            if store.exists()
+            if index.exists()
             else []
         )
         print_json(stats)

@@ -20,10 +20,9 @@ if TYPE_CHECKING:
 
     from langchain_core.callbacks import CallbackManagerForRetrieverRun
 
-    from rag.lexical import LexicalIndex
+    from rag.index import Index
     from rag.settings import Settings
-    from rag.store import DocRecord, Store
-    from rag.types import Chunk
+    from rag.types import Chunk, DocRecord
 
 __all__ = ["ArticleFilter", "HybridRetriever"]
 
@@ -93,8 +92,7 @@ class HybridRetriever(BaseRetriever):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    store: Any = Field(description="The `rag.store.Store` to search.")
-    lexical: Any = Field(description="The `rag.lexical.LexicalIndex` kept in step with the store.")
+    index: Any = Field(description="The `rag.index.Index` to search.")
     k: int = Field(5, ge=1, description="Passages returned.")
     fetch_k: int = Field(100, ge=1, description="Candidates taken from each first-stage retriever.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
@@ -122,15 +120,10 @@ class HybridRetriever(BaseRetriever):
         return self
 
     @classmethod
-    def from_settings(
-        cls, settings: Settings, store: Store, lexical: LexicalIndex | None = None
-    ) -> HybridRetriever:
-        """A retriever configured by `settings`."""
-        from rag.lexical import LexicalIndex
-
+    def from_settings(cls, settings: Settings, index: Index) -> HybridRetriever:
+        """A retriever of `index` configured by `settings`."""
         return cls(
-            store=store,
-            lexical=lexical or LexicalIndex(settings.data_dir, settings.collection),
+            index=index,
             k=settings.top_k,
             fetch_k=settings.fetch_k,
             rrf_k=settings.rrf_k,
@@ -156,7 +149,7 @@ class HybridRetriever(BaseRetriever):
             raise ValueError(f"k must be at least 1, got {k}")
         k = k or self.k
         fetch = max(self.fetch_k, k)
-        records = self.store.records()
+        records = self.index.records()
         chosen_filter = article_filter or self.article_filter
         allowed = chosen_filter.allowed(records) if chosen_filter else None
         if allowed is not None and not allowed:
@@ -164,15 +157,14 @@ class HybridRetriever(BaseRetriever):
         found: dict[str, _Candidate] = {}
         unit: np.ndarray | None = None
         if self.dense_weight > 0 or self.sentence_weight > 0:
-            vector = query_vector if query_vector is not None else self.store.embedder.embed_query(query)
+            vector = query_vector if query_vector is not None else self.index.embedder.embed_query(query)
             unit = _unit(vector)
             where = {"doc_id": {"$in": sorted(allowed)}} if allowed is not None else None
-            for chunk, similarity in self.store.dense_search(vector, fetch, where):
+            for chunk, similarity in self.index.dense_search(vector, fetch, where):
                 found[chunk.chunk_id] = _Candidate(chunk, dense=similarity)
         if self.lexical_weight > 0 or self.recency_weight > 0:
             # BM25 also tells the recency ranking which candidates share a word with the question.
-            self.lexical.sync(self.store)
-            for chunk, score in self.lexical.search(query, fetch, allowed):
+            for chunk, score in self.index.lexical_search(query, fetch, allowed):
                 found.setdefault(chunk.chunk_id, _Candidate(chunk)).lexical = score
         candidates = [c for c in found.values() if c.chunk.doc_id in records]
         for candidate in candidates:
@@ -184,7 +176,7 @@ class HybridRetriever(BaseRetriever):
         best = self._without_copies([(candidates[i], fused[i]) for i in order], k)
         packed = {c.chunk.chunk_id: c.chunk.sentence_vectors for c, _ in best if c.chunk.sentence_vectors}
         unread = [c.chunk.chunk_id for c, _ in best if c.chunk.chunk_id not in packed and not c.read]
-        packed |= self.store.sentence_vectors(unread) if unread else {}
+        packed |= self.index.sentence_vectors(unread) if unread else {}
         passages = []
         for candidate, score in best:
             chunk = candidate.chunk
@@ -212,7 +204,7 @@ class HybridRetriever(BaseRetriever):
         an index of an older version) is ranked by its own vector if the dense search found it.
         """
         missing = [c for c in candidates if not c.chunk.sentence_vectors]
-        read = self.store.sentence_vectors([c.chunk.chunk_id for c in missing]) if missing else {}
+        read = self.index.sentence_vectors([c.chunk.chunk_id for c in missing]) if missing else {}
         for candidate in missing:
             candidate.read = True
             encoded = read.get(candidate.chunk.chunk_id)

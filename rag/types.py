@@ -1,16 +1,29 @@
-"""The data that flows through the assistant: articles, chunks, passages, answers."""
+"""The data that flows through the assistant (articles, chunks, records, passages, answers), and
+the protocols of the embedder that the index and the chunker share."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from rag.vectors import SentenceVectors
 
-__all__ = ["Answer", "Article", "Chunk", "Citation", "Passage", "PreparedArticle", "ShortAnswer"]
+__all__ = [
+    "Answer",
+    "Article",
+    "Chunk",
+    "Citation",
+    "DocRecord",
+    "Embedder",
+    "Passage",
+    "PreparedArticle",
+    "SentenceEmbedder",
+    "ShortAnswer",
+    "WhitespaceTokenizer",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +169,55 @@ class Answer:
             "answerer": self.answerer,
             "notes": list(self.notes),
         }
+
+
+class Embedder(Protocol):
+    """What the store and the chunker need from an embedding model."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def max_tokens(self) -> int: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
+
+    def embed_query(self, text: str) -> list[float]: ...
+
+
+@runtime_checkable
+class WhitespaceTokenizer(Embedder, Protocol):
+    """An embedder that can tell whether its tokenizer counts texts joined by whitespace as the
+    sum of their parts (then the chunker need not count such runs again)."""
+
+    @property
+    def splits_at_whitespace(self) -> bool: ...
+
+
+@runtime_checkable
+class SentenceEmbedder(Embedder, Protocol):
+    """An embedder that also pools sentence vectors out of each chunk's own pass (see `rag.vectors`)."""
+
+    def embed_documents_with_sentences(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[SentenceVectors | None]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DocRecord:
+    """The committed state of one article in the store."""
+
+    doc_id: str
+    title: str
+    source: str
+    author: str
+    date: str
+    path: str
+    content_hash: str
+    file_hash: str
+    n_chunks: int
+    ingested_at: float

@@ -16,14 +16,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from rag.embeddings import SentenceTransformerEmbeddings
 from rag.settings import Settings
-from tests.support import SEEDS, HashingEmbedder
+from tests.support import SEEDS, HashingEmbedder, raw_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from rag.assistant import Assistant
-    from rag.store import Store
+    from rag.index import Index
+    from rag.index.store import Store
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +62,7 @@ def seed_assistant(
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", _env_file=None)
     assistant = Assistant(settings, embedder=embedder)
-    report = ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    report = ingest_paths([SEEDS], settings, index=assistant.index, progress=False)
     assert report.ok
     return assistant
 
@@ -89,9 +90,22 @@ def memory_store(
     settings: Settings, hashing_embedder: HashingEmbedder, memory_client: Any
 ) -> Iterator[Store]:
     """A store in memory with the hashing embedder, in collections of its own; dropped afterwards."""
-    from rag.store import Store
+    from rag.index.store import Store
 
     own = settings.model_copy(update={"collection": f"t-{uuid.uuid4().hex[:16]}"})
     store = Store(own, hashing_embedder, client=memory_client)
     yield store
     store.reset()
+
+
+@pytest.fixture
+def memory_index(
+    settings: Settings, hashing_embedder: HashingEmbedder, memory_client: Any
+) -> Iterator[Index]:
+    """An index in memory with the hashing embedder, in collections of its own; dropped afterwards."""
+    from rag.index import Index
+
+    own = settings.model_copy(update={"collection": f"t-{uuid.uuid4().hex[:16]}"})
+    index = Index(own, hashing_embedder, client=memory_client)
+    yield index
+    raw_store(index).reset()

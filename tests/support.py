@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag.settings import Settings
-from rag.store import SentenceEmbedder, WhitespaceTokenizer
+from rag.types import SentenceEmbedder, WhitespaceTokenizer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     import numpy as np
 
-    from rag.store import Store
+    from rag.index import Index
+    from rag.index.lexical import LexicalIndex
+    from rag.index.store import Store
     from rag.types import Answer
     from rag.vectors import SentenceVectors
 
@@ -36,6 +38,8 @@ __all__ = [
     "free_port",
     "make_settings",
     "port_is_free",
+    "raw_lexical",
+    "raw_store",
     "vector_rows",
 ]
 
@@ -112,7 +116,7 @@ def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def forget_open_stores() -> None:
-    """Drops this process's embedded Chroma clients, so the next `Store` opens its folder afresh.
+    """Drops this process's embedded Chroma clients, so the next `Index` opens its folder afresh.
 
     An embedded Chroma client keeps its vector index in memory; to read what another process
     wrote (or to let it write safely), the test process must open the store again.
@@ -122,27 +126,40 @@ def forget_open_stores() -> None:
     SharedSystemClient.clear_system_cache()
 
 
-def chunk_rows(store: Store) -> dict[str, tuple[str, int, int, int, str]]:
+def raw_store(index: Index | Store) -> Store:
+    """The Chroma store inside an index, for tests that look at what Chroma holds (raw rows,
+    vectors, the write protocol's steps): the one place the tests reach past `Index`."""
+    from rag.index import Index
+
+    return index._store if isinstance(index, Index) else index
+
+
+def raw_lexical(index: Index) -> LexicalIndex:
+    """The BM25 engine inside an index, for tests of the engine itself (its files, its state)."""
+    return index._lexical
+
+
+def chunk_rows(index: Index | Store) -> dict[str, tuple[str, int, int, int, str]]:
     """Committed chunks by id, as comparable tuples."""
-    return {c.chunk_id: (c.doc_id, c.index, c.start, c.end, c.text) for c in store.committed_chunks()}
+    return {c.chunk_id: (c.doc_id, c.index, c.start, c.end, c.text) for c in index.committed_chunks()}
 
 
-def vector_rows(store: Store) -> dict[str, np.ndarray]:
+def vector_rows(index: Index | Store) -> dict[str, np.ndarray]:
     """The stored vector of each committed chunk, by id."""
     import numpy as np
 
-    ids = sorted(chunk_rows(store))
-    got = store.chunks().get(ids=ids, include=["embeddings"])
+    ids = sorted(chunk_rows(index))
+    got = raw_store(index).chunks().get(ids=ids, include=["embeddings"])
     return {
         str(i): np.asarray(v, dtype=np.float64) for i, v in zip(got["ids"], got["embeddings"], strict=True)
     }
 
 
-def assert_verified(answer: Answer, store: Store) -> None:
+def assert_verified(answer: Answer, index: Index | Store) -> None:
     """The answer cites something, and every quote is its article's text at the citation's offsets."""
     assert answer.citations
     for citation in answer.citations:
-        assert store.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
+        assert index.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
 
 
 # -- a deterministic embedder ---------------------------------------------------------------------

@@ -34,11 +34,9 @@ def data_dir(
 ) -> Path:
     folder = tmp_path_factory.mktemp("articles")
     (folder / "port-velloran.txt").write_text(ARTICLE, encoding="utf-8")
-    settings = Settings(data_dir=tmp_path_factory.mktemp("cli") / "data", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path_factory.mktemp("cli") / "data", _env_file=None)
     assistant = Assistant(settings, embedder=embedder)
-    report = ingest_paths(
-        [folder], settings, store=assistant.store, lexical=assistant.lexical, progress=False
-    )
+    report = ingest_paths([folder], settings, index=assistant.index, progress=False)
     assert report.ok
     return settings.data_dir
 

@@ -85,3 +85,69 @@ def test_importing_every_core_module_loads_no_outer_package() -> None:
         cwd=REPO,
     )
     assert json.loads(run.stdout) == {}
+
+
+# -- the index package owns Chroma and BM25 --------------------------------------------------------
+
+INDEX = CORE / "index"
+INDEX_INTERNALS = ("chromadb", "langchain_chroma", "rag.index.")
+"""Modules only `rag/index/` may import: callers go through `rag.index.Index` and its writer."""
+PEERS_OWN_STORES = {
+    ("eval/baseline.py", "NaiveBaseline.build"): "the LangChain textbook pipeline's own Chroma",
+    ("eval/baseline.py", ""): "the type of that pipeline's store, for annotations",
+    ("eval/bench.py", "_langchain"): "LangChain's default pipeline, benchmarked beside ours",
+    ("eval/bench.py", "_llamaindex"): "LlamaIndex's default pipeline, benchmarked beside ours",
+    ("eval/lexical_compare.py", "TodayEngine.__init__"): "our BM25 engine itself, compared with others",
+    ("eval/lexical_compare.py", ""): "the store type its in-memory article source stands in for",
+}
+"""Imports outside the package that build a peer system's own store, not ours, by (file, function)."""
+
+
+def _imports_with_scope(path: Path) -> list[tuple[int, str, str]]:
+    """(line, module, enclosing function as `Class.method`, "" at module level) of every import."""
+    found: list[tuple[int, str, str]] = []
+
+    def visit(node: ast.AST, scope: list[str]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.Import):
+                found.extend((child.lineno, alias.name, ".".join(scope)) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom) and child.level == 0 and child.module:
+                names = [f"{child.module}.{alias.name}" for alias in child.names]
+                found.extend((child.lineno, name, ".".join(scope)) for name in names)
+            inner = isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            visit(child, [*scope, child.name] if inner else scope)
+
+    visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), [])
+    return found
+
+
+CALLERS = sorted(
+    path
+    for package in ("rag", "ingest", "ui", "eval")
+    for path in (REPO / package).rglob("*.py")
+    if INDEX not in path.parents
+)
+
+
+@pytest.mark.parametrize("path", CALLERS, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_no_caller_outside_the_index_package_touches_chroma_or_bm25(path: Path) -> None:
+    where = path.relative_to(REPO).as_posix()
+    reached = [
+        f"{line}: {module} (in {scope or 'module'})"
+        for line, module, scope in _imports_with_scope(path)
+        if module.startswith(INDEX_INTERNALS)
+        and not module.startswith(("rag.index.Index", "rag.index.IndexWriter", "rag.index.chunk"))
+        and (where, scope) not in PEERS_OWN_STORES
+    ]
+    assert reached == []
+
+
+def test_the_index_check_sees_a_direct_chroma_import(tmp_path: Path) -> None:
+    caller = tmp_path / "caller.py"
+    caller.write_text(
+        "def f():\n    from rag.index.store import Store\n\nclass C:\n    def g(self):\n        import chromadb\n"
+    )
+    assert [(m, s) for _l, m, s in _imports_with_scope(caller)] == [
+        ("rag.index.store.Store", "f"),
+        ("chromadb", "C.g"),
+    ]

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from rag.assistant import Assistant
     from rag.retriever import ArticleFilter
     from rag.settings import Settings
-    from rag.store import DocRecord
+    from rag.types import DocRecord
 
 __all__ = ["build_app", "serve"]
 
@@ -199,8 +199,7 @@ class _Handlers:
             report, problems = ingest_uploads(
                 files,
                 self.assistant.settings,
-                store=self.assistant.store,
-                lexical=self.assistant.lexical,
+                index=self.assistant.index,
                 on_file=advance,
             )
         except Exception as exc:
@@ -215,7 +214,7 @@ class _Handlers:
         if not doc_id:
             return (render.notice("Choose an article to delete.", error=True), "", *self.refresh(only))
         try:
-            record = self.assistant.store.records().get(doc_id)
+            record = self.assistant.index.records().get(doc_id)
             if record is None:
                 status = render.notice(f"{doc_id} is not in the index (already deleted?).", error=True)
             else:

@@ -20,8 +20,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ingest.pipeline import FileResult
-    from rag.store import DocRecord
-    from rag.types import Answer, Citation, Passage
+    from rag.types import Answer, Citation, DocRecord, Passage
 
 __all__ = [
     "PANEL_SCRIPT",

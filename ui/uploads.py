@@ -15,9 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ingest.pipeline import FileResult, IngestReport
-    from rag.lexical import LexicalIndex
+    from rag.index import Index
     from rag.settings import Settings
-    from rag.store import Store
 
 __all__ = ["discard_upload", "ingest_uploads", "safe_filename", "upload_dir"]
 
@@ -62,8 +61,7 @@ def ingest_uploads(
     files: Sequence[str | Path],
     settings: Settings,
     *,
-    store: Store,
-    lexical: LexicalIndex,
+    index: Index,
     on_file: Callable[[FileResult], None] | None = None,
 ) -> tuple[IngestReport | None, list[str]]:
     """Copies acceptable uploads into `upload_dir` and ingests them; returns the report and refusals.
@@ -73,7 +71,7 @@ def ingest_uploads(
     """
     from ingest.pipeline import ingest_paths
 
-    store.check_writable()
+    index.check_writable()
     folder = upload_dir(settings)
     problems: list[str] = []
     accepted: dict[str, Path] = {}
@@ -108,9 +106,7 @@ def ingest_uploads(
             else:
                 staged[target] = None
             shutil.copyfile(source, target)
-        report = ingest_paths(
-            list(staged), settings, store=store, lexical=lexical, progress=False, on_file=on_file
-        )
+        report = ingest_paths(list(staged), settings, index=index, progress=False, on_file=on_file)
     except BaseException:
         _settle(staged, failed=set(staged))
         raise

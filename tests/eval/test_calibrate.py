@@ -326,7 +326,7 @@ def _refused(assistant: Assistant, items: Sequence[GoldItem]) -> list[str]:
 
 
 def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seed_assistant: Assistant) -> None:
-    twins = hard_negatives(SEED_GOLD, seed_assistant.lexical.knows)
+    twins = hard_negatives(SEED_GOLD, seed_assistant.index.knows)
     answerable = {item["id"]: item for item in SEED_GOLD if item["type"] != "unanswerable"}
     assert len(twins) >= 15, "names, years or numbers to swap in at least 15 of the 39 questions"
 
@@ -342,8 +342,7 @@ def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seed_
     unrefusing = Assistant(
         seed_assistant.settings,
         embedder=seed_assistant.embedder,
-        store=seed_assistant.store,
-        lexical=seed_assistant.lexical,
+        index=seed_assistant.index,
         answerer=ExtractiveAnswerer(refuse=False),
     )
     assert _refused(unrefusing, twins) == []
@@ -352,7 +351,7 @@ def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seed_
 def test_a_question_about_howard_lutnick_is_answered_and_its_swapped_twin_refused(
     seed_assistant: Assistant,
 ) -> None:
-    (twin,) = hard_negatives([LUTNICK], seed_assistant.lexical.knows)
+    (twin,) = hard_negatives([LUTNICK], seed_assistant.index.knows)
     assert "Howard Lutnick" not in twin["question"]
     assert twin["question"].endswith(" say would happen to the tariffs if fentanyl ends?")
 

@@ -186,13 +186,13 @@ def test_configured_index_is_used_and_not_written(
     embedder: SentenceTransformerEmbeddings, user_data: Path, tmp_path: Path
 ) -> None:
     from ingest.pipeline import ingest_paths
+    from rag.index import Index
     from rag.settings import load_settings
-    from rag.store import Store
 
     settings = load_settings()
-    store = Store(settings, embedder)
-    ingest_paths([SEEDS], settings, store=store, progress=False)
-    generation = store.generation()
+    index = Index(settings, embedder)
+    ingest_paths([SEEDS], settings, index=index, progress=False)
+    generation = index.generation()
     gold = tmp_path / "three.jsonl"
     gold.write_text(
         "".join(SEED_GOLD.read_text(encoding="utf-8").splitlines(keepends=True)[:3]), encoding="utf-8"
@@ -203,7 +203,7 @@ def test_configured_index_is_used_and_not_written(
     payload = json.loads(Path("out.json").read_text(encoding="utf-8"))
     assert payload["summary"]["n"] == 3
     assert payload["config"]["documents"]["index"] == str(user_data / "chroma")
-    assert Store(settings, embedder).generation() == generation
+    assert Index(settings, embedder).generation() == generation
 
 
 def test_no_index_without_docs(embedder: SentenceTransformerEmbeddings, user_data: Path) -> None:

@@ -1,4 +1,4 @@
-"""Helpers for the ingestion suite: generated articles, the `rag` command in a subprocess, store views."""
+"""Helpers for the ingestion suite: generated articles, the `rag` command in a subprocess, index views."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.embeddings import SentenceTransformerEmbeddings
-from tests.support import vector_rows
+from tests.support import raw_store, vector_rows
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
-    from rag.store import Store
+    from rag.index import Index
 
 RAG = Path(sys.executable).parent / "rag"
 
@@ -152,14 +152,14 @@ def run_rag_json_full(
         ) from None
 
 
-def record_rows(store: Store) -> dict[str, dict[str, Any]]:
+def record_rows(index: Index) -> dict[str, dict[str, Any]]:
     """Committed article records by id, without the ingest time."""
-    return {doc_id: asdict(r) | {"ingested_at": None} for doc_id, r in store.records().items()}
+    return {doc_id: asdict(r) | {"ingested_at": None} for doc_id, r in index.records().items()}
 
 
-def raw_chunk_count(store: Store) -> int:
+def raw_chunk_count(index: Index) -> int:
     """Every chunk physically in the collection, committed or not."""
-    return int(store.chunks().count())
+    return int(raw_store(index).chunks().count())
 
 
 class TokenizerOnlyEmbeddings(SentenceTransformerEmbeddings):
@@ -210,30 +210,27 @@ QUESTIONS = [
 """Questions about the generated articles, for comparing rankings."""
 
 
-def assert_same_vectors(store: Store, reference: Store, tolerance: float = 1e-6) -> float:
+def assert_same_vectors(index: Index, reference: Index, tolerance: float = 1e-6) -> float:
     """Every committed chunk has the reference's vector (within `tolerance` per value) and the same
     sentence vectors; returns the largest difference."""
-    got, want = vector_rows(store), vector_rows(reference)
+    got, want = vector_rows(index), vector_rows(reference)
     assert set(got) == set(want)
     differences = {chunk: float(abs(got[chunk] - want[chunk]).max()) for chunk in want}
     apart = sorted((d, chunk) for chunk, d in differences.items() if d > tolerance)
     assert not apart, f"{len(apart)} of {len(want)} vectors differ, up to {apart[-1][0]:.2g}"
     ids = sorted(want)
-    assert store.sentence_vectors(ids) == reference.sentence_vectors(ids)
+    assert index.sentence_vectors(ids) == reference.sentence_vectors(ids)
     return max(differences.values(), default=0.0)
 
 
 def rankings(
-    store: Store, embedder: Embeddings, questions: list[str], k: int = 10
+    index: Index, embedder: Embeddings, questions: list[str], k: int = 10
 ) -> list[list[tuple[str, float]]]:
     """What the assistant's retriever ranks for each question: (chunk id, fused score), best first,
     three times `k` deep (deeper than compared, so that a chunk tied with the k-th one is there)."""
-    from rag.lexical import LexicalIndex
     from rag.retriever import HybridRetriever
 
-    retriever = HybridRetriever.from_settings(
-        store.settings, store, LexicalIndex(store.settings.data_dir, store.settings.collection)
-    )
+    retriever = HybridRetriever.from_settings(index.settings, index)
     return [
         [(p.chunk_id, p.score) for p in retriever.search(q, k=3 * k, query_vector=embedder.embed_query(q))]
         for q in questions
@@ -254,10 +251,10 @@ def same_ranking(
 
 
 def assert_same_rankings(
-    store: Store, reference: Store, embedder: Embeddings, tolerance: float = 1e-6
+    index: Index, reference: Index, embedder: Embeddings, tolerance: float = 1e-6
 ) -> None:
     """The same chunks in the same order for every question in `QUESTIONS`, with the same scores."""
-    got, want = rankings(store, embedder, QUESTIONS), rankings(reference, embedder, QUESTIONS)
+    got, want = rankings(index, embedder, QUESTIONS), rankings(reference, embedder, QUESTIONS)
     changed = [
         q for q, a, b in zip(QUESTIONS, got, want, strict=True) if not same_ranking(a, b, tolerance=tolerance)
     ]

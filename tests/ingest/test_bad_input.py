@@ -11,8 +11,8 @@ import pytest
 from ingest_support import pdf_with_text, record_rows, run_rag, run_rag_json_full, write_articles
 
 from ingest.pipeline import IngestReport, ingest_paths
+from rag.index import Index
 from rag.settings import Settings
-from rag.store import Store
 from tests.support import chunk_rows
 
 if TYPE_CHECKING:
@@ -80,13 +80,13 @@ def _by_name(files: IngestReport | list[dict[str, Any]]) -> dict[str, tuple[str,
 
 @pytest.fixture
 def limited(settings: Settings) -> Settings:
-    return Settings(data_dir=settings.data_dir, max_file_mb=MAX_FILE_MB, _env_file=None)  # type: ignore[call-arg]
+    return Settings(data_dir=settings.data_dir, max_file_mb=MAX_FILE_MB, _env_file=None)
 
 
 def test_each_bad_file_is_reported_by_name_with_its_cause(
     tmp_path: Path, limited: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    report = ingest_paths(_bad_folder(tmp_path), limited, store=Store(limited, embedder))
+    report = ingest_paths(_bad_folder(tmp_path), limited, index=Index(limited, embedder))
 
     results = _by_name(report)
     assert set(results) == GOOD | set(BAD)
@@ -103,12 +103,12 @@ def test_each_bad_file_is_reported_by_name_with_its_cause(
 def test_good_files_beside_bad_ones_are_committed_and_searchable(
     tmp_path: Path, limited: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    store = Store(limited, embedder)
-    ingest_paths(_bad_folder(tmp_path), limited, store=store)
+    index = Index(limited, embedder)
+    ingest_paths(_bad_folder(tmp_path), limited, index=index)
 
-    assert set(store.records()) == GOOD
+    assert set(index.records()) == GOOD
     for phrase, doc_id in ((MUSEUM, "museum.txt"), (FERRY, "ferry.pdf"), (ORCHARD, "orchard.md")):
-        chunk = store.dense_search(embedder.embed_query(phrase), k=1)[0][0]
+        chunk = index.dense_search(embedder.embed_query(phrase), k=1)[0][0]
         assert chunk.doc_id == doc_id
         assert phrase in chunk.text
 
@@ -117,7 +117,7 @@ def test_unsupported_file_named_on_the_command_line_fails(
     tmp_path: Path, limited: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
     folder = _bad_folder(tmp_path)[0]
-    report = ingest_paths([folder / "report.docx"], limited, store=Store(limited, embedder))
+    report = ingest_paths([folder / "report.docx"], limited, index=Index(limited, embedder))
     [result] = report.files
     assert result.status == "failed"
     assert "unsupported" in result.reason
@@ -127,16 +127,16 @@ def test_unsupported_file_named_on_the_command_line_fails(
 def test_bad_files_do_not_lose_indexed_articles(
     tmp_path: Path, limited: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    store = Store(limited, embedder)
-    ingest_paths([write_articles(tmp_path / "good", 3)[0].parent], limited, store=store)
-    chunks_before, records_before = chunk_rows(store), record_rows(store)
+    index = Index(limited, embedder)
+    ingest_paths([write_articles(tmp_path / "good", 3)[0].parent], limited, index=index)
+    chunks_before, records_before = chunk_rows(index), record_rows(index)
 
-    report = ingest_paths(_bad_folder(tmp_path / "bad"), limited, store=store, prune=True)
+    report = ingest_paths(_bad_folder(tmp_path / "bad"), limited, index=index, prune=True)
 
     assert not report.ok
-    assert set(store.records()) == set(records_before) | GOOD
-    assert {k: v for k, v in record_rows(store).items() if k in records_before} == records_before
-    assert {k: v for k, v in chunk_rows(store).items() if v[0] in records_before} == chunks_before
+    assert set(index.records()) == set(records_before) | GOOD
+    assert {k: v for k, v in record_rows(index).items() if k in records_before} == records_before
+    assert {k: v for k, v in chunk_rows(index).items() if v[0] in records_before} == chunks_before
 
 
 def test_unreadable_new_version_keeps_the_indexed_one(
@@ -146,17 +146,17 @@ def test_unreadable_new_version_keeps_the_indexed_one(
     folder.mkdir()
     path = folder / "museum.txt"
     path.write_text(f"{MUSEUM} Visitors queued from early morning.\n", encoding="utf-8")
-    store = Store(limited, embedder)
-    ingest_paths([folder], limited, store=store)
-    chunks_before = chunk_rows(store)
+    index = Index(limited, embedder)
+    ingest_paths([folder], limited, index=index)
+    chunks_before = chunk_rows(index)
     path.write_bytes(b"\x00\x01garbled\x00" * 100)
 
-    report = ingest_paths([folder], limited, store=store, prune=True)
+    report = ingest_paths([folder], limited, index=index, prune=True)
 
     assert _by_name(report)["museum.txt"][0] == "failed"
     assert "binary" in _by_name(report)["museum.txt"][1]
-    assert chunk_rows(store) == chunks_before
-    assert store.dense_search(embedder.embed_query(MUSEUM), k=1)[0][0].doc_id == "museum.txt"
+    assert chunk_rows(index) == chunks_before
+    assert index.dense_search(embedder.embed_query(MUSEUM), k=1)[0][0].doc_id == "museum.txt"
 
 
 def test_cli_exit_status_and_error_lines(
@@ -170,8 +170,8 @@ def test_cli_exit_status_and_error_lines(
     )
     (ok_folder / "report.docx").write_bytes(b"PK\x03\x04")
     # Embed in this process; the CLI runs below then find the good files unchanged and need no model.
-    store = Store(limited, embedder)
-    ingest_paths([*arguments, ok_folder], limited, store=store)
+    index = Index(limited, embedder)
+    ingest_paths([*arguments, ok_folder], limited, index=index)
     env = {"max_file_mb": str(MAX_FILE_MB)}
 
     done, report = run_rag_json_full(["ingest", *map(str, arguments)], limited.data_dir, **env)

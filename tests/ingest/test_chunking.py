@@ -15,7 +15,7 @@ from ingest.chunking import MAX_CHARS_PER_TOKEN, chunk_article, unbroken_runs
 from ingest.loaders import LoadError, load_article
 from ingest.pipeline import content_hash
 from rag.embeddings import SentenceTransformerEmbeddings
-from rag.store import chunk_id
+from rag.index import chunk_id
 from rag.text import sentence_spans
 from rag.types import Article, Chunk
 

@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from ingest.chunking import chunk_article, embed_chunks
 from ingest.loaders import LoadError, load_article
-from rag.store import Embedder, SentenceEmbedder, WhitespaceTokenizer
 from rag.text import sentence_spans
-from rag.types import Article, Chunk
+from rag.types import Article, Chunk, Embedder, SentenceEmbedder, WhitespaceTokenizer
 from tests.support import SEED_ARTICLE, HashingEmbedder
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from ingest.chunking import MAX_CHARS_PER_TOKEN, chunk_article
 from ingest.loaders import LoadError
 from ingest.pipeline import ingest_paths
 from rag.embeddings import SentenceTransformerEmbeddings
+from rag.index import Index
 from rag.settings import Settings
-from rag.store import Store
 from rag.types import Article
 
 if TYPE_CHECKING:
@@ -124,10 +124,10 @@ def test_ingest_reports_both_refusals_and_indexes_the_rest(
     (folder / "blob.txt").write_text(_blob(300_000), encoding="utf-8")
     (folder / "long.txt").write_text(" ".join([HARBOUR, LIBRARY] * 400), encoding="utf-8")
     (folder / "harbour.txt").write_text(f"{HARBOUR}\n\n{_blob(50_000)}\n\n{LIBRARY}\n", encoding="utf-8")
-    limited = Settings(data_dir=settings.data_dir, max_chunks_per_article=20, _env_file=None)  # type: ignore[call-arg]
-    store = Store(limited, embedder)
+    limited = Settings(data_dir=settings.data_dir, max_chunks_per_article=20, _env_file=None)
+    index = Index(limited, embedder)
 
-    report = ingest_paths([folder], limited, store=store, progress=False)
+    report = ingest_paths([folder], limited, index=index, progress=False)
 
     results = {f.doc_id: (f.status, f.chunks, f.reason) for f in report.files}
     assert results == {
@@ -135,6 +135,6 @@ def test_ingest_reports_both_refusals_and_indexes_the_rest(
         "long.txt": ("failed", 0, "more than 20 chunks, the limit per article (RAG_MAX_CHUNKS_PER_ARTICLE)"),
         "harbour.txt": ("added", 2, ""),
     }
-    assert set(store.records()) == {"harbour.txt"}
-    hit = store.dense_search(embedder.embed_query("When will the library open on Sundays?"), k=1)[0][0]
+    assert set(index.records()) == {"harbour.txt"}
+    hit = index.dense_search(embedder.embed_query("When will the library open on Sundays?"), k=1)[0][0]
     assert hit.text == LIBRARY

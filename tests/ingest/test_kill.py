@@ -1,4 +1,4 @@
-"""Acceptance: an ingest killed with SIGKILL leaves a store that a rerun brings to the clean result."""
+"""Acceptance: an ingest killed with SIGKILL leaves an index that a rerun brings to the clean result."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from ingest_support import (
 )
 
 from ingest.pipeline import ingest_paths
-from rag.lexical import LexicalIndex
+from rag.index import Index
+from rag.index.chroma import Connection
+from rag.index.lexical import LexicalIndex
 from rag.settings import Settings
-from rag.store import Store
-from tests.support import chunk_rows, forget_open_stores
+from tests.support import chunk_rows, forget_open_stores, raw_store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,7 +42,7 @@ KILL_AFTER_COMMITS = 20
 
 
 def _settings(data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, chunk_tokens=CHUNK_TOKENS, _env_file=None)  # type: ignore[call-arg]
+    return Settings(data_dir=data_dir, chunk_tokens=CHUNK_TOKENS, _env_file=None)
 
 
 def _ingest_then_kill(folder: Path, data_dir: Path, status: str) -> list[str]:
@@ -76,53 +77,54 @@ def _ingest_then_kill(folder: Path, data_dir: Path, status: str) -> list[str]:
     return committed
 
 
-def _assert_committed_view_is_whole(store: Store) -> None:
+def _assert_committed_view_is_whole(index: Index) -> None:
     """Every committed article shows exactly its own chunks, at the right offsets."""
     by_doc: dict[str, list[tuple[int, int, int, str]]] = {}
-    for chunk in store.committed_chunks():
+    for chunk in index.committed_chunks():
         by_doc.setdefault(chunk.doc_id, []).append((chunk.index, chunk.start, chunk.end, chunk.text))
-    for doc_id, record in store.records().items():
+    for doc_id, record in index.records().items():
         chunks = sorted(by_doc.get(doc_id, []))
-        assert [index for index, *_ in chunks] == list(range(record.n_chunks)), doc_id
-        text = store.article_text(doc_id)
+        assert [number for number, *_ in chunks] == list(range(record.n_chunks)), doc_id
+        text = index.article_text(doc_id)
         assert all(text[start:end] == chunk_text for _, start, end, chunk_text in chunks), doc_id
 
 
 def _assert_same_as_clean_ingest(
-    store: Store, settings: Settings, folder: Path, clean_dir: Path, embedder: SentenceTransformerEmbeddings
+    index: Index, settings: Settings, folder: Path, clean_dir: Path, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    """The store holds what a clean ingest of `folder` with the real embedder makes: the same chunks,
+    """The index holds what a clean ingest of `folder` with the real embedder makes: the same chunks,
     records, vectors (within 1e-6) and rankings, with no leftovers."""
     clean_settings = _settings(clean_dir)
-    clean = Store(clean_settings, embedder)
-    clean_report = ingest_paths([folder], clean_settings, store=clean)
+    clean = Index(clean_settings, embedder)
+    clean_report = ingest_paths([folder], clean_settings, index=clean)
     assert clean_report.ok
     assert clean_report.counts() == {"added": ARTICLES}
 
-    rows, clean_rows = chunk_rows(store), chunk_rows(clean)
+    rows, clean_rows = chunk_rows(index), chunk_rows(clean)
     assert set(rows) == set(clean_rows)
     assert rows == clean_rows
-    assert record_rows(store) == record_rows(clean)
+    assert record_rows(index) == record_rows(clean)
     # The killed run, the rerun and the clean run each embedded other batches of chunks.
-    assert_same_vectors(store, clean)
-    assert_same_rankings(store, clean, embedder)
+    assert_same_vectors(index, clean)
+    assert_same_rankings(index, clean, embedder)
     # No duplicates and no leftovers of the killed run.
-    assert raw_chunk_count(store) == len(rows)
+    store = raw_store(index)
+    assert raw_chunk_count(index) == len(rows)
     assert int(store.docs().count()) == ARTICLES
-    assert len({(doc_id, index) for doc_id, index, *_ in rows.values()}) == len(rows)
-    assert store.stats()["interrupted_write"] is False
+    assert len({(doc_id, number) for doc_id, number, *_ in rows.values()}) == len(rows)
+    assert index.stats()["interrupted_write"] is False
     lexical = LexicalIndex(settings.data_dir, settings.collection)
     lexical.sync(store)
     assert lexical.size == len(rows)
     manifest = json.loads((lexical.directory / "manifest.json").read_text())
-    assert manifest["generation"] == store.generation()
+    assert manifest["generation"] == index.generation()
     assert manifest["collection"] == store.collection_id()
 
 
-def _assert_searchable(store: Store, embedder: SentenceTransformerEmbeddings, revision: int = 0) -> None:
+def _assert_searchable(index: Index, embedder: SentenceTransformerEmbeddings, revision: int = 0) -> None:
     for number in (0, ARTICLES - 1):
         query = article_text(number, revision=revision).split("\n\n")[-2]
-        assert store.dense_search(embedder.embed_query(query), k=1)[0][0].doc_id == f"a{number:03d}.txt"
+        assert index.dense_search(embedder.embed_query(query), k=1)[0][0].doc_id == f"a{number:03d}.txt"
 
 
 def test_killed_first_ingest_converges_on_rerun(
@@ -134,21 +136,21 @@ def test_killed_first_ingest_converges_on_rerun(
 
     _ingest_then_kill(folder, settings.data_dir, "added")
 
-    store = Store(settings, embedder)
-    committed = set(store.records())
+    index = Index(settings, embedder)
+    committed = set(index.records())
     assert KILL_AFTER_COMMITS <= len(committed) < ARTICLES, "the kill did not land mid-way"
     # Each batch is written under the lock and marked done before its files are reported: the kill
     # lands while the next batch is read and embedded, and leaves nothing half-written.
-    assert store.stats()["interrupted_write"] is False
-    _assert_committed_view_is_whole(store)
+    assert index.stats()["interrupted_write"] is False
+    _assert_committed_view_is_whole(index)
 
-    report = ingest_paths([folder], settings, store=store)
+    report = ingest_paths([folder], settings, index=index)
 
     assert report.ok
     assert report.counts() == {"unchanged": len(committed), "added": ARTICLES - len(committed)}
     assert {f.doc_id for f in report.files if f.status == "unchanged"} == committed
-    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean", embedder)
-    _assert_searchable(store, embedder)
+    _assert_same_as_clean_ingest(index, settings, folder, tmp_path / "clean", embedder)
+    _assert_searchable(index, embedder)
 
 
 def test_killed_update_converges_on_rerun(tmp_path: Path, embedder: SentenceTransformerEmbeddings) -> None:
@@ -156,7 +158,7 @@ def test_killed_update_converges_on_rerun(tmp_path: Path, embedder: SentenceTran
     paths = write_articles(folder, ARTICLES)
     settings = _settings(tmp_path / "data")
     # The update replaces every article, so the first version's vectors need not be real.
-    first = ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    first = ingest_paths([folder], settings, index=Index(settings, TokenizerOnlyEmbeddings()))
     assert first.counts() == {"added": ARTICLES}
     write_articles(folder, ARTICLES, revision=1)
     new_hashes = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
@@ -165,21 +167,21 @@ def test_killed_update_converges_on_rerun(tmp_path: Path, embedder: SentenceTran
     _ingest_then_kill(folder, settings.data_dir, "updated")
 
     forget_open_stores()
-    store = Store(settings, embedder)
-    records = store.records()
+    index = Index(settings, embedder)
+    records = index.records()
     # Nothing is lost mid-update: each article is there, in its old or its new version.
     assert set(records) == set(new_hashes)
     updated = {doc_id for doc_id, r in records.items() if r.file_hash == new_hashes[doc_id]}
     assert KILL_AFTER_COMMITS <= len(updated) < ARTICLES, "the kill did not land mid-way"
-    _assert_committed_view_is_whole(store)
+    _assert_committed_view_is_whole(index)
 
-    report = ingest_paths([folder], settings, store=store)
+    report = ingest_paths([folder], settings, index=index)
 
     assert report.ok
     assert report.counts() == {"unchanged": len(updated), "updated": ARTICLES - len(updated)}
-    _assert_same_as_clean_ingest(store, settings, folder, tmp_path / "clean", embedder)
-    _assert_searchable(store, embedder, revision=1)
-    assert all("Revision 1 of report" in store.article_text(doc_id) for doc_id in new_hashes)
+    _assert_same_as_clean_ingest(index, settings, folder, tmp_path / "clean", embedder)
+    _assert_searchable(index, embedder, revision=1)
+    assert all("Revision 1 of report" in index.article_text(doc_id) for doc_id in new_hashes)
 
 
 # The kill above lands between batches. These stop an ingest at the two points inside a batch's
@@ -190,35 +192,35 @@ class _Crash(Exception):
     pass
 
 
-def _ingest_stopped_at(monkeypatch: pytest.MonkeyPatch, what: str, folder: Path, settings: Settings) -> Store:
-    """Ingests `folder`, stopping right before the store call named `what`; returns a new reader."""
-    call = Store._call
+def _ingest_stopped_at(monkeypatch: pytest.MonkeyPatch, what: str, folder: Path, settings: Settings) -> Index:
+    """Ingests `folder`, stopping right before the Chroma call named `what`; returns a new reader."""
+    call = Connection.call
 
-    def failing(self: Store, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    def failing(self: Connection, name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if name == what:
             raise _Crash(name)
         return call(self, name, fn, *args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(Store, "_call", failing)
+        patch.setattr(Connection, "call", failing)
         with pytest.raises(_Crash):
-            ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
-    return Store(settings, TokenizerOnlyEmbeddings())
+            ingest_paths([folder], settings, index=Index(settings, TokenizerOnlyEmbeddings()))
+    return Index(settings, TokenizerOnlyEmbeddings())
 
 
 def _assert_rerun_repairs(folder: Path, settings: Settings, tmp_path: Path, *, leftovers: int) -> None:
-    store = Store(settings, TokenizerOnlyEmbeddings())
-    report = ingest_paths([folder], settings, store=store)
+    index = Index(settings, TokenizerOnlyEmbeddings())
+    report = ingest_paths([folder], settings, index=index)
     assert report.ok
     assert report.recovered == leftovers
     clean_settings = _settings(tmp_path / "clean")
-    clean = Store(clean_settings, TokenizerOnlyEmbeddings())
-    ingest_paths([folder], clean_settings, store=clean)
-    assert chunk_rows(store) == chunk_rows(clean)
-    assert record_rows(store) == record_rows(clean)
-    assert_same_vectors(store, clean)
-    assert raw_chunk_count(store) == len(chunk_rows(store))
-    assert store.stats()["interrupted_write"] is False
+    clean = Index(clean_settings, TokenizerOnlyEmbeddings())
+    ingest_paths([folder], clean_settings, index=clean)
+    assert chunk_rows(index) == chunk_rows(clean)
+    assert record_rows(index) == record_rows(clean)
+    assert_same_vectors(index, clean)
+    assert raw_chunk_count(index) == len(chunk_rows(index))
+    assert index.stats()["interrupted_write"] is False
 
 
 def test_a_batch_stopped_before_its_records_is_invisible_then_removed(
@@ -227,13 +229,13 @@ def test_a_batch_stopped_before_its_records_is_invisible_then_removed(
     folder = tmp_path / "articles"
     write_articles(folder, 6)
     settings = _settings(tmp_path / "data")
-    ingest_paths([folder / "a000.txt"], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    ingest_paths([folder / "a000.txt"], settings, index=Index(settings, TokenizerOnlyEmbeddings()))
 
-    store = _ingest_stopped_at(monkeypatch, "write record", folder, settings)
+    index = _ingest_stopped_at(monkeypatch, "write record", folder, settings)
 
-    assert set(store.records()) == {"a000.txt"}
-    _assert_committed_view_is_whole(store)
-    written = raw_chunk_count(store) - len(chunk_rows(store))
+    assert set(index.records()) == {"a000.txt"}
+    _assert_committed_view_is_whole(index)
+    written = raw_chunk_count(index) - len(chunk_rows(index))
     assert written > 0, "the batch's chunks should be on disk, unseen"
     _assert_rerun_repairs(folder, settings, tmp_path, leftovers=written)
 
@@ -244,13 +246,13 @@ def test_a_batch_stopped_before_dropping_old_chunks_shows_only_new_ones_then_dro
     folder = tmp_path / "articles"
     write_articles(folder, 6)
     settings = _settings(tmp_path / "data")
-    ingest_paths([folder], settings, store=Store(settings, TokenizerOnlyEmbeddings()))
+    ingest_paths([folder], settings, index=Index(settings, TokenizerOnlyEmbeddings()))
     write_articles(folder, 3, revision=1)
 
-    store = _ingest_stopped_at(monkeypatch, "drop old chunks", folder, settings)
+    index = _ingest_stopped_at(monkeypatch, "drop old chunks", folder, settings)
 
-    _assert_committed_view_is_whole(store)
-    assert all("Revision 1 of report" in store.article_text(f"a00{n}.txt") for n in range(3))
-    old = raw_chunk_count(store) - len(chunk_rows(store))
+    _assert_committed_view_is_whole(index)
+    assert all("Revision 1 of report" in index.article_text(f"a00{n}.txt") for n in range(3))
+    old = raw_chunk_count(index) - len(chunk_rows(index))
     assert old > 0, "the replaced versions' chunks should still be on disk, unseen"
     _assert_rerun_repairs(folder, settings, tmp_path, leftovers=old)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from ingest_support import assert_same_rankings, assert_same_vectors, write_articles
 
 from ingest.pipeline import ingest_paths
+from rag.index import Index
 from rag.settings import Settings
-from rag.store import Store
 from tests.support import chunk_rows
 
 if TYPE_CHECKING:
@@ -28,16 +28,16 @@ def test_an_incremental_ingest_gives_the_vectors_and_rankings_of_a_clean_one(
     # ingest of the 20, and changed the ranking of 11 of 18 questions.
     folder = tmp_path / "articles"
     paths = write_articles(folder, ARTICLES)
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
-    store = Store(settings, embedder)
-    assert ingest_paths(paths[:FIRST], settings, store=store, progress=False).counts() == {"added": FIRST}
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    index = Index(settings, embedder)
+    assert ingest_paths(paths[:FIRST], settings, index=index, progress=False).counts() == {"added": FIRST}
 
-    report = ingest_paths([folder], settings, store=store, progress=False)
+    report = ingest_paths([folder], settings, index=index, progress=False)
 
     assert report.counts() == {"unchanged": FIRST, "added": ARTICLES - FIRST}
-    clean_settings = Settings(data_dir=tmp_path / "clean", _env_file=None)  # type: ignore[call-arg]
-    clean = Store(clean_settings, embedder)
-    assert ingest_paths([folder], clean_settings, store=clean, progress=False).ok
-    assert chunk_rows(store) == chunk_rows(clean)
-    assert_same_vectors(store, clean)
-    assert_same_rankings(store, clean, embedder)
+    clean_settings = Settings(data_dir=tmp_path / "clean", _env_file=None)
+    clean = Index(clean_settings, embedder)
+    assert ingest_paths([folder], clean_settings, index=clean, progress=False).ok
+    assert chunk_rows(index) == chunk_rows(clean)
+    assert_same_vectors(index, clean)
+    assert_same_rankings(index, clean, embedder)

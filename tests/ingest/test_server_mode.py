@@ -18,8 +18,8 @@ from ingest_support import run_rag, run_rag_json
 
 from ingest.pipeline import ingest_paths
 from rag.errors import StoreUnavailableError
+from rag.index import Index
 from rag.settings import Settings
-from rag.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -115,7 +115,7 @@ def recording_server() -> Iterator[tuple[int, list[dict[str, str]]]]:
 
 
 def _server_settings(settings: Settings, port: int, **extra: Any) -> Settings:
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         data_dir=settings.data_dir, chroma_host="127.0.0.1", chroma_port=port, _env_file=None, **extra
     )
 
@@ -125,14 +125,14 @@ def test_ingest_and_search_through_a_chroma_server(
 ) -> None:
     port, server_path = chroma_server
     remote = _server_settings(settings, port)
-    store = Store(remote, embedder)
+    index = Index(remote, embedder)
 
-    report = ingest_paths([SEED_ARTICLE], remote, store=store)
+    report = ingest_paths([SEED_ARTICLE], remote, index=index)
 
     assert report.counts() == {"added": 1}
     assert report.chunks > 1
     phrase = "China and the US have established a joint working group on counter-narcotics"
-    hit = store.dense_search(embedder.embed_query(phrase), k=1)[0][0]
+    hit = index.dense_search(embedder.embed_query(phrase), k=1)[0][0]
     assert hit.doc_id == SEED_ARTICLE.name
     assert phrase in hit.text
     # Nothing went to the embedded store; the server holds the data.
@@ -156,10 +156,10 @@ def test_token_is_sent_as_bearer_header(
     embedder: SentenceTransformerEmbeddings,
 ) -> None:
     port, seen = recording_server
-    store = Store(_server_settings(settings, port, chroma_token=TOKEN), embedder)
+    index = Index(_server_settings(settings, port, chroma_token=TOKEN), embedder)
 
     with pytest.raises(StoreUnavailableError) as failure:
-        store.exists()
+        index.exists()
 
     assert seen
     assert all(headers.get("Authorization") == f"Bearer {TOKEN}" for headers in seen)
@@ -186,10 +186,10 @@ def test_token_never_appears_in_cli_output(
 def test_token_not_shown_when_the_server_is_down(
     settings: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    store = Store(_server_settings(settings, _free_port(), chroma_token=TOKEN), embedder)
+    index = Index(_server_settings(settings, _free_port(), chroma_token=TOKEN), embedder)
 
     with pytest.raises(StoreUnavailableError) as failure:
-        store.exists()
+        index.exists()
 
     assert "chroma run" in str(failure.value)
     assert TOKEN not in str(failure.value)
@@ -210,10 +210,10 @@ def test_a_server_side_internal_error_is_a_clear_message(
     settings: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
     remote = _server_settings(settings, 8000)
-    store = Store(remote, embedder, client=_FailingServerClient())
+    index = Index(remote, embedder, client=_FailingServerClient())
 
     with pytest.raises(StoreUnavailableError) as failure:
-        store.records()
+        index.records()
 
     message = str(failure.value)
     assert message.startswith("the Chroma server at http://127.0.0.1:8000 failed to open collection")

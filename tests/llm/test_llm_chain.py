@@ -20,9 +20,9 @@ from rag.answering import ABSTENTION, AnswerRequest, available_answerers, make_a
 from rag.assistant import Assistant
 from rag.errors import BackendUnavailableError, ConfigError
 from rag.followup import condense
+from rag.index import Index
 from rag.llm import CONDENSE_PROMPT, SUPPORT_THRESHOLD, SYSTEM_PROMPT, LLMAnswerer
 from rag.settings import Settings
-from rag.store import Store
 from rag.text import sentence_spans, words
 from rag.types import Answer, Passage
 from tests.support import assert_verified
@@ -84,24 +84,24 @@ def scripted(*replies: str) -> ScriptedChat:
     return ScriptedChat(messages=iter(replies))
 
 
-Seeded = tuple[Settings, Store]
+Seeded = tuple[Settings, Index]
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Seeded]:
-    """Settings and a real Chroma store holding the seed article, shared by this module's tests."""
+    """Settings and a real index holding the seed article, shared by this module's tests."""
     with pytest.MonkeyPatch.context() as patch:
         for name in [n for n in os.environ if n.startswith("RAG_")]:
             patch.delenv(name)
-        settings = Settings(data_dir=tmp_path_factory.mktemp("seeded") / "data", _env_file=None)  # type: ignore[call-arg]
-        store = Store(settings, embedder)
-        assert not ingest_paths([SEEDS], settings, store=store, progress=False).failed
-        yield settings, store
+        settings = Settings(data_dir=tmp_path_factory.mktemp("seeded") / "data", _env_file=None)
+        index = Index(settings, embedder)
+        assert not ingest_paths([SEEDS], settings, index=index, progress=False).failed
+        yield settings, index
 
 
-def assistant_for(settings: Settings, embedder: Any, store: Store, chat: Any, **updates: Any) -> Assistant:
+def assistant_for(settings: Settings, embedder: Any, index: Index, chat: Any, **updates: Any) -> Assistant:
     llm_settings = settings.model_copy(update={"answerer": "llm", **updates})
-    return Assistant(llm_settings, embedder=embedder, store=store, answerer=LLMAnswerer(chat))
+    return Assistant(llm_settings, embedder=embedder, index=index, answerer=LLMAnswerer(chat))
 
 
 def claim_from(passage: Passage, skip: int = 0) -> str:
@@ -126,10 +126,10 @@ def run(assistant: Assistant, question: str, history: Any = ()) -> tuple[list[st
 
 
 def test_streams_pieces_then_an_answer_with_verified_citations(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
-    passages = Assistant(settings, embedder=embedder, store=store).retriever.search(QUESTION)
+    settings, index = seeded
+    passages = Assistant(settings, embedder=embedder, index=index).retriever.search(QUESTION)
     reply = f"{claim_from(passages[0])} [1]. {claim_from(passages[1])} [2]."
-    assistant = assistant_for(settings, embedder, store, scripted(reply))
+    assistant = assistant_for(settings, embedder, index, scripted(reply))
     pieces, answer = run(assistant, QUESTION)
     assert len(pieces) >= 5
     assert "".join(pieces) == reply
@@ -140,37 +140,37 @@ def test_streams_pieces_then_an_answer_with_verified_citations(seeded: Seeded, e
     assert all(c.supported for c in answer.citations)
     assert answer.citations[0].chunk_id == passages[0].chunk_id
     assert answer.notes == ()
-    assert_verified(answer, store)
+    assert_verified(answer, index)
 
 
 def test_marker_forms_are_normalised(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
-    passages = Assistant(settings, embedder=embedder, store=store).retriever.search(QUESTION)
+    settings, index = seeded
+    passages = Assistant(settings, embedder=embedder, index=index).retriever.search(QUESTION)
     reply = f"{claim_from(passages[0])} [1, 2]. {claim_from(passages[1])}.[2][1]"
-    _, answer = run(assistant_for(settings, embedder, store, scripted(reply)), QUESTION)
+    _, answer = run(assistant_for(settings, embedder, index, scripted(reply)), QUESTION)
     assert "[1, 2]" not in answer.text and "][" not in answer.text
     assert re.fullmatch(r"[^\[\]]+(?: \[\d\])+\. [^\[\]]+\.(?: \[\d\])+", answer.text)
     assert passages[0].chunk_id in {c.chunk_id for c in answer.citations}
-    assert_verified(answer, store)
+    assert_verified(answer, index)
 
 
 def test_marker_of_a_passage_not_given_is_removed(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
-    passages = Assistant(settings, embedder=embedder, store=store).retriever.search(QUESTION)
+    settings, index = seeded
+    passages = Assistant(settings, embedder=embedder, index=index).retriever.search(QUESTION)
     assert len(passages) == 5
     reply = f"{claim_from(passages[0])} [1] [9]."
-    _, answer = run(assistant_for(settings, embedder, store, scripted(reply)), QUESTION)
+    _, answer = run(assistant_for(settings, embedder, index, scripted(reply)), QUESTION)
     assert "[9]" not in answer.text
     assert answer.text == f"{claim_from(passages[0])} [1]."
     assert len(answer.citations) == 1
     assert any("passage(s) 9" in note for note in answer.notes)
-    assert_verified(answer, store)
+    assert_verified(answer, index)
 
 
 def test_reply_citing_nothing_is_kept_and_flagged(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
+    settings, index = seeded
     reply = "Fentanyl is the leading cause of death for Americans aged 18 to 45."
-    _, answer = run(assistant_for(settings, embedder, store, scripted(reply)), QUESTION)
+    _, answer = run(assistant_for(settings, embedder, index, scripted(reply)), QUESTION)
     assert answer.text == reply
     assert answer.citations == ()
     assert not answer.abstained
@@ -178,10 +178,10 @@ def test_reply_citing_nothing_is_kept_and_flagged(seeded: Seeded, embedder: Any)
 
 
 def test_abstaining_reply(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
+    settings, index = seeded
     for reply in (ABSTENTION, "The articles don’t say. [1]", "  "):
         _, answer = run(
-            assistant_for(settings, embedder, store, scripted(reply)), "Who won the 1998 World Cup?"
+            assistant_for(settings, embedder, index, scripted(reply)), "Who won the 1998 World Cup?"
         )
         assert answer.abstained
         assert answer.text == ABSTENTION
@@ -189,14 +189,14 @@ def test_abstaining_reply(seeded: Seeded, embedder: Any) -> None:
 
 
 def test_unsupported_sentence_is_flagged(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
-    passages = Assistant(settings, embedder=embedder, store=store).retriever.search(QUESTION)
+    settings, index = seeded
+    passages = Assistant(settings, embedder=embedder, index=index).retriever.search(QUESTION)
     supported = claim_from(passages[0])
     reply = f"{supported} [1]. Penguins migrate across Antarctic glaciers every winter [2]."
-    _, answer = run(assistant_for(settings, embedder, store, scripted(reply)), QUESTION)
+    _, answer = run(assistant_for(settings, embedder, index, scripted(reply)), QUESTION)
     assert [c.supported for c in answer.citations] == [True, False]
     assert any("Penguins migrate" in note for note in answer.notes)
-    assert_verified(answer, store)
+    assert_verified(answer, index)
 
 
 # -- prompt injection ---------------------------------------------------------------------------
@@ -205,17 +205,17 @@ def test_unsupported_sentence_is_flagged(seeded: Seeded, embedder: Any) -> None:
 def test_injected_instructions_stay_inside_the_passage(
     settings: Settings, embedder: Any, tmp_path: Path
 ) -> None:
-    store = Store(settings, embedder)
+    index = Index(settings, embedder)
     extra = tmp_path / "extra"
     extra.mkdir()
     (extra / "harbour-festival.txt").write_text(INJECTED, encoding="utf-8")
-    ingest_paths([SEEDS, extra], settings, store=store, progress=False)
+    ingest_paths([SEEDS, extra], settings, index=index, progress=False)
     question = "How many visitors did the Harbour Lantern Festival draw on its opening night?"
-    passages = Assistant(settings, embedder=embedder, store=store).retriever.search(question)
+    passages = Assistant(settings, embedder=embedder, index=index).retriever.search(question)
     n = next(i for i, p in enumerate(passages, start=1) if "PWNED" in p.text)
     reply = f"The Harbour Lantern Festival drew 48,000 visitors on its opening night [{n}]."
     chat = scripted(reply)
-    _, answer = run(assistant_for(settings, embedder, store, chat), question)
+    _, answer = run(assistant_for(settings, embedder, index, chat), question)
 
     system, human = chat.calls[0]
     assert isinstance(system, SystemMessage) and system.content == SYSTEM_PROMPT
@@ -231,44 +231,44 @@ def test_injected_instructions_stay_inside_the_passage(
     assert "PWNED" not in answer.text
     assert len(answer.citations) == 1 and answer.citations[0].supported
     assert "48,000" in answer.citations[0].quote
-    assert_verified(answer, store)
+    assert_verified(answer, index)
 
 
 # -- fallback and follow-ups --------------------------------------------------------------------
 
 
 def test_falls_back_to_extractive_when_the_backend_fails(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
-    _, answer = run(assistant_for(settings, embedder, store, DownChat(messages=iter(()))), QUESTION)
+    settings, index = seeded
+    _, answer = run(assistant_for(settings, embedder, index, DownChat(messages=iter(()))), QUESTION)
     assert answer.answerer == "extractive"
     assert not answer.abstained and answer.citations
     assert any("could not be reached" in note and "extractively" in note for note in answer.notes)
 
-    strict = assistant_for(settings, embedder, store, DownChat(messages=iter(())), llm_fallback=False)
+    strict = assistant_for(settings, embedder, index, DownChat(messages=iter(())), llm_fallback=False)
     with pytest.raises(BackendUnavailableError, match="could not be reached"):
         strict.ask(QUESTION)
 
 
 def test_follow_up_is_condensed_by_the_model(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
+    settings, index = seeded
     rewritten = "What did Shen Dingli say about the US-China counter-narcotics working group?"
     chat = scripted(f"Standalone question: “{rewritten}”", "The group has not convened since January [1].")
     history = [
         ("Who is Shen Dingli?", "Shen Dingli is a Shanghai-based international relations scholar [1].")
     ]
     _, answer = run(
-        assistant_for(settings, embedder, store, chat), "What did he say about the working group?", history
+        assistant_for(settings, embedder, index, chat), "What did he say about the working group?", history
     )
     assert answer.rewritten_query == rewritten
     system, human = chat.calls[0]
     assert system.content == CONDENSE_PROMPT
     assert "Shen Dingli is a Shanghai-based" in str(human.content) and "[1]" not in str(human.content)
-    assert chat.calls[1][1].content.rstrip().endswith(f"Question: {rewritten}")
+    assert str(chat.calls[1][1].content).rstrip().endswith(f"Question: {rewritten}")
 
 
 def test_failed_condensing_falls_back_to_the_deterministic_rewrite(seeded: Seeded, embedder: Any) -> None:
-    settings, store = seeded
-    assistant = assistant_for(settings, embedder, store, DownChat(messages=iter(())))
+    settings, index = seeded
+    assistant = assistant_for(settings, embedder, index, DownChat(messages=iter(())))
     history = [("Who is Shen Dingli?", "A Shanghai-based scholar.")]
     question = "What did he say?"
     assert assistant.rewrite(question, history, assistant.answerer()) == condense(question, history)

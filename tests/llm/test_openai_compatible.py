@@ -20,9 +20,9 @@ from ingest.pipeline import ingest_paths
 from rag.answering import AnswerRequest, make_answerer
 from rag.assistant import Assistant
 from rag.errors import BackendUnavailableError
+from rag.index import Index
 from rag.llm import SYSTEM_PROMPT
 from rag.settings import Settings
-from rag.store import Store
 from rag.text import sentence_spans, words
 from rag.types import Answer
 from tests.support import assert_verified
@@ -180,19 +180,19 @@ def server() -> Iterator[FakeOpenAI]:
     fake.server_close()
 
 
-Seeded = tuple[Settings, Store]
+Seeded = tuple[Settings, Index]
 
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: Any) -> Iterator[Seeded]:
-    """Settings and a real Chroma store holding the seed article, shared by this module's tests."""
+    """Settings and a real index holding the seed article, shared by this module's tests."""
     with pytest.MonkeyPatch.context() as patch:
         for name in [n for n in os.environ if n.startswith("RAG_")]:
             patch.delenv(name)
-        settings = Settings(data_dir=tmp_path_factory.mktemp("seeded") / "data", _env_file=None)  # type: ignore[call-arg]
-        store = Store(settings, embedder)
-        assert not ingest_paths([SEEDS], settings, store=store, progress=False).failed
-        yield settings, store
+        settings = Settings(data_dir=tmp_path_factory.mktemp("seeded") / "data", _env_file=None)
+        index = Index(settings, embedder)
+        assert not ingest_paths([SEEDS], settings, index=index, progress=False).failed
+        yield settings, index
 
 
 def llm_settings(settings: Settings, server: FakeOpenAI, **updates: Any) -> Settings:
@@ -206,8 +206,8 @@ def llm_settings(settings: Settings, server: FakeOpenAI, **updates: Any) -> Sett
     return settings.model_copy(update=values | updates)
 
 
-def ask(settings: Settings, embedder: Any, store: Store, history: Any = ()) -> tuple[list[str], Answer]:
-    assistant = Assistant(settings, embedder=embedder, store=store)
+def ask(settings: Settings, embedder: Any, index: Index, history: Any = ()) -> tuple[list[str], Answer]:
+    assistant = Assistant(settings, embedder=embedder, index=index)
     pieces = list(assistant.stream(QUESTION, history))
     answer = pieces[-1]
     assert isinstance(answer, Answer)
@@ -220,14 +220,14 @@ def ask(settings: Settings, embedder: Any, store: Store, history: Any = ()) -> t
 def test_streamed_answer_arrives_in_pieces_and_verifies(
     seeded: Seeded, embedder: Any, server: FakeOpenAI
 ) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(quoting(1, 2))]
-    pieces, answer = ask(llm_settings(settings, server), embedder, store)
+    pieces, answer = ask(llm_settings(settings, server), embedder, index)
     assert len(pieces) >= 5
     assert answer.answerer == "llm" and not answer.abstained
     assert answer.text == "".join(pieces)
     assert [c.n for c in answer.citations] == [1, 2] and all(c.supported for c in answer.citations)
-    assert_verified(answer, store)
+    assert_verified(answer, index)
 
     (request,) = server.requests
     assert request["path"] == "/v1/chat/completions"
@@ -239,34 +239,34 @@ def test_streamed_answer_arrives_in_pieces_and_verifies(
 
 
 def test_non_streamed_answer(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(quoting(1))]
     configured = llm_settings(settings, server)
-    passages = Assistant(configured, embedder=embedder, store=store).retriever.search(QUESTION)
+    passages = Assistant(configured, embedder=embedder, index=index).retriever.search(QUESTION)
     draft = make_answerer("llm", configured).answer(AnswerRequest(question=QUESTION, passages=passages))
     assert not draft.abstained and draft.notes == ()
     (citation,) = draft.citations
     assert citation.chunk_id == passages[0].chunk_id and citation.supported
-    assert store.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
+    assert index.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
     assert not server.requests[0]["json"].get("stream")
 
 
 def test_citation_of_a_passage_not_given_is_removed(
     seeded: Seeded, embedder: Any, server: FakeOpenAI
 ) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(quoting(1, extra=" It was also widely reported [7]."))]
-    _, answer = ask(llm_settings(settings, server), embedder, store)
+    _, answer = ask(llm_settings(settings, server), embedder, index)
     assert "[7]" not in answer.text and answer.text.endswith("It was also widely reported.")
     assert len(answer.citations) == 1
     assert any("passage(s) 7" in note for note in answer.notes)
-    assert_verified(answer, store)
+    assert_verified(answer, index)
 
 
 def test_reply_citing_nothing(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply("Fentanyl is the leading cause of death for Americans aged 18 to 45.")]
-    _, answer = ask(llm_settings(settings, server), embedder, store)
+    _, answer = ask(llm_settings(settings, server), embedder, index)
     assert answer.answerer == "llm"
     assert answer.text == "Fentanyl is the leading cause of death for Americans aged 18 to 45."
     assert answer.citations == ()
@@ -274,10 +274,10 @@ def test_reply_citing_nothing(seeded: Seeded, embedder: Any, server: FakeOpenAI)
 
 
 def test_follow_up_is_condensed_by_the_server(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(QUESTION), Reply(quoting(1))]
     history = [("What is fentanyl?", "A synthetic opioid [1].")]
-    assistant = Assistant(llm_settings(settings, server), embedder=embedder, store=store)
+    assistant = Assistant(llm_settings(settings, server), embedder=embedder, index=index)
     answer = assistant.ask("Who does it kill most?", history)
     assert answer.rewritten_query == QUESTION
     assert [bool(r["json"].get("stream")) for r in server.requests] == [False, True]
@@ -287,42 +287,42 @@ def test_follow_up_is_condensed_by_the_server(seeded: Seeded, embedder: Any, ser
 
 
 def test_http_500_falls_back_to_extractive(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(status=500)]
-    _, answer = ask(llm_settings(settings, server), embedder, store)
+    _, answer = ask(llm_settings(settings, server), embedder, index)
     assert answer.answerer == "extractive" and answer.citations
     (note,) = [n for n in answer.notes if "extractively" in n]
     assert "answered HTTP 500" in note and "the model crashed" in note
     assert "Traceback" not in note
 
-    strict = Assistant(llm_settings(settings, server, llm_fallback=False), embedder=embedder, store=store)
+    strict = Assistant(llm_settings(settings, server, llm_fallback=False), embedder=embedder, index=index)
     with pytest.raises(BackendUnavailableError, match="answered HTTP 500"):
         strict.ask(QUESTION)
 
 
 def test_stream_cut_midway(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(quoting(1, 2), drop_after=4)]
     configured = llm_settings(settings, server)
-    _, answer = ask(configured, embedder, store)
+    _, answer = ask(configured, embedder, index)
     assert answer.answerer == "extractive"
     assert any("closed the connection before the answer was complete" in n for n in answer.notes)
 
-    passages = Assistant(configured, embedder=embedder, store=store).retriever.search(QUESTION)
+    passages = Assistant(configured, embedder=embedder, index=index).retriever.search(QUESTION)
     answerer = make_answerer("llm", configured)
     with pytest.raises(BackendUnavailableError, match="closed the connection"):
         list(answerer.stream(AnswerRequest(question=QUESTION, passages=passages)))
 
 
 def test_slow_server_times_out(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(quoting(1), delay_s=3.0)]
     configured = llm_settings(settings, server, llm_timeout_s=1.0)
-    _, answer = ask(configured, embedder, store)
+    _, answer = ask(configured, embedder, index)
     assert answer.answerer == "extractive"
     assert any("did not answer in time" in n for n in answer.notes)
 
-    passages = Assistant(configured, embedder=embedder, store=store).retriever.search(QUESTION)
+    passages = Assistant(configured, embedder=embedder, index=index).retriever.search(QUESTION)
     answerer = make_answerer("llm", configured)
     started = time.monotonic()
     with pytest.raises(BackendUnavailableError, match="did not answer in time"):
@@ -331,21 +331,21 @@ def test_slow_server_times_out(seeded: Seeded, embedder: Any, server: FakeOpenAI
 
 
 def test_unreachable_server(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     configured = llm_settings(settings, server, llm_base_url=f"http://127.0.0.1:{port}/v1")
-    _, answer = ask(configured, embedder, store)
+    _, answer = ask(configured, embedder, index)
     assert answer.answerer == "extractive"
     assert any(f"at http://127.0.0.1:{port}/v1 could not be reached" in n for n in answer.notes)
 
 
 def test_malformed_responses(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(raw=b"<html>not an API</html>")]
     configured = llm_settings(settings, server)
-    passages = Assistant(configured, embedder=embedder, store=store).retriever.search(QUESTION)
+    passages = Assistant(configured, embedder=embedder, index=index).retriever.search(QUESTION)
     answerer = make_answerer("llm", configured)
     request = AnswerRequest(question=QUESTION, passages=passages)
     with pytest.raises(BackendUnavailableError, match="could not be used"):
@@ -355,16 +355,16 @@ def test_malformed_responses(seeded: Seeded, embedder: Any, server: FakeOpenAI) 
 
 
 def test_api_key_is_sent_but_never_shown(seeded: Seeded, embedder: Any, server: FakeOpenAI) -> None:
-    settings, store = seeded
+    settings, index = seeded
     server.replies = [Reply(status=401, error=f"Incorrect API key provided: {API_KEY}")]
     configured = llm_settings(settings, server)
-    _, answer = ask(configured, embedder, store)
+    _, answer = ask(configured, embedder, index)
     assert server.requests[0]["headers"]["authorization"] == f"Bearer {API_KEY}"
     assert answer.answerer == "extractive"
     assert any("answered HTTP 401" in n for n in answer.notes)
     assert all(API_KEY not in n for n in answer.notes)
 
-    strict = Assistant(llm_settings(settings, server, llm_fallback=False), embedder=embedder, store=store)
+    strict = Assistant(llm_settings(settings, server, llm_fallback=False), embedder=embedder, index=index)
     with pytest.raises(BackendUnavailableError) as caught:
         strict.ask(QUESTION)
     assert API_KEY not in str(caught.value) and "***" in str(caught.value)

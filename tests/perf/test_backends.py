@@ -12,8 +12,8 @@ import pytest
 from ingest.pipeline import ingest_paths
 from rag.embeddings import BACKENDS, SentenceTransformerEmbeddings, embedder_from_settings
 from rag.errors import ConfigError, IndexMismatchError
+from rag.index import Index
 from rag.settings import Settings, load_settings
-from rag.store import Store
 from rag.text import sentence_spans
 
 pytestmark = pytest.mark.slow
@@ -97,14 +97,14 @@ def test_model_id_names_the_backend() -> None:
 
 def test_a_torch_index_refuses_onnx_vectors(settings: Settings, model_cache: Path) -> None:
     torch = SentenceTransformerEmbeddings(backend="torch")
-    ingest_paths([SEED_ARTICLE], settings, store=Store(settings, torch), progress=False)
+    ingest_paths([SEED_ARTICLE], settings, index=Index(settings, torch), progress=False)
     onnx = SentenceTransformerEmbeddings(backend="onnx-int8", cache_dir=model_cache)
-    other = Store(settings, onnx)
+    other = Index(settings, onnx)
     with pytest.raises(IndexMismatchError, match="rag ingest --rebuild"):
-        other.chunks()
+        other.dense_search(onnx.embed_query("fentanyl"), 5)
     with pytest.raises(IndexMismatchError, match="rag ingest --rebuild"):
-        ingest_paths([SEED_ARTICLE], settings, store=other, progress=False)
-    report = ingest_paths([SEED_ARTICLE], settings, store=other, rebuild=True, progress=False)
+        ingest_paths([SEED_ARTICLE], settings, index=other, progress=False)
+    report = ingest_paths([SEED_ARTICLE], settings, index=other, rebuild=True, progress=False)
     assert report.ok and report.chunks > 0
     assert other.stats()["embedder"] == onnx.model_id
 

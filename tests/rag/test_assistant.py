@@ -10,8 +10,8 @@ import pytest
 
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
-from rag.store import Store
-from tests.support import SEED_ARTICLE, Fact, HashingEmbedder, assert_verified, make_settings
+from rag.index import Index
+from tests.support import SEED_ARTICLE, Fact, HashingEmbedder, assert_verified, make_settings, raw_store
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -28,13 +28,11 @@ FACTS = [
 
 def _assistant(data_dir: Path, client: Any, embedder: HashingEmbedder) -> Assistant:
     settings = make_settings(data_dir, collection=f"t-{uuid.uuid4().hex[:16]}")
-    return Assistant(settings, embedder=embedder, store=Store(settings, embedder, client=client))
+    return Assistant(settings, embedder=embedder, index=Index(settings, embedder, client=client))
 
 
 def _ingest(assistant: Assistant, folder: Path) -> None:
-    report = ingest_paths(
-        [folder], assistant.settings, store=assistant.store, lexical=assistant.lexical, progress=False
-    )
+    report = ingest_paths([folder], assistant.settings, index=assistant.index, progress=False)
     assert report.ok, report.to_json()
 
 
@@ -59,7 +57,7 @@ def assistant(
     assistant = _assistant(tmp_path_factory.mktemp("assistant") / "data", memory_client, hashing_embedder)
     _ingest(assistant, corpus)
     yield assistant
-    assistant.store.reset()
+    raw_store(assistant.index).reset()
 
 
 def test_the_corpus_is_indexed(assistant: Assistant) -> None:
@@ -75,7 +73,7 @@ def test_each_question_is_answered_from_its_own_article(assistant: Assistant, fa
     assert answer.citations[0].doc_id == fact.file_name
     assert fact.answer_sentence in answer.citations[0].quote
     assert not [other.person for other in FACTS if other != fact and other.person in answer.text]
-    assert_verified(answer, assistant.store)
+    assert_verified(answer, assistant.index)
 
 
 def test_a_follow_up_is_answered_from_the_conversation(assistant: Assistant) -> None:
@@ -88,7 +86,7 @@ def test_a_follow_up_is_answered_from_the_conversation(assistant: Assistant) -> 
 
     assert fact.person.split()[0] in answer.rewritten_query or fact.town in answer.rewritten_query
     assert any(fact.years_sentence in c.quote for c in answer.citations)
-    assert_verified(answer, assistant.store)
+    assert_verified(answer, assistant.index)
 
 
 def test_a_question_the_articles_do_not_answer_is_refused(assistant: Assistant) -> None:
@@ -104,7 +102,7 @@ def test_the_streamed_text_is_the_answers_text(assistant: Assistant) -> None:
     assert not isinstance(answer, str) and not answer.abstained
     assert "".join(str(piece) for piece in pieces) == answer.text
     assert answer.short_answer is not None and answer.short_answer.text == "Howard Lutnick"
-    assert_verified(answer, assistant.store)
+    assert_verified(answer, assistant.index)
 
 
 def test_a_deleted_article_is_no_longer_cited(
@@ -120,4 +118,4 @@ def test_a_deleted_article_is_no_longer_cited(
     answer = assistant.ask(fact.question)
     assert fact.file_name not in {c.doc_id for c in answer.citations}
     assert fact.person not in answer.text
-    assistant.store.reset()
+    raw_store(assistant.index).reset()

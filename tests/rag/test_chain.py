@@ -31,15 +31,15 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
 def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings) -> Assistant:
     from rag.settings import Settings
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("chain") / "data", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path_factory.mktemp("chain") / "data", _env_file=None)
     assistant = Assistant(settings, embedder=embedder)
-    report = ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    report = ingest_paths([SEEDS], settings, index=assistant.index, progress=False)
     assert report.ok
     return assistant
 
 
 def _article(assistant: Assistant, doc_id: str) -> str:
-    return assistant.store.article_text(doc_id)
+    return assistant.index.article_text(doc_id)
 
 
 def test_gold_questions_get_verified_citations_and_unanswerable_ones_are_refused_or_hedged(
@@ -205,7 +205,8 @@ def test_cli_ask_json_carries_a_verified_short_answer(seeded: Assistant) -> None
 
 def test_core_imports_none_of_the_outer_packages() -> None:
     code = (
-        "import sys, rag, rag.assistant, rag.retriever, rag.store, rag.lexical, rag.answering, rag.llm;"
+        "import sys, rag, rag.assistant, rag.retriever, rag.index, rag.index.store, rag.index.lexical,"
+        " rag.index.chroma, rag.answering, rag.llm;"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in {'ingest', 'ui', 'eval', 'gradio', 'torch'}))"
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)

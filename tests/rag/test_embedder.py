@@ -7,14 +7,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from rag.store import SentenceEmbedder, WhitespaceTokenizer
 from rag.text import sentence_spans
+from rag.types import SentenceEmbedder, WhitespaceTokenizer
 from tests.support import HashingEmbedder
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from rag.store import Embedder
+    from rag.types import Embedder
 
 TEXTS = [
     "Henrike Solano will serve as the new fire chief of Corriebrae from next month.",

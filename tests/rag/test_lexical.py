@@ -10,17 +10,19 @@ import os
 import shutil
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ingest.pipeline import ingest_paths
-from rag.lexical import LexicalIndex
-from rag.store import Store
+from rag.index import Index
+from rag.index.lexical import LexicalIndex
+from rag.index.store import Store
 from rag.text import lexical_terms
+from tests.support import raw_lexical, raw_store
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator
+    from collections.abc import Callable, Collection, Iterator
 
     from rag.embeddings import SentenceTransformerEmbeddings
     from rag.settings import Settings
@@ -83,6 +85,30 @@ class _CountingStore(Store):
             yield chunk
 
 
+def _counting_index(
+    settings: Settings, embedder: SentenceTransformerEmbeddings
+) -> tuple[Index, _CountingStore]:
+    """An index whose store counts the chunks read from it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("rag.index.store.Store", _CountingStore)
+        index = Index(settings, embedder)
+    store = raw_store(index)
+    assert isinstance(store, _CountingStore)
+    return index, store
+
+
+def _bm25_elsewhere(index: Index, folder: Path, **updates: Any) -> tuple[Index, Settings]:
+    """An index of the same Chroma store (with settings `updates`) whose BM25 folder is under
+    `folder`: its writes leave the data dir's BM25 folder behind, as another process's would."""
+    settings = index.settings.model_copy(update={"data_dir": folder, **updates})
+    return Index(settings, index.embedder, client=raw_store(index).client), settings
+
+
+def _saved_generation(index: LexicalIndex) -> str:
+    """The store generation the BM25 folder was saved at."""
+    return str(json.loads((index.directory / "manifest.json").read_text())["generation"])
+
+
 def _results(index: LexicalIndex) -> list[list[tuple[str, float]]]:
     return [[(c.chunk_id, round(s, 9)) for c, s in index.search(q, 25)] for q in QUERIES]
 
@@ -103,12 +129,12 @@ def test_rankings_and_idf_match_bm25s(
 ) -> None:
     import bm25s
 
-    store = Store(small_chunks, embedder)
-    index = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
+    written = Index(small_chunks, embedder)
     assert ingest_paths(
-        [SEED_ARTICLE, *_write_corpus(tmp_path / "corpus", 12)], small_chunks, store=store, lexical=index
+        [SEED_ARTICLE, *_write_corpus(tmp_path / "corpus", 12)], small_chunks, index=written
     ).ok
-    chunks = sorted(store.committed_chunks(), key=lambda c: (c.doc_id, c.index))
+    index = raw_lexical(written)
+    chunks = sorted(written.committed_chunks(), key=lambda c: (c.doc_id, c.index))
     assert index.size == len(chunks) > 100
     reference = bm25s.BM25()  # the "lucene" variant, k1=1.5, b=0.75
     reference.index([lexical_terms(c.text) or [""] for c in chunks], show_progress=False)
@@ -144,22 +170,26 @@ def test_incremental_sync_equals_a_full_build(
 ) -> None:
     corpus = tmp_path / "corpus"
     paths = _write_corpus(corpus, 10)
-    store = _CountingStore(small_chunks, embedder)
-    index = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
-    assert ingest_paths([corpus], small_chunks, store=store, lexical=index).ok
+    written, store = _counting_index(small_chunks, embedder)
+    index = raw_lexical(written)
+    assert ingest_paths([corpus], small_chunks, index=written).ok
     assert store.read == index.size
 
-    steps = [
+    def add_and_remove() -> None:
+        _write_corpus(corpus, 1, first=12)
+        paths[7].unlink()
+
+    steps: list[tuple[str, Callable[[], object]]] = [
         ("add", lambda: _write_corpus(corpus, 2, first=10)),
         ("update", lambda: _write_corpus(corpus, 1, first=3, revision=1)),
-        ("remove", lambda: paths[5].unlink()),
-        ("add and remove", lambda: (_write_corpus(corpus, 1, first=12), paths[7].unlink())),
+        ("remove", paths[5].unlink),
+        ("add and remove", add_and_remove),
     ]
     for step, change in steps:
         before = index.size
         change()
         store.read = 0
-        assert ingest_paths([corpus], small_chunks, store=store, lexical=index, prune=True).ok, step
+        assert ingest_paths([corpus], small_chunks, index=written, prune=True).ok, step
         assert store.read < before / 3, f"{step}: read {store.read} chunks of {index.size}"
         full = _full_build(store, tmp_path / f"full-{step}")
         reloaded = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
@@ -175,25 +205,27 @@ def test_two_processes_share_the_folder(
     """A chat's index catches up from what an ingest saved, or from memory when the folder is behind."""
     corpus = tmp_path / "corpus"
     _write_corpus(corpus, 4)
-    store = Store(small_chunks, embedder)
-    chat = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
-    assert ingest_paths([corpus], small_chunks, store=store, lexical=chat).ok
+    chatting = Index(small_chunks, embedder)
+    store = raw_store(chatting)
+    chat = raw_lexical(chatting)
+    assert ingest_paths([corpus], small_chunks, index=chatting).ok
     for number in range(4, 8):  # another process's ingests, merging segments as they go
         _write_corpus(corpus, 1, first=number)
-        ingest = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
-        assert ingest_paths([corpus], small_chunks, store=store, lexical=ingest).ok
-    chat.sync(store)
+        assert ingest_paths([corpus], small_chunks, index=Index(small_chunks, embedder)).ok
+    chatting.sync_lexical()
     assert _results(chat) == _results(_full_build(store, tmp_path / "full-1"))
 
     stale = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
     stale.sync(store)
     for number in range(8, 11):
         _write_corpus(corpus, 1, first=number)
-        assert ingest_paths([corpus], small_chunks, store=store, lexical=chat).ok
+        assert ingest_paths([corpus], small_chunks, index=chatting).ok
     # One more ingest whose index lives elsewhere: the folder is behind, and `stale` holds
     # segments that `chat` has since merged and deleted; it catches up from its own memory.
     _write_corpus(corpus, 1, first=11)
-    assert ingest_paths([corpus], small_chunks, store=store, lexical=LexicalIndex(tmp_path / "x", "x")).ok
+    elsewhere, elsewhere_settings = _bm25_elsewhere(chatting, tmp_path / "x")
+    assert ingest_paths([corpus], elsewhere_settings, index=elsewhere).ok
+    assert _saved_generation(stale) != store.generation()
     stale.sync(store)
     expected = _results(_full_build(store, tmp_path / "full-2"))
     assert _results(stale) == expected
@@ -208,14 +240,19 @@ def test_a_rebuilt_collection_is_indexed_afresh(
 ) -> None:
     """`--rebuild` with new chunking keeps article ids and content hashes, but every chunk changes."""
     corpus = _write_corpus(tmp_path / "corpus", 4)
-    index = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
-    assert ingest_paths(corpus, small_chunks, store=Store(small_chunks, embedder), lexical=index).ok
-    rechunked = small_chunks.model_copy(update={"chunk_tokens": 128})
-    store = Store(rechunked, embedder)
-    assert ingest_paths(corpus, rechunked, store=store, lexical=index, rebuild=True).ok
+    chatting = Index(small_chunks, embedder)
+    index = raw_lexical(chatting)
+    assert ingest_paths(corpus, small_chunks, index=chatting).ok
+    # Rebuilt by another process with other chunking, whose BM25 folder is elsewhere: both the
+    # index in memory and the folder are of the collection that was replaced.
+    rebuilt, rechunked = _bm25_elsewhere(chatting, tmp_path / "x", chunk_tokens=128)
+    assert ingest_paths(corpus, rechunked, index=rebuilt, rebuild=True).ok
+    store = raw_store(rebuilt)
+    assert _saved_generation(index) != store.generation()
     expected = _results(_full_build(store, tmp_path / "full"))
+    chatting.sync_lexical()
     assert _results(index) == expected
-    reloaded = LexicalIndex(rechunked.data_dir, rechunked.collection)
+    reloaded = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
     reloaded.sync(store)
     assert _results(reloaded) == expected
     assert index.size == reloaded.size == sum(r.n_chunks for r in store.records().values())
@@ -224,12 +261,12 @@ def test_a_rebuilt_collection_is_indexed_afresh(
 def test_many_small_adds_keep_few_segments(
     small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> None:
-    store = Store(small_chunks, embedder)
-    index = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
+    written = Index(small_chunks, embedder)
+    store, index = raw_store(written), raw_lexical(written)
     corpus = tmp_path / "corpus"
     for number in range(12):
         _write_corpus(corpus, 1, first=number)
-        assert ingest_paths([corpus], small_chunks, store=store, lexical=index).ok
+        assert ingest_paths([corpus], small_chunks, index=written).ok
     segments = json.loads((index.directory / "manifest.json").read_text())["segments"]
     assert len(segments) <= 5
     assert sorted(p.name for p in index.directory.iterdir()) == sorted(
@@ -252,9 +289,9 @@ def test_many_small_adds_keep_few_segments(
 def test_a_damaged_folder_is_rebuilt(
     damage: str, small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> None:
-    store = Store(small_chunks, embedder)
-    index = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
-    assert ingest_paths(_write_corpus(tmp_path / "corpus", 6), small_chunks, store=store, lexical=index).ok
+    written = Index(small_chunks, embedder)
+    store, index = raw_store(written), raw_lexical(written)
+    assert ingest_paths(_write_corpus(tmp_path / "corpus", 6), small_chunks, index=written).ok
     expected = _results(index)
     folder = index.directory
     segment = next(folder.glob("seg-*.npz"))
@@ -291,14 +328,15 @@ def test_a_damaged_folder_is_rebuilt(
 def test_a_read_only_data_dir_answers_from_memory(
     small_chunks: Settings, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> None:
-    store = Store(small_chunks, embedder)
+    written = Index(small_chunks, embedder)
+    store = raw_store(written)
     corpus = _write_corpus(tmp_path / "corpus", 6)
-    assert ingest_paths(corpus[:4], small_chunks, store=store).ok
+    assert ingest_paths(corpus[:4], small_chunks, index=written).ok
     saved_at = LexicalIndex(small_chunks.data_dir, small_chunks.collection)
     saved_at.sync(store)
-    assert ingest_paths(
-        corpus, small_chunks, store=store, lexical=LexicalIndex(tmp_path / "elsewhere", "x")
-    ).ok
+    elsewhere, elsewhere_settings = _bm25_elsewhere(written, tmp_path / "elsewhere")
+    assert ingest_paths(corpus, elsewhere_settings, index=elsewhere).ok
+    assert _saved_generation(saved_at) != store.generation()
     expected = _results(_full_build(store, tmp_path / "full"))
     before = {p.name: p.stat().st_mtime_ns for p in saved_at.directory.iterdir()}
 

@@ -74,19 +74,15 @@ def _write(folder: Path) -> None:
 def assistant(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings) -> Assistant:
     root = tmp_path_factory.mktemp("rerank")
     _write(root / "articles")
-    settings = Settings(data_dir=root / "data", chunk_tokens=64, _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=root / "data", chunk_tokens=64, _env_file=None)
     built = Assistant(settings, embedder=embedder)
-    report = ingest_paths(
-        [root / "articles"], settings, store=built.store, lexical=built.lexical, progress=False
-    )
+    report = ingest_paths([root / "articles"], settings, index=built.index, progress=False)
     assert report.ok
     return built
 
 
 def _retriever(assistant: Assistant, **weights: float) -> HybridRetriever:
-    return HybridRetriever.from_settings(assistant.settings, assistant.store, assistant.lexical).model_copy(
-        update=weights
-    )
+    return HybridRetriever.from_settings(assistant.settings, assistant.index).model_copy(update=weights)
 
 
 def test_recency_orders_stories_on_the_topic_newest_first(assistant: Assistant) -> None:
@@ -162,7 +158,7 @@ def test_all_weights_off_is_a_setting_error() -> None:
 
 def test_chunks_of_one_article_are_never_copies_of_each_other(assistant: Assistant) -> None:
     # Its chunks share a sentence by design, and the council notes repeat whole paragraphs.
-    chunks = assistant.store.records()["lighthouse.txt"].n_chunks
+    chunks = assistant.index.records()["lighthouse.txt"].n_chunks
     question = "council budget parks libraries traffic crossings mayor consultation"
 
     passages = _retriever(assistant, recency_weight=0.0).search(question, k=chunks + 2)
@@ -192,8 +188,7 @@ def test_a_retriever_needs_some_ranking(assistant: Assistant) -> None:
 
     with pytest.raises(ValidationError, match="cannot all be 0"):
         HybridRetriever(
-            store=assistant.store,
-            lexical=assistant.lexical,
+            index=assistant.index,
             dense_weight=0,
             lexical_weight=0,
             sentence_weight=0,

@@ -1,4 +1,4 @@
-"""LangChain's own standard retriever tests, against the hybrid retriever on a real store."""
+"""LangChain's own standard retriever tests, against the hybrid retriever on a real index."""
 
 from __future__ import annotations
 
@@ -11,27 +11,25 @@ from langchain_tests.integration_tests import RetrieversIntegrationTests
 
 from ingest.pipeline import ingest_paths
 from rag.embeddings import SentenceTransformerEmbeddings
-from rag.lexical import LexicalIndex
+from rag.index import Index
 from rag.retriever import HybridRetriever
 from rag.settings import Settings
-from rag.store import Store
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
 
-class _SeededStore:
-    """One real store with the seed article, built on first use and shared by the test class."""
+class _SeededIndex:
+    """One real index with the seed article, built on first use and shared by the test class."""
 
     @cached_property
-    def parts(self) -> tuple[Store, LexicalIndex]:
-        settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="rag-std-")), _env_file=None)  # type: ignore[call-arg]
-        store = Store(settings, SentenceTransformerEmbeddings())
-        lexical = LexicalIndex(settings.data_dir, settings.collection)
-        assert ingest_paths([SEEDS], settings, store=store, lexical=lexical, progress=False).ok
-        return store, lexical
+    def index(self) -> Index:
+        settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="rag-std-")), _env_file=None)
+        index = Index(settings, SentenceTransformerEmbeddings())
+        assert ingest_paths([SEEDS], settings, index=index, progress=False).ok
+        return index
 
 
-_SEEDED = _SeededStore()
+_SEEDED = _SeededIndex()
 
 
 class TestHybridRetrieverStandard(RetrieversIntegrationTests):
@@ -41,8 +39,7 @@ class TestHybridRetrieverStandard(RetrieversIntegrationTests):
 
     @property
     def retriever_constructor_params(self) -> dict[str, Any]:
-        store, lexical = _SEEDED.parts
-        return {"store": store, "lexical": lexical}
+        return {"index": _SEEDED.index}
 
     @property
     def retriever_query_example(self) -> str:

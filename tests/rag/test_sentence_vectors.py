@@ -18,6 +18,7 @@ from rag.retriever import HybridRetriever
 from rag.settings import Settings
 from rag.text import sentence_spans
 from rag.vectors import FORMAT, SentenceVectors
+from tests.support import raw_store
 
 if TYPE_CHECKING:
     from rag.types import Passage
@@ -47,9 +48,9 @@ def counting() -> CountingEmbedder:
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory, counting: CountingEmbedder) -> Assistant:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("late") / "data", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path_factory.mktemp("late") / "data", _env_file=None)
     assistant = Assistant(settings, embedder=counting)
-    report = ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    report = ingest_paths([SEEDS], settings, index=assistant.index, progress=False)
     assert report.ok
     return assistant
 
@@ -93,7 +94,7 @@ def test_pooling_is_the_mean_of_the_word_pieces_starting_in_each_span() -> None:
 @pytest.mark.parametrize("ranking", ["dense", "bm25"])
 def test_retrieved_passages_carry_the_vectors_ingest_pooled(seeded: Assistant, ranking: str) -> None:
     weights = {"dense_weight": 0.0} if ranking == "bm25" else {"lexical_weight": 0.0}
-    retriever = HybridRetriever(store=seeded.store, lexical=seeded.lexical, **weights)
+    retriever = HybridRetriever(index=seeded.index, **weights)
     passages = retriever.search(QUESTION)
     assert passages
     texts = [p.text for p in passages]
@@ -114,7 +115,7 @@ def test_retrieved_passages_carry_the_vectors_ingest_pooled(seeded: Assistant, r
 
 def _request(assistant: Assistant, passages: list[Passage]) -> AnswerRequest:
     vector = assistant.embedder.embed_query(QUESTION)
-    return AnswerRequest(QUESTION, passages, vector, assistant.embedder, assistant.lexical.idf)
+    return AnswerRequest(QUESTION, passages, vector, assistant.embedder, assistant.index.idf)
 
 
 def test_answerer_uses_stored_vectors_and_embeds_only_without_them(
@@ -137,14 +138,14 @@ def test_answerer_uses_stored_vectors_and_embeds_only_without_them(
 def test_an_index_without_sentence_vectors_is_read_but_not_added_to(
     tmp_path: Path, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
     assistant = Assistant(settings, embedder=embedder)
-    ingest_paths([SEEDS], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
-    assert assistant.store.stats()["sentence_vectors"] == FORMAT
+    ingest_paths([SEEDS], settings, index=assistant.index, progress=False)
+    assert assistant.index.stats()["sentence_vectors"] == FORMAT
     # Make it look like an index an older version built: no format key, no vectors, and each
     # chunk's text stored as its document.
-    texts = {c.chunk_id: c.text for c in assistant.store.committed_chunks()}
-    collection = assistant.store.chunks()
+    texts = {c.chunk_id: c.text for c in assistant.index.committed_chunks()}
+    collection = raw_store(assistant.index).chunks()
     metadata = {k: v for k, v in (collection.metadata or {}).items() if k != "rag:sentence_vectors"}
     collection.modify(metadata=metadata)
     got = collection.get(include=["metadatas", "embeddings"])
@@ -158,6 +159,6 @@ def test_an_index_without_sentence_vectors_is_read_but_not_added_to(
     old = Assistant(settings, embedder=embedder)
     assert all(p.sentence_vectors is None for p in old.retriever.search(QUESTION))
     assert old.ask(ANSWERED).citations
-    assert old.store.stats()["sentence_vectors"] == "none"
+    assert old.index.stats()["sentence_vectors"] == "none"
     with pytest.raises(IndexMismatchError, match="--rebuild"):
-        ingest_paths([SEEDS], settings, store=old.store, lexical=old.lexical, progress=False)
+        ingest_paths([SEEDS], settings, index=old.index, progress=False)

@@ -216,9 +216,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransform
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("short") / "data", _env_file=None)
     assistant = Assistant(settings, embedder=embedder)
-    report = ingest_paths(
-        [REPO / "seeds"], settings, store=assistant.store, lexical=assistant.lexical, progress=False
-    )
+    report = ingest_paths([REPO / "seeds"], settings, index=assistant.index, progress=False)
     assert report.ok
     return assistant
 
@@ -227,8 +225,7 @@ def _with_answerer(seeded: Assistant, answerer: Answerer) -> Assistant:
     return Assistant(
         seeded.settings,
         embedder=seeded.embedder,
-        store=seeded.store,
-        lexical=seeded.lexical,
+        index=seeded.index,
         retriever=seeded.retriever,
         answerer=answerer,
     )
@@ -237,7 +234,7 @@ def _with_answerer(seeded: Assistant, answerer: Answerer) -> Assistant:
 def _check_short_answer(assistant: Assistant, answer: Answer) -> None:
     short = answer.short_answer
     assert short is not None
-    assert assistant.store.article_text(short.doc_id)[short.start : short.end] == short.text
+    assert assistant.index.article_text(short.doc_id)[short.start : short.end] == short.text
     assert any(
         c.doc_id == short.doc_id and c.start <= short.start and short.end <= c.end for c in answer.citations
     )
@@ -318,7 +315,7 @@ class ScriptedAnswerer(Answerer):
 def quoted(seeded: Assistant) -> tuple[str, Citation]:
     """The seed article's text and a true citation of its 2019 sentence."""
     (record,) = seeded.articles()
-    text = seeded.store.article_text(record.doc_id)
+    text = seeded.index.article_text(record.doc_id)
     start = text.index(_QUOTE)
     citation = Citation(1, record.doc_id, record.title, "", "chunk", start, start + len(_QUOTE), _QUOTE)
     return text, citation
@@ -400,7 +397,7 @@ def test_a_list_question_gathers_several_named_items_each_with_its_citation(seed
     assert not answer.abstained
     assert answer.short_answer is None  # several items, not one span
     assert len(answer.citations) >= 2
-    article = seeded.store.article_text(answer.citations[0].doc_id)
+    article = seeded.index.article_text(answer.citations[0].doc_id)
     items = []
     for citation in answer.citations:
         assert article[citation.start : citation.end] == citation.quote

@@ -8,16 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ingest.chunking import chunk_article, embed_chunks
 from rag.errors import IndexMismatchError, NoIndexError, ReadOnlyIndexError
-from rag.store import Store
-from rag.types import Article, PreparedArticle
+from rag.index.store import Store
 from rag.vectors import SentenceVectors
+from tests.rag.rag_support import fact_article, news_article, prepare
 from tests.support import Fact, HashingEmbedder, chunk_rows, forget_open_stores
 
 if TYPE_CHECKING:
     from rag.settings import Settings
-    from rag.store import DocRecord
+    from rag.types import Article, DocRecord
 
 pytestmark = pytest.mark.fast
 
@@ -31,33 +30,9 @@ LONG_TEXT = " ".join(
 )
 
 
-def _article(doc_id: str, text: str, title: str = "A title") -> Article:
-    return Article(
-        doc_id=doc_id, title=title, text=text, source="https://news.example.org", date="2024-05-01"
-    )
-
-
-def _fact_article(fact: Fact, number: int) -> Article:
-    body = fact.article(number).split("\n\n", 1)[1]
-    return _article(fact.file_name, body, title=f"{fact.town} names a new {fact.role}")
-
-
-def _prepared(store: Store, article: Article) -> PreparedArticle:
-    content_hash = hashlib.sha256(article.text.encode()).hexdigest()
-    chunks = chunk_article(
-        article,
-        store.embedder,
-        max_tokens=store.settings.chunk_tokens,
-        overlap_sentences=store.settings.chunk_overlap_sentences,
-        content_hash=content_hash,
-    )
-    vectors, sentences = embed_chunks(store.embedder, chunks)
-    return PreparedArticle(article, chunks, vectors, content_hash, f"file-{content_hash[:8]}", sentences)
-
-
 def _put(store: Store, *articles: Article) -> list[DocRecord]:
     """Commits articles as ingest does: under the lock, between the write marks."""
-    prepared = [_prepared(store, article) for article in articles]
+    prepared = [prepare(store, article) for article in articles]
     with store.write_lock():
         store.begin_write()
         store.write_chunks(prepared)
@@ -74,7 +49,7 @@ def _delete(store: Store, doc_id: str) -> None:
 
 
 def test_a_committed_article_reads_back_whole(memory_store: Store) -> None:
-    article = _article("report.txt", LONG_TEXT, title="The long report")
+    article = news_article("report.txt", LONG_TEXT, title="The long report")
     (record,) = _put(memory_store, article)
 
     (read,) = memory_store.records().values()
@@ -94,10 +69,10 @@ def test_a_committed_article_reads_back_whole(memory_store: Store) -> None:
 
 
 def test_chunks_are_invisible_until_their_record_is_committed(memory_store: Store) -> None:
-    _put(memory_store, _fact_article(FACTS[0], 0))
+    _put(memory_store, fact_article(FACTS[0], 0))
     with memory_store.write_lock():
         memory_store.begin_write()
-        memory_store.write_chunks([_prepared(memory_store, _fact_article(FACTS[1], 1))])  # never committed
+        memory_store.write_chunks([prepare(memory_store, fact_article(FACTS[1], 1))])  # never committed
 
     assert set(memory_store.records()) == {FACTS[0].file_name}
     assert {row[0] for row in chunk_rows(memory_store).values()} == {FACTS[0].file_name}
@@ -109,10 +84,10 @@ def test_chunks_are_invisible_until_their_record_is_committed(memory_store: Stor
 
 
 def test_a_new_version_replaces_the_old_chunks(memory_store: Store) -> None:
-    _put(memory_store, _article("report.txt", LONG_TEXT))
+    _put(memory_store, news_article("report.txt", LONG_TEXT))
     old = set(chunk_rows(memory_store))
     changed = LONG_TEXT.replace("Tuesday", "Friday")
-    (record,) = _put(memory_store, _article("report.txt", changed))
+    (record,) = _put(memory_store, news_article("report.txt", changed))
 
     rows = chunk_rows(memory_store)
     assert not old & set(rows)
@@ -122,7 +97,7 @@ def test_a_new_version_replaces_the_old_chunks(memory_store: Store) -> None:
 
 
 def test_deleting_an_article_removes_its_record_and_chunks(memory_store: Store) -> None:
-    _put(memory_store, *(_fact_article(fact, n) for n, fact in enumerate(FACTS)))
+    _put(memory_store, *(fact_article(fact, n) for n, fact in enumerate(FACTS)))
     _delete(memory_store, FACTS[0].file_name)
 
     assert set(memory_store.records()) == {FACTS[1].file_name}
@@ -131,7 +106,11 @@ def test_deleting_an_article_removes_its_record_and_chunks(memory_store: Store) 
 
 
 def test_dense_search_finds_the_article_by_its_words(memory_store: Store) -> None:
-    _put(memory_store, _article("report.txt", LONG_TEXT), *(_fact_article(f, n) for n, f in enumerate(FACTS)))
+    _put(
+        memory_store,
+        news_article("report.txt", LONG_TEXT),
+        *(fact_article(f, n) for n, f in enumerate(FACTS)),
+    )
     vector = memory_store.embedder.embed_query(FACTS[1].question)
 
     found = memory_store.dense_search(vector, k=3)
@@ -147,9 +126,9 @@ def test_dense_search_finds_the_article_by_its_words(memory_store: Store) -> Non
 
 def test_each_write_moves_the_index_to_a_new_generation(memory_store: Store) -> None:
     assert memory_store.generation() == ""
-    _put(memory_store, _fact_article(FACTS[0], 0))
+    _put(memory_store, fact_article(FACTS[0], 0))
     first = memory_store.generation()
-    _put(memory_store, _fact_article(FACTS[1], 1))
+    _put(memory_store, fact_article(FACTS[1], 1))
     assert first and memory_store.generation() not in ("", first)
 
 
@@ -161,32 +140,32 @@ def test_an_empty_store_has_no_index_yet(memory_store: Store) -> None:
 
 
 def test_another_embedder_cannot_read_or_write_the_index(memory_store: Store, memory_client: Any) -> None:
-    _put(memory_store, _fact_article(FACTS[0], 0))
+    _put(memory_store, fact_article(FACTS[0], 0))
     other = Store(memory_store.settings, HashingEmbedder(name="another-model"), client=memory_client)
 
     with pytest.raises(IndexMismatchError, match="--rebuild"):
         other.dense_search(other.embedder.embed_query(FACTS[0].question), k=3)
     with pytest.raises(IndexMismatchError):
-        _put(other, _fact_article(FACTS[1], 1))
+        _put(other, fact_article(FACTS[1], 1))
 
 
 def test_other_chunking_reads_the_index_but_cannot_add_to_it(memory_store: Store, memory_client: Any) -> None:
-    _put(memory_store, _fact_article(FACTS[0], 0))
+    _put(memory_store, fact_article(FACTS[0], 0))
     rechunked = memory_store.settings.model_copy(update={"chunk_tokens": 64})
     other = Store(rechunked, memory_store.embedder, client=memory_client)
 
     assert set(other.records()) == {FACTS[0].file_name}
     with pytest.raises(IndexMismatchError, match="re-chunk"):
-        _put(other, _fact_article(FACTS[1], 1))
+        _put(other, fact_article(FACTS[1], 1))
 
 
 def test_a_read_only_store_refuses_writes(memory_store: Store, memory_client: Any) -> None:
-    _put(memory_store, _fact_article(FACTS[0], 0))
+    _put(memory_store, fact_article(FACTS[0], 0))
     frozen = memory_store.settings.model_copy(update={"read_only": True})
     reader = Store(frozen, memory_store.embedder, client=memory_client)
 
     with pytest.raises(ReadOnlyIndexError, match="RAG_READ_ONLY"):
-        _put(reader, _fact_article(FACTS[1], 1))
+        _put(reader, fact_article(FACTS[1], 1))
     assert set(reader.records()) == {FACTS[0].file_name}
 
 
@@ -195,7 +174,7 @@ def test_an_embedded_store_reads_back_after_reopening(
 ) -> None:
     """The same round trip through a real folder, as `rag ingest` then `rag ask` in two processes."""
     store = Store(settings, hashing_embedder)
-    records = _put(store, *(_fact_article(fact, n) for n, fact in enumerate(FACTS)))
+    records = _put(store, *(fact_article(fact, n) for n, fact in enumerate(FACTS)))
     rows = chunk_rows(store)
     forget_open_stores()
 

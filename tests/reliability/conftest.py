@@ -8,7 +8,7 @@ import pytest
 from reliability_support import FACTS, write_corpus
 
 from ingest.pipeline import ingest_paths
-from rag.store import Store
+from rag.index import Index
 from tests.support import make_settings
 
 if TYPE_CHECKING:
@@ -33,6 +33,6 @@ def seeded(
 ) -> Settings:
     """Settings of a data folder holding the corpus, indexed with the real embedder; read-only after."""
     settings = make_settings(tmp_path_factory.mktemp("reliability-seeded") / "data")
-    report = ingest_paths([corpus], settings, store=Store(settings, embedder), progress=False)
+    report = ingest_paths([corpus], settings, index=Index(settings, embedder), progress=False)
     assert report.ok and report.documents == len(FACTS) + 1, report.to_json()
     return settings

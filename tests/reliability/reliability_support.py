@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ingest.pipeline import ingest_paths
-from rag.store import Store
+from rag.index import Index
 from tests.ingest.ingest_support import rankings, same_ranking
 from tests.support import REPO, SEED_ARTICLE, Fact, chunk_rows, free_port, make_settings, vector_rows
 
@@ -138,7 +138,7 @@ def write_corpus(folder: Path) -> Path:
     return folder
 
 
-def answer_problem(answer: Answer, question: Question, store: Store | None = None) -> str | None:
+def answer_problem(answer: Answer, question: Question, index: Index | None = None) -> str | None:
     """Why `answer` does not answer `question` (None when it does)."""
     if question.expect is None:
         return None if answer.abstained else f"expected an abstention, got {answer.text!r}"
@@ -149,9 +149,9 @@ def answer_problem(answer: Answer, question: Question, store: Store | None = Non
     strangers = [f.person for f in FACTS if f is not question.fact and f.person in answer.text]
     if strangers:
         return f"the answer names other articles' people: {strangers}"
-    if store is not None:
+    if index is not None:
         for c in answer.citations:
-            if store.article_text(c.doc_id)[c.start : c.end] != c.quote:
+            if index.article_text(c.doc_id)[c.start : c.end] != c.quote:
                 return f"citation [{c.n}] does not match its article at {c.start}:{c.end}"
     return None
 
@@ -194,7 +194,7 @@ def wait_for_http(url: str, process: subprocess.Popen[bytes], timeout: float, lo
             pass
         if process.poll() is not None:
             raise AssertionError(
-                f"{process.args} exited with {process.returncode}: {log.read_text()[-3000:]}"
+                f"{process.args!r} exited with {process.returncode}: {log.read_text()[-3000:]}"
             )
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} did not answer in {timeout:.0f}s: {log.read_text()[-3000:]}")
@@ -381,24 +381,24 @@ def fill_disk(path: Path, leave_bytes: int) -> Path:
     return filler
 
 
-# -- store views -------------------------------------------------------------------------------
+# -- index views -------------------------------------------------------------------------------
 
 
-def record_rows(store: Store) -> dict[str, tuple[str, str, int]]:
+def record_rows(index: Index) -> dict[str, tuple[str, str, int]]:
     """Committed article records by id: (content hash, file hash, chunk count)."""
-    return {d: (r.content_hash, r.file_hash, r.n_chunks) for d, r in store.records().items()}
+    return {d: (r.content_hash, r.file_hash, r.n_chunks) for d, r in index.records().items()}
 
 
-def assert_whole(store: Store) -> None:
+def assert_whole(index: Index) -> None:
     """Every committed article shows exactly its own chunks, at offsets that match its text."""
     by_doc: dict[str, list[tuple[int, int, int, str]]] = {}
-    for chunk in store.committed_chunks():
+    for chunk in index.committed_chunks():
         by_doc.setdefault(chunk.doc_id, []).append((chunk.index, chunk.start, chunk.end, chunk.text))
-    assert set(by_doc) <= set(store.records())
-    for doc_id, record in store.records().items():
+    assert set(by_doc) <= set(index.records())
+    for doc_id, record in index.records().items():
         chunks = sorted(by_doc.get(doc_id, []))
-        assert [index for index, *_ in chunks] == list(range(record.n_chunks)), doc_id
-        text = store.article_text(doc_id)
+        assert [n for n, *_ in chunks] == list(range(record.n_chunks)), doc_id
+        text = index.article_text(doc_id)
         assert all(text[start:end] == chunk for _, start, end, chunk in chunks), doc_id
 
 
@@ -412,26 +412,26 @@ def tree(folder: Path) -> dict[str, str]:
 
 
 def assert_same_as_clean(
-    store: Store, folders: list[Path], data_dir: Path, embedder: SentenceTransformerEmbeddings
+    index: Index, folders: list[Path], data_dir: Path, embedder: SentenceTransformerEmbeddings
 ) -> dict[str, Any]:
-    """The store holds what a clean ingest of `folders` into `data_dir` makes: the same chunks and
+    """The index holds what a clean ingest of `folders` into `data_dir` makes: the same chunks and
     records, the same vectors (within 1e-6 per value) and sentence vectors, and the same ranking
     for every fact's question. Returns figures for the artifact."""
     settings = make_settings(data_dir)
-    clean = Store(settings, embedder)
-    report = ingest_paths(folders, settings, store=clean, progress=False)
+    clean = Index(settings, embedder)
+    report = ingest_paths(folders, settings, index=clean, progress=False)
     assert report.ok, report.to_json()
-    assert chunk_rows(store) == chunk_rows(clean)
-    assert record_rows(store) == record_rows(clean)
-    got, want = vector_rows(store), vector_rows(clean)
+    assert chunk_rows(index) == chunk_rows(clean)
+    assert record_rows(index) == record_rows(clean)
+    got, want = vector_rows(index), vector_rows(clean)
     assert set(got) == set(want)
     apart = {chunk: float(np.abs(got[chunk] - want[chunk]).max()) for chunk in want}
     differ = [chunk for chunk, difference in apart.items() if difference > 1e-6]
     assert not differ, f"{len(differ)} of {len(want)} vectors differ, up to {max(apart.values()):.2g}"
     ids = sorted(want)
-    assert store.sentence_vectors(ids) == clean.sentence_vectors(ids)
+    assert index.sentence_vectors(ids) == clean.sentence_vectors(ids)
     questions = [fact.question for fact in FACTS]
-    ranked, clean_ranked = rankings(store, embedder, questions), rankings(clean, embedder, questions)
+    ranked, clean_ranked = rankings(index, embedder, questions), rankings(clean, embedder, questions)
     changed = [q for q, a, b in zip(questions, ranked, clean_ranked, strict=True) if not same_ranking(a, b)]
     assert not changed, f"the ranking of {len(changed)} of {len(questions)} questions changed: {changed}"
     return {"chunks": len(want), "largest_vector_difference": max(apart.values(), default=0.0)}

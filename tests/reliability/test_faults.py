@@ -43,11 +43,11 @@ from reliability_support import (
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
 from rag.errors import BackendUnavailableError, NoIndexError, ReadOnlyIndexError, StoreUnavailableError
-from rag.store import Store
-from tests.support import SEED_ARTICLE, Fact, chunk_rows, make_settings
+from rag.index import Index
+from tests.support import SEED_ARTICLE, Fact, chunk_rows, make_settings, raw_store
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
     from pathlib import Path
 
     from rag.embeddings import SentenceTransformerEmbeddings
@@ -83,7 +83,7 @@ def _articles(folder: Path, facts: list[Fact]) -> Path:
 def _assert_answers(assistant: Assistant, facts: list[Fact]) -> None:
     for fact in facts:
         question = fact_question(fact)
-        assert answer_problem(assistant.ask(question.text), question, assistant.store) is None
+        assert answer_problem(assistant.ask(question.text), question, assistant.index) is None
 
 
 def _forget_store(settings: Settings) -> None:
@@ -130,20 +130,19 @@ def test_chroma_server_stopped_and_restarted(
     folder = _articles(tmp_path / "articles", facts)
     remote = settings.model_copy(update={"chroma_host": "127.0.0.1", "chroma_port": chroma.port})
     assistant = Assistant(remote, embedder=embedder)
-    assert ingest_paths([folder], remote, store=assistant.store, lexical=assistant.lexical).ok
+    assert ingest_paths([folder], remote, index=assistant.index).ok
     _assert_answers(assistant, facts[:1])
 
     outages: list[dict[str, Any]] = []
     for how in ("SIGTERM", "SIGKILL"):
         chroma.stop(kill=how == "SIGKILL")
         messages = {}
-        for what, action in {
+        actions: dict[str, Callable[[], object]] = {
             "ask": lambda: assistant.ask(facts[1].question),
             "articles": assistant.articles,
-            "ingest": lambda: ingest_paths(
-                [folder], remote, store=assistant.store, lexical=assistant.lexical
-            ),
-        }.items():
+            "ingest": lambda: ingest_paths([folder], remote, index=assistant.index),
+        }
+        for what, action in actions.items():
             began = time.monotonic()
             with pytest.raises(StoreUnavailableError) as failure:
                 action()
@@ -153,10 +152,10 @@ def test_chroma_server_stopped_and_restarted(
         chroma.start()
         # The same assistant, no restart: the next questions are answered again.
         _assert_answers(assistant, facts)
-        report = ingest_paths([folder], remote, store=assistant.store, lexical=assistant.lexical)
+        report = ingest_paths([folder], remote, index=assistant.index)
         assert report.counts() == {"unchanged": len(facts)}
         outages.append({"stopped_with": how, "while_down": messages, "recovered": True})
-    assert_whole(assistant.store)
+    assert_whole(assistant.index)
     write_artifact("faults-chroma-restart", {"articles": len(facts), "outages": outages, "lost": 0})
 
 
@@ -175,7 +174,7 @@ def test_foreign_folder_where_the_store_should_be(
     folder = _articles(tmp_path / "articles", FACTS[:2])
 
     with pytest.raises(StoreUnavailableError) as ingested:
-        ingest_paths([folder], settings, store=Store(settings, embedder))
+        ingest_paths([folder], settings, index=Index(settings, embedder))
     message = str(ingested.value)
     assert f"{chroma_dir} exists but is not a Chroma store" in message
     assert "nothing was changed" in message and "RAG_DATA_DIR" in message
@@ -207,12 +206,12 @@ def small_index(
     root = tmp_path_factory.mktemp("small-index")
     settings = make_settings(root / "data")
     folder = _articles(root / "articles", FACTS[:2])
-    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    assert ingest_paths([folder], settings, index=Index(settings, embedder)).ok
     _forget_store(settings)
     return settings.data_dir
 
 
-DAMAGE = {
+DAMAGE: dict[str, Callable[[bytes], bytes]] = {
     "truncated-to-half": lambda data: data[: len(data) // 2],
     "header-page-only": lambda data: data[:4096],
     "overwritten-with-noise": lambda data: random.Random(7).randbytes(len(data)),
@@ -235,7 +234,7 @@ def test_damaged_store_file(
     with pytest.raises(StoreUnavailableError) as asked:
         assistant.ask(FACTS[0].question)
     with pytest.raises(StoreUnavailableError) as ingested:
-        ingest_paths([folder], settings, store=Store(settings, embedder))
+        ingest_paths([folder], settings, index=Index(settings, embedder))
     for failure in (asked, ingested):
         assert f"cannot open the Chroma store in {settings.chroma_dir}" in str(failure.value)
         assert "Nothing was changed" in str(failure.value)
@@ -264,19 +263,19 @@ def test_ingest_into_a_read_only_data_folder(
     first = _articles(tmp_path / "first", FACTS[:3])
     second = _articles(tmp_path / "second", FACTS[3:6])
     assistant = Assistant(settings, embedder=embedder)
-    assert ingest_paths([first], settings, store=assistant.store, lexical=assistant.lexical).ok
-    rows = chunk_rows(assistant.store)
+    assert ingest_paths([first], settings, index=assistant.index).ok
+    rows = chunk_rows(assistant.index)
 
     with read_only(settings.data_dir):
         with pytest.raises(ReadOnlyIndexError) as failure:
-            ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
+            ingest_paths([first, second], settings, index=assistant.index)
         assert str(failure.value) == _read_only_message(settings, "Read-only file system")
         _assert_answers(assistant, FACTS[:3])  # the open index still answers
-    assert chunk_rows(assistant.store) == rows
+    assert chunk_rows(assistant.index) == rows
 
-    report = ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
+    report = ingest_paths([first, second], settings, index=assistant.index)
     assert report.counts() == {"unchanged": 3, "added": 3}
-    same = assert_same_as_clean(assistant.store, [first, second], tmp_path / "reference", embedder)
+    same = assert_same_as_clean(assistant.index, [first, second], tmp_path / "reference", embedder)
     _forget_store(settings)
     write_artifact(
         "faults-read-only-folder",
@@ -292,7 +291,7 @@ def test_store_turns_read_only_in_the_middle_of_an_ingest(
     first = _articles(tmp_path / "first", FACTS[:2])
     second = _articles(tmp_path / "second", FACTS[2:10])
     assistant = Assistant(settings, embedder=embedder)
-    assert ingest_paths([first], settings, store=assistant.store, lexical=assistant.lexical).ok
+    assert ingest_paths([first], settings, index=assistant.index).ok
     committed_before: list[str] = []
 
     with contextlib.ExitStack() as mounted:
@@ -306,8 +305,7 @@ def test_store_turns_read_only_in_the_middle_of_an_ingest(
             ingest_paths(
                 [first, second],
                 settings,
-                store=assistant.store,
-                lexical=assistant.lexical,
+                index=assistant.index,
                 on_file=after_each_file,
             )
     assert committed_before, "the fault was never injected"
@@ -315,14 +313,14 @@ def test_store_turns_read_only_in_the_middle_of_an_ingest(
     assert str(settings.chroma_dir) in message and "writable" in message
 
     # What was committed is whole; the rest waits for the next run, which completes the index.
-    assert_whole(assistant.store)
-    assert {f.file_name for f in FACTS[:2]} | set(committed_before) <= set(assistant.store.records())
+    assert_whole(assistant.index)
+    assert {f.file_name for f in FACTS[:2]} | set(committed_before) <= set(assistant.index.records())
     _assert_answers(assistant, FACTS[:2])
-    report = ingest_paths([first, second], settings, store=assistant.store, lexical=assistant.lexical)
+    report = ingest_paths([first, second], settings, index=assistant.index)
     assert report.ok
-    same = assert_same_as_clean(assistant.store, [first, second], tmp_path / "reference", embedder)
-    assert assistant.store.chunks().count() == len(chunk_rows(assistant.store))
-    assert assistant.store.stats()["interrupted_write"] is False
+    same = assert_same_as_clean(assistant.index, [first, second], tmp_path / "reference", embedder)
+    assert raw_store(assistant.index).chunks().count() == len(chunk_rows(assistant.index))
+    assert assistant.index.stats()["interrupted_write"] is False
     _assert_answers(assistant, FACTS[:10])
     _forget_store(settings)
     write_artifact(
@@ -374,7 +372,7 @@ def _assert_writes_refused(assistant: Assistant, more: Path, expected: str) -> d
     from ui.app import _Handlers
 
     with pytest.raises(ReadOnlyIndexError) as ingested:
-        ingest_paths([more], assistant.settings, store=assistant.store, lexical=assistant.lexical)
+        ingest_paths([more], assistant.settings, index=assistant.index)
     with pytest.raises(ReadOnlyIndexError) as deleted:
         assistant.delete_article(FACTS[0].file_name)
     chat = _Handlers(assistant)
@@ -400,7 +398,7 @@ def test_a_read_only_index_answers_and_refuses_writes_with_the_reason(
     # `rag ask` failed with "attempt to write a readonly database".
     folder = _articles(tmp_path / "articles", FACTS[:3])
     more = _articles(tmp_path / "more", FACTS[3:5])
-    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    assert ingest_paths([folder], settings, index=Index(settings, embedder)).ok
     _forget_store(settings)
     before = tree(settings.data_dir)
     assistant = Assistant(settings, embedder=embedder)
@@ -420,7 +418,7 @@ def test_a_read_only_index_answers_and_refuses_writes_with_the_reason(
     assert code == 2 and f"error: {expected}" in ingest_stderr and "Traceback" not in ingest_stderr
 
     # Writable again: the same assistant writes to the store itself, not to the copy it read.
-    report = ingest_paths([more], settings, store=assistant.store, lexical=assistant.lexical)
+    report = ingest_paths([more], settings, index=assistant.index)
     assert report.counts() == {"added": 2}
     _assert_answers(assistant, FACTS[:5])
     _forget_store(settings)
@@ -436,7 +434,7 @@ def test_read_only_setting_answers_and_leaves_the_folder_untouched(
     # A backup, or another process's index, opened with RAG_READ_ONLY: not a byte of it changes.
     folder = _articles(tmp_path / "articles", FACTS[:3])
     more = _articles(tmp_path / "more", FACTS[3:5])
-    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    assert ingest_paths([folder], settings, index=Index(settings, embedder)).ok
     _forget_store(settings)
     before = tree(settings.data_dir)
     reader = settings.model_copy(update={"read_only": True})
@@ -469,14 +467,14 @@ def test_a_read_only_reader_sees_what_a_writer_adds_and_leaves_no_copies(
     orphan = scratch / f"rag-read-only-{ended.pid}-x"
     folder = _articles(tmp_path / "articles", FACTS[:2])
     more = _articles(tmp_path / "more", FACTS[2:4])
-    assert ingest_paths([folder], settings, store=Store(settings, embedder)).ok
+    assert ingest_paths([folder], settings, index=Index(settings, embedder)).ok
     reader = Assistant(settings.model_copy(update={"read_only": True}), embedder=embedder)
     _assert_answers(reader, FACTS[:2])
     copies = sorted(scratch.iterdir())
     assert len(copies) == 1 and copies[0].name.startswith(f"rag-read-only-{os.getpid()}-")
 
-    # Another writer (here, a store of its own) adds articles: the reader's next question sees them.
-    assert ingest_paths([more], settings, store=Store(settings, embedder)).counts() == {"added": 2}
+    # Another writer (here, an index of its own) adds articles: the reader's next question sees them.
+    assert ingest_paths([more], settings, index=Index(settings, embedder)).counts() == {"added": 2}
     _assert_answers(reader, FACTS[:4])
     assert len(list(scratch.iterdir())) == 1  # the old copy made way for the new one
 
@@ -506,11 +504,11 @@ def test_disk_full_during_ingest(
     with small_disk(disk, "16M"):
         settings = make_settings(disk / "data")
         assistant = Assistant(settings, embedder=embedder)
-        assert ingest_paths([first], settings, store=assistant.store, lexical=assistant.lexical).ok
+        assert ingest_paths([first], settings, index=assistant.index).ok
         filler = fill_disk(disk, leave_bytes=free_kb * 1024)
         try:
             with pytest.raises(StoreUnavailableError) as failure:
-                ingest_paths([first, rest], settings, store=assistant.store, lexical=assistant.lexical)
+                ingest_paths([first, rest], settings, index=assistant.index)
             message = str(failure.value)
             assert str(settings.chroma_dir) in message and "free space" in message
             # While the disk is full the store may not even open; if so, it says why.
@@ -523,13 +521,13 @@ def test_disk_full_during_ingest(
         finally:
             filler.unlink()
         # Nothing half-done is visible; the same assistant answers again.
-        assert_whole(assistant.store)
+        assert_whole(assistant.index)
         _assert_answers(assistant, FACTS[:3])
-        report = ingest_paths([first, rest], settings, store=assistant.store, lexical=assistant.lexical)
+        report = ingest_paths([first, rest], settings, index=assistant.index)
         assert report.ok, report.to_json()
-        assert assistant.store.stats()["interrupted_write"] is False
+        assert assistant.index.stats()["interrupted_write"] is False
         _assert_answers(assistant, FACTS)
-        same = assert_same_as_clean(assistant.store, [first, rest], tmp_path / "reference", embedder)
+        same = assert_same_as_clean(assistant.index, [first, rest], tmp_path / "reference", embedder)
         _forget_store(settings)
     write_artifact(
         f"faults-disk-full-{free_kb}kb",
@@ -556,7 +554,7 @@ def test_a_full_disk_still_answers(
     disk = tmp_path / "disk"
     with small_disk(disk, "16M"):
         settings = make_settings(disk / "data")
-        assert ingest_paths([first], settings, store=Store(settings, embedder)).ok
+        assert ingest_paths([first], settings, index=Index(settings, embedder)).ok
         _forget_store(settings)
         filler = fill_disk(disk, leave_bytes=0)
         try:
@@ -565,12 +563,12 @@ def test_a_full_disk_still_answers(
             code, stdout, stderr = _finished(_rag(settings.data_dir, "ask", FACTS[2].question))
             assert code == 0 and FACTS[2].answer_sentence in stdout, stderr
             with pytest.raises(StoreUnavailableError) as failure:
-                ingest_paths([more], settings, store=assistant.store, lexical=assistant.lexical)
+                ingest_paths([more], settings, index=assistant.index)
             message = str(failure.value)
             assert str(settings.chroma_dir) in message and "free space" in message
         finally:
             filler.unlink()
-        report = ingest_paths([more], settings, store=assistant.store, lexical=assistant.lexical)
+        report = ingest_paths([more], settings, index=assistant.index)
         assert report.counts() == {"added": 2}
         _assert_answers(assistant, FACTS[:5])
         _forget_store(settings)
@@ -617,7 +615,7 @@ def test_llm_backend_fault_falls_back_to_a_cited_answer(
     assert answer.answerer == "extractive"
     (note,) = [n for n in answer.notes if "answered extractively instead" in n]
     assert expected_note in note and "Traceback" not in note
-    assert answer_problem(answer, question, assistant.store) is None
+    assert answer_problem(answer, question, assistant.index) is None
 
     strict = Assistant(_llm_settings(seeded, llm, llm_fallback=False), embedder=embedder)
     with pytest.raises(BackendUnavailableError, match=expected_note) as failure:

@@ -101,7 +101,7 @@ def test_a_page_that_stalls_the_parser_fails_alone_while_the_chat_answers_and_ta
     seeded.mkdir()
     for number, fact in enumerate(FACTS[:2]):
         (seeded / fact.file_name).write_text(fact.article(number), encoding="utf-8")
-    assert ingest_paths([seeded], settings, store=assistant.store, lexical=assistant.lexical).ok
+    assert ingest_paths([seeded], settings, index=assistant.index).ok
     (data_dir / ".ingest.lock").unlink()  # so that the command's first lock shows when it has begun
     chat = _Handlers(assistant)
     question = fact_question(FACTS[1])
@@ -154,7 +154,7 @@ def test_a_page_that_stalls_the_parser_fails_alone_while_the_chat_answers_and_ta
     assert hostile["reason"] == f"parsing took longer than {COMMAND_BUDGET_S:g} s (RAG_PARSE_TIMEOUT_S)"
     assert report["counts"] == {"added": 20, "failed": 1}
     assert seconds < 60
-    records = assistant.store.records()
+    records = assistant.index.records()
     assert {f"news-{n:02d}.txt" for n in range(20)} | {"quarry.txt"} <= set(records)
     answer = assistant.ask(f"How many books did the library of {TOWNS[7 * 7 % len(TOWNS)]} open with?")
     assert answer.citations and "1259 books" in answer.citations[0].quote
@@ -171,7 +171,7 @@ def test_a_page_that_stalls_the_parser_fails_alone_while_the_chat_answers_and_ta
     later.parent.mkdir()
     later.write_text(news(98), encoding="utf-8")
     _files, status, *_ = chat.upload([str(later)], None, lambda *args, **kwargs: None)
-    assert "added" in status and "later.txt" in assistant.store.records()
+    assert "added" in status and "later.txt" in assistant.index.records()
     assert hostile_upload < BUDGET_S + 20
     write_artifact(
         "hostile-html",
@@ -205,7 +205,7 @@ def test_a_file_that_needs_more_memory_than_the_budget_fails_alone(
     assistant = Assistant(settings, embedder=embedder)
 
     began = time.monotonic()
-    report = ingest_paths([folder], settings, store=assistant.store, lexical=assistant.lexical)
+    report = ingest_paths([folder], settings, index=assistant.index)
     seconds = time.monotonic() - began
 
     results = {f.doc_id: f for f in report.files}

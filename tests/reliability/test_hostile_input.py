@@ -38,7 +38,7 @@ from ingest.chunking import MAX_CHARS_PER_TOKEN, chunk_article
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError, parse_article
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant, QuestionError
-from rag.store import Store
+from rag.index import Index
 from rag.types import Answer
 
 if TYPE_CHECKING:
@@ -347,10 +347,10 @@ def test_oversized_files(settings: Settings, embedder: SentenceTransformerEmbedd
         (folder / name).write_bytes(data)
     with (folder / "over-the-limit.txt").open("wb") as sparse:
         sparse.truncate(int(settings.max_file_mb * 1_000_000) + 1)  # a hole: no disk, no time
-    store = Store(settings, embedder)
+    index = Index(settings, embedder)
 
     began = time.monotonic()
-    report = ingest_paths([folder], settings, store=store, progress=False)
+    report = ingest_paths([folder], settings, index=index, progress=False)
     seconds = time.monotonic() - began
 
     results = {f.doc_id: f for f in report.files}
@@ -362,17 +362,17 @@ def test_oversized_files(settings: Settings, embedder: SentenceTransformerEmbedd
         assert result.status in {"added", "failed"}, result
         assert result.status == "added" or result.reason, result
     assert results["sentence-then-5mb-word.txt"].status == "added"
-    records = store.records()
+    records = index.records()
     for doc_id, record in records.items():
-        text = store.article_text(doc_id)
+        text = index.article_text(doc_id)
         assert record.n_chunks >= 1 and text
     budget = max(8, min(settings.chunk_tokens, embedder.max_tokens))
-    for chunk in store.committed_chunks():
-        assert store.article_text(chunk.doc_id)[chunk.start : chunk.end] == chunk.text
+    for chunk in index.committed_chunks():
+        assert index.article_text(chunk.doc_id)[chunk.start : chunk.end] == chunk.text
         assert embedder.count_tokens([chunk.text])[0] <= budget
         assert len(chunk.text) <= budget * MAX_CHARS_PER_TOKEN  # a 5 MB "word" is not one chunk
 
-    assistant = Assistant(settings, embedder=embedder, store=store)
+    assistant = Assistant(settings, embedder=embedder, index=index)
     answer = assistant.ask("What did the harbour council discuss on Monday?")
     assert answer.citations and "ferry budget" in answer.citations[0].quote
     write_artifact(
@@ -508,7 +508,7 @@ def test_control_characters_inside_a_question_are_dropped(assistant: Assistant) 
     noisy = "\x1bWho is the\x00 fire chief\u200b of\x07 " + fact.town + "?\ud800\r\n"
     answer = assistant.ask(noisy)
     assert answer.question == f"Who is the fire chief of {fact.town}?"
-    assert answer_problem(answer, fact_question(fact), assistant.store) is None
+    assert answer_problem(answer, fact_question(fact), assistant.index) is None
 
 
 @pytest.mark.timeout(600)
@@ -522,4 +522,4 @@ def test_any_question_is_answered_or_refused(assistant: Assistant, question: str
         return
     assert all(ch.isprintable() for ch in answer.question)
     for citation in answer.citations:
-        assert assistant.store.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote
+        assert assistant.index.article_text(citation.doc_id)[citation.start : citation.end] == citation.quote

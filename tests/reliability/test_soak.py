@@ -105,7 +105,7 @@ def test_thousands_of_questions_in_one_process(
                 break
             finally:
                 asked += 1
-            problem = answer_problem(answer, question, assistant.store)
+            problem = answer_problem(answer, question, assistant.index)
             if problem:
                 wrong.append({"n": asked, "question": question.text, "how": how, "problem": problem})
                 break

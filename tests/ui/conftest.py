@@ -52,9 +52,7 @@ def server(
     """The app over an index of `corpus`, shared by the chat tests."""
     settings = make_settings(tmp_path_factory.mktemp("ui") / "data")
     assistant = Assistant(settings, embedder=embedder)
-    report = ingest_paths(
-        [corpus], settings, store=assistant.store, lexical=assistant.lexical, progress=False
-    )
+    report = ingest_paths([corpus], settings, index=assistant.index, progress=False)
     assert report.ok and report.documents == len(FACTS) + 2, report.to_json()
     served = launch(assistant)
     yield served
@@ -102,8 +100,7 @@ def scripted(server: Server, request: pytest.FixtureRequest) -> Iterator[Server]
     assistant = Assistant(
         settings,
         embedder=server.assistant.embedder,
-        store=server.assistant.store,
-        lexical=server.assistant.lexical,
+        index=server.assistant.index,
         answerer=ScriptedAnswerer(**options),
     )
     served = launch(assistant)

@@ -301,9 +301,9 @@ def slow_server(
     clean_env: None, embedder: SentenceTransformerEmbeddings, tmp_path: Path
 ) -> Iterator[tuple[Server, SlowEmbedder]]:
     slow = SlowEmbedder(embedder, seconds=6)
-    settings = Settings(data_dir=tmp_path / "data", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
     assistant = Assistant(settings, embedder=slow)
-    ingest_paths([SEED_ARTICLE], settings, store=assistant.store, lexical=assistant.lexical, progress=False)
+    ingest_paths([SEED_ARTICLE], settings, index=assistant.index, progress=False)
     served = launch(assistant)
     yield served, slow
     served.demo.close()

@@ -9,8 +9,7 @@ import pytest
 from ingest.pipeline import FileResult
 from rag.answering import ABSTENTION, CAVEAT
 from rag.followup import condense
-from rag.store import DocRecord
-from rag.types import Answer, Citation, Passage, ShortAnswer
+from rag.types import Answer, Citation, DocRecord, Passage, ShortAnswer
 from ui import render
 
 pytestmark = pytest.mark.fast

@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from rag.lexical import LexicalIndex
+from rag.index import Index
 from rag.settings import Settings
-from rag.store import Store
 from ui.uploads import discard_upload, ingest_uploads, safe_filename, upload_dir
 
 if TYPE_CHECKING:
@@ -40,17 +39,10 @@ def test_safe_filename(name: str, safe: str) -> None:
     assert safe_filename(name) == safe
 
 
-def _tools(settings: Settings, embedder: SentenceTransformerEmbeddings) -> dict[str, object]:
-    return {
-        "store": Store(settings, embedder),
-        "lexical": LexicalIndex(settings.data_dir, settings.collection),
-    }
-
-
 def test_refused_uploads_are_not_copied(
     tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    small = Settings(data_dir=settings.data_dir, max_file_mb=0.001, _env_file=None)  # type: ignore[call-arg]
+    small = Settings(data_dir=settings.data_dir, max_file_mb=0.001, _env_file=None)
     (tmp_path / "program.exe").write_bytes(b"MZ")
     (tmp_path / "noext").write_text(ARTICLE)
     (tmp_path / "big.txt").write_text(ARTICLE * 100)
@@ -59,14 +51,14 @@ def test_refused_uploads_are_not_copied(
     (tmp_path / "one" / "same.txt").write_text(ARTICLE)
     (tmp_path / "two" / "same.txt").write_text(ARTICLE)
     files = [tmp_path / n for n in ("program.exe", "noext", "big.txt", "one/same.txt", "two/same.txt")]
-    report, problems = ingest_uploads(files[:3], small, **_tools(small, embedder))  # type: ignore[arg-type]
+    report, problems = ingest_uploads(files[:3], small, index=Index(small, embedder))
     assert report is None
     assert problems[0].startswith("program.exe: unsupported type .exe; supported: .htm, .html")
     assert problems[1].startswith("noext: unsupported type (none)")
     assert problems[2].startswith("big.txt: 0.0 MB is over the 0.001 MB limit (RAG_MAX_FILE_MB)")
     assert not upload_dir(small).exists()
 
-    report, problems = ingest_uploads(files[3:], settings, **_tools(settings, embedder))  # type: ignore[arg-type]
+    report, problems = ingest_uploads(files[3:], settings, index=Index(settings, embedder))
     assert problems == ["same.txt: another file in this upload has the same name"]
     assert report is not None and [f.status for f in report.files] == ["added"]
 
@@ -74,11 +66,11 @@ def test_refused_uploads_are_not_copied(
 def test_failed_replacement_keeps_the_previous_upload(
     tmp_path: Path, settings: Settings, embedder: SentenceTransformerEmbeddings
 ) -> None:
-    tools = _tools(settings, embedder)
+    index = Index(settings, embedder)
     good = tmp_path / "good" / "quarry.txt"
     good.parent.mkdir()
     good.write_text(ARTICLE)
-    report, _ = ingest_uploads([good], settings, **tools)  # type: ignore[arg-type]
+    report, _ = ingest_uploads([good], settings, index=index)
     assert report is not None and report.ok
     stored = upload_dir(settings) / "quarry.txt"
     assert stored.read_text() == ARTICLE
@@ -87,14 +79,14 @@ def test_failed_replacement_keeps_the_previous_upload(
     broken.parent.mkdir()
     broken.write_text("   ")
     seen: list[str] = []
-    report, _ = ingest_uploads([broken], settings, on_file=lambda r: seen.append(r.status), **tools)  # type: ignore[arg-type]
+    report, _ = ingest_uploads([broken], settings, index=index, on_file=lambda r: seen.append(r.status))
     assert report is not None and [f.status for f in report.files] == ["failed"] == seen
     assert stored.read_text() == ARTICLE
     assert sorted(p.name for p in upload_dir(settings).iterdir()) == ["quarry.txt"]
 
     fresh = tmp_path / "fresh.txt"
     fresh.write_text("")
-    report, _ = ingest_uploads([fresh], settings, **tools)  # type: ignore[arg-type]
+    report, _ = ingest_uploads([fresh], settings, index=index)
     assert report is not None and not report.ok
     assert not (upload_dir(settings) / "fresh.txt").exists()
 

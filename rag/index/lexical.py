@@ -1,6 +1,6 @@
 """BM25 over the committed chunks, kept in step with the store article by article.
 
-The index is a list of immutable segments (`rag.segments`). A sync compares the store's
+The index is a list of immutable segments (`rag.index.segments`). A sync compares the store's
 article records with the index's and reads and tokenises only the articles that were added
 or changed; the rows of removed or replaced articles are masked out, and small or mostly
 dead segments are merged now and then. Scores are computed at query time from term counts,
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rag.segments import Segment
+from rag.index.segments import Segment
 from rag.text import LEXICAL_VERSION, lexical_terms
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
     from numpy.typing import NDArray
 
-    from rag.store import Store
+    from rag.index.store import Store
     from rag.types import Chunk
 
 __all__ = ["LexicalIndex"]

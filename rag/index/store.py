@@ -12,36 +12,24 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
-import weakref
 from collections import OrderedDict
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexMismatchError, NoIndexError, ReadOnlyIndexError, StoreUnavailableError
-from rag.types import Chunk
+from rag.index.chroma import GET_PAGE, Connection
+from rag.types import Chunk, DocRecord
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
 
     from rag.settings import Settings
-    from rag.types import PreparedArticle
-    from rag.vectors import SentenceVectors
+    from rag.types import Embedder, PreparedArticle
 
-__all__ = [
-    "DocRecord",
-    "Embedder",
-    "SentenceEmbedder",
-    "Store",
-    "WhitespaceTokenizer",
-    "chunk_id",
-]
+__all__ = ["Store", "chunk_id", "chunking_id"]
 
 _SCHEMA = 1
 _KEY_SCHEMA = "rag:schema"
@@ -51,7 +39,6 @@ _KEY_SENTENCES = "rag:sentence_vectors"
 _META_SENTENCES = "sentence_vectors"
 _KEY_GENERATION = "rag:generation"
 _KEY_DIRTY = "rag:dirty"
-_GET_PAGE = 5000
 _IN_BATCH = 500
 """Article ids per `$in` filter when reading some articles' chunks."""
 _OR_BATCH = 100
@@ -63,60 +50,6 @@ _WRITE_PAGE = 4096
 """Chunks per upsert: under the embedded store's limit of 5461 per call."""
 _WRITTEN_HERE: set[str] = set()
 """Generations written by this process; any other change came from another process."""
-_WRITE_REFUSED = ("readonly database", "read-only file system", "disk is full", "no space left")
-"""How opening an embedded store fails when its folder cannot be written (in lower case)."""
-
-
-class Embedder(Protocol):
-    """What the store and the chunker need from an embedding model."""
-
-    @property
-    def model_id(self) -> str: ...
-
-    @property
-    def max_tokens(self) -> int: ...
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]: ...
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
-
-    def embed_query(self, text: str) -> list[float]: ...
-
-
-@runtime_checkable
-class WhitespaceTokenizer(Embedder, Protocol):
-    """An embedder that can tell whether its tokenizer counts texts joined by whitespace as the
-    sum of their parts (then the chunker need not count such runs again)."""
-
-    @property
-    def splits_at_whitespace(self) -> bool: ...
-
-
-@runtime_checkable
-class SentenceEmbedder(Embedder, Protocol):
-    """An embedder that also pools sentence vectors out of each chunk's own pass (see `rag.vectors`)."""
-
-    def embed_documents_with_sentences(
-        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
-    ) -> tuple[list[list[float]], list[SentenceVectors | None]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DocRecord:
-    """The committed state of one article in the store."""
-
-    doc_id: str
-    title: str
-    source: str
-    author: str
-    date: str
-    path: str
-    content_hash: str
-    file_hash: str
-    n_chunks: int
-    ingested_at: float
 
 
 def chunk_id(doc_id: str, content_hash: str, index: int) -> str:
@@ -137,173 +70,32 @@ class Store:
         self.settings = settings
         self.embedder = embedder
         self.chunking = chunking_id(settings.chunk_tokens, settings.chunk_overlap_sentences)
-        self._client = client
+        self._db = Connection(settings, client=client, on_lost=self.forget_cached)
         self._lock = threading.RLock()
         self._records: tuple[str, dict[str, DocRecord]] | None = None
         self._seen_generation: str | None = None
         self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._text_chars = 0
-        self._snapshot: _Snapshot | None = None
-        self._writing = False
-
-    # -- connection -------------------------------------------------------------------------
 
     @property
     def client(self) -> Any:
         """The chromadb client, created on first use."""
-        if self._client is None:
-            self._client = self._connect()
-        return self._client
-
-    def _connect(self) -> Any:
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-        s = self.settings
-        if s.chroma_host:
-            headers = (
-                {"Authorization": f"Bearer {s.chroma_token.get_secret_value()}"} if s.chroma_token else None
-            )
-            try:
-                return chromadb.HttpClient(
-                    host=s.chroma_host,
-                    port=s.chroma_port,
-                    ssl=s.chroma_ssl,
-                    headers=headers,
-                    settings=chroma_settings,
-                )
-            except Exception as exc:
-                raise StoreUnavailableError(
-                    f"cannot reach the Chroma server at {s.store_location} ({type(exc).__name__}); "
-                    "is `chroma run` up? (RAG_CHROMA_HOST / RAG_CHROMA_PORT)"
-                ) from None
-        directory = s.chroma_dir
-        self._refuse_foreign()
-        reason = self.read_only_reason()
-        if reason and (directory / "chroma.sqlite3").exists():
-            return self._open_snapshot(reason)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            return chromadb.PersistentClient(path=str(directory), settings=chroma_settings)
-        except Exception as exc:
-            _forget_embedded(directory)  # chromadb caches the half-started engine; the next try starts afresh
-            message = str(exc).lower()
-            write_refused = any(words in message for words in _WRITE_REFUSED)
-            if write_refused and not self._writing and (directory / "chroma.sqlite3").exists():
-                # Chroma writes as it opens (a full disk, a folder turned read-only since the check).
-                return self._open_snapshot(str(exc))
-            if write_refused:
-                raise StoreUnavailableError(
-                    f"cannot open the Chroma store in {directory} to write: {exc}. Nothing was changed. "
-                    "Check that RAG_DATA_DIR is writable and has free space, then try again."
-                ) from None
-            raise StoreUnavailableError(
-                f"cannot open the Chroma store in {directory}: {exc}. Nothing was changed. Check that "
-                "RAG_DATA_DIR is readable and writable; if the store is damaged, move the folder away "
-                "and index your articles again with `rag ingest PATH`."
-            ) from None
+        return self._db.client
 
     def read_only_reason(self) -> str:
         """Why this store only reads ("" when it can write): `RAG_READ_ONLY`, or an embedded
         store's folder that cannot be written."""
-        if self.settings.read_only:
-            return "RAG_READ_ONLY is set"
-        if self.settings.chroma_host:
-            return ""
-        return _unwritable(self.settings.chroma_dir)
+        return self._db.read_only_reason()
 
     @property
     def read_only(self) -> bool:
         """Whether this store refuses writes; it still answers (see `read_only_reason`)."""
-        return bool(self.read_only_reason())
+        return bool(self._db.read_only_reason())
 
-    def _open_snapshot(self, reason: str) -> Any:
-        """A client of a copy of the embedded store in a temporary folder, for a folder it cannot write.
-
-        Chroma writes to its database as it opens it (migrations, its log), even to read, so a
-        read-only folder, or a full disk, could not be queried at all. The copy is taken again
-        when the store's files change, and removed when this store is.
-        """
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
-
-        directory = self.settings.chroma_dir
-        _remove_orphaned_snapshots()
-        scratch = Path(tempfile.mkdtemp(prefix=f"{_SNAPSHOT_PREFIX}{os.getpid()}-"))
-        copy = scratch / "chroma"
-        try:
-            signature = _signature(directory)
-            shutil.copytree(directory, copy, ignore=shutil.ignore_patterns("*.lock"))
-            client = chromadb.PersistentClient(
-                path=str(copy), settings=ChromaSettings(anonymized_telemetry=False, allow_reset=False)
-            )
-        except Exception as exc:
-            _forget_embedded(copy)
-            shutil.rmtree(scratch, ignore_errors=True)
-            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise StoreUnavailableError(
-                f"the Chroma store in {directory} cannot be written ({reason}), and a copy to read it "
-                f"from could not be made in {scratch.parent}: {detail}. Free some space there, or set "
-                "TMPDIR to a folder with room for a copy of the store."
-            ) from None
-        self._drop_snapshot()
-        # Removed with this store, or at exit at the latest.
-        remove = weakref.finalize(self, shutil.rmtree, str(scratch), True)
-        self._snapshot = _Snapshot(copy, reason, signature, remove)
-        return client
-
-    def _drop_snapshot(self) -> None:
-        snapshot, self._snapshot = self._snapshot, None
-        if snapshot is not None:
-            _forget_embedded(snapshot.path, stop=True)
-            snapshot.remove()
-
-    def _refuse_foreign(self) -> None:
-        """Raises when the embedded store's folder holds files that are not a Chroma store."""
-        directory = self.settings.chroma_dir
-        if (
-            not self.settings.chroma_host
-            and directory.is_dir()
-            and not (directory / "chroma.sqlite3").exists()
-            and any(directory.iterdir())
-        ):
-            raise StoreUnavailableError(
-                f"{directory} exists but is not a Chroma store; nothing was changed. "
-                "Move it away or point RAG_DATA_DIR elsewhere."
-            )
-
-    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except (IndexMismatchError, NoIndexError):
-            raise
-        except Exception as exc:
-            from chromadb.errors import InternalError
-
-            if _is_connection_error(exc):
-                raise StoreUnavailableError(
-                    f"the Chroma store at {self.settings.store_location} is unavailable ({what}): {exc}"
-                ) from None
-            if not self.settings.chroma_host and isinstance(exc, InternalError):
-                # A failed write (disk full, read-only folder) can leave the embedded engine stuck on
-                # its next write: drop it, so the next call reconnects.
-                _forget_embedded(self.settings.chroma_dir)
-                self._client = None
-                with self._lock:
-                    self._records = None
-                raise StoreUnavailableError(
-                    f"the Chroma store in {self.settings.chroma_dir} failed to {what}: {exc}. "
-                    "Check that RAG_DATA_DIR is writable and has free space, then try again."
-                ) from None
-            if self.settings.chroma_host and isinstance(exc, InternalError):
-                with self._lock:
-                    self._records = None
-                raise StoreUnavailableError(
-                    f"the Chroma server at {self.settings.store_location} failed to {what}: {exc}. "
-                    "Check the server's log and free space, then try again."
-                ) from None
-            raise
+    def forget_cached(self) -> None:
+        """Drops the cached records: the next read asks the store."""
+        with self._lock:
+            self._records = None
 
     # -- collections ------------------------------------------------------------------------
 
@@ -314,29 +106,21 @@ class Store:
 
     def exists(self) -> bool:
         """Whether the chunk collection exists (without creating an empty store folder)."""
-        self._refuse_foreign()
-        if (
-            self._client is None
-            and not self.settings.chroma_host
-            and not (self.settings.chroma_dir / "chroma.sqlite3").exists()
-        ):
+        self._db.refuse_foreign()
+        if not self._db.exists_on_disk():
             return False
-        names = self._call("list collections", self.client.list_collections)
+        names = self._db.call("list collections", self.client.list_collections)
         return self.settings.collection in {getattr(c, "name", c) for c in names}
 
     def _existing(self) -> Any | None:
         """The chunk collection, or None when there is none: one round trip, unlike `exists`."""
-        self._refuse_foreign()
-        if (
-            self._client is None
-            and not self.settings.chroma_host
-            and not (self.settings.chroma_dir / "chroma.sqlite3").exists()
-        ):
+        self._db.refuse_foreign()
+        if not self._db.exists_on_disk():
             return None
         from chromadb.errors import NotFoundError
 
         try:
-            return self._call("open collection", self.client.get_collection, self.settings.collection)
+            return self._db.call("open collection", self.client.get_collection, self.settings.collection)
         except NotFoundError:
             return None
 
@@ -352,7 +136,7 @@ class Store:
         """The chunk collection; checks that it was built by this embedder."""
         if create:
             proposed = uuid.uuid4().hex
-            collection = self._call(
+            collection = self._db.call(
                 "open collection",
                 self.client.get_or_create_collection,
                 self.settings.collection,
@@ -399,7 +183,7 @@ class Store:
 
     def docs(self) -> Any:
         """The collection of article records (one per committed article)."""
-        return self._call(
+        return self._db.call(
             "open collection",
             self.client.get_or_create_collection,
             self.docs_name,
@@ -410,15 +194,14 @@ class Store:
 
     def generation(self) -> str:
         """Changes whenever a write completes; caches key on it."""
-        snapshot = self._snapshot
-        if snapshot is not None and _signature(self.settings.chroma_dir) != snapshot.signature:
-            self._reopen()  # the store was written since it was copied (its folder is writable again)
+        if self._db.snapshot_stale:
+            self._db.reopen()  # the store was written since it was copied (its folder is writable again)
         collection = self._existing()
         if collection is None:
             return ""
         generation = str((collection.metadata or {}).get(_KEY_GENERATION, ""))
         if self._seen_generation not in (None, generation) and generation not in _WRITTEN_HERE:
-            self._reopen()
+            self._db.reopen()
         self._seen_generation = generation
         return generation
 
@@ -427,27 +210,11 @@ class Store:
         collection = self._existing()
         return "" if collection is None else str(collection.id)
 
-    def _reopen(self) -> None:
-        """Another process wrote to the embedded store: this process's vector index is stale.
-
-        The embedded client keeps the HNSW index in memory per process and does not see
-        other processes' writes, so drop the cached system for this path and connect again.
-        """
-        if self.settings.chroma_host or self._client is None:
-            return
-        if self._snapshot is None and not _forget_embedded(self._client):
-            return
-        self._client = None
-        self._drop_snapshot()
-        self._client = self._connect()
-        with self._lock:
-            self._records = None
-
     def _set_metadata(self, **values: Any) -> None:
         collection = self.chunks(create=True)
         metadata = {k: v for k, v in (collection.metadata or {}).items() if k.startswith("rag:")}
         metadata.update(values)
-        self._call("write metadata", collection.modify, metadata=metadata)
+        self._db.call("write metadata", collection.modify, metadata=metadata)
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
@@ -456,9 +223,7 @@ class Store:
         Raises `ReadOnlyIndexError` when the store is read-only, before anything is written.
         """
         self.check_writable()
-        if self._snapshot is not None:  # opened while it could not be written: write to the store itself
-            self._client = None
-            self._drop_snapshot()
+        self._db.for_writing()  # opened while it could not be written: write to the store itself
         try:
             self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             handle = (self.settings.data_dir / ".ingest.lock").open("a")
@@ -468,16 +233,16 @@ class Store:
             ) from None
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
-            self._writing = True
+            self._db.writing = True
             try:
                 yield
             finally:
-                self._writing = False
+                self._db.writing = False
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def check_writable(self) -> None:
         """Raises `ReadOnlyIndexError`, saying why and what still works, when the store is read-only."""
-        reason = self.read_only_reason()
+        reason = self._db.read_only_reason()
         if not reason:
             return
         where = self.settings.store_location
@@ -523,7 +288,7 @@ class Store:
         """Deletes both collections (used by `--rebuild`)."""
         for name in (self.settings.collection, self.docs_name):
             try:
-                self._call("delete collection", self.client.delete_collection, name)
+                self._db.call("delete collection", self.client.delete_collection, name)
             except StoreUnavailableError:
                 raise
             except Exception:
@@ -571,7 +336,7 @@ class Store:
                     found[doc_id] = self._texts[key]
         missing = sorted(set(records) - set(found))
         for start in range(0, len(missing), _IN_BATCH):
-            got = self._call(
+            got = self._db.call(
                 "read article",
                 self.docs().get,
                 ids=missing[start : start + _IN_BATCH],
@@ -631,7 +396,7 @@ class Store:
         collection = self.chunks(create=True)
         for start in range(0, len(ids), _WRITE_PAGE):
             stop = start + _WRITE_PAGE
-            self._call(
+            self._db.call(
                 "write chunks",
                 collection.upsert,
                 ids=ids[start:stop],
@@ -667,7 +432,7 @@ class Store:
             )
             for d in documents
         ]
-        self._call(
+        self._db.call(
             "write record",
             self.docs().upsert,
             ids=[r.doc_id for r in records],
@@ -679,7 +444,7 @@ class Store:
         collection = self.chunks(create=True)
         for start in range(0, len(older), _OR_BATCH):
             group = older[start : start + _OR_BATCH]
-            self._call(
+            self._db.call(
                 "drop old chunks", collection.delete, where=group[0] if len(group) == 1 else {"$or": group}
             )
         return records
@@ -687,8 +452,8 @@ class Store:
     def delete_document(self, doc_id: str) -> None:
         """Removes an article's record, then its chunks."""
         collection = self.chunks(create=True)
-        self._call("delete record", self.docs().delete, ids=[doc_id])
-        self._call("delete chunks", collection.delete, where={"doc_id": doc_id})
+        self._db.call("delete record", self.docs().delete, ids=[doc_id])
+        self._db.call("delete chunks", collection.delete, where={"doc_id": doc_id})
 
     def reconcile(self) -> int:
         """Deletes chunks no committed record vouches for; returns how many."""
@@ -697,18 +462,18 @@ class Store:
         records = {doc_id: r.content_hash for doc_id, r in self._read_records().items()}
         stale = [
             chunk_id
-            for chunk_id, _text, metadata in self._paged(self.chunks(create=True), include_text=False)
+            for chunk_id, _text, metadata in self._db.paged(self.chunks(create=True), include_text=False)
             if records.get(str(metadata.get("doc_id"))) != metadata.get("content_hash")
         ]
         collection = self.chunks(create=True)
-        for start in range(0, len(stale), _GET_PAGE):
-            self._call("delete stale chunks", collection.delete, ids=stale[start : start + _GET_PAGE])
+        for start in range(0, len(stale), GET_PAGE):
+            self._db.call("delete stale chunks", collection.delete, ids=stale[start : start + GET_PAGE])
         return len(stale)
 
     def _read_records(self) -> dict[str, DocRecord]:
         """Committed articles by id, as stored now (`records` caches them)."""
         result = {}
-        for _id, _text, metadata in self._paged(self.docs(), include_text=False):
+        for _id, _text, metadata in self._db.paged(self.docs(), include_text=False):
             record = _record_from_metadata(metadata)
             result[record.doc_id] = record
         return result
@@ -728,9 +493,9 @@ class Store:
 
     def _committed(self, records: dict[str, DocRecord], where: dict[str, Any] | None) -> Iterator[Chunk]:
         page: list[tuple[str, str, dict[str, Any]]] = []
-        for row in self._paged(self.chunks(), include_text=True, where=where):
+        for row in self._db.paged(self.chunks(), include_text=True, where=where):
             page.append(row)
-            if len(page) == _GET_PAGE:
+            if len(page) == GET_PAGE:
                 yield from (c for c in self._stored(page, records, with_vectors=False) if c is not None)
                 page = []
         yield from (c for c in self._stored(page, records, with_vectors=False) if c is not None)
@@ -787,7 +552,7 @@ class Store:
         committed = sum(record.n_chunks for record in records.values())
         if committed == 0:
             return []
-        got = self._call(
+        got = self._db.call(
             "search",
             collection.query,
             query_embeddings=[list(vector)],
@@ -812,31 +577,12 @@ class Store:
         """Encoded sentence vectors of some chunks, by chunk id (chunks without any are left out)."""
         if not chunk_ids:
             return {}
-        got = self._call("read", self.chunks().get, ids=list(chunk_ids), include=["metadatas"])
+        got = self._db.call("read", self.chunks().get, ids=list(chunk_ids), include=["metadatas"])
         return {
             str(item_id): str(metadata[_META_SENTENCES])
             for item_id, metadata in zip(got["ids"], got["metadatas"], strict=True)
             if metadata and metadata.get(_META_SENTENCES)
         }
-
-    def _paged(
-        self, collection: Any, *, include_text: bool, where: dict[str, Any] | None = None
-    ) -> Iterator[tuple[str, str, dict[str, Any]]]:
-        include = ["metadatas", "documents"] if include_text else ["metadatas"]
-        offset = 0
-        while True:
-            got = self._call(
-                "read", collection.get, where=where, include=include, limit=_GET_PAGE, offset=offset
-            )
-            ids = got["ids"]
-            if not ids:
-                return
-            documents = got.get("documents") or [""] * len(ids)
-            for item_id, text, metadata in zip(ids, documents, got["metadatas"], strict=True):
-                yield item_id, text or "", dict(metadata or {})
-            if len(ids) < _GET_PAGE:
-                return
-            offset += len(ids)
 
     def stats(self) -> dict[str, Any]:
         """Counts and identity, for `rag stats`."""
@@ -844,7 +590,7 @@ class Store:
         metadata: dict[str, Any] = {}
         if self.exists():
             metadata = (
-                self._call("read metadata", self.client.get_collection, self.settings.collection).metadata
+                self._db.call("read metadata", self.client.get_collection, self.settings.collection).metadata
                 or {}
             )
         return {
@@ -857,7 +603,7 @@ class Store:
             "location": self.settings.store_location,
             "collection": self.settings.collection,
             "interrupted_write": bool(metadata.get(_KEY_DIRTY, False)),
-            "read_only": self.read_only_reason() or False,
+            "read_only": self._db.read_only_reason() or False,
         }
 
 
@@ -880,97 +626,3 @@ def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
         n_chunks=int(metadata.get("n_chunks", 0)),
         ingested_at=float(metadata.get("ingested_at", 0.0)),
     )
-
-
-def _forget_embedded(engine: Path | Any, *, stop: bool = False) -> bool:
-    """Drops chromadb's process-wide engine of an embedded store folder, or of a client (and stops
-    it); returns False when this chromadb keeps its engines elsewhere, and nothing was dropped.
-
-    chromadb shares one engine per folder among all of a process's clients, and offers no public
-    way to drop one: `clear_system_cache()` drops every folder's, and `close()` keeps the engine
-    while another client uses it. So this is the one place that uses its private registry.
-    """
-    try:
-        from chromadb.api.shared_system_client import SharedSystemClient
-
-        identifier = str(engine) if isinstance(engine, Path) else engine._identifier
-        system = SharedSystemClient._identifier_to_system.pop(identifier, None)
-    except (ImportError, AttributeError):
-        return False
-    if stop and system is not None:
-        with contextlib.suppress(Exception):
-            system.stop()
-    return True
-
-
-@dataclass(frozen=True, slots=True)
-class _Snapshot:
-    """The copy a read-only store reads: where, why, and the files it was copied from."""
-
-    path: Path
-    reason: str
-    signature: tuple[tuple[str, int, int], ...]
-    remove: weakref.finalize[Any, Any]
-
-
-_SNAPSHOT_PREFIX = "rag-read-only-"
-
-
-def _remove_orphaned_snapshots() -> None:
-    """Removes the copies that processes which ended without cleaning up (SIGTERM, SIGKILL) left behind."""
-    for folder in Path(tempfile.gettempdir()).glob(f"{_SNAPSHOT_PREFIX}*-*"):
-        pid = folder.name.removeprefix(_SNAPSHOT_PREFIX).split("-", 1)[0]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(folder, ignore_errors=True)
-        except OSError:  # alive, someone else's
-            pass
-
-
-def _signature(directory: Path) -> tuple[tuple[str, int, int], ...]:
-    """Name, size and modification time of the store's database files: they change on every write."""
-    found = []
-    for name in ("chroma.sqlite3", "chroma.sqlite3-wal"):
-        with contextlib.suppress(OSError):
-            stat = (directory / name).stat()
-            found.append((name, stat.st_size, stat.st_mtime_ns))
-    return tuple(found)
-
-
-def _unwritable(directory: Path) -> str:
-    """Why the embedded store in `directory` cannot be written ("" when it can, or does not exist yet)."""
-    database = directory / "chroma.sqlite3"
-    if not database.exists():
-        return ""
-    try:
-        if os.statvfs(directory).f_flag & os.ST_RDONLY:
-            return "Read-only file system"
-    except OSError:
-        pass
-    if not (os.access(directory, os.W_OK) and os.access(database, os.W_OK)):
-        return "Permission denied"
-    return ""
-
-
-def _is_connection_error(exc: BaseException) -> bool:
-    import httpx  # what chromadb's HTTP client uses
-
-    lost = (
-        ConnectionError,
-        httpx.ConnectError,
-        httpx.ConnectTimeout,
-        httpx.ReadTimeout,
-        httpx.RemoteProtocolError,
-    )
-    # chromadb reports a server it cannot reach while connecting as a bare ValueError.
-    return any(isinstance(e, lost) for e in _chain(exc)) or "Could not connect" in str(exc)
-
-
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: BaseException | None = exc
-    while seen is not None:
-        yield seen
-        seen = seen.__cause__ or seen.__context__
