@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingest.clean import clean_text
+from ingest.dates import PublicationDate, publication_date
 from rag.errors import RagError
 from rag.text import words
 from rag.types import Article
@@ -27,7 +28,6 @@ _SITE = re.compile(
 )
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*$", re.MULTILINE)
-_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})")
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -43,9 +43,8 @@ def _decode(data: bytes, name: str) -> str:
     raise LoadError(f"{name} is not valid UTF-8 text; save it as UTF-8")
 
 
-def _normalise_date(value: str) -> str:
-    match = _DATE.search(value)
-    return match.group(1) if match else value.strip()[:40]
+def _dated(found: PublicationDate) -> dict[str, str]:
+    return {"date": found.date, "date_source": found.source}
 
 
 def _read_headers(text: str) -> tuple[dict[str, str], str]:
@@ -78,11 +77,18 @@ def _first_line_title(text: str) -> str:
     return ""
 
 
-def _parse_text(text: str) -> dict[str, str]:
+def _text_fields(text: str) -> dict[str, str]:
     meta, body = _read_headers(text)
     meta["text"] = clean_text(body)
     meta.setdefault("title", _first_line_title(meta["text"]))
     return meta
+
+
+def _parse_text(text: str) -> dict[str, str]:
+    fields = _text_fields(text)
+    return fields | _dated(
+        publication_date(header=fields.get("date", ""), url=fields.get("source", ""), text=fields["text"])
+    )
 
 
 def _parse_markdown(text: str) -> dict[str, str]:
@@ -94,22 +100,26 @@ def _parse_markdown(text: str) -> dict[str, str]:
             if value.strip():
                 meta[key.strip().lower()] = value.strip().strip("\"'")
         text = text.replace("\r\n", "\n")[front.end() :]
-    parsed = _parse_text(text)
+    parsed = _text_fields(text)
     heading = _MD_HEADING.search(parsed["text"])
     if heading and "title" not in meta:
         meta["title"] = heading.group(1).strip()
-    meta = parsed | {k: v for k, v in meta.items() if k in {"title", "source", "url", "author", "date"}}
+    front_date = meta.get("date", "")
+    meta = parsed | {k: v for k, v in meta.items() if k in {"title", "source", "url", "author"}}
     if "url" in meta:
         meta.setdefault("source", meta.pop("url"))
-    return meta
+    found = publication_date(
+        front_matter=front_date, header=parsed.get("date", ""), url=meta.get("source", ""), text=meta["text"]
+    )
+    return meta | _dated(found)
 
 
-def _parse_html(text: str) -> dict[str, str]:
+def _parse_html(html: str) -> dict[str, str]:
     import trafilatura
 
     try:
         document = trafilatura.bare_extraction(
-            text, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
+            html, with_metadata=True, include_comments=False, include_tables=True, favor_recall=True
         )
     except Exception as exc:
         raise LoadError(f"cannot parse HTML: {exc}") from None
@@ -117,14 +127,14 @@ def _parse_html(text: str) -> dict[str, str]:
         raise LoadError("no article text found in the HTML")
     data = document.as_dict() if hasattr(document, "as_dict") else dict(document)
     body = str(data.get("text") or "").replace("\n", "\n\n")
-    source = str(data.get("url") or data.get("sitename") or data.get("hostname") or "")
+    url = str(data.get("url") or "")
+    text = clean_text(body)
     return {
-        "text": clean_text(body),
+        "text": text,
         "title": str(data.get("title") or ""),
-        "source": source,
+        "source": url or str(data.get("sitename") or data.get("hostname") or ""),
         "author": str(data.get("author") or ""),
-        "date": str(data.get("date") or ""),
-    }
+    } | _dated(publication_date(html=html, url=url, text=text))
 
 
 def _parse_pdf(data: bytes) -> dict[str, str]:
@@ -153,13 +163,12 @@ def _parse_pdf(data: bytes) -> dict[str, str]:
         OSError,
     ) as exc:
         raise LoadError(f"broken PDF: {exc}") from None
-    text = "\n\n".join(_join_pdf_lines(page) for page in pages)
+    text = clean_text("\n\n".join(_join_pdf_lines(page) for page in pages))
     return {
-        "text": clean_text(text),
+        "text": text,
         "title": str(info.get("/Title") or "").strip(),
         "author": str(info.get("/Author") or "").strip(),
-        "date": _pdf_date(str(info.get("/CreationDate") or "")),
-    }
+    } | _dated(publication_date(pdf=str(info.get("/CreationDate") or ""), text=text))
 
 
 def _join_pdf_lines(page: str) -> str:
@@ -167,11 +176,6 @@ def _join_pdf_lines(page: str) -> str:
     page = re.sub(r"-\n(?=[a-z])", "", page)
     paragraphs = re.split(r"\n\s*\n", page)
     return "\n\n".join(re.sub(r"\s*\n\s*", " ", p).strip() for p in paragraphs)
-
-
-def _pdf_date(value: str) -> str:
-    match = re.match(r"D:(\d{4})(\d{2})(\d{2})", value)
-    return f"{match.group(1)}-{match.group(2)}-{match.group(3)}" if match else ""
 
 
 _TEXT_PARSERS: dict[str, Callable[[str], dict[str, str]]] = {
@@ -210,7 +214,8 @@ def parse_article(data: bytes, *, name: str, doc_id: str, path: str = "") -> Art
         text=text,
         source=fields.get("source", ""),
         author=fields.get("author", ""),
-        date=_normalise_date(fields.get("date", "")) if fields.get("date") else "",
+        date=fields.get("date", ""),
+        date_source=fields.get("date_source", ""),
         path=path,
     )
 

@@ -122,6 +122,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
                     "title": r.title,
                     "source": r.source,
                     "date": r.date,
+                    "date_source": r.date_source,
                     "chunks": r.n_chunks,
                 }
                 for r in sorted(index.records().values(), key=lambda r: r.doc_id)
@@ -131,7 +132,11 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         )
         print_json(stats)
         return 0
-    for key in ("documents", "chunks", "embedder", "chunking", "store", "location", "collection"):
+    dated = f"{stats['dated']} of {stats['documents']} articles"
+    if stats["date_sources"]:
+        dated += " (" + ", ".join(f"{name} {n}" for name, n in stats["date_sources"].items()) + ")"
+    stats["dated"] = dated
+    for key in ("documents", "chunks", "dated", "embedder", "chunking", "store", "location", "collection"):
         print_text(f"{key:>11}: {stats[key]}")
     if stats["interrupted_write"]:
         print("    warning: the last ingest was interrupted; rerun `rag ingest` to finish it")

@@ -37,6 +37,8 @@ class Article:
     author: str = ""
     date: str = ""
     path: str = ""
+    date_source: str = ""
+    """Where the date was read: "header", "front matter", "html meta", "pdf", "url", "dateline", or ""."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +154,8 @@ class Answer:
         return self.passages if self.abstained else ()
 
     def to_json(self) -> dict[str, Any]:
-        """The object `rag ask --json` prints."""
+        """The object `rag ask --json` prints; a citation's `date` is its passage's article's."""
+        dates = {p.chunk_id: p.date for p in self.passages}
         return {
             "question": self.question,
             "rewritten_query": self.rewritten_query,
@@ -161,7 +164,8 @@ class Answer:
             "confidence": self.confidence,
             "abstained": self.abstained,
             "citations": [
-                {k: v for k, v in asdict(c).items() if k != "supported"} | {"supported": c.supported}
+                {k: v for k, v in asdict(c).items() if k != "supported"}
+                | {"date": dates.get(c.chunk_id, ""), "supported": c.supported}
                 for c in self.citations
             ],
             "passages": [p.to_json() for p in self.passages],
@@ -221,3 +225,5 @@ class DocRecord:
     file_hash: str
     n_chunks: int
     ingested_at: float
+    date_source: str = ""
+    """Where `date` was read (see `Article.date_source`); "" in indexes written before it was kept."""

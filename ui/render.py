@@ -233,8 +233,16 @@ def sources_panel(answers: Sequence[tuple[int, Answer]]) -> str:
 # -- articles ---------------------------------------------------------------------------------
 
 
+def _date_cell(record: DocRecord) -> str:
+    """The date, and under it where it was read ("from the URL")."""
+    if not record.date_source:
+        return _text(record.date)
+    where = {"html meta": "HTML meta", "pdf": "PDF", "url": "URL"}.get(record.date_source, record.date_source)
+    return f'{_text(record.date)}<br><span class="rag-date-source">from the {_text(where)}</span>'
+
+
 def articles_table(records: Sequence[DocRecord]) -> str:
-    """The indexed articles: title (and file id), source, date, chunks."""
+    """The indexed articles: title (and file id), source, date (and where it was read), chunks."""
     if not records:
         return (
             '<p class="rag-empty">No articles indexed yet. Upload .txt, .md, .html or .pdf files below, '
@@ -242,7 +250,7 @@ def articles_table(records: Sequence[DocRecord]) -> str:
         )
     rows = "".join(
         f'<tr><td><span class="rag-title">{_text(r.title)}</span><br><span class="rag-doc-id">{_text(r.doc_id)}</span></td>'
-        f"<td>{_source(r.source)}</td><td>{_text(r.date)}</td><td>{r.n_chunks}</td></tr>"
+        f"<td>{_source(r.source)}</td><td>{_date_cell(r)}</td><td>{r.n_chunks}</td></tr>"
         for r in records
     )
     chunks = sum(r.n_chunks for r in records)
@@ -277,7 +285,7 @@ _CSS = """
 .rag-cite { font-weight: 600; text-decoration: none; padding: 0 0.15em; border-radius: 0.3em;
   background: var(--color-accent-soft, #fde7d4); cursor: pointer; }
 .rag-rewritten, .rag-note, .rag-hint, .rag-meta, .rag-offsets, .rag-asked, .rag-doc-id, .rag-count,
-.rag-answer-meta { font-size: 0.85em; opacity: 0.8; }
+.rag-answer-meta, .rag-date-source { font-size: 0.85em; opacity: 0.8; }
 .rag-caveat { font-style: italic; opacity: 0.7; }
 .rag-offsets { display: block; }
 .rag-error { color: var(--error-text-color, #b91c1c); }

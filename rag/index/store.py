@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -429,6 +429,7 @@ class Store:
                 file_hash=d.file_hash,
                 n_chunks=len(d.chunks),
                 ingested_at=now,
+                date_source=d.article.date_source,
             )
             for d in documents
         ]
@@ -593,9 +594,13 @@ class Store:
                 self._db.call("read metadata", self.client.get_collection, self.settings.collection).metadata
                 or {}
             )
+        dated = [r for r in records.values() if r.date]
         return {
             "documents": len(records),
             "chunks": sum(r.n_chunks for r in records.values()),
+            "dated": len(dated),
+            # An index from before provenance was kept knows its dates but not where they came from.
+            "date_sources": dict(Counter(r.date_source or "unrecorded" for r in dated).most_common()),
             "embedder": metadata.get(_KEY_EMBEDDER, self.embedder.model_id),
             "chunking": metadata.get(_KEY_CHUNKING, self.chunking),
             "sentence_vectors": metadata.get(_KEY_SENTENCES, "none" if metadata else _sentence_format()),
@@ -625,4 +630,5 @@ def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
         file_hash=str(metadata.get("file_hash", "")),
         n_chunks=int(metadata.get("n_chunks", 0)),
         ingested_at=float(metadata.get("ingested_at", 0.0)),
+        date_source=str(metadata.get("date_source", "")),
     )

@@ -62,7 +62,7 @@ def test_txt_title_author_date_headers_with_crlf_and_bom() -> None:
 
     article = parse_article(data, name="grain.txt", doc_id="grain.txt")
 
-    assert (article.title, article.author, article.date) == ("Grain prices climb", "Ana Ruiz", "3 Feb 2024")
+    assert (article.title, article.author, article.date) == ("Grain prices climb", "Ana Ruiz", "2024-02-03")
     assert article.source == "Reuters"
     assert article.text == BODY
     assert "\r" not in article.text and "\ufeff" not in article.text

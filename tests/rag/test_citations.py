@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rag.citations import renumber, strip_markers, verify
-from rag.types import Citation
+from rag.types import Answer, Citation, Passage
 
 pytestmark = pytest.mark.fast
 
@@ -52,3 +52,20 @@ def test_strip_markers_removes_all_or_the_chosen_numbers() -> None:
 
     assert strip_markers(text) == "Met on Monday. Approved. A bracket [sic] stays."
     assert strip_markers(text, {2}) == "Met on Monday [1]. Approved[3]. A bracket [sic] stays."
+
+
+def test_citation_json_carries_its_articles_date() -> None:
+    dated = Passage("doc-chunk", "doc", "Title", "", TEXT, 0, len(TEXT), 0.5, date="2025-01-15")
+    undated = Passage("old-chunk", "old", "Old", "", TEXT, 0, len(TEXT), 0.4)
+    answer = Answer(
+        "q?",
+        "q?",
+        "The council met [1]. Residents objected [2].",
+        False,
+        citations=(_cite(1, "The council met on Monday."), _cite(2, "Residents objected.", doc_id="old")),
+        passages=(dated, undated),
+    )
+
+    cited = answer.to_json()["citations"]
+
+    assert [(c["doc_id"], c["date"]) for c in cited] == [("doc", "2025-01-15"), ("old", "")]

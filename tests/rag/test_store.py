@@ -182,3 +182,34 @@ def test_an_embedded_store_reads_back_after_reopening(
     assert set(reopened.records()) == {r.doc_id for r in records}
     assert chunk_rows(reopened) == rows
     assert (settings.chroma_dir / "chroma.sqlite3").exists()
+
+
+def test_records_keep_where_the_date_came_from_and_stats_count_the_dated(
+    memory_store: Store, memory_client: Any
+) -> None:
+    from_url = dataclasses.replace(news_article("url.txt", LONG_TEXT), date="2025-01-15", date_source="url")
+    from_dateline = dataclasses.replace(
+        news_article("dateline.txt", LONG_TEXT), date="2025-01-14", date_source="dateline"
+    )
+    undated = dataclasses.replace(news_article("undated.txt", LONG_TEXT), date="")
+    old = news_article("old.txt", LONG_TEXT)
+    _put(memory_store, from_url, from_dateline, undated, old)
+    # A record written before provenance was kept has no `date_source` key at all.
+    got = memory_store.docs().get(ids=["old.txt"], include=["metadatas", "documents"])
+    metadata = {k: v for k, v in got["metadatas"][0].items() if k != "date_source"}
+    memory_store.docs().delete(ids=["old.txt"])
+    memory_store.docs().add(
+        ids=["old.txt"], embeddings=[[1.0]], documents=got["documents"], metadatas=[metadata]
+    )
+
+    records = Store(memory_store.settings, memory_store.embedder, client=memory_client).records()
+
+    assert {doc_id: (r.date, r.date_source) for doc_id, r in records.items()} == {
+        "url.txt": ("2025-01-15", "url"),
+        "dateline.txt": ("2025-01-14", "dateline"),
+        "undated.txt": ("", ""),
+        "old.txt": ("2024-05-01", ""),
+    }
+    stats = Store(memory_store.settings, memory_store.embedder, client=memory_client).stats()
+    assert (stats["documents"], stats["dated"]) == (4, 3)
+    assert stats["date_sources"] == {"url": 1, "dateline": 1, "unrecorded": 1}

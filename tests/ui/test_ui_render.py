@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -225,3 +226,37 @@ def test_articles_table_and_ingest_report_escape_names() -> None:
     )
     assert "<b>" not in report and "<i>" not in report and "<u>" not in report
     assert "&lt;b&gt;bad.txt: not indexed — &lt;i&gt;empty&lt;/i&gt;" in report
+
+
+def test_sources_show_each_articles_date() -> None:
+    passage = _passage("The council met on Monday.")  # dated 2025-03-10
+    undated = dataclasses.replace(passage, chunk_id="c2", doc_id="old.txt", date="")
+    cited = render.sources_panel(
+        [(0, _answer("Met. [1]", (_citation(passage, 0, "The council met"),), (passage,)))]
+    )
+    related = render.sources_panel([(0, _answer(ABSTENTION, (), (passage, undated), abstained=True))])
+
+    item = cited.split("<li>", 1)[1].split("</li>", 1)[0]
+    assert "example.org</a> · 2025-03-10</span>" in item
+    assert cited.count("2025-03-10") == 2  # the list item and the passage's header
+    assert related.count("2025-03-10") == 1 and " · </span>" not in related
+
+
+def test_articles_table_shows_the_date_and_where_it_was_read() -> None:
+    base = DocRecord("a.txt", "A", "", "", "2025-01-15", "", "", "", 2, 0.0)
+    rows = [
+        dataclasses.replace(base, date_source="url"),
+        dataclasses.replace(base, doc_id="b.txt", date="2024-06-01", date_source="html meta"),
+        dataclasses.replace(base, doc_id="c.txt", date="2023-02-02"),  # indexed before provenance was kept
+        dataclasses.replace(base, doc_id="d.txt", date='<b onclick="x">', date_source="<i>dateline</i>"),
+    ]
+    cells = re.findall(
+        r"<td>([^<]*(?:<br><span[^>]*>[^<]*</span>)?)</td><td>2</td>", render.articles_table(rows)
+    )
+
+    assert [_visible_text(cell.replace("<br>", " | ")) for cell in cells] == [
+        "2025-01-15 | from the URL",
+        "2024-06-01 | from the HTML meta",
+        "2023-02-02",
+        "&lt;b onclick=&quot;x&quot;&gt; | from the &lt;i&gt;dateline&lt;/i&gt;",
+    ]
