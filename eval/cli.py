@@ -64,6 +64,11 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--data-dir", type=Path, help="data folder of the index to use without --docs (RAG_DATA_DIR)"
     )
     parser.add_argument("--collection", help="collection name (RAG_COLLECTION)")
+    parser.add_argument(
+        "--ignore-dates",
+        action="store_true",
+        help="answer every question as of today, ignoring the gold file's asked_on days",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars on stderr")
     parser.set_defaults(run=run_eval_command)
     return parser
@@ -145,6 +150,7 @@ def run_eval_command(args: argparse.Namespace, *, embedder: Embedder | None = No
                 judge=judge,
                 progress=not args.no_progress,
                 config=inputs.config,
+                use_dates=not args.ignore_dates,
             )
         except DatasetError as exc:
             return _error(str(exc))

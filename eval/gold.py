@@ -8,9 +8,10 @@ left out of a line (read as ``[]`` and null): people write gold sets without the
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Literal, TypedDict, cast
+from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict, cast
 
 from rag.errors import RagError
 
@@ -31,7 +32,7 @@ __all__ = [
 GoldType = Literal["single", "multi", "unanswerable"]
 
 GOLD_TYPES: tuple[GoldType, ...] = ("single", "multi", "unanswerable")
-GOLD_KEYS: tuple[str, ...] = ("id", "question", "answer", "type", "evidence", "doc")
+GOLD_KEYS: tuple[str, ...] = ("id", "question", "answer", "type", "evidence", "doc", "asked_on")
 
 
 class DatasetError(RagError, ValueError):
@@ -47,9 +48,11 @@ class GoldItem(TypedDict):
     type: GoldType
     evidence: list[str]
     doc: str | None
+    asked_on: NotRequired[str | None]
+    """The day the question was asked (YYYY-MM-DD): `rag eval` answers it as of that day."""
 
 
-_OPTIONAL: dict[str, object] = {"evidence": [], "doc": None}
+_OPTIONAL: dict[str, object] = {"evidence": [], "doc": None, "asked_on": None}
 """Keys a line may leave out, with the value they then take."""
 
 
@@ -74,7 +77,17 @@ def _problem(item: Mapping[str, object]) -> str | None:
     doc = item["doc"]
     if doc is not None and not isinstance(doc, str):
         return f"'doc' must be a string or null, got {doc!r}"
+    asked_on = item["asked_on"]
+    if asked_on is not None and not _is_day(asked_on):
+        return f"'asked_on' must be a day written YYYY-MM-DD or null, got {asked_on!r}"
     return None
+
+
+def _is_day(value: object) -> bool:
+    try:
+        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 def validate_gold_item(item: object, where: str) -> GoldItem:
@@ -85,7 +98,10 @@ def validate_gold_item(item: object, where: str) -> GoldItem:
     problem = _problem(mapping)
     if problem is not None:
         raise DatasetError(f"{where}: {problem}")
-    return cast("GoldItem", {key: mapping[key] for key in GOLD_KEYS})
+    # `asked_on` is kept only where it is set, so undated gold items stay as they were.
+    return cast(
+        "GoldItem", {key: mapping[key] for key in GOLD_KEYS if key != "asked_on" or mapping[key] is not None}
+    )
 
 
 def _check_unique(ids: Iterable[tuple[str, str]]) -> None:

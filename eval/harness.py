@@ -545,8 +545,12 @@ def run_eval(
     judge: Judge | None = None,
     progress: bool = True,
     config: Mapping[str, Any] | None = None,
+    use_dates: bool = True,
 ) -> EvalRun:
     """Asks the assistant (and each named baseline) every gold question and scores the answers.
+
+    A gold item's `asked_on` day is the day it is answered as of (unless `use_dates` is False;
+    items without one are answered as of today). The baselines have no notion of time.
 
     With `docs`, the documents are indexed into a temporary data folder that is deleted
     afterwards; without, the index that `settings` names is used (and never written).
@@ -572,9 +576,13 @@ def run_eval(
             else _user_index(settings, embedder)
         )
         assistant = Assistant(evaluated.settings, embedder=embedder, index=evaluated.index)
-        answers = ask_all(
-            gold, lambda q: assistant.ask(q, k=k, answerer=chosen), desc="assistant", progress=progress
-        )
+        # Each question as of the day it was asked, when the gold file says (`asked_on`).
+        answers = [
+            assistant.ask(
+                item["question"], k=k, answerer=chosen, as_of=item.get("asked_on") if use_dates else None
+            )
+            for item in _bar(gold, desc="assistant", enabled=progress)
+        ]
         depth = max(*RECALL_DEPTHS, k or evaluated.settings.top_k)
         ranked = [
             assistant.retriever.search(item["question"], k=depth)
@@ -611,6 +619,8 @@ def run_eval(
             "gold_items": len(gold),
             "k": k or evaluated.settings.top_k,
             "answerer": chosen,
+            "as_of": "asked_on" if use_dates and any(item.get("asked_on") for item in gold) else "today",
+            "time_words": evaluated.settings.time_words,
             "embedder": embedder.model_id,
             "chunking": evaluated.index.chunking,
             "collection": evaluated.settings.collection,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import datetime as dt
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -10,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from rag.answering import ABSTENTION, AnswerRequest, Draft, make_answerer
+from rag.asof import TimeScope, parse_day, resolve
 from rag.citations import renumber, strip_markers, verify
 from rag.errors import BackendUnavailableError, RagError
 from rag.followup import condense, normalise_history
@@ -25,6 +28,23 @@ if TYPE_CHECKING:
     from rag.types import Citation, DocRecord, Embedder, Passage, ShortAnswer
 
 __all__ = ["AnswerChain", "Assistant", "QuestionError"]
+
+
+def _scoped(article_filter: ArticleFilter | None, scope: TimeScope) -> ArticleFilter:
+    """`article_filter` narrowed to the articles published in the scope's window, up to its day."""
+    from rag.retriever import ArticleFilter
+
+    return dataclasses.replace(
+        article_filter or ArticleFilter(),
+        published_since=scope.since.isoformat() if scope.since else None,
+        published_by=scope.as_of.isoformat(),
+    )
+
+
+def _day(value: dt.date | str) -> str:
+    """A day as people write it: 14 Oct 2022."""
+    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(value[:10])
+    return f"{day.day} {day:%b %Y}"
 
 
 class QuestionError(RagError, ValueError):
@@ -145,10 +165,14 @@ class Assistant:
         k: int | None = None,
         article_filter: ArticleFilter | None = None,
         answerer: str | None = None,
+        as_of: dt.date | str | None = None,
     ) -> Answer:
-        """Answers `question` (a follow-up to `history`, if given) with verified citations."""
+        """Answers `question` (a follow-up to `history`, if given) with verified citations, as of
+        the day `as_of` (default today; see `stream`)."""
         answer: Answer | None = None
-        for piece in self.stream(question, history, k=k, article_filter=article_filter, answerer=answerer):
+        for piece in self.stream(
+            question, history, k=k, article_filter=article_filter, answerer=answerer, as_of=as_of
+        ):
             if isinstance(piece, Answer):
                 answer = piece
         assert answer is not None
@@ -162,19 +186,30 @@ class Assistant:
         k: int | None = None,
         article_filter: ArticleFilter | None = None,
         answerer: str | None = None,
+        as_of: dt.date | str | None = None,
     ) -> Iterator[str | Answer]:
-        """Yields answer text as it is produced, then the final `Answer`."""
+        """Yields answer text as it is produced, then the final `Answer`.
+
+        The question is answered as of the day `as_of` (YYYY-MM-DD or a date; default today):
+        articles published after it are not used, and its time words ("this week", "yesterday",
+        "last month") limit the articles to a window of publication dates before it (undated
+        articles are kept). A refusal within a window names it, and the closest match published
+        before it.
+        """
         started = time.perf_counter()
         question = _clean_question(question, self.settings.max_question_chars)
+        day = parse_day(as_of)
         chosen = self.answerer(answerer)
         rewritten = self.rewrite(question, normalise_history(history), chosen)
-        query_vector = self.embedder.embed_query(rewritten)
-        passages = self.retriever.search(
-            rewritten, k=k, article_filter=article_filter, query_vector=query_vector
-        )
+        scope = resolve(rewritten, day) if self.settings.time_words else TimeScope(day, query=rewritten)
+        query = scope.query
+        query_vector = self.embedder.embed_query(query)
+        scoped = _scoped(article_filter, scope)
+        passages = self.retriever.search(query, k=k, article_filter=scoped, query_vector=query_vector)
+        shown = rewritten if scope.since is None else f"{rewritten} [{scope.describe()}]"
         retrieved = time.perf_counter()
         request = AnswerRequest(
-            question=rewritten,
+            question=query,
             passages=passages,
             query_vector=query_vector,
             embedder=self.embedder,
@@ -197,7 +232,32 @@ class Assistant:
             draft = chosen.answer(request)
             yield draft.text
         assert draft is not None
-        yield self._finish(question, rewritten, passages, draft, chosen.name, notes, started, retrieved)
+        answer = self._finish(question, shown, passages, draft, chosen.name, notes, started, retrieved)
+        if answer.abstained and scope.since is not None:
+            # Refused within a window: say which, and where the story last appeared before it.
+            said = self._outside_window(scope, article_filter, query_vector)
+            yield said
+            answer = dataclasses.replace(
+                answer,
+                text=answer.text + said,
+                notes=(*answer.notes, f"nothing in the window answers it: {scope.describe()}"),
+            )
+        yield answer
+
+    def _outside_window(
+        self, scope: TimeScope, article_filter: ArticleFilter | None, query_vector: Sequence[float]
+    ) -> str:
+        """What a refusal within a time window adds: the window searched, and the best match
+        published before it (up to the as-of day), with its date."""
+        earlier = TimeScope(scope.as_of, None, "", scope.query)
+        best = self.retriever.search(
+            scope.query, k=1, article_filter=_scoped(article_filter, earlier), query_vector=query_vector
+        )
+        assert scope.since is not None
+        said = f" No article published from {_day(scope.since)} to {_day(scope.as_of)} answers it"
+        if not best or not best[0].date:
+            return said + "."
+        return f"{said}; the closest match, “{best[0].title}”, is from {_day(best[0].date)}."
 
     def rewrite(
         self, question: str, history: Sequence[tuple[str, str]], answerer: Answerer | None = None
@@ -261,7 +321,8 @@ class Assistant:
 class AnswerChain(Runnable[Any, Answer]):
     """The assistant as a Runnable.
 
-    Input: a question string, or `{"question", "history"?, "k"?, "article_filter"?, "answerer"?}`.
+    Input: a question string, or `{"question", "history"?, "k"?, "article_filter"?, "answerer"?,
+    "as_of"?}`.
     `invoke`/`batch`/`ainvoke`/`abatch` return an `Answer`; `stream`/`astream` yield text
     pieces as they are produced and then the final `Answer`.
     """
@@ -274,7 +335,7 @@ class AnswerChain(Runnable[Any, Answer]):
         if isinstance(value, str):
             return {"question": value}
         if isinstance(value, dict) and "question" in value:
-            allowed = {"question", "history", "k", "article_filter", "answerer"}
+            allowed = {"question", "history", "k", "article_filter", "answerer", "as_of"}
             unknown = set(value) - allowed
             if unknown:
                 raise QuestionError(f"unknown input keys: {', '.join(sorted(unknown))}")

@@ -181,7 +181,11 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
     assistant = Assistant(settings_from_args(args))
     answer = assistant.ask(
-        args.question, k=args.k, article_filter=_article_filter(args), answerer=args.answerer
+        args.question,
+        k=args.k,
+        article_filter=_article_filter(args),
+        answerer=args.answerer,
+        as_of=args.as_of,
     )
     if args.json:
         print_json(answer.to_json())
@@ -238,6 +242,12 @@ def add_ask_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("question")
     _add_filters(parser)
+    parser.add_argument(
+        "--as-of",
+        type=_iso_date,
+        help="answer as of this day, YYYY-MM-DD (default today): later articles are not used, and "
+        '"this week", "yesterday", "last month" are counted back from it',
+    )
     parser.add_argument("--json", action="store_true", help="print the answer object as JSON")
     parser.set_defaults(run=_cmd_ask)
     return parser

@@ -32,16 +32,21 @@ class ArticleFilter:
     """Limits retrieval to some articles: by id, title or source, and by publication date.
 
     An `articles` entry that is a doc id matches that article only; any other entry matches
-    titles and sources case-insensitively as a substring. Dates are ISO `YYYY-MM-DD`; with a date bound, undated articles are left out.
+    titles and sources case-insensitively as a substring. Dates are ISO `YYYY-MM-DD`. With
+    `date_from`/`date_to` (a range the user picked), undated articles are left out; with
+    `published_since`/`published_by` (an as-of day and the window its time words set), they
+    are kept, since nothing says they fall outside.
     """
 
     articles: tuple[str, ...] = ()
     date_from: str | None = None
     date_to: str | None = None
+    published_since: str | None = None
+    published_by: str | None = None
 
     def allowed(self, records: dict[str, DocRecord]) -> set[str] | None:
-        """Doc ids that pass, or None when the filter lets everything through."""
-        if not self.articles and not self.date_from and not self.date_to:
+        """Doc ids that pass, or None when the filter lets every article through."""
+        if not (self.articles or self.date_from or self.date_to or self.published_since or self.published_by):
             return None
         allowed = set()
         exact = {a for a in self.articles if a in records}
@@ -62,8 +67,12 @@ class ArticleFilter:
                 continue
             if self.date_to and record.date[:10] > self.date_to:
                 continue
+            if record.date and self.published_since and record.date[:10] < self.published_since:
+                continue
+            if record.date and self.published_by and record.date[:10] > self.published_by:
+                continue
             allowed.add(doc_id)
-        return allowed
+        return None if len(allowed) == len(records) else allowed
 
 
 @dataclass(slots=True)
@@ -159,9 +168,13 @@ class HybridRetriever(BaseRetriever):
         if self.dense_weight > 0 or self.sentence_weight > 0:
             vector = query_vector if query_vector is not None else self.index.embedder.embed_query(query)
             unit = _unit(vector)
-            where = {"doc_id": {"$in": sorted(allowed)}} if allowed is not None else None
+            # Chroma filters a long `$in` list slowly (an as-of day that leaves out a few articles
+            # doubled the latency): a filter letting most articles through is applied afterwards.
+            narrow = allowed is not None and len(allowed) <= len(records) // 2
+            where = {"doc_id": {"$in": sorted(allowed)}} if narrow and allowed is not None else None
             for chunk, similarity in self.index.dense_search(vector, fetch, where):
-                found[chunk.chunk_id] = _Candidate(chunk, dense=similarity)
+                if allowed is None or chunk.doc_id in allowed:
+                    found[chunk.chunk_id] = _Candidate(chunk, dense=similarity)
         if self.lexical_weight > 0 or self.recency_weight > 0:
             # BM25 also tells the recency ranking which candidates share a word with the question.
             for chunk, score in self.index.lexical_search(query, fetch, allowed):

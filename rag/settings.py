@@ -145,6 +145,11 @@ class Settings(BaseSettings):
         description="A passage of another article sharing this share of its word trigrams with a better "
         "one is a near-copy and left out (1 leaves out only copies and passages wholly contained in one).",
     )
+    time_words: bool = Field(
+        True,
+        description='Read the question\'s time words ("this week", "yesterday", "last month") as a window of '
+        "publication dates before the as-of day; false searches every article up to that day.",
+    )
     answerer: str = Field("extractive", description="Answerer name: `extractive`, `llm`, or `gguf`.")
     llm_model: str | None = Field(
         None,

@@ -66,3 +66,28 @@ def test_a_refusal_has_no_short_answer_and_no_confidence(
     out = _ask(data_dir, capsys, "What is the capital of France?")
     assert out.splitlines()[0] == ABSTENTION
     assert "Answer:" not in out and "confidence" not in out
+
+
+@pytest.mark.fast
+def test_a_bad_as_of_day_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["ask", "Who is the harbour master of Port Velloran?", "--as-of", "last week"])
+    assert exited.value.code == 2
+    assert "argument --as-of: 'last week' is not a date written YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_ask_answers_as_of_a_day(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    question = "Who is the harbour master of Port Velloran?"
+    before = json.loads(_ask(data_dir, capsys, question, "--as-of", "2024-03-10", "--json"))
+    assert before["abstained"] and before["citations"] == []
+    on_the_day = json.loads(_ask(data_dir, capsys, question, "--as-of", "2024-03-11", "--json"))
+    assert on_the_day["short_answer"]["text"] == "Ingrid Castellane"
+
+    this_week = "Who is the new harbour master of Port Velloran this week?"
+    payload = json.loads(_ask(data_dir, capsys, this_week, "--as-of", "2024-03-13", "--json"))
+    assert payload["rewritten_query"] == f"{this_week} [published 2024-03-05 to 2024-03-13 (this week)]"
+    assert payload["citations"][0]["doc_id"] == "port-velloran.txt"
+    later = _ask(data_dir, capsys, this_week, "--as-of", "2024-03-25").splitlines()
+    assert later[0] == f"(searched for: {this_week} [published 2024-03-17 to 2024-03-25 (this week)])"
+    assert later[1].startswith(f"{ABSTENTION} No article published from 17 Mar 2024 to 25 Mar 2024")
+    assert later[1].endswith("“Port Velloran names a new harbour master”, is from 11 Mar 2024.")

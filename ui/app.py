@@ -62,21 +62,29 @@ def _explain(exc: BaseException) -> str:
     return f"Something went wrong ({type(exc).__name__}); the details are in the server log."
 
 
-def _article_filter(articles: Sequence[str] | None, date_from: str, date_to: str) -> ArticleFilter | None:
+def _day(value: str, problem: str) -> str | None:
+    """`value` as a YYYY-MM-DD day (None when blank); QuestionError(`problem`) when it is not one."""
     from rag.assistant import QuestionError
+
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        valid = len(value) == 10 and date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        valid = False
+    if not valid:
+        raise QuestionError(problem.format(value=value))
+    return value
+
+
+def _article_filter(articles: Sequence[str] | None, date_from: str, date_to: str) -> ArticleFilter | None:
     from rag.retriever import ArticleFilter
 
-    bounds: list[str | None] = []
-    for label, value in (("From", date_from), ("To", date_to)):
-        value = (value or "").strip()
-        if value:
-            try:
-                valid = len(value) == 10 and date.fromisoformat(value).isoformat() == value
-            except ValueError:
-                valid = False
-            if not valid:
-                raise QuestionError(f"{label} date must be YYYY-MM-DD, not {value!r} (Settings tab)")
-        bounds.append(value or None)
+    bounds = [
+        _day(value, f"{label} date must be YYYY-MM-DD, not {{value!r}} (Settings tab)")
+        for label, value in (("From", date_from), ("To", date_to))
+    ]
     if not articles and not any(bounds):
         return None
     return ArticleFilter(articles=tuple(articles or ()), date_from=bounds[0], date_to=bounds[1])
@@ -121,13 +129,28 @@ class _Handlers:
         articles: Sequence[str] | None,
         date_from: str,
         date_to: str,
+        as_of: str,
     ) -> Iterator[tuple[Any, ...]]:
-        """Streams the answer into the chat, then shows the final answer and its sources."""
+        """Streams the answer into the chat, then shows the final answer and its sources.
+
+        The question is answered as of the day `as_of` (blank: today). A bad setting is a
+        message in the chat, and the question stays in its box to ask again once it is fixed.
+        """
         import gradio as gr
 
         turns = list(turns or [])
         if not (question or "").strip():
             yield "", _messages(turns), turns, gr.skip()
+            return
+        try:
+            article_filter = _article_filter(articles, date_from, date_to)
+            day = _day(
+                as_of,
+                "As of must be a day written YYYY-MM-DD, not {value!r} (Settings tab); leave it empty for today",
+            )
+        except RagError as exc:
+            turns.append(_Turn(question, error=str(exc)))
+            yield question, _messages(turns), turns, gr.skip()
             return
         yield "", _messages(turns, (question, "")), gr.skip(), gr.skip()
         history = [(t.answer.question, t.answer.text) for t in turns if t.answer is not None]
@@ -137,8 +160,9 @@ class _Handlers:
                 question,
                 history,
                 k=int(k),
-                article_filter=_article_filter(articles, date_from, date_to),
+                article_filter=article_filter,
                 answerer=answerer or None,
+                as_of=day,
             )
             for piece in pieces:
                 if isinstance(piece, Answer):
@@ -342,8 +366,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     date_to = gr.Textbox(
                         "", label="Published until", placeholder="YYYY-MM-DD", elem_id="rag-to"
                     )
+                as_of = gr.Textbox(
+                    "",
+                    label="As of",
+                    placeholder="YYYY-MM-DD (empty: today)",
+                    info="Answer as of this day: later articles are not used, and “this week”, "
+                    "“yesterday” or “last month” in a question count back from it.",
+                    elem_id="rag-as-of",
+                )
 
-        ask_inputs = [question, turns, k, answerer, only, date_from, date_to]
+        ask_inputs = [question, turns, k, answerer, only, date_from, date_to, as_of]
         ask_outputs = [question, chatbot, turns, sources]
         chat_queue = {
             "concurrency_id": "chat",

@@ -105,7 +105,7 @@ def test_a_page_that_stalls_the_parser_fails_alone_while_the_chat_answers_and_ta
     (data_dir / ".ingest.lock").unlink()  # so that the command's first lock shows when it has begun
     chat = _Handlers(assistant)
     question = fact_question(FACTS[1])
-    *_, _warm = chat.ask(question.text, [], 5, None, None, "", "")  # gradio imported, model loaded
+    *_, _warm = chat.ask(question.text, [], 5, None, None, "", "", "")  # gradio imported, model loaded
     upload = tmp_path / "incoming" / "quarry.txt"
     upload.parent.mkdir()
     upload.write_text(news(99), encoding="utf-8")
@@ -132,7 +132,7 @@ def test_a_page_that_stalls_the_parser_fails_alone_while_the_chat_answers_and_ta
     started = time.monotonic()
     chat.upload([str(upload)], None, lambda *args, **kwargs: None)
     uploaded_at = time.monotonic()
-    *_, last = chat.ask(question.text, [], 5, None, None, "", "")
+    *_, last = chat.ask(question.text, [], 5, None, None, "", "", "")
     answered_at = time.monotonic()
     assert command.stdout is not None
     stdout = command.stdout.read()

@@ -9,6 +9,7 @@ import pytest
 from ui_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    DATED,
     FACTS,
     XSS_ARTICLE,
     XSS_FILE,
@@ -54,6 +55,23 @@ def server(
     assistant = Assistant(settings, embedder=embedder)
     report = ingest_paths([corpus], settings, index=assistant.index, progress=False)
     assert report.ok and report.documents == len(FACTS) + 2, report.to_json()
+    served = launch(assistant)
+    yield served
+    served.demo.close()
+
+
+@pytest.fixture(scope="session")
+def dated_server(
+    clean_env: None, embedder: SentenceTransformerEmbeddings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The app over three dated stories on one topic (`DATED`), for the as-of setting."""
+    folder = tmp_path_factory.mktemp("dated")
+    for name, text in DATED.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = make_settings(tmp_path_factory.mktemp("ui-dated") / "data")
+    assistant = Assistant(settings, embedder=embedder)
+    report = ingest_paths([folder], settings, index=assistant.index, progress=False)
+    assert report.ok and report.documents == len(DATED), report.to_json()
     served = launch(assistant)
     yield served
     served.demo.close()

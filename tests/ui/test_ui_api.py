@@ -79,6 +79,20 @@ def test_article_and_date_filters(server: Server) -> None:
     assert "No passages matched." in panel
 
 
+def test_as_of_day(server: Server) -> None:
+    fact = FACTS[0]  # its article is dated 2024-01-10
+    kept, chat, _ = _client(server).predict(fact.question, as_of="10 Jan", api_name="/ask")
+    assert kept == fact.question  # to ask again once the setting is fixed
+    assert "As of must be a day written YYYY-MM-DD, not &#x27;10 Jan&#x27;" in _texts(chat)[-1]
+    _, chat, _ = _client(server).predict(fact.question, as_of="2024-01-09", api_name="/ask")
+    assert fact.person not in _texts(chat)[-1]
+    this_week = f"Who became the {fact.role} of {fact.town} this week?"
+    _, chat, panel = _client(server).predict(this_week, as_of="2024-01-12", api_name="/ask")
+    assert "[published 2024-01-04 to 2024-01-12 (this week)]" in _texts(chat)[-1]
+    assert fact.person in _texts(chat)[-1]
+    assert f"{fact.town} names a new {fact.role}" in panel
+
+
 # -- errors, with `scripted`: the index behind a `ScriptedAnswerer` that streams, then fails -------
 
 

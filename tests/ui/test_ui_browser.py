@@ -354,3 +354,57 @@ def test_clearing_stops_an_answer_in_progress(browser: Browser, scripted: Server
         expect(reply.locator(".rag-rewritten")).to_have_count(0)
     finally:
         page.context.close()
+
+
+def test_as_of_setting_answers_from_that_week(browser: Browser, dated_server: Server) -> None:
+    page = open_page(browser, dated_server.url)
+    panel = page.locator("#rag-sources")
+    as_of = page.locator("#rag-as-of").locator("input, textarea")
+    this_week = "How many homes did the Glenhaven wildfires burn this week?"
+    try:
+        _tab(page, "Settings")
+        expect(as_of).to_have_attribute("placeholder", "YYYY-MM-DD (empty: today)")
+        as_of.fill("last Tuesday")
+        _tab(page, "Chat")
+        bad_day = ask(page, this_week)
+        expect(bad_day.locator(".rag-error")).to_contain_text(
+            "As of must be a day written YYYY-MM-DD, not 'last Tuesday' (Settings tab)"
+        )
+        # Nothing is lost: the question waits in its box, the setting in its field.
+        expect(page.locator("#rag-question textarea")).to_have_value(this_week)
+        _tab(page, "Settings")
+        expect(as_of).to_have_value("last Tuesday")
+
+        as_of.fill("2025-01-15")
+        screenshot(page, "11-as-of-setting")
+        _tab(page, "Chat")
+        answer = ask(page, this_week)
+        expect(answer.locator(".rag-rewritten")).to_have_text(
+            f"Searched for: {this_week} [published 2025-01-07 to 2025-01-15 (this week)]"
+        )
+        expect(answer.locator(".rag-answer strong.rag-short")).to_have_text("310")
+        expect(answer.locator(".rag-answer")).not_to_contain_text("40 homes")
+        expect(answer.locator(".rag-answer")).not_to_contain_text("920")
+        expect(panel.locator("#rag-turn-1")).to_contain_text("Glenhaven wildfires force evacuations")
+        expect(panel.locator("#rag-turn-1")).not_to_contain_text("Wildfires burn homes near Glenhaven")
+        expect(panel.locator("#rag-turn-1")).not_to_contain_text("the final count")
+        page.screenshot(path="/tmp/asof-chat.png", full_page=True)
+        screenshot(page, "12-as-of-this-week")
+
+        _tab(page, "Settings")
+        as_of.fill("2025-01-20")
+        _tab(page, "Chat")
+        page.locator("#rag-clear").click()
+        expect(bot_messages(page)).to_have_count(0)
+        refused = ask(page, "How many homes did the Glenhaven wildfires burn yesterday?")
+        expect(refused.locator(".rag-rewritten")).to_contain_text(
+            "[published 2025-01-18 to 2025-01-20 (yesterday)]"
+        )
+        refusal = refused.locator(".rag-answer.rag-abstained")
+        expect(refusal).to_contain_text(f"{ABSTENTION} No article published from 18 Jan 2025 to 20 Jan 2025")
+        expect(refusal).to_contain_text("“Glenhaven wildfires force evacuations”, is from 13 Jan 2025.")
+        screenshot(page, "13-as-of-empty-window")
+        assert "Traceback" not in page.content()
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        page.context.close()

@@ -53,6 +53,36 @@ FACTS = [
 ]
 
 
+# Three stories on one topic for the as-of setting: from 2020, from the week of 15 January 2025,
+# and from after that day.
+DATED = {
+    "glenhaven-2020.txt": """Title: Wildfires burn homes near Glenhaven
+Source: https://news.example.org/2020/09/08/glenhaven-fires
+Date: 2020-09-08
+
+Wildfires burned 40 homes near Glenhaven, the county fire service said on Tuesday.
+
+Crews from three counties were sent to the hills above the town.
+""",
+    "glenhaven-2025.txt": """Title: Glenhaven wildfires force evacuations
+Source: https://news.example.org/2025/01/13/glenhaven-evacuations
+Date: 2025-01-13
+
+Wildfires burned 310 homes near Glenhaven, the county fire service said on Monday.
+
+Thousands of residents were told to leave before the wind picked up.
+""",
+    "glenhaven-final.txt": """Title: Glenhaven wildfires: the final count
+Source: https://news.example.org/2025/02/03/glenhaven-final-count
+Date: 2025-02-03
+
+Wildfires burned 920 homes near Glenhaven in the final count, the county fire service said.
+
+Rebuilding will take years, the mayor said.
+""",
+}
+
+
 @dataclass
 class Server:
     """The app served in this process: its address and the assistant behind it."""

@@ -1,0 +1,110 @@
+"""As-of time: the day a question is asked, and what its time words mean on that day.
+
+A question is answered as of a day (by default today): articles published after it are not used.
+Words in the question that name a period before that day ("this week", "yesterday", "last
+month", "this year") become a window of publication dates. Vaguer words ("recently", "latest")
+set no window: the retriever's newest-first ranking already prefers recent stories on the
+question's topic. Dates an event happened on ("in March", "in 2019") are left to retrieval
+too: a story about March may run in April, so they say little about when it was published.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+
+from rag.errors import RagError
+
+__all__ = ["AsOfError", "TimeScope", "parse_day", "resolve"]
+
+
+class AsOfError(RagError, ValueError):
+    """An as-of date that is not a YYYY-MM-DD day."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    pattern: re.Pattern[str]
+    days_back: int
+    """The window starts this many days before the as-of day."""
+    year_start: bool = False
+    """The window starts on 1 January of the as-of year instead."""
+
+
+def _words(*phrases: str) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(phrases) + r")\b", re.IGNORECASE)
+
+
+# The first rule that matches decides; a week's window has a day of slack for time zones and
+# stories filed the evening before.
+_RULES = (
+    _Rule(_words(r"(?:earlier |later )?today", "tonight", r"this (?:morning|afternoon|evening)"), 1),
+    _Rule(_words("yesterday", "overnight"), 2),
+    _Rule(
+        _words(
+            r"(?:earlier |later )?this week(?:end)?",
+            r"(?:in )?the (?:past|last) (?:week|seven days|few days)",
+            r"in recent days",
+            r"this past week(?:end)?",
+        ),
+        8,
+    ),
+    _Rule(_words(r"last week(?:end)?"), 15),
+    _Rule(
+        _words(
+            r"(?:earlier )?this month",
+            r"(?:in )?the (?:past|last) (?:month|30 days|few weeks)",
+            r"in recent weeks",
+        ),
+        31,
+    ),
+    _Rule(_words(r"last month"), 62),
+    _Rule(_words(r"(?:earlier )?this year", r"so far this year"), 0, year_start=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeScope:
+    """What a question is asked against: the as-of day and, from its time words, a window."""
+
+    as_of: dt.date
+    since: dt.date | None = None
+    """First publication day in the window (None: no window, only the as-of cap)."""
+    phrase: str = ""
+    """The time words that set the window, as written ("this week")."""
+    query: str = ""
+    """The question without those words, for retrieval."""
+
+    def describe(self) -> str:
+        """The window (or the cap) in words, for the rewritten query and notes."""
+        if self.since is None:
+            return f"published by {self.as_of.isoformat()}"
+        return f"published {self.since.isoformat()} to {self.as_of.isoformat()} ({self.phrase})"
+
+
+def parse_day(value: str | dt.date | None, *, name: str = "as_of") -> dt.date:
+    """The day `value` names (ISO YYYY-MM-DD, or a date); today for None or ""."""
+    if value is None or value == "":
+        return dt.date.today()
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise AsOfError(f"{name}: {value!r} is not a day; use YYYY-MM-DD, e.g. 2025-01-15") from None
+
+
+def resolve(question: str, as_of: dt.date) -> TimeScope:
+    """The scope of `question` asked on `as_of`: a window when it has time words, else the cap only."""
+    for rule in _RULES:
+        found = rule.pattern.search(question)
+        if found is None:
+            continue
+        since = dt.date(as_of.year, 1, 1) if rule.year_start else as_of - dt.timedelta(days=rule.days_back)
+        query = question[: found.start()] + question[found.end() :]
+        query = re.sub(r"\s+([,.?!;:])", r"\1", re.sub(r"\s{2,}", " ", query)).strip(" ,")
+        return TimeScope(as_of, since, found.group(0), query or question)
+    return TimeScope(as_of, None, "", question)

@@ -1,0 +1,282 @@
+"""As-of time: the day a question is asked caps the articles used, and its time words set a window."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import pytest
+
+from rag.answering import ABSTENTION
+from rag.asof import AsOfError, parse_day, resolve
+from rag.assistant import Assistant
+from rag.types import Article
+from tests.rag.rag_support import prepare
+
+if TYPE_CHECKING:
+    from rag.index import Index
+    from rag.types import Answer
+    from tests.support import HashingEmbedder
+
+pytestmark = pytest.mark.fast
+
+AS_OF = dt.date(2025, 1, 15)
+"""A Wednesday."""
+
+OLD = Article(
+    doc_id="fires-2020.txt",
+    title="Wildfires burn homes near Glenhaven",
+    text="Wildfires burned 40 homes near Glenhaven, the county fire service said on Tuesday.\n\n"
+    "Crews from three counties were sent to the hills above the town.",
+    source="https://news.example.org/2020/09/08/glenhaven-fires",
+    date="2020-09-08",
+)
+NEW = Article(
+    doc_id="fires-2025.txt",
+    title="Glenhaven wildfires force evacuations",
+    text="Wildfires burned 310 homes near Glenhaven, the county fire service said on Monday.\n\n"
+    "Thousands of residents were told to leave before the wind picked up.",
+    source="https://news.example.org/2025/01/13/glenhaven-evacuations",
+    date="2025-01-13",
+)
+LATER = Article(
+    doc_id="fires-later.txt",
+    title="Glenhaven wildfires: the final count",
+    text="Wildfires burned 920 homes near Glenhaven in the final count, the county fire service said.\n\n"
+    "Rebuilding will take years, the mayor said.",
+    source="https://news.example.org/2025/02/03/glenhaven-final-count",
+    date="2025-02-03",
+)
+UNDATED = Article(
+    doc_id="harbour.txt",
+    title="Marrowby names a new harbour master",
+    text="Ottoline Varga will serve as the new harbour master of Marrowby from next month, "
+    "the town council said.",
+    source="https://news.example.org/marrowby-harbour",
+)
+
+HOMES = "How many homes did the Glenhaven wildfires burn?"
+HOMES_THIS_WEEK = "How many homes did the Glenhaven wildfires burn this week?"
+FINAL_COUNT = "How many homes did the Glenhaven wildfires burn in the final count?"
+HARBOUR = "Who is the harbour master of Marrowby?"
+
+
+@pytest.fixture
+def assistant(memory_index: Index, hashing_embedder: HashingEmbedder) -> Assistant:
+    """Three dated stories on one topic (2020, this week, after the as-of day) and an undated article."""
+    with memory_index.writer() as writer:
+        writer.put([prepare(memory_index, article) for article in (OLD, NEW, LATER, UNDATED)])
+    return Assistant(memory_index.settings, embedder=hashing_embedder, index=memory_index)
+
+
+def _cited(answer: Answer) -> set[str]:
+    return {citation.doc_id for citation in answer.citations}
+
+
+def _retrieved(answer: Answer) -> set[str]:
+    return {passage.doc_id for passage in answer.passages}
+
+
+# -- resolving a question's time words ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "phrase", "since", "query"),
+    [
+        ("What burned today?", "today", "2025-01-14", "What burned?"),
+        ("What did the mayor say this morning?", "this morning", "2025-01-14", "What did the mayor say?"),
+        ("Who won the vote yesterday?", "yesterday", "2025-01-13", "Who won the vote?"),
+        ("Yesterday, who won the vote?", "Yesterday", "2025-01-13", "who won the vote?"),
+        ("What closed overnight in Glenhaven?", "overnight", "2025-01-13", "What closed in Glenhaven?"),
+        ("What did the council decide this week?", "this week", "2025-01-07", "What did the council decide?"),
+        ("What changed in the past week?", "in the past week", "2025-01-07", "What changed?"),
+        ("What did the council decide last week?", "last week", "2024-12-31", "What did the council decide?"),
+        ("Who resigned This Month?", "This Month", "2024-12-15", "Who resigned?"),
+        ("Who resigned in recent weeks?", "in recent weeks", "2024-12-15", "Who resigned?"),
+        ("Who resigned last month?", "last month", "2024-11-14", "Who resigned?"),
+        ("How many fires so far this year?", "so far this year", "2025-01-01", "How many fires?"),
+        ("How many fires this year?", "this year", "2025-01-01", "How many fires?"),
+    ],
+)
+def test_time_words_set_a_window_ending_on_the_as_of_day(
+    question: str, phrase: str, since: str, query: str
+) -> None:
+    scope = resolve(question, AS_OF)
+
+    assert (scope.as_of, scope.since, scope.phrase, scope.query) == (
+        AS_OF,
+        dt.date.fromisoformat(since),
+        phrase,
+        query,
+    )
+    assert scope.describe() == f"published {since} to 2025-01-15 ({phrase})"
+
+
+def test_the_windows_widen_from_today_to_this_year() -> None:
+    families = ["today", "yesterday", "this week", "last week", "this month", "last month"]
+    starts = [resolve(f"What happened {words}?", dt.date(2025, 6, 30)).since for words in families]
+
+    assert starts == sorted(starts, reverse=True)
+    assert len(set(starts)) == len(starts)
+    assert resolve("What happened this year?", dt.date(2025, 6, 30)).since == dt.date(2025, 1, 1)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        HARBOUR,
+        "What has the council done recently?",  # vague: newest-first ranking, no window
+        "What happened in March?",  # when an event happened, not when the story ran
+        "Who led the weekly market in 2019?",
+    ],
+)
+def test_without_time_words_there_is_only_the_as_of_cap(question: str) -> None:
+    scope = resolve(question, AS_OF)
+
+    assert (scope.as_of, scope.since, scope.phrase, scope.query) == (AS_OF, None, "", question)
+    assert scope.describe() == "published by 2025-01-15"
+
+
+def test_parse_day_reads_days_and_defaults_to_today() -> None:
+    assert parse_day("2025-01-15") == AS_OF
+    assert parse_day(" 2025-01-15 ") == AS_OF
+    assert parse_day(AS_OF) == AS_OF
+    assert parse_day(dt.datetime(2025, 1, 15, 23, 59)) == AS_OF
+    assert parse_day(None) == parse_day("") == dt.date.today()
+
+
+@pytest.mark.parametrize("value", ["last week", "2025-13-01", "15/01/2025", "soon"])
+def test_parse_day_errors_name_the_bad_value(value: str) -> None:
+    with pytest.raises(AsOfError, match=f"^asked_on: {value!r} is not a day; use YYYY-MM-DD"):
+        parse_day(value, name="asked_on")
+    with pytest.raises(ValueError, match=f"^as_of: {value!r}"):
+        parse_day(value)
+
+
+# -- the window and the cap in answers ----------------------------------------------------------
+
+
+def test_this_week_leaves_out_older_stories_on_the_topic(assistant: Assistant) -> None:
+    # Without time words the 2020 story is used too: it is on the topic.
+    anytime = assistant.ask(HOMES, as_of=AS_OF)
+    assert OLD.doc_id in _cited(anytime)
+
+    answer = assistant.ask(HOMES_THIS_WEEK, as_of=AS_OF)
+
+    assert not answer.abstained
+    assert answer.short_answer is not None and answer.short_answer.text == "310"
+    assert _cited(answer) == {NEW.doc_id}
+    assert OLD.doc_id not in _retrieved(answer) and "40 homes" not in answer.text
+
+
+def test_an_article_after_the_as_of_day_is_never_used_even_as_the_best_match(assistant: Assistant) -> None:
+    # Asked today, the later story is the best match.
+    today = assistant.ask(FINAL_COUNT)
+    assert today.citations[0].doc_id == LATER.doc_id
+
+    for as_of in (AS_OF, "2025-01-15", "2025-02-02"):
+        for question in (FINAL_COUNT, HOMES_THIS_WEEK, HOMES):
+            answer = assistant.ask(question, as_of=as_of)
+            assert LATER.doc_id not in _retrieved(answer) | _cited(answer), (question, as_of)
+            assert "920" not in answer.text
+    # An article is published by the end of its day.
+    on_the_day = assistant.ask(FINAL_COUNT, as_of="2025-02-03")
+    assert on_the_day.citations[0].doc_id == LATER.doc_id
+
+
+def test_the_streamed_answer_keeps_to_the_as_of_day(assistant: Assistant) -> None:
+    *pieces, answer = assistant.stream(FINAL_COUNT, as_of=AS_OF)
+
+    assert not isinstance(answer, str)
+    assert "920" not in "".join(str(piece) for piece in pieces)
+    assert LATER.doc_id not in _retrieved(answer)
+
+
+@pytest.mark.parametrize("question", [HARBOUR, "Who is the harbour master of Marrowby this week?"])
+def test_undated_articles_are_still_used(assistant: Assistant, question: str) -> None:
+    answer = assistant.ask(question, as_of=AS_OF)
+
+    assert not answer.abstained
+    assert answer.short_answer is not None and answer.short_answer.text == "Ottoline Varga"
+    assert _cited(answer) == {UNDATED.doc_id}
+
+
+def _refusal_names(answer: Answer, window: str, title: str | None, day: str | None) -> None:
+    """The answer is a refusal that names the window searched and, if given, the closest earlier match."""
+    assert answer.abstained and answer.citations == () and answer.short_answer is None
+    assert answer.text.startswith(ABSTENTION)
+    assert f"No article published from {window}" in answer.text
+    if title is None:
+        assert "“" not in answer.text
+    else:
+        assert f"“{title}”, is from {day}." in answer.text
+
+
+def test_an_empty_window_is_refused_naming_it_and_the_closest_match(assistant: Assistant) -> None:
+    assistant.delete_article(UNDATED.doc_id)  # an undated article is in every window
+
+    answer = assistant.ask("How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20")
+
+    _refusal_names(answer, "18 Jan 2025 to 20 Jan 2025", NEW.title, "13 Jan 2025")
+    assert answer.passages == ()
+    assert answer.rewritten_query.endswith("[published 2025-01-18 to 2025-01-20 (yesterday)]")
+
+
+def test_a_window_without_a_matching_article_is_refused_naming_it(assistant: Assistant) -> None:
+    # The undated harbour article is in the window, but does not answer.
+    answer = assistant.ask("How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20")
+
+    _refusal_names(answer, "18 Jan 2025 to 20 Jan 2025", NEW.title, "13 Jan 2025")
+    assert LATER.title not in answer.text  # published after the as-of day
+
+
+def test_the_streamed_refusal_is_the_final_text(assistant: Assistant) -> None:
+    *pieces, answer = assistant.stream(
+        "How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20"
+    )
+
+    assert not isinstance(answer, str) and answer.abstained
+    assert "".join(str(piece) for piece in pieces) == answer.text
+
+
+def test_a_window_before_any_related_article_is_refused_naming_it(assistant: Assistant) -> None:
+    assistant.delete_article(UNDATED.doc_id)
+
+    answer = assistant.ask(HOMES_THIS_WEEK, as_of="2020-01-15")
+
+    _refusal_names(answer, "7 Jan 2020 to 15 Jan 2020", None, None)
+
+
+def test_the_rewritten_query_shows_the_window(assistant: Assistant) -> None:
+    windowed = assistant.ask(HOMES_THIS_WEEK, as_of=AS_OF)
+    capped = assistant.ask(HOMES, as_of=AS_OF)
+
+    assert windowed.rewritten_query == f"{HOMES_THIS_WEEK} [published 2025-01-07 to 2025-01-15 (this week)]"
+    assert windowed.to_json()["rewritten_query"] == windowed.rewritten_query
+    assert capped.rewritten_query == HOMES
+
+
+def test_time_words_can_be_turned_off(assistant: Assistant) -> None:
+    settings = assistant.settings.model_copy(update={"time_words": False})
+    plain = Assistant(settings, embedder=assistant.embedder, index=assistant.index)
+
+    answer = plain.ask(HOMES_THIS_WEEK, as_of=AS_OF)
+
+    assert answer.rewritten_query == HOMES_THIS_WEEK
+    assert OLD.doc_id in _retrieved(answer)  # no window: the 2020 story is searched again
+    assert LATER.doc_id not in _retrieved(answer)  # the as-of day still caps
+
+
+def test_the_chain_takes_an_as_of_day(assistant: Assistant) -> None:
+    answer = assistant.chain.invoke({"question": HOMES_THIS_WEEK, "as_of": "2025-01-15"})
+
+    assert _cited(answer) == {NEW.doc_id}
+    assert answer.rewritten_query.endswith("[published 2025-01-07 to 2025-01-15 (this week)]")
+    assert LATER.doc_id not in _retrieved(assistant.chain.invoke({"question": FINAL_COUNT, "as_of": AS_OF}))
+
+
+def test_a_bad_as_of_day_is_an_error_naming_it(assistant: Assistant) -> None:
+    with pytest.raises(AsOfError, match="'next Tuesday' is not a day"):
+        assistant.ask(HOMES, as_of="next Tuesday")
+    with pytest.raises(AsOfError, match="'2025-02-30'"):
+        assistant.chain.invoke({"question": HOMES, "as_of": "2025-02-30"})
