@@ -136,7 +136,21 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     if stats["date_sources"]:
         dated += " (" + ", ".join(f"{name} {n}" for name, n in stats["date_sources"].items()) + ")"
     stats["dated"] = dated
-    for key in ("documents", "chunks", "dated", "embedder", "chunking", "store", "location", "collection"):
+    stats["copies"] = (
+        f"{stats['copies']} near-copies of {stats['copy_groups']} articles (each story used once)"
+    )
+    keys = (
+        "documents",
+        "chunks",
+        "dated",
+        "copies",
+        "embedder",
+        "chunking",
+        "store",
+        "location",
+        "collection",
+    )
+    for key in keys:
         print_text(f"{key:>11}: {stats[key]}")
     if stats["interrupted_write"]:
         print("    warning: the last ingest was interrupted; rerun `rag ingest` to finish it")

@@ -179,7 +179,8 @@ class HybridRetriever(BaseRetriever):
             # BM25 also tells the recency ranking which candidates share a word with the question.
             for chunk, score in self.index.lexical_search(query, fetch, allowed):
                 found.setdefault(chunk.chunk_id, _Candidate(chunk)).lexical = score
-        candidates = [c for c in found.values() if c.chunk.doc_id in records]
+        groups = _Groups.of({c.chunk.doc_id for c in found.values()}, records, allowed)
+        candidates = [c for c in found.values() if groups.speaks_for(c.chunk.doc_id)]
         for candidate in candidates:
             candidate.date = records[candidate.chunk.doc_id].date
         if unit is not None and self.sentence_weight > 0:
@@ -206,6 +207,7 @@ class HybridRetriever(BaseRetriever):
                     score=round(score, 6),
                     date=record.date,
                     sentence_vectors=SentenceVectors.decode(packed.get(chunk.chunk_id, "")),
+                    also_published_by=groups.others(chunk.doc_id),
                 )
             )
         return passages
@@ -315,6 +317,49 @@ class HybridRetriever(BaseRetriever):
     ) -> list[Document]:
         passages = self.search(query, k=kwargs.get("k"), article_filter=kwargs.get("article_filter"))
         return [to_document(p) for p in passages]
+
+
+@dataclass(frozen=True, slots=True)
+class _Groups:
+    """The groups of near-copies that some candidates belong to, as a filter sees them: each
+    group's voice is its article, or, when the filter leaves that out, its newest member let through."""
+
+    members: dict[str, list[DocRecord]]
+    """Each group's members that the filter lets through, its voice first, by group."""
+    group: dict[str, str]
+    """Each candidate article's group."""
+
+    @classmethod
+    def of(cls, doc_ids: set[str], records: dict[str, DocRecord], allowed: set[str] | None) -> _Groups:
+        def group_of(record: DocRecord) -> str:
+            # A copy whose group's article is not (or no longer) committed stands for itself.
+            return record.duplicate_of if record.duplicate_of in records else record.doc_id
+
+        group = {d: group_of(records[d]) for d in doc_ids if d in records}
+        wanted = set(group.values())
+        members: dict[str, list[DocRecord]] = {}
+        for record in records.values():
+            key = group_of(record)
+            if key in wanted and (allowed is None or record.doc_id in allowed):
+                members.setdefault(key, []).append(record)
+        for key, found in members.items():
+            found.sort(key=lambda r: (r.ingested_at, r.doc_id))
+            found.sort(key=lambda r: r.date[:10], reverse=True)  # newest first; stable within a day
+            found.sort(key=lambda r: r.doc_id != key)  # the group's article first, when let through
+        return cls(members, group)
+
+    def speaks_for(self, doc_id: str) -> bool:
+        """Whether this article is its group's voice (the one retrieval uses)."""
+        found = self.members.get(self.group.get(doc_id, ""), [])
+        return bool(found) and found[0].doc_id == doc_id
+
+    def others(self, doc_id: str) -> tuple[str, ...]:
+        """The group's other members let through, as "title — source (date)", oldest first."""
+        others = [r for r in self.members.get(self.group.get(doc_id, ""), []) if r.doc_id != doc_id]
+        return tuple(
+            " — ".join(part for part in (r.title, r.source) if part) + (f" ({r.date[:10]})" if r.date else "")
+            for r in sorted(others, key=lambda r: (r.date, r.doc_id))
+        )
 
 
 def _unit(vector: Sequence[float]) -> np.ndarray:

@@ -138,6 +138,14 @@ class Settings(BaseSettings):
         description="Share of the best BM25 score a candidate needs for the recency ranking to order it: "
         "newer is nearer only among stories that match the question about as well.",
     )
+    copy_similarity: float = Field(
+        0.7,
+        gt=0,
+        le=1,
+        description="Estimated share of word 5-grams (Jaccard, MinHash) at which an article ingested is grouped "
+        "as a near-copy of an earlier one: retrieval uses one article per group and lists the others as also "
+        "published by. Applies to articles written from then on.",
+    )
     duplicate_overlap: float = Field(
         0.6,
         gt=0,

@@ -86,6 +86,8 @@ class Passage:
     date: str = ""
     sentence_vectors: SentenceVectors | None = field(default=None, compare=False, repr=False)
     """Vectors of the chunk's sentences from ingest, if the store has them; never in the JSON."""
+    also_published_by: tuple[str, ...] = ()
+    """The near-copies of this passage's article ("title — source (date)"), which retrieval skips."""
 
     def to_json(self) -> dict[str, Any]:
         """The `passages` entry of `rag ask --json`."""
@@ -98,6 +100,8 @@ class Passage:
             "start": self.start,
             "end": self.end,
             "score": self.score,
+            "date": self.date,
+            "also_published_by": list(self.also_published_by),
         }
 
 
@@ -156,6 +160,7 @@ class Answer:
     def to_json(self) -> dict[str, Any]:
         """The object `rag ask --json` prints; a citation's `date` is its passage's article's."""
         dates = {p.chunk_id: p.date for p in self.passages}
+        copies = {p.chunk_id: p.also_published_by for p in self.passages}
         return {
             "question": self.question,
             "rewritten_query": self.rewritten_query,
@@ -165,7 +170,11 @@ class Answer:
             "abstained": self.abstained,
             "citations": [
                 {k: v for k, v in asdict(c).items() if k != "supported"}
-                | {"date": dates.get(c.chunk_id, ""), "supported": c.supported}
+                | {
+                    "date": dates.get(c.chunk_id, ""),
+                    "also_published_by": list(copies.get(c.chunk_id, ())),
+                    "supported": c.supported,
+                }
                 for c in self.citations
             ],
             "passages": [p.to_json() for p in self.passages],
@@ -227,3 +236,7 @@ class DocRecord:
     ingested_at: float
     date_source: str = ""
     """Where `date` was read (see `Article.date_source`); "" in indexes written before it was kept."""
+    duplicate_of: str = ""
+    """The canonical article of this one's group of near-copies (a syndicated or republished
+    story), "" when this one is canonical or has no copies. Retrieval uses canonical articles
+    only; a copy of identical text has no chunks of its own (`n_chunks` 0)."""

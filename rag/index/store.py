@@ -24,8 +24,9 @@ from rag.index.chroma import GET_PAGE, Connection
 from rag.types import Chunk, DocRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterator, Sequence
+    from collections.abc import Collection, Iterator, Mapping, Sequence
 
+    from rag.index.copies import Fingerprint
     from rag.settings import Settings
     from rag.types import Embedder, PreparedArticle
 
@@ -404,13 +405,19 @@ class Store:
                 metadatas=metadatas[start:stop],
             )
 
-    def commit_documents(self, documents: Sequence[PreparedArticle]) -> list[DocRecord]:
+    def commit_documents(
+        self,
+        documents: Sequence[PreparedArticle],
+        groups: Mapping[str, tuple[str, Fingerprint]] | None = None,
+    ) -> list[DocRecord]:
         """Commits articles whose chunks `write_chunks` wrote: their records in one write, then
-        drops their older chunks.
+        drops their older chunks. `groups` gives each article's canonical article ("" for none)
+        and its fingerprint (see `rag.index.copies`).
 
         Each Chroma write costs about 15 ms whatever its size, so a batch of small articles
         commits in one.
         """
+        groups = groups or {}
         if not documents:
             return []
         ids = [d.article.doc_id for d in documents]
@@ -430,16 +437,21 @@ class Store:
                 n_chunks=len(d.chunks),
                 ingested_at=now,
                 date_source=d.article.date_source,
+                duplicate_of=groups.get(d.article.doc_id, ("", None))[0],
             )
             for d in documents
         ]
+        prints = [groups.get(r.doc_id, ("", None))[1] for r in records]
         self._db.call(
             "write record",
             self.docs().upsert,
             ids=[r.doc_id for r in records],
             embeddings=[[1.0]] * len(records),
             documents=[d.article.text for d in documents],
-            metadatas=[asdict(r) for r in records],
+            metadatas=[
+                asdict(r) | ({"text_hash": f.text_hash, "minhash": f.minhash} if f else {})
+                for r, f in zip(records, prints, strict=True)
+            ],
         )
         older = [{"$and": [{"doc_id": r.doc_id}, {"content_hash": {"$ne": r.content_hash}}]} for r in records]
         collection = self.chunks(create=True)
@@ -449,6 +461,24 @@ class Store:
                 "drop old chunks", collection.delete, where=group[0] if len(group) == 1 else {"$or": group}
             )
         return records
+
+    def fingerprints(self) -> dict[str, Fingerprint]:
+        """The fingerprints of the committed articles that have one (written since copies are found)."""
+        from rag.index.copies import Fingerprint
+
+        found = {}
+        for doc_id, _text, metadata in self._db.paged(self.docs(), include_text=False):
+            if metadata.get("minhash"):
+                found[doc_id] = Fingerprint(str(metadata.get("text_hash", "")), str(metadata["minhash"]))
+        return found
+
+    def regroup(self, changes: Mapping[str, Mapping[str, Any]]) -> None:
+        """Changes some records' group fields (`duplicate_of`, `n_chunks`) in one write."""
+        if changes:
+            ids = sorted(changes)
+            self._db.call(
+                "write record", self.docs().update, ids=ids, metadatas=[dict(changes[i]) for i in ids]
+            )
 
     def delete_document(self, doc_id: str) -> None:
         """Removes an article's record, then its chunks."""
@@ -601,6 +631,8 @@ class Store:
             "dated": len(dated),
             # An index from before provenance was kept knows its dates but not where they came from.
             "date_sources": dict(Counter(r.date_source or "unrecorded" for r in dated).most_common()),
+            "copies": sum(1 for r in records.values() if r.duplicate_of),
+            "copy_groups": len({r.duplicate_of for r in records.values() if r.duplicate_of}),
             "embedder": metadata.get(_KEY_EMBEDDER, self.embedder.model_id),
             "chunking": metadata.get(_KEY_CHUNKING, self.chunking),
             "sentence_vectors": metadata.get(_KEY_SENTENCES, "none" if metadata else _sentence_format()),
@@ -631,4 +663,5 @@ def _record_from_metadata(metadata: dict[str, Any]) -> DocRecord:
         n_chunks=int(metadata.get("n_chunks", 0)),
         ingested_at=float(metadata.get("ingested_at", 0.0)),
         date_source=str(metadata.get("date_source", "")),
+        duplicate_of=str(metadata.get("duplicate_of", "")),
     )
