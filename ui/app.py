@@ -7,19 +7,24 @@ A thin adapter over `Assistant`: it renders the `Answer` it gets and never queri
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import ipaddress
 import logging
 import os
+import shutil
 import sys
+import tempfile
 import time
+import weakref
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import ConfigError, NoIndexError, RagError
 from rag.types import Answer
 from ui import render
+from ui.export import Turn, conversation_json, conversation_markdown
 from ui.uploads import discard_upload, ingest_uploads
 
 if TYPE_CHECKING:
@@ -41,15 +46,6 @@ CHAT_CONCURRENCY = 8
 """Questions answered at once across all sessions; more wait in the queue."""
 
 _NO_INDEX = "No articles are indexed yet. Add some in the Articles tab, or run: rag ingest PATH"
-
-
-@dataclass(frozen=True, slots=True)
-class _Turn:
-    """One exchange of a session's conversation: the question and its answer, or why there is none."""
-
-    question: str
-    answer: Answer | None = None
-    error: str = ""
 
 
 def _explain(exc: BaseException) -> str:
@@ -90,7 +86,7 @@ def _article_filter(articles: Sequence[str] | None, date_from: str, date_to: str
     return ArticleFilter(articles=tuple(articles or ()), date_from=bounds[0], date_to=bounds[1])
 
 
-def _messages(turns: Sequence[_Turn], pending: tuple[str, str] | None = None) -> list[dict[str, str]]:
+def _messages(turns: Sequence[Turn], pending: tuple[str, str] | None = None) -> list[dict[str, str]]:
     messages = []
     for number, turn in enumerate(turns):
         messages.append({"role": "user", "content": render.user_message(turn.question)})
@@ -110,20 +106,31 @@ def _choices(records: Sequence[DocRecord]) -> list[tuple[str, str]]:
     return [(f"{r.title} ({r.doc_id})", r.doc_id) for r in records]
 
 
-def _panel(turns: Sequence[_Turn]) -> str:
+def _page_number(page: float | None) -> int:
+    """The page asked for as a whole number from 1 (the table shows the last page if it is past the end)."""
+    return int(page) if page is not None and page >= 1 else 1
+
+
+def _panel(turns: Sequence[Turn]) -> str:
     return render.sources_panel([(n, t.answer) for n, t in enumerate(turns) if t.answer is not None])
 
 
 class _Handlers:
     """The event handlers, over one shared `Assistant`; per-session data arrives as arguments."""
 
+    EXPORTS_KEPT_S = 3600.0
+    """Export files older than this are removed; Gradio serves its own copy, made when they are returned."""
+
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
+        self._exports = Path(tempfile.mkdtemp(prefix="rag-chat-exports-"))
+        self._swept = time.monotonic()
+        weakref.finalize(self, shutil.rmtree, self._exports, ignore_errors=True)
 
     def ask(
         self,
         question: str,
-        turns: Sequence[_Turn] | None,
+        turns: Sequence[Turn] | None,
         k: float,
         answerer: str | None,
         articles: Sequence[str] | None,
@@ -149,7 +156,7 @@ class _Handlers:
                 "As of must be a day written YYYY-MM-DD, not {value!r} (Settings tab); leave it empty for today",
             )
         except RagError as exc:
-            turns.append(_Turn(question, error=str(exc)))
+            turns.append(Turn(question, error=str(exc)))
             yield question, _messages(turns), turns, gr.skip()
             return
         yield "", _messages(turns, (question, "")), gr.skip(), gr.skip()
@@ -167,12 +174,12 @@ class _Handlers:
             for piece in pieces:
                 if isinstance(piece, Answer):
                     # The final text is authoritative: a fallback answerer may have replaced the stream.
-                    turns.append(_Turn(question, answer=piece))
+                    turns.append(Turn(question, answer=piece))
                 else:
                     streamed += piece
                     yield gr.skip(), _messages(turns, (question, streamed)), gr.skip(), gr.skip()
         except Exception as exc:
-            turns.append(_Turn(question, error=_explain(exc)))
+            turns.append(Turn(question, error=_explain(exc)))
         yield gr.skip(), _messages(turns), turns, _panel(turns)
 
     def clear(self) -> tuple[Any, ...]:
@@ -180,36 +187,62 @@ class _Handlers:
         return "", [], [], _panel([])
 
     def choices(self) -> list[tuple[str, str]]:
-        """(label, doc id) of each indexed article, for the article pickers; none if unavailable."""
+        """(label, doc id) of each indexed article, for the article filter; none if unavailable."""
         try:
             return _choices(self.assistant.articles())
         except Exception:
             return []
 
-    def refresh(self, only: Sequence[str] | None = None) -> tuple[Any, ...]:
-        """The article table and the article choices of the delete and filter controls."""
+    def _browse(
+        self, records: Sequence[DocRecord], query: str, order: str, page: float | None, copies_only: bool
+    ) -> tuple[Any, ...]:
+        import gradio as gr
+
+        shown = render.article_page(
+            records, query or "", order or "newest", _page_number(page), copies_only=bool(copies_only)
+        )
+        return render.articles_table(shown), gr.update(choices=_choices(shown.rows), value=None), shown.number
+
+    def browse(self, query: str, order: str, page: float | None, copies_only: bool) -> tuple[Any, ...]:
+        """One page of the articles table, and that page's articles as the choices of the delete control."""
         import gradio as gr
 
         try:
             records = self.assistant.articles()
         except Exception as exc:
             return render.notice(_explain(exc), error=True), gr.skip(), gr.skip()
-        choices = _choices(records)
+        return self._browse(records, query, order, page, copies_only)
+
+    def refresh(
+        self, query: str, order: str, page: float | None, copies_only: bool, only: Sequence[str] | None
+    ) -> tuple[Any, ...]:
+        """The page of the articles table on show, the delete choices, and the article filter's choices."""
+        import gradio as gr
+
+        try:
+            records = self.assistant.articles()
+        except Exception as exc:
+            return render.notice(_explain(exc), error=True), gr.skip(), gr.skip(), gr.skip()
         return (
-            render.articles_table(records),
-            gr.update(choices=choices, value=None),
-            gr.update(choices=choices, value=list(only or ())),
+            *self._browse(records, query, order, page, copies_only),
+            gr.update(choices=_choices(records), value=list(only or ())),
         )
 
     def upload(
         self,
         files: Sequence[str] | None,
+        query: str,
+        order: str,
+        page: float | None,
+        copies_only: bool,
         only: Sequence[str] | None,
         progress: Callable[..., Any],
     ) -> tuple[Any, ...]:
-        """Copies the uploads into the data folder and indexes them, reporting each file."""
+        """Copies the uploads into the data folder and indexes them, reporting each file; then
+        `refresh`es the articles table on show (`query` … `copies_only`) and the article filter."""
+        view = (query, order, page, copies_only, only)
         if not files:
-            return (None, render.notice("No file was received.", error=True), "", *self.refresh(only))
+            return (None, render.notice("No file was received.", error=True), "", *self.refresh(*view))
         total = len(files)
         done = 0
         progress((0, total), desc="Indexing", unit="files")
@@ -231,12 +264,22 @@ class _Handlers:
         else:
             summary = report.summary() if report is not None else "Nothing was indexed."
             status = render.ingest_report(report.files if report else [], summary, problems)
-        return (None, status, "", *self.refresh(only))
+        return (None, status, "", *self.refresh(*view))
 
-    def delete(self, doc_id: str | None, only: Sequence[str] | None) -> tuple[Any, ...]:
-        """Removes an article from the index (and its file, if it was uploaded here)."""
+    def delete(
+        self,
+        doc_id: str | None,
+        query: str,
+        order: str,
+        page: float | None,
+        copies_only: bool,
+        only: Sequence[str] | None,
+    ) -> tuple[Any, ...]:
+        """Removes an article from the index (and its file, if it was uploaded here); then
+        `refresh`es the articles table on show (`query` … `copies_only`) and the article filter."""
+        view = (query, order, page, copies_only, only)
         if not doc_id:
-            return (render.notice("Choose an article to delete.", error=True), "", *self.refresh(only))
+            return (render.notice("Choose an article to delete.", error=True), "", *self.refresh(*view))
         try:
             record = self.assistant.index.records().get(doc_id)
             if record is None:
@@ -247,7 +290,41 @@ class _Handlers:
                 status = render.notice(f"Deleted “{record.title}” ({doc_id}).")
         except Exception as exc:
             status = render.notice(_explain(exc), error=True)
-        return (status, "", *self.refresh(only))
+        return (status, "", *self.refresh(*view))
+
+    def export(self, turns: Sequence[Turn] | None) -> tuple[Any, ...]:
+        """The conversation as a Markdown and a JSON file for the download buttons (off while it is empty)."""
+        import gradio as gr
+
+        if not turns:
+            return gr.update(value=None, interactive=False), gr.update(value=None, interactive=False)
+        self._sweep()
+        name = f"conversation-{date.today().isoformat()}"
+        buttons = []
+        for suffix, text in ((".md", conversation_markdown(turns)), (".json", conversation_json(turns))):
+            # Named by content: sessions with the same conversation share it, each replacing it whole.
+            folder = self._exports / hashlib.sha256(text.encode()).hexdigest()[:20]
+            folder.mkdir(exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, delete=False) as part:
+                part.write(text)
+            path = folder / f"{name}{suffix}"
+            Path(part.name).replace(path)
+            buttons.append(gr.update(value=str(path), interactive=True))
+        return tuple(buttons)
+
+    def _sweep(self) -> None:
+        """Removes old export files, at most every few minutes."""
+        now = time.monotonic()
+        if now - self._swept < self.EXPORTS_KEPT_S / 10:
+            return
+        self._swept = now
+        cutoff = time.time() - self.EXPORTS_KEPT_S
+        for folder in self._exports.iterdir():
+            try:
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except OSError:
+                continue
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
@@ -269,12 +346,26 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     # Gradio finds the progress tracker by this default value.
     def upload(
         files: list[str] | None,
+        query: str,
+        order: str,
+        page: float | None,
+        copies_only: bool,
         only: list[str] | None,
         progress: gr.Progress = gr.Progress(),  # noqa: B008
     ) -> tuple[Any, ...]:
-        return handlers.upload(files, only, progress)
+        return handlers.upload(files, query, order, page, copies_only, only, progress)
 
-    demo = gr.Blocks(title="Ask the articles", analytics_enabled=False)
+    def first_page(query: str, order: str, copies_only: bool) -> tuple[Any, ...]:
+        return handlers.browse(query, order, 1, copies_only)
+
+    def previous_page(query: str, order: str, page: float | None, copies_only: bool) -> tuple[Any, ...]:
+        return handlers.browse(query, order, (page or 1) - 1, copies_only)
+
+    def next_page(query: str, order: str, page: float | None, copies_only: bool) -> tuple[Any, ...]:
+        return handlers.browse(query, order, (page or 1) + 1, copies_only)
+
+    # Gradio deletes its copies of uploads and exports a day old, and all of them when it restarts.
+    demo = gr.Blocks(title="Ask the articles", analytics_enabled=False, delete_cache=(3600, 86400))
     with demo:
         turns = gr.State([])
         gr.Markdown(
@@ -304,7 +395,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             autofocus=True,
                         )
                         ask = gr.Button("Ask", variant="primary", elem_id="rag-ask", scale=1, min_width=80)
-                    clear = gr.Button("Clear conversation", size="sm", elem_id="rag-clear")
+                    with gr.Row():
+                        clear = gr.Button("Clear conversation", size="sm", elem_id="rag-clear")
+                        export_markdown = gr.DownloadButton(
+                            "Download as Markdown", size="sm", interactive=False, elem_id="rag-export-md"
+                        )
+                        export_json = gr.DownloadButton(
+                            "Download as JSON", size="sm", interactive=False, elem_id="rag-export-json"
+                        )
                 with gr.Column(scale=2):
                     sources = gr.HTML(
                         render.sources_panel([]),
@@ -315,6 +413,38 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     )
             with gr.Tab("Articles", id="articles") as articles_tab:
                 gr.Markdown("### Indexed articles")
+                with gr.Row(equal_height=True):
+                    search = gr.Textbox(
+                        label="Search",
+                        placeholder="Part of a title, source or file name",
+                        elem_id="rag-search",
+                        scale=4,
+                    )
+                    order = gr.Radio(
+                        [(label, key) for key, label in render.ORDERS.items()],
+                        value="newest",
+                        label="Sort",
+                        elem_id="rag-order",
+                        scale=3,
+                    )
+                    copies_only = gr.Checkbox(
+                        label="Only groups of copies", elem_id="rag-copies-only", scale=1, min_width=120
+                    )
+                with gr.Row(equal_height=True):
+                    previous = gr.Button(
+                        "‹ Previous", size="sm", elem_id="rag-previous", scale=0, min_width=110
+                    )
+                    page = gr.Number(
+                        1,
+                        label="Page",
+                        show_label=False,
+                        container=False,
+                        precision=0,
+                        elem_id="rag-page",
+                        scale=0,
+                        min_width=80,
+                    )
+                    following = gr.Button("Next ›", size="sm", elem_id="rag-next", scale=0, min_width=110)
                 table = gr.HTML(elem_id="rag-articles")
                 gr.Markdown(
                     "### Add articles\nIndexed like `rag ingest`: a file named like an earlier upload replaces it."
@@ -329,7 +459,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 gr.Markdown("### Delete an article")
                 with gr.Row():
                     chosen = gr.Dropdown(
-                        label="Article", choices=articles, value=None, elem_id="rag-delete-choice", scale=4
+                        label="Article (one of the page shown above; search to find it)",
+                        choices=[],
+                        value=None,
+                        elem_id="rag-delete-choice",
+                        scale=4,
                     )
                     delete = gr.Button("Delete article", variant="stop", elem_id="rag-delete", scale=1)
                 delete_status = gr.HTML(elem_id="rag-delete-status")
@@ -383,24 +517,50 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             "show_progress": "minimal",
             "show_progress_on": [chatbot],
         }
-        asking: list[dict[str, Any]] = [
-            question.submit(handlers.ask, ask_inputs, ask_outputs, api_name="ask", **chat_queue),  # type: ignore[arg-type]
-            ask.click(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", **chat_queue),  # type: ignore[arg-type]
-        ]
+        submitted = question.submit(handlers.ask, ask_inputs, ask_outputs, api_name="ask", **chat_queue)  # type: ignore[arg-type]
+        clicked = ask.click(handlers.ask, ask_inputs, ask_outputs, api_visibility="private", **chat_queue)  # type: ignore[arg-type]
+        asking: list[dict[str, Any]] = [submitted, clicked]
         # Clearing stops an answer in progress, which would otherwise bring the old history back.
         clear_outputs = [question, chatbot, turns, sources]
-        clear.click(handlers.clear, None, clear_outputs, api_name="clear", queue=False, cancels=asking)
-        chatbot.clear(
-            handlers.clear, None, clear_outputs, api_visibility="private", queue=False, cancels=asking
-        )
+        cleared = [
+            clear.click(handlers.clear, None, clear_outputs, api_name="clear", queue=False, cancels=asking),
+            chatbot.clear(
+                handlers.clear, None, clear_outputs, api_visibility="private", queue=False, cancels=asking
+            ),
+        ]
+        # The download buttons follow the conversation: each change writes the files anew.
+        exports = [export_markdown, export_json]
+        submitted.then(handlers.export, [turns], exports, api_name="export", queue=False)
+        for changed in (clicked, *cleared):
+            changed.then(handlers.export, [turns], exports, api_visibility="private", queue=False)
 
-        refresh_outputs = [table, chosen, only]
+        view = [search, order, page, copies_only]
+        browse_outputs = [table, chosen, page]
+        browsing: dict[str, Any] = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+        # Only the user changes the search box, so `change` is typing and pasting alike.
+        search.change(first_page, [search, order, copies_only], browse_outputs, **browsing)
+        search.submit(first_page, [search, order, copies_only], browse_outputs, **browsing)
+        for control in (order, copies_only):
+            control.input(first_page, [search, order, copies_only], browse_outputs, **browsing)
+        page.submit(
+            handlers.browse, view, browse_outputs, api_name="articles", queue=False, show_progress="hidden"
+        )
+        previous.click(previous_page, view, browse_outputs, **browsing)
+        following.click(next_page, view, browse_outputs, **browsing)
+
+        refresh_outputs = [*browse_outputs, only]
         for event in (demo.load, articles_tab.select, settings_tab.select):
-            event(handlers.refresh, [only], refresh_outputs, api_visibility="private", show_progress="hidden")
+            event(
+                handlers.refresh,
+                [*view, only],
+                refresh_outputs,
+                api_visibility="private",
+                show_progress="hidden",
+            )
         # One writer at a time, outside the chat's queue slots: indexing never blocks questions.
         files.upload(
             upload,
-            [files, only],
+            [files, *view, only],
             [files, upload_status, delete_status, *refresh_outputs],
             api_visibility="private",
             show_progress_on=[files],
@@ -409,7 +569,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         )
         delete.click(
             handlers.delete,
-            [chosen, only],
+            [chosen, *view, only],
             [delete_status, upload_status, *refresh_outputs],
             api_visibility="private",
             show_progress="minimal",

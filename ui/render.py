@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -17,16 +18,20 @@ from rag.answering import CAVEAT
 from rag.citations import MARKER
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Mapping, Sequence
 
     from ingest.pipeline import FileResult
     from rag.types import Answer, Citation, DocRecord, Passage
 
 __all__ = [
+    "ORDERS",
+    "PAGE_SIZE",
     "PANEL_SCRIPT",
     "PANEL_TURNS",
     "SOURCES_ID",
+    "ArticlePage",
     "answer_message",
+    "article_page",
     "articles_table",
     "error_message",
     "ingest_report",
@@ -54,8 +59,8 @@ def _lines(value: str) -> str:
     return "<br>".join(_text(line) for line in value.split("\n"))
 
 
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+def _count(number: int, noun: str, plural: str = "") -> str:
+    return f"{number:,} {noun if number == 1 else plural or noun + 's'}"
 
 
 def _anchor(turn: int, n: int) -> str:
@@ -177,7 +182,7 @@ def _cited_section(answer: Answer, turn: int) -> list[str]:
             f'<li><a class="rag-source" href="#{anchor}" aria-current="{current}">'
             f"[{citation.n}] {_text(citation.title)}</a>"
             f' <span class="rag-meta">{_meta(citation.source, date)}</span>'
-            f'<div class="rag-quote">{_text(_short(citation.quote))}</div></li>'
+            f'<div class="rag-quote">{_text(_short(citation.quote))}</div>{_also(passage)}</li>'
         )
         body = _highlighted(passage, citation) if passage else f"<mark>{_text(citation.quote)}</mark>"
         hidden = "" if i == 0 else " hidden"
@@ -193,6 +198,13 @@ def _cited_section(answer: Answer, turn: int) -> list[str]:
         f'<ol class="rag-source-list">{"".join(items)}</ol>',
         *views,
     ]
+
+
+def _also(passage: Passage | None) -> str:
+    """The near-copies of a passage's article, which retrieval skipped ("" for none)."""
+    if passage is None or not passage.also_published_by:
+        return ""
+    return f'<div class="rag-also">Also published as: {_text("; ".join(passage.also_published_by))}</div>'
 
 
 def _related_section(answer: Answer) -> list[str]:
@@ -232,6 +244,108 @@ def sources_panel(answers: Sequence[tuple[int, Answer]]) -> str:
 
 # -- articles ---------------------------------------------------------------------------------
 
+PAGE_SIZE = 50
+"""Rows on one page of the articles table."""
+
+ORDERS = {"newest": "Newest first", "oldest": "Oldest first", "title": "Title A–Z"}
+"""The orders of the articles table (key: label). Undated articles come last in both date orders."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    """One page of the articles that match a search, and what it shows of their groups of copies."""
+
+    rows: tuple[DocRecord, ...]
+    number: int
+    """This page's number, from 1; a page past the end is the last one."""
+    pages: int
+    first: int
+    """Position of `rows[0]` among the matches, from 1 (0 when nothing matched)."""
+    matched: int
+    total: int
+    """Articles indexed."""
+    chunks: int
+    """Chunks indexed."""
+    query: str = ""
+    copies_only: bool = False
+    copies: Mapping[str, int] = field(default_factory=dict)
+    """For each canonical article on the page that has copies: how many."""
+    originals: Mapping[str, str] = field(default_factory=dict)
+    """For each copy on the page: its canonical article's title (its id, if that is not indexed)."""
+
+
+def _ordered(records: Iterable[DocRecord], order: str) -> list[DocRecord]:
+    by_title = sorted(records, key=lambda r: (r.title.casefold(), r.doc_id))
+    if order == "title":
+        return by_title
+    dated = [r for r in by_title if r.date]
+    dated.sort(key=lambda r: r.date, reverse=order == "newest")  # stable: A–Z within a day
+    return dated + [r for r in by_title if not r.date]
+
+
+def article_page(
+    records: Sequence[DocRecord],
+    query: str = "",
+    order: str = "newest",
+    page: int = 1,
+    *,
+    copies_only: bool = False,
+    size: int = PAGE_SIZE,
+) -> ArticlePage:
+    """Page `page` of the articles whose title, source or id contains `query` (in any case), sorted by
+    `order` (a key of `ORDERS`), each canonical article followed by its copies that match too.
+
+    `copies_only` keeps only the articles in a group of copies. The whole list is filtered and
+    sorted (milliseconds for thousands of records); only the page is rendered.
+    """
+    if order not in ORDERS:
+        raise ValueError(f"order must be one of {', '.join(ORDERS)}, not {order!r}")
+    by_id = {r.doc_id: r for r in records}
+    copies: dict[str, int] = {}
+    for r in records:
+        if r.duplicate_of:
+            copies[r.duplicate_of] = copies.get(r.duplicate_of, 0) + 1
+    needle = query.strip().casefold()
+    matched = [
+        r
+        for r in records
+        if (not needle or needle in f"{r.title}\n{r.source}\n{r.doc_id}".casefold())
+        and (not copies_only or r.duplicate_of or r.doc_id in copies)
+    ]
+    shown = {r.doc_id for r in matched}
+    followers: dict[str, list[DocRecord]] = {}
+    leaders = []
+    for r in matched:
+        canonical = by_id.get(r.duplicate_of)
+        if canonical is not None and canonical.doc_id in shown and not canonical.duplicate_of:
+            followers.setdefault(canonical.doc_id, []).append(r)
+        else:
+            leaders.append(r)
+    listed = []
+    for leader in _ordered(leaders, order):
+        listed.append(leader)
+        listed.extend(_ordered(followers.get(leader.doc_id, ()), order))
+    pages = max(1, -(-len(listed) // size))
+    number = min(max(1, page), pages)
+    rows = tuple(listed[(number - 1) * size : number * size])
+    return ArticlePage(
+        rows=rows,
+        number=number,
+        pages=pages,
+        first=(number - 1) * size + 1 if rows else 0,
+        matched=len(listed),
+        total=len(records),
+        chunks=sum(r.n_chunks for r in records),
+        query=query.strip(),
+        copies_only=copies_only,
+        copies={r.doc_id: copies[r.doc_id] for r in rows if r.doc_id in copies},
+        originals={
+            r.doc_id: by_id[r.duplicate_of].title if r.duplicate_of in by_id else r.duplicate_of
+            for r in rows
+            if r.duplicate_of
+        },
+    )
+
 
 def _date_cell(record: DocRecord) -> str:
     """The date, and under it where it was read ("from the URL")."""
@@ -241,21 +355,45 @@ def _date_cell(record: DocRecord) -> str:
     return f'{_text(record.date)}<br><span class="rag-date-source">from the {_text(where)}</span>'
 
 
-def articles_table(records: Sequence[DocRecord]) -> str:
-    """The indexed articles: title (and file id), source, date (and where it was read), chunks."""
-    if not records:
+def _article_row(record: DocRecord, page: ArticlePage) -> str:
+    """Title, file id and place in a group of copies; source; date; chunks."""
+    title = (
+        f'<span class="rag-title">{_text(record.title)}</span>'
+        f'<br><span class="rag-doc-id">{_text(record.doc_id)}</span>'
+    )
+    kind = ""
+    if record.doc_id in page.originals:
+        kind = ' class="rag-copy"'
+        title += f'<br><span class="rag-group">copy of “{_text(page.originals[record.doc_id])}”</span>'
+    elif record.doc_id in page.copies:
+        title += f'<br><span class="rag-group">{_count(page.copies[record.doc_id], "copy", "copies")}</span>'
+    return (
+        f"<tr{kind}><td>{title}</td><td>{_source(record.source)}</td>"
+        f"<td>{_date_cell(record)}</td><td>{record.n_chunks}</td></tr>"
+    )
+
+
+def articles_table(page: ArticlePage) -> str:
+    """One page of the indexed articles, under a line saying which rows of how many it shows."""
+    if not page.total:
         return (
             '<p class="rag-empty">No articles indexed yet. Upload .txt, .md, .html or .pdf files below, '
             "or run <code>rag ingest PATH</code>.</p>"
         )
-    rows = "".join(
-        f'<tr><td><span class="rag-title">{_text(r.title)}</span><br><span class="rag-doc-id">{_text(r.doc_id)}</span></td>'
-        f"<td>{_source(r.source)}</td><td>{_date_cell(r)}</td><td>{r.n_chunks}</td></tr>"
-        for r in records
-    )
-    chunks = sum(r.n_chunks for r in records)
+    which = []
+    if page.query:
+        which.append(f"matching “{_text(page.query)}”")
+    if page.copies_only:
+        which.append("in groups of copies")
+    of = " ".join([f"{page.matched:,}", *which])
+    indexed = f"{_count(page.total, 'article')}, {_count(page.chunks, 'chunk')} indexed"
+    if not page.rows:
+        return f'<p class="rag-count">No article {" and ".join(which)} · {indexed}</p>'
+    last = page.first + len(page.rows) - 1
+    rows = "".join(_article_row(r, page) for r in page.rows)
     return (
-        f'<p class="rag-count">{_count(len(records), "article")}, {_count(chunks, "chunk")}</p>'
+        f'<p class="rag-count">Showing {page.first:,}–{last:,} of {of} · page {page.number:,} of '
+        f"{page.pages:,} · {indexed}</p>"
         '<table class="rag-articles"><thead><tr><th>Title</th><th>Source</th><th>Date</th><th>Chunks</th>'
         f"</tr></thead><tbody>{rows}</tbody></table>"
     )
@@ -301,6 +439,8 @@ _CSS = """
 #rag-sources mark { background: #fde68a; color: #1f2937; padding: 0 0.1em; }
 #rag-sources [hidden] { display: none !important; }
 .rag-articles td, .rag-articles th { padding: 0.3em 0.6em; text-align: left; vertical-align: top; }
+.rag-articles tr.rag-copy td:first-child { padding-left: 1.8em; }
+.rag-group { font-size: 0.85em; font-style: italic; }
 """
 
 PANEL_SCRIPT = (

@@ -376,8 +376,10 @@ def _assert_writes_refused(assistant: Assistant, more: Path, expected: str) -> d
     with pytest.raises(ReadOnlyIndexError) as deleted:
         assistant.delete_article(FACTS[0].file_name)
     chat = _Handlers(assistant)
-    upload = chat.upload([str(next(more.iterdir()))], None, lambda *args, **kwargs: None)[1]
-    delete = chat.delete(FACTS[0].file_name, None)[0]
+    upload = chat.upload(
+        [str(next(more.iterdir()))], "", "newest", 1, False, None, lambda *args, **kwargs: None
+    )[1]
+    delete = chat.delete(FACTS[0].file_name, "", "newest", 1, False, None)[0]
     said = {
         "ingest": str(ingested.value),
         "delete": str(deleted.value),

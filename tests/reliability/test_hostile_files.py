@@ -130,7 +130,7 @@ def test_a_page_that_stalls_the_parser_fails_alone_while_the_chat_answers_and_ta
     while not (data_dir / ".ingest.lock").exists() and command.poll() is None:
         time.sleep(0.05)
     started = time.monotonic()
-    chat.upload([str(upload)], None, lambda *args, **kwargs: None)
+    chat.upload([str(upload)], "", "newest", 1, False, None, lambda *args, **kwargs: None)
     uploaded_at = time.monotonic()
     *_, last = chat.ask(question.text, [], 5, None, None, "", "", "")
     answered_at = time.monotonic()
@@ -164,13 +164,15 @@ def test_a_page_that_stalls_the_parser_fails_alone_while_the_chat_answers_and_ta
     staged.parent.mkdir()
     staged.write_bytes(hostile_html(HOSTILE_ATTRIBUTES))
     hostile_began = time.monotonic()
-    _files, status, *_ = chat.upload([str(staged)], None, lambda *args, **kwargs: None)
+    _files, status, *_ = chat.upload(
+        [str(staged)], "", "newest", 1, False, None, lambda *args, **kwargs: None
+    )
     hostile_upload = time.monotonic() - hostile_began
     assert f"parsing took longer than {BUDGET_S:g} s" in status
     later = tmp_path / "incoming3" / "later.txt"
     later.parent.mkdir()
     later.write_text(news(98), encoding="utf-8")
-    _files, status, *_ = chat.upload([str(later)], None, lambda *args, **kwargs: None)
+    _files, status, *_ = chat.upload([str(later)], "", "newest", 1, False, None, lambda *args, **kwargs: None)
     assert "added" in status and "later.txt" in assistant.index.records()
     assert hostile_upload < BUDGET_S + 20
     write_artifact(

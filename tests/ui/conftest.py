@@ -7,14 +7,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 from ui_support import (
+    ARCHIVE_COPIES,
+    ARCHIVE_SIZE,
     CHROMIUM,
     CHROMIUM_ARGS,
     DATED,
     FACTS,
     XSS_ARTICLE,
     XSS_FILE,
+    MarkedCopies,
     ScriptedAnswerer,
     Server,
+    archive_articles,
     launch,
     open_page,
 )
@@ -72,6 +76,23 @@ def dated_server(
     assistant = Assistant(settings, embedder=embedder)
     report = ingest_paths([folder], settings, index=assistant.index, progress=False)
     assert report.ok and report.documents == len(DATED), report.to_json()
+    served = launch(assistant)
+    yield served
+    served.demo.close()
+
+
+@pytest.fixture(scope="session")
+def archive_server(
+    clean_env: None, embedder: SentenceTransformerEmbeddings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """The app over the 120 stories of `archive_articles`, three marked as copies (about 4 s to index)."""
+    folder = tmp_path_factory.mktemp("archive")
+    for name, text in archive_articles().items():
+        (folder / name).write_text(text, encoding="utf-8")
+    settings = make_settings(tmp_path_factory.mktemp("ui-archive") / "data")
+    assistant = MarkedCopies(settings, ARCHIVE_COPIES, embedder=embedder)
+    report = ingest_paths([folder], settings, index=assistant.index, progress=False)
+    assert report.ok and report.documents == ARCHIVE_SIZE, report.to_json()
     served = launch(assistant)
     yield served
     served.demo.close()

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from gradio_client import Client
-from ui_support import FACTS, Server
+from ui_support import ARCHIVE_SIZE, ARCHIVE_TOPICS, FACTS, Server, archive_title
 
 from rag.errors import BackendUnavailableError
+from ui.app import _Handlers
 
 if TYPE_CHECKING:
     from tests.support import Fact
@@ -145,3 +148,75 @@ def test_unexpected_errors_stay_in_the_server_log(scripted: Server, caplog: pyte
     assert "secret internal detail" not in final
     assert "Traceback" not in final
     assert any("secret internal detail" in str(r.exc_info) for r in caplog.records if r.exc_info)
+
+
+# -- the Articles tab over `archive_server`: 120 stories, three of them copies of story 100 ------------
+
+
+def test_articles_search_sort_and_pages(archive_server: Server) -> None:
+    client = _client(archive_server)
+
+    table, _, page = client.predict("", "newest", 2, False, api_name="/articles")
+    assert page == 2
+    assert "Showing 51–100 of 120 · page 2 of 3 · 120 articles, 120 chunks indexed" in table
+    assert table.count("<tr") == 1 + 50
+
+    table, _, page = client.predict("", "newest", 7, False, api_name="/articles")
+    assert page == 3 and "Showing 101–120 of 120 · page 3 of 3" in table
+    assert table.rindex(archive_title(0)) > table.index(archive_title(1))
+
+    table, _, page = client.predict("RAILWAY timetable", "oldest", 1, False, api_name="/articles")
+    railway = [archive_title(n) for n in range(2, ARCHIVE_SIZE, len(ARCHIVE_TOPICS))]
+    assert page == 1 and f"Showing 1–{len(railway)} of {len(railway)} matching “RAILWAY timetable”" in table
+    assert [table.index(title) for title in railway] == sorted(table.index(title) for title in railway)
+
+    table, _, _ = client.predict("", "title", 1, True, api_name="/articles")
+    assert "Showing 1–4 of 4 in groups of copies" in table
+    assert f"copy of “{archive_title(100)}”" in table and "3 copies" in table
+
+    table, _, _ = client.predict("no such story", "newest", 1, False, api_name="/articles")
+    assert "No article matching “no such story”" in table
+
+
+def test_delete_lists_only_the_page_shown(archive_server: Server) -> None:
+    handlers = _Handlers(archive_server.assistant)
+    _, choices, page = handlers.browse("archive 1", "title", 2, False)
+    # "archive 1" matches Archive 100–119 and no other: 20 rows, one page.
+    assert page == 1
+    assert [doc_id for _, doc_id in choices["choices"]] == [f"archive-{n}.txt" for n in range(100, 120)]
+    assert choices["choices"][0][0] == f"{archive_title(100)} (archive-100.txt)"
+    status, *_ = handlers.delete(None, "archive 1", "title", 1, False, [])
+    assert "Choose an article to delete." in status
+
+
+def _files(buttons: tuple[dict[str, Any], ...]) -> list[str | None]:
+    """The file of each download button (the client gets the buttons' updates, files downloaded)."""
+    return [button["value"] for button in buttons]
+
+
+def test_export_of_the_conversation(server: Server) -> None:
+    client = _client(server)
+    assert _files(client.predict(api_name="/export")) == [None, None]
+
+    fact = FACTS[3]
+    client.predict(fact.question, api_name="/ask")
+    client.predict("How many years did they spend working in the region?", api_name="/ask")
+    markdown_file, json_file = _files(client.predict(api_name="/export"))
+    assert markdown_file is not None and json_file is not None
+
+    assert Path(markdown_file).name.startswith("conversation-") and markdown_file.endswith(".md")
+    markdown = Path(markdown_file).read_text(encoding="utf-8")
+    assert f"## 1. {fact.question}\n\n**{fact.person}** — {fact.answer_sentence}" in markdown
+    assert f"*Searched for: How many years did {fact.person} spend working in the region?*" in markdown
+    source = f"https://news.example.org/{fact.file_name[:-4]}"
+    assert f"- [1] **{fact.town} names a new {fact.role}** — [{source}]({source}) · 2024-04-13\n" in markdown
+    exported = json.loads(Path(json_file).read_text(encoding="utf-8"))
+    assert [turn["question"] for turn in exported] == [
+        fact.question,
+        "How many years did they spend working in the region?",
+    ]
+    assert exported[0]["answer"]["citations"][0]["date"] == "2024-04-13"
+    assert exported[1]["answer"]["rewritten_query"].startswith(f"How many years did {fact.person}")
+
+    client.predict(api_name="/clear")
+    assert _files(client.predict(api_name="/export")) == [None, None]

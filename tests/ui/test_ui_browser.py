@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
 from ui_support import (
+    ARCHIVE_SIZE,
+    ARCHIVE_TOPICS,
     XSS_FILE,
     XSS_IMG,
     XSS_LINK,
     XSS_SCRIPT,
     XSS_TITLE,
+    archive_title,
     ask,
     bot_messages,
     launch,
@@ -32,9 +37,8 @@ from ui.uploads import upload_dir
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-    from pathlib import Path
 
-    from playwright.sync_api import Browser, Page
+    from playwright.sync_api import Browser, Locator, Page
     from ui_support import Server
 
     from rag.embeddings import SentenceTransformerEmbeddings
@@ -408,3 +412,114 @@ def test_as_of_setting_answers_from_that_week(browser: Browser, dated_server: Se
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         page.context.close()
+
+
+def _rows(page: Page) -> Locator:
+    return page.locator("#rag-articles tbody tr")
+
+
+def test_articles_tab_searches_sorts_and_pages_an_archive(browser: Browser, archive_server: Server) -> None:
+    page = open_page(browser, archive_server.url)
+    table = page.locator("#rag-articles")
+    count = table.locator(".rag-count")
+    page_number = page.locator("#rag-page input")
+    search = page.locator("#rag-search").locator("input, textarea")
+    try:
+        _tab(page, "Articles")
+        expect(count).to_have_text("Showing 1–50 of 120 · page 1 of 3 · 120 articles, 120 chunks indexed")
+        expect(_rows(page)).to_have_count(50)
+        expect(_rows(page).first).to_contain_text(archive_title(119))
+        # Story 100 heads its group; its three copies follow it, newest first, indented.
+        canonical = _rows(page).nth(19)
+        expect(canonical).to_contain_text(archive_title(100))
+        expect(canonical.locator(".rag-group")).to_have_text("3 copies")
+        for offset, number in enumerate((97, 40, 13), 20):
+            copy = _rows(page).nth(offset)
+            expect(copy).to_contain_text(archive_title(number))
+            expect(copy.locator(".rag-group")).to_have_text(f"copy of “{archive_title(100)}”")
+            expect(copy).to_have_class("rag-copy")
+        screenshot(page, "14-archive-first-page-with-copies")
+
+        page.locator("#rag-next").click()
+        expect(count).to_contain_text("Showing 51–100 of 120 · page 2 of 3")
+        expect(page_number).to_have_value("2")
+        expect(_rows(page).first).to_contain_text(archive_title(71))
+        page.locator("#rag-next").click()
+        expect(count).to_contain_text("Showing 101–120 of 120 · page 3 of 3")
+        expect(_rows(page)).to_have_count(20)
+        expect(_rows(page).last).to_contain_text(archive_title(0))
+        page.locator("#rag-next").click()  # already the last page
+        expect(page_number).to_have_value("3")
+        page.locator("#rag-previous").click()
+        expect(count).to_contain_text("Showing 51–100")
+        page_number.fill("1")
+        page_number.press("Enter")
+        expect(count).to_contain_text("Showing 1–50")
+
+        # The delete control offers the page's articles, not the whole archive.
+        page.locator("#rag-delete-choice input").click()
+        expect(page.get_by_role("option")).to_have_count(50)
+        page.keyboard.press("Escape")
+
+        search.fill("RAILWAY")
+        railway = len(range(2, ARCHIVE_SIZE, len(ARCHIVE_TOPICS)))
+        expect(count).to_have_text(
+            f"Showing 1–{railway} of {railway} matching “RAILWAY” · page 1 of 1 · 120 articles, 120 chunks indexed"
+        )
+        expect(_rows(page).first).to_contain_text(archive_title(116))
+        page.locator("#rag-order").get_by_text("Oldest first").click()
+        expect(_rows(page).first).to_contain_text(archive_title(2))
+        expect(_rows(page).last).to_contain_text(archive_title(116))
+        page.locator("#rag-delete-choice input").click()
+        expect(page.get_by_role("option")).to_have_count(railway)
+        page.keyboard.press("Escape")
+        screenshot(page, "15-archive-search-oldest-first")
+
+        search.fill(XSS_IMG)
+        expect(count).to_have_text(f"No article matching “{XSS_IMG}” · 120 articles, 120 chunks indexed")
+        expect(page.locator("#rag-delete-choice input")).to_have_value("")
+        search.fill("")
+        page.locator("#rag-order").get_by_text("Title A–Z").click()
+        page.locator("#rag-copies-only input").check()
+        expect(count).to_contain_text("Showing 1–4 of 4 in groups of copies")
+        expect(_rows(page)).to_have_count(4)
+        for row, number in enumerate((100, 13, 40, 97)):  # the group together, copies A–Z
+            expect(_rows(page).nth(row)).to_contain_text(archive_title(number))
+        screenshot(page, "16-archive-groups-of-copies")
+        assert page.locator("#rag-articles img").count() == 0
+        assert page.evaluate("window.__pwned") is None
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+
+
+def test_conversation_downloads_as_markdown_and_json(page: Page) -> None:
+    markdown_button = page.locator("#rag-export-md")
+    json_button = page.locator("#rag-export-json")
+    expect(markdown_button).to_be_disabled()
+    question = "Who is the US Commerce Secretary?"
+    ask(page, question)
+    expect(markdown_button).to_be_enabled()
+    screenshot(page, "17-export-buttons")
+
+    with page.expect_download() as started:
+        markdown_button.click()
+    download = started.value
+    assert re.fullmatch(r"conversation-\d{4}-\d\d-\d\d\.md", download.suggested_filename)
+    markdown = Path(download.path()).read_text(encoding="utf-8")
+    assert markdown.startswith(f"# Conversation with the articles\n\n## 1. {question}\n\n")
+    assert "**Howard Lutnick** — " in markdown
+    assert "\n\nSources:\n\n- [1] **What’s in it for Beijing" in markdown
+    assert "[straitstimes.com](https://straitstimes.com)" in markdown
+    quote = next(line for line in markdown.splitlines() if line.startswith("  > "))
+    assert "US Commerce Secretary Howard Lutnick said in an interview on March 9" in quote
+
+    with page.expect_download() as started:
+        json_button.click()
+    exported = json.loads(Path(started.value.path()).read_text(encoding="utf-8"))
+    assert [turn["question"] for turn in exported] == [question]
+    assert exported[0]["answer"]["citations"][0]["title"].startswith("What’s in it for Beijing")
+
+    page.locator("#rag-clear").click()
+    expect(markdown_button).to_be_disabled()
+    assert page.errors == []  # type: ignore[attr-defined]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
+import time
 
 import pytest
 
@@ -214,11 +216,15 @@ def test_articles_table_and_ingest_report_escape_names() -> None:
         n_chunks=3,
         ingested_at=0.0,
     )
-    table = render.articles_table([record])
-    assert "<script" not in table and "<img" not in table and 'href="javascript' not in table
+    copy = dataclasses.replace(record, doc_id="copy.txt", title="<b>copy</b>", duplicate_of=record.doc_id)
+    table = render.articles_table(render.article_page([record, copy], query="<"))
+    assert "<script" not in table and "<img" not in table and "<b>" not in table
+    assert 'href="javascript' not in table
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in table
-    assert "1 article, 3 chunks" in table
-    assert "No articles indexed yet" in render.articles_table([])
+    assert "copy of “&lt;script&gt;alert(1)&lt;/script&gt;”" in table
+    assert "matching “&lt;”" in table
+    assert "2 articles, 6 chunks indexed" in table
+    assert "No articles indexed yet" in render.articles_table(render.article_page([]))
     report = render.ingest_report(
         [FileResult("/x/uploads/<b>bad.txt", "", "failed", reason="<i>empty</i>")],
         "summary",
@@ -251,7 +257,8 @@ def test_articles_table_shows_the_date_and_where_it_was_read() -> None:
         dataclasses.replace(base, doc_id="d.txt", date='<b onclick="x">', date_source="<i>dateline</i>"),
     ]
     cells = re.findall(
-        r"<td>([^<]*(?:<br><span[^>]*>[^<]*</span>)?)</td><td>2</td>", render.articles_table(rows)
+        r"<td>([^<]*(?:<br><span[^>]*>[^<]*</span>)?)</td><td>2</td>",
+        render.articles_table(render.article_page(rows, order="title")),
     )
 
     assert [_visible_text(cell.replace("<br>", " | ")) for cell in cells] == [
@@ -260,3 +267,118 @@ def test_articles_table_shows_the_date_and_where_it_was_read() -> None:
         "2023-02-02",
         "&lt;b onclick=&quot;x&quot;&gt; | from the &lt;i&gt;dateline&lt;/i&gt;",
     ]
+
+
+# -- the articles table as an archive: search, sort, pages, groups of copies ------------------------
+
+
+def _record(doc_id: str, title: str, date: str = "", source: str = "", duplicate_of: str = "") -> DocRecord:
+    return DocRecord(doc_id, title, source, "", date, "", "", "", 1, 0.0, duplicate_of=duplicate_of)
+
+
+def _archive(count: int) -> list[DocRecord]:
+    """`count` articles, one a day from 2024-01-01, titled "Story 000" …; every third from wire.example."""
+    start = datetime.date(2024, 1, 1)
+    return [
+        _record(
+            f"s{n:03d}.txt",
+            f"Story {n:03d}",
+            (start + datetime.timedelta(days=n)).isoformat(),
+            "https://wire.example/" if n % 3 == 0 else "Daily Bugle",
+        )
+        for n in range(count)
+    ]
+
+
+def _ids(page: render.ArticlePage) -> list[str]:
+    return [r.doc_id for r in page.rows]
+
+
+def test_pages_of_fifty_newest_first() -> None:
+    records = _archive(120)
+    first = render.article_page(records)
+    second = render.article_page(records, page=2)
+    past_the_end = render.article_page(records, page=99)
+
+    assert _ids(first)[:2] == ["s119.txt", "s118.txt"] and len(first.rows) == render.PAGE_SIZE
+    assert (second.number, second.pages, second.first, second.matched) == (2, 3, 51, 120)
+    assert _ids(second)[0] == "s069.txt" and _ids(second)[-1] == "s020.txt"
+    assert (past_the_end.number, _ids(past_the_end)[-1], len(past_the_end.rows)) == (3, "s000.txt", 20)
+    assert render.article_page(records, page=0).number == 1
+    table = render.articles_table(second)
+    assert "Showing 51–100 of 120 · page 2 of 3 · 120 articles, 120 chunks indexed" in table
+    assert table.count("<tr>") == 1 + 50  # the header and this page's rows only
+
+
+def test_thousands_of_articles_render_one_page_quickly() -> None:
+    records = _archive(5000)
+    started = time.perf_counter()
+    for page in range(1, 21):
+        table = render.articles_table(render.article_page(records, "story", "oldest", page))
+    elapsed = (time.perf_counter() - started) / 20
+    assert "Showing 951–1,000 of 5,000 matching “story” · page 20 of 100 · 5,000 articles" in table
+    assert table.count("<tr>") == 51
+    assert elapsed < 0.25, f"{elapsed:.3f} s a page"
+
+
+def test_search_matches_title_source_or_file_in_any_case() -> None:
+    records = [
+        _record("a.txt", "Harbour reopens", "2024-05-01", "Coast Gazette"),
+        _record("b.txt", "Budget approved", "2024-05-02", "https://harbourside.example/news"),
+        _record("harbour-notes.txt", "Notes", "2024-05-03"),
+        _record("c.txt", "Election results", "2024-05-04", "Coast Gazette"),
+    ]
+    assert _ids(render.article_page(records, "HARBOUR")) == ["harbour-notes.txt", "b.txt", "a.txt"]
+    assert _ids(render.article_page(records, "  gazette ")) == ["c.txt", "a.txt"]
+    nothing = render.article_page(records, "<i>volcano</i>")
+    assert (nothing.rows, nothing.first, nothing.matched, nothing.pages) == ((), 0, 0, 1)
+    assert "No article matching “&lt;i&gt;volcano&lt;/i&gt;” · 4 articles" in render.articles_table(nothing)
+
+
+def test_orders_keep_undated_articles_last() -> None:
+    records = [
+        _record("b.txt", "banana", "2024-03-01"),
+        _record("u.txt", "undated"),
+        _record("a.txt", "Apple", "2024-03-01"),
+        _record("c.txt", "cherry", "2023-12-31"),
+        _record("z.txt", "Zebra", "2025-01-01"),
+    ]
+    assert _ids(render.article_page(records)) == ["z.txt", "a.txt", "b.txt", "c.txt", "u.txt"]
+    assert _ids(render.article_page(records, order="oldest")) == ["c.txt", "a.txt", "b.txt", "z.txt", "u.txt"]
+    assert _ids(render.article_page(records, order="title")) == ["a.txt", "b.txt", "c.txt", "u.txt", "z.txt"]
+    with pytest.raises(ValueError, match="order must be one of newest, oldest, title"):
+        render.article_page(records, order="random")
+
+
+def test_copies_follow_their_canonical_article() -> None:
+    records = [
+        _record("wire.txt", "Storm hits coast", "2024-02-01", "Wire"),
+        _record("bugle.txt", "Storm hits the coast", "2024-02-03", "Daily Bugle", duplicate_of="wire.txt"),
+        _record("echo.txt", "Coast storm", "2024-02-02", "Echo", duplicate_of="wire.txt"),
+        _record("later.txt", "Other news", "2024-03-01"),
+        _record("orphan.txt", "Lost copy", "2024-01-01", duplicate_of="deleted.txt"),
+    ]
+    page = render.article_page(records)
+    assert _ids(page) == ["later.txt", "wire.txt", "bugle.txt", "echo.txt", "orphan.txt"]
+    assert page.copies == {"wire.txt": 2}
+    table = render.articles_table(page)
+    groups = [_visible_text(g) for g in re.findall(r'<span class="rag-group">.*?</span>', table)]
+    assert groups == [
+        "2 copies",
+        "copy of “Storm hits coast”",
+        "copy of “Storm hits coast”",
+        "copy of “deleted.txt”",
+    ]
+    assert table.count('<tr class="rag-copy">') == 3
+
+    # A copy that matches on its own stands alone and still says whose copy it is.
+    alone = render.article_page(records, "bugle")
+    assert _ids(alone) == ["bugle.txt"]
+    assert "copy of “Storm hits coast”" in render.articles_table(alone)
+    # The canonical article counts all its copies, matching or not.
+    assert render.article_page(records, "wire").copies == {"wire.txt": 2}
+    assert "1 copy<" in render.articles_table(render.article_page(records[:2]))
+
+    grouped = render.article_page(records, copies_only=True, order="title")
+    assert _ids(grouped) == ["orphan.txt", "wire.txt", "echo.txt", "bugle.txt"]
+    assert "of 4 in groups of copies" in render.articles_table(grouped)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from rag.answering import Answerer, Draft
+from rag.assistant import Assistant
 from tests.support import REPO, Fact, free_port
 from ui.app import build_app
 
@@ -18,7 +21,8 @@ if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page
 
     from rag.answering import AnswerRequest
-    from rag.assistant import Assistant
+    from rag.settings import Settings
+    from rag.types import DocRecord
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
@@ -81,6 +85,48 @@ Wildfires burned 920 homes near Glenhaven in the final count, the county fire se
 Rebuilding will take years, the mayor said.
 """,
 }
+
+
+# An archive for the Articles tab: 120 short stories, one a day from 1 January 2024, on six topics
+# in turn; three of them are copies of story 100 (see `MarkedCopies`).
+ARCHIVE_SIZE = 120
+ARCHIVE_TOPICS = ["harbour dredging", "library hours", "railway timetable", "school budget", "market fees", "bridge repairs"]  # fmt: skip
+ARCHIVE_SOURCES = ["Coast Gazette", "https://valley-herald.example/news", "Wire Service"]
+ARCHIVE_COPIES = {"archive-097.txt": "archive-100.txt", "archive-040.txt": "archive-100.txt", "archive-013.txt": "archive-100.txt"}  # fmt: skip
+
+
+def archive_title(number: int) -> str:
+    return f"Archive {number:03d}: {ARCHIVE_TOPICS[number % len(ARCHIVE_TOPICS)]} in {FACTS[number % len(FACTS)].town}"
+
+
+def archive_articles() -> dict[str, str]:
+    """File name -> text of each story of the archive."""
+    articles = {}
+    for number in range(ARCHIVE_SIZE):
+        day = datetime.date(2024, 1, 1) + datetime.timedelta(days=number)
+        topic, town = ARCHIVE_TOPICS[number % len(ARCHIVE_TOPICS)], FACTS[number % len(FACTS)].town
+        articles[f"archive-{number:03d}.txt"] = (
+            f"Title: {archive_title(number)}\n"
+            f"Source: {ARCHIVE_SOURCES[number % len(ARCHIVE_SOURCES)]}\n"
+            f"Date: {day.isoformat()}\n\n"
+            f"The {town} council discussed {topic} at meeting number {number}, and agreed to spend "
+            f"{number * 13 + 7} thousand on it over {number % 5 + 2} years.\n"
+        )
+    return articles
+
+
+class MarkedCopies(Assistant):
+    """An assistant whose article list marks `copies` (copy id -> canonical id) as near-copies, and no
+    other article, whatever ingest detected: the tab's groups stay the same while detection changes."""
+
+    def __init__(self, settings: Settings, copies: dict[str, str], **collaborators: Any) -> None:
+        super().__init__(settings, **collaborators)
+        self.copies = copies
+
+    def articles(self) -> list[DocRecord]:
+        return [
+            dataclasses.replace(r, duplicate_of=self.copies.get(r.doc_id, "")) for r in super().articles()
+        ]
 
 
 @dataclass
