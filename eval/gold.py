@@ -8,11 +8,11 @@ left out of a line (read as ``[]`` and null): people write gold sets without the
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Literal, NotRequired, TypedDict, cast
 
+from rag.asof import is_day
 from rag.errors import RagError
 
 if TYPE_CHECKING:
@@ -78,16 +78,9 @@ def _problem(item: Mapping[str, object]) -> str | None:
     if doc is not None and not isinstance(doc, str):
         return f"'doc' must be a string or null, got {doc!r}"
     asked_on = item["asked_on"]
-    if asked_on is not None and not _is_day(asked_on):
+    if asked_on is not None and not is_day(asked_on):
         return f"'asked_on' must be a day written YYYY-MM-DD or null, got {asked_on!r}"
     return None
-
-
-def _is_day(value: object) -> bool:
-    try:
-        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
-    except ValueError:
-        return False
 
 
 def validate_gold_item(item: object, where: str) -> GoldItem:

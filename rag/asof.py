@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rag.errors import RagError
 
-__all__ = ["AsOfError", "TimeScope", "parse_day", "resolve"]
+__all__ = ["AsOfError", "TimeScope", "is_day", "parse_day", "resolve"]
 
 
 class AsOfError(RagError, ValueError):
@@ -81,6 +81,14 @@ class TimeScope:
         if self.since is None:
             return f"published by {self.as_of.isoformat()}"
         return f"published {self.since.isoformat()} to {self.as_of.isoformat()} ({self.phrase})"
+
+
+def is_day(value: object) -> bool:
+    """Whether `value` is a day written exactly YYYY-MM-DD (as the CLI, the chat and gold files want)."""
+    try:
+        return isinstance(value, str) and dt.date.fromisoformat(value).isoformat() == value
+    except ValueError:
+        return False
 
 
 def parse_day(value: str | dt.date | None, *, name: str = "as_of") -> dt.date:

@@ -15,7 +15,6 @@ import json
 import os
 import re
 import sys
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -210,11 +209,9 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 def _iso_date(value: str) -> str:
     """A calendar date written YYYY-MM-DD, as the filters compare it."""
-    try:
-        valid = len(value) == 10 and date.fromisoformat(value).isoformat() == value
-    except ValueError:
-        valid = False
-    if not valid:
+    from rag.asof import is_day
+
+    if not is_day(value):
         raise argparse.ArgumentTypeError(f"{value!r} is not a date written YYYY-MM-DD")
     return value
 

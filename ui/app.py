@@ -60,16 +60,13 @@ def _explain(exc: BaseException) -> str:
 
 def _day(value: str, problem: str) -> str | None:
     """`value` as a YYYY-MM-DD day (None when blank); QuestionError(`problem`) when it is not one."""
+    from rag.asof import is_day
     from rag.assistant import QuestionError
 
     value = (value or "").strip()
     if not value:
         return None
-    try:
-        valid = len(value) == 10 and date.fromisoformat(value).isoformat() == value
-    except ValueError:
-        valid = False
-    if not valid:
+    if not is_day(value):
         raise QuestionError(problem.format(value=value))
     return value
 

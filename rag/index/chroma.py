@@ -47,11 +47,6 @@ class Connection:
         """Set by the write lock's holder: a write must not fall back to a read-only copy."""
 
     @property
-    def opened(self) -> bool:
-        """Whether a client exists yet (one is made on first use)."""
-        return self._client is not None
-
-    @property
     def snapshot_stale(self) -> bool:
         """Whether this reads a copy of a store whose files have changed since it was copied."""
         snapshot = self._snapshot
