@@ -203,6 +203,7 @@ class Assistant:
         rewritten = self.rewrite(question, normalise_history(history), chosen)
         scope = resolve(rewritten, day) if self.settings.time_words else TimeScope(day, query=rewritten)
         query = scope.query
+        self.index.check_embedder()  # before embedding: the embedder may take on the index's identity
         query_vector = self.embedder.embed_query(query)
         scoped = _scoped(article_filter, scope)
         passages = self.retriever.search(query, k=k, article_filter=scoped, query_vector=query_vector)

@@ -1,15 +1,23 @@
 """Sentence-transformers embeddings as a LangChain `Embeddings`, offline and normalised.
 
-Three backends compute the same vectors: `torch` runs the model with sentence-transformers;
-`onnx` and `onnx-int8` run an ONNX copy of it with onnxruntime. The ONNX copy is exported
-(and, for `onnx-int8`, quantised) locally from the model folder on first use, checked
-against torch, and cached in the model cache folder; nothing is ever downloaded.
+The backends compute the same vectors: `torch` runs the model with sentence-transformers in
+fp32, `torch-bf16` in bfloat16; `onnx` and `onnx-int8` run an ONNX copy of it with onnxruntime.
+The ONNX copy is exported (and, for `onnx-int8`, quantised) locally from the model folder on
+first use, checked against torch, and cached in the model cache folder; nothing is ever
+downloaded. `auto` (the default) embeds documents with `torch-bf16` on a CPU that multiplies
+bfloat16 natively (AMX or AVX512-BF16; about 3x torch fp32 there) and with `onnx` elsewhere,
+and embeds questions and other short texts with `onnx` (a few ms, no torch start-up).
+
+Vectors of `torch`, `torch-bf16` and `onnx` agree to a cosine of 0.9999 or better, so an index
+records one identity for them and any of them may add to it or query it; `onnx-int8` vectors
+(0.98) are an identity of their own.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import inspect
@@ -40,10 +48,11 @@ __all__ = [
     "EmbeddingBackend",
     "SentenceTransformerEmbeddings",
     "embedder_from_settings",
+    "native_bf16",
     "resolve_model_path",
 ]
 
-EmbeddingBackend = Literal["torch", "onnx", "onnx-int8"]
+EmbeddingBackend = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
 BACKENDS: tuple[EmbeddingBackend, ...] = get_args(EmbeddingBackend)
 
 _EXPORT_FORMAT = 2
@@ -59,7 +68,10 @@ _PROBES = (
 _BATCH_TOKENS = 1024
 """Padded word pieces per onnxruntime call: small batches of similar length beat big padded ones."""
 _SMALL_CALL_CHARS = 2000
-"""Calls with fewer characters than this run on one torch thread: a second one mostly adds waiting."""
+"""Calls with fewer characters than this run on one torch thread: a second one mostly adds waiting.
+With `auto` they run on `onnx`: a question takes 5 ms there against 10-17 ms in torch."""
+_FP32_FAMILY = frozenset({"auto", "torch", "torch-bf16", "onnx"})
+"""Backends whose vectors are one identity (cosine >= 0.9999 to torch fp32 on archive chunks)."""
 
 
 def resolve_model_path(model: str) -> str:
@@ -103,7 +115,7 @@ class SentenceTransformerEmbeddings(Embeddings):
         model: str = PACKAGED_MODEL,
         *,
         batch_size: int = 64,
-        backend: EmbeddingBackend = "onnx-int8",
+        backend: EmbeddingBackend = "auto",
         cache_dir: Path | None = None,
     ) -> None:
         if backend not in BACKENDS:
@@ -119,12 +131,38 @@ class SentenceTransformerEmbeddings(Embeddings):
     def model_id(self) -> str:
         """Identity recorded in the store: vectors from another id cannot be mixed in."""
         base = f"sentence-transformers:{self.model_name}"
-        return base if self.backend == "torch" else f"{base}:{self.backend}"
+        return base if self.backend in _FP32_FAMILY else f"{base}:{self.backend}"
+
+    def adopt(self, model_id: str) -> bool:
+        """Whether an index built with `model_id` can be read and extended by this embedder.
+
+        `auto` takes on `onnx-int8` for an index built with it (the default before `auto`), so
+        such an index keeps working without a rebuild. An index of the fp32 `onnx` backend of
+        older versions recorded its own id; its vectors are the fp32 family's.
+        """
+        base = f"sentence-transformers:{self.model_name}"
+        if model_id == self.model_id:
+            return True
+        if self.backend in _FP32_FAMILY and model_id == f"{base}:onnx":
+            return True
+        if self.backend == "auto" and model_id == f"{base}:onnx-int8":
+            with self._lock:  # not while another thread embeds with the fp32 copy
+                self.backend = "onnx-int8"
+                self.__dict__.pop("_onnx", None)
+            return True
+        return False
 
     # -- models -----------------------------------------------------------------------------
 
     @cached_property
     def _model(self) -> Any:
+        return self._load()
+
+    @cached_property
+    def _bf16(self) -> _TorchEncoder:
+        return _TorchEncoder(Path(self._path))
+
+    def _load(self) -> Any:
         _quiet_hub()
         from sentence_transformers import SentenceTransformer
 
@@ -135,17 +173,37 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     @cached_property
     def _onnx(self) -> _OnnxEncoder:
-        folder = _cached_export(self._path, self.export_dir, self.backend)
+        folder = _cached_export(self._path, self.export_dir, self._onnx_backend)
         return _OnnxEncoder(folder, batch_size=self.batch_size)
 
     @property
+    def _onnx_backend(self) -> str:
+        return "onnx-int8" if self.backend == "onnx-int8" else "onnx"
+
+    @property
     def export_dir(self) -> Path:
-        """Folder of this model's ONNX export for the backend (unused by `torch`)."""
-        return self.cache_dir / f"{_slug(self.model_name)}-{self.backend}"
+        """Folder of this model's ONNX export (unused by `torch` and `torch-bf16`)."""
+        return self.cache_dir / f"{_slug(self.model_name)}-{self._onnx_backend}"
 
     def load(self) -> None:
         """Loads (and on first use exports) the model now rather than on the first call."""
-        _ = self._model if self.backend == "torch" else self._onnx
+        if self.backend == "torch":
+            _ = self._model
+        elif self.backend == "torch-bf16":
+            _ = self._bf16
+        else:
+            _ = self._onnx
+
+    def _runtime(self, texts: Sequence[str], *, stored: bool = False) -> EmbeddingBackend:
+        """The backend that embeds `texts`: `auto` sends what the index stores (chunks with their
+        sentences, however few) and other long calls to `torch-bf16` where the CPU multiplies
+        bfloat16 natively, and questions and other short calls to `onnx`. A stored vector then
+        never depends on how many articles were ingested with it."""
+        if self.backend != "auto":
+            return self.backend
+        if (stored or sum(len(t) for t in texts) >= _SMALL_CALL_CHARS) and native_bf16():
+            return "torch-bf16"
+        return "onnx"
 
     @cached_property
     def _tokenizer(self) -> Any:
@@ -193,21 +251,21 @@ class SentenceTransformerEmbeddings(Embeddings):
     def _encode(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        if self.backend != "torch":
-            encoder = self._onnx
+        runtime = self._runtime(texts)
+        if runtime != "torch":
+            encoder = self._bf16 if runtime == "torch-bf16" else self._onnx
             with self._lock:
                 return encoder.encode(texts).tolist()  # type: ignore[no-any-return]
+        import torch
+
         model = self._model
         small = sum(len(t) for t in texts) < _SMALL_CALL_CHARS
         with self._lock, _torch_threads(1 if small else None):
             vectors = model.encode(
-                texts,
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
+                texts, batch_size=self.batch_size, convert_to_tensor=True, show_progress_bar=False
             )
-        return vectors.tolist()  # type: ignore[no-any-return]
+        # Normalised in fp32, as `normalize_embeddings=True` does for an fp32 model.
+        return torch.nn.functional.normalize(vectors.float(), p=2, dim=1).numpy().tolist()  # type: ignore[no-any-return]
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Normalised vectors of `texts`."""
@@ -227,8 +285,9 @@ class SentenceTransformerEmbeddings(Embeddings):
             raise ValueError(f"{len(texts)} texts but {len(spans)} lists of spans")
         if not texts:
             return [], []
-        if self.backend != "torch":
-            encoder = self._onnx
+        runtime = self._runtime(texts, stored=True)
+        if runtime != "torch":
+            encoder = self._bf16 if runtime == "torch-bf16" else self._onnx
             with self._lock:
                 vectors, sentences = encoder.encode_with_spans(texts, spans)
         else:
@@ -272,6 +331,19 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+@functools.cache
+def native_bf16() -> bool:
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), where torch runs
+    the model about 3x as fast in bfloat16 as in fp32; elsewhere bfloat16 is emulated and slow."""
+    import torch
+
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    except RuntimeError:  # a torch build without these probes
+        return False
 
 
 def _quiet_hub() -> None:
@@ -615,11 +687,11 @@ def _tokenizer_for(tokenizer_file: Path, window: int) -> Any:
     return tokenizer
 
 
-def _batch(encodings: Sequence[Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pads encodings to the longest one: ids, attention mask and token types as int64 arrays."""
+def _batch(encodings: Sequence[Any], length: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pads encodings to the longest one (or to `length`): ids, attention mask and token types as int64 arrays."""
     import numpy as np
 
-    length = max(len(e.ids) for e in encodings)
+    length = max(length, *(len(e.ids) for e in encodings))
     ids = np.zeros((len(encodings), length), dtype=np.int64)
     mask = np.zeros_like(ids)
     types = np.zeros_like(ids)
@@ -690,47 +762,47 @@ def _batches(lengths: Sequence[int], most: int, budget: int) -> list[list[int]]:
     return groups
 
 
-class _OnnxEncoder:
-    """An exported model in onnxruntime: tokenise, sort by length, run in batches, pool."""
+class _Encoder:
+    """Tokenise, sort by length, run the transformer in batches of about `batch_tokens` padded
+    word pieces, pool; subclasses say how the transformer runs."""
 
-    def __init__(self, folder: Path, *, batch_size: int, batch_tokens: int = _BATCH_TOKENS) -> None:
-        import onnxruntime as ort
+    alone = False
+    """Whether each text runs in a batch of its own (see `_OnnxEncoder`)."""
+    shape_step = 0
+    """When set, every batch has exactly `batch_size` rows and a text is padded to its own length
+    rounded up to a multiple of this, so that a text always runs in the same shape (see `_TorchEncoder`)."""
 
-        meta = _read_meta(folder) or {}
+    def __init__(self, tokenizer: Any, mode: str, *, batch_size: int, batch_tokens: int) -> None:
+        self.tokenizer = tokenizer
+        self.mode = mode
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
-        # Dynamic int8 quantisation scales each matrix product's input by its range over the whole
-        # call, padding rows included, so a text batched with others came out up to 0.016 per value
-        # apart from the same text alone. A quantised model runs each text alone (and unpadded): a
-        # text's vector is then its own, at the same CPU cost on this model. fp32 runs are unchanged
-        # by batch-mates and padding (0.0 apart), and stay batched.
-        self.alone = meta.get("backend") == "onnx-int8"
-        self.mode = str(meta.get("pooling", "mean"))
-        self.tokenizer = _tokenizer_for(folder / "tokenizer.json", int(meta.get("max_seq_length", 256)))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = _cpu_count()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle threads sleep instead of spinning: a spinning helper thread on a busy core
-        # makes a one-query call several times slower than running it on one thread.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
-        )
-        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+        """The last hidden state (batch x tokens x width, float32) of a padded batch."""
+        raise NotImplementedError
 
     def _passes(self, texts: list[str]) -> Iterator[tuple[list[int], list[Any], np.ndarray, np.ndarray]]:
         """Per batch: the texts' rows, their encodings, the last hidden state and the mask."""
         encodings = self.tokenizer.encode_batch(texts)
         most = 1 if self.alone else self.batch_size
-        for rows in _batches([len(e.ids) for e in encodings], most, self.batch_tokens):
-            batch = [encodings[i] for i in rows]
-            ids, mask, types = _batch(batch)
-            feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-            hidden = self.session.run(None, {name: feed[name] for name in self.inputs})[0]
-            yield rows, batch, hidden, mask
+        if not self.shape_step:
+            for rows in _batches([len(e.ids) for e in encodings], most, self.batch_tokens):
+                batch = [encodings[i] for i in rows]
+                ids, mask, types = _batch(batch)
+                yield rows, batch, self._run(ids, mask, types), mask
+            return
+        step, window = self.shape_step, self.tokenizer.truncation["max_length"]
+        padded = [min(-(-len(e.ids) // step) * step, window) for e in encodings]
+        by_length: dict[int, list[int]] = {}
+        for i in sorted(range(len(texts)), key=lambda i: -padded[i]):
+            by_length.setdefault(padded[i], []).append(i)
+        for length, members in by_length.items():
+            for start in range(0, len(members), most):
+                rows = members[start : start + most]
+                batch = [encodings[i] for i in rows]
+                ids, mask, types = _batch(batch + [batch[0]] * (most - len(rows)), length)
+                yield rows, batch, self._run(ids, mask, types)[: len(rows)], mask[: len(rows)]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Normalised vectors of `texts`, in order."""
@@ -757,3 +829,95 @@ class _OnnxEncoder:
                     hidden[j], encoding.offsets, encoding.special_tokens_mask, spans[row]
                 )
         return result, sentences
+
+
+class _OnnxEncoder(_Encoder):
+    """An exported model in onnxruntime."""
+
+    def __init__(self, folder: Path, *, batch_size: int, batch_tokens: int = _BATCH_TOKENS) -> None:
+        import onnxruntime as ort
+
+        meta = _read_meta(folder) or {}
+        super().__init__(
+            _tokenizer_for(folder / "tokenizer.json", int(meta.get("max_seq_length", 256))),
+            str(meta.get("pooling", "mean")),
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
+        )
+        # Dynamic int8 quantisation scales each matrix product's input by its range over the whole
+        # call, padding rows included, so a text batched with others came out up to 0.016 per value
+        # apart from the same text alone. A quantised model runs each text alone (and unpadded): a
+        # text's vector is then its own, at the same CPU cost on this model. fp32 runs are unchanged
+        # by batch-mates and padding (0.0 apart), and stay batched.
+        self.alone = meta.get("backend") == "onnx-int8"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = _cpu_count()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle threads sleep instead of spinning: a spinning helper thread on a busy core
+        # makes a one-query call several times slower than running it on one thread.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self.session = ort.InferenceSession(
+            str(folder / "model.onnx"), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+        return self.session.run(None, {name: feed[name] for name in self.inputs})[0]  # type: ignore[no-any-return]
+
+
+class _TorchEncoder(_Encoder):
+    """The model's transformer in torch, in bfloat16, tokenised and pooled as the ONNX copy is.
+
+    Only the transformer runs in bfloat16; pooling and normalising are fp32. Batches are larger
+    than onnxruntime's (16 rows, up to 4,096 word pieces): the AMX units want long matrices.
+
+    A text's vector must not depend on its batch-mates, so that an incremental ingest gives a clean
+    one's vectors and rankings. In bfloat16 a batch's shape (rows and padded length) picks the
+    kernels and their summation order, which moved values by up to 0.0016 and changed a ranking;
+    so every batch runs in a fixed shape: `batch_size` rows (a short batch is filled with copies
+    of its first text) and a padded length of the text's own rounded up to 32.
+    """
+
+    shape_step = 32
+
+    def __init__(self, source: Path, *, batch_size: int = 16, batch_tokens: int = 4 * _BATCH_TOKENS) -> None:
+        _quiet_hub()
+        import torch
+        from transformers import AutoModel
+
+        transformer, pooling = _modules(source)
+        tokenizer_file = transformer / "tokenizer.json"
+        if not tokenizer_file.is_file():
+            tokenizer_file = source / "tokenizer.json"
+        if not tokenizer_file.is_file():
+            raise ConfigError(
+                f"RAG_EMBEDDING_BACKEND=torch-bf16 needs a fast tokenizer (tokenizer.json) in {source}; "
+                "use RAG_EMBEDDING_BACKEND=torch"
+            )
+        try:
+            model = AutoModel.from_pretrained(transformer, dtype=torch.bfloat16)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"RAG_EMBEDDING_MODEL: cannot load {str(source)!r} offline: {exc}") from exc
+        window = _window(source, lambda: model.config.max_position_embeddings)
+        super().__init__(
+            _tokenizer_for(tokenizer_file, window),
+            _pooling_mode(pooling),
+            batch_size=batch_size,
+            batch_tokens=batch_tokens,
+        )
+        self.model = model.eval()
+        self.with_types = "token_type_ids" in inspect.signature(model.forward).parameters
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
+        import torch
+
+        feed = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if self.with_types:
+            feed["token_type_ids"] = torch.from_numpy(types)
+        with torch.inference_mode():
+            hidden = self.model(**feed).last_hidden_state
+        return hidden.float().numpy()  # type: ignore[no-any-return]

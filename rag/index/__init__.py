@@ -68,6 +68,11 @@ class Index:
         """Why the index only reads ("" when it can write)."""
         return self._store.read_only_reason()
 
+    def check_embedder(self) -> None:
+        """Checks now that the index was built by this embedder (an `auto` embedder takes on an
+        `onnx-int8` index's identity here); reads check it too. Nothing when there is no index."""
+        self._store.check_embedder()
+
     def check_writable(self) -> None:
         """Raises `ReadOnlyIndexError`, saying why and what still works, when the index is read-only."""
         self._store.check_writable()

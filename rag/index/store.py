@@ -77,6 +77,7 @@ class Store:
         self._seen_generation: str | None = None
         self._texts: OrderedDict[tuple[str, str], str] = OrderedDict()
         self._text_chars = 0
+        self._embedder_checked = False
 
     @property
     def client(self) -> Any:
@@ -157,6 +158,16 @@ class Store:
         self._check_identity(collection.metadata or {}, writing=create)
         return collection
 
+    def check_embedder(self) -> None:
+        """Checks the index's identity against the embedder, as the first read does, so that an
+        embedder can take on the index's before it embeds a question; nothing when there is no index."""
+        if self._embedder_checked:
+            return
+        collection = self._existing()
+        if collection is not None:
+            self._check_identity(collection.metadata or {}, writing=False)
+            self._embedder_checked = True
+
     def _check_identity(self, metadata: dict[str, Any], *, writing: bool) -> None:
         built_with = metadata.get(_KEY_EMBEDDER)
         if built_with is None:
@@ -164,10 +175,12 @@ class Store:
                 f"collection {self.settings.collection!r} was not made by this tool; "
                 "choose another RAG_COLLECTION, or run `rag ingest --rebuild PATH` to replace it"
             )
-        if built_with != self.embedder.model_id:
+        # An embedder may take on an index's compatible identity (`SentenceTransformerEmbeddings.adopt`).
+        adopt = getattr(self.embedder, "adopt", None)
+        if built_with != self.embedder.model_id and not (adopt is not None and adopt(built_with)):
             raise IndexMismatchError(
                 f"the index was built with {built_with}, but the embedder is {self.embedder.model_id}; "
-                "run `rag ingest --rebuild PATH` (or set RAG_EMBEDDING_MODEL back)"
+                "run `rag ingest --rebuild PATH` (or set RAG_EMBEDDING_MODEL and RAG_EMBEDDING_BACKEND back)"
             )
         if writing and metadata.get(_KEY_CHUNKING) != self.chunking:
             raise IndexMismatchError(
