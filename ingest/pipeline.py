@@ -4,6 +4,9 @@ Files are read, parsed (in a separate process, within the settings' time and mem
 chunked and embedded without the index's write lock. The lock is held only while a batch of
 articles is written, so a slow file never holds up another writer (a second `rag ingest`, the
 chat's uploads and deletes).
+
+Both cores stay busy: a batch is embedded in a background thread (the model releases the GIL)
+while the next files are read, parsed and chunked and the previous batch is written.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,6 +32,7 @@ from rag.types import PreparedArticle
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+    from concurrent.futures import Future
 
     from ingest.worker import ParseWorker
     from rag.index import Index, IndexWriter
@@ -328,6 +333,16 @@ class _Ids:
 
 
 @dataclass(slots=True)
+class _Batch:
+    """Files prepared together, their embedding under way, and the ids they were decided against."""
+
+    files: list[_Prepared]
+    embedding: Future[tuple[list[list[float]], list[SentenceVectors | None] | None]]
+    refreshes: int
+    """`_Sync.refreshes` when the batch was prepared: a later refresh means its ids are stale."""
+
+
+@dataclass(slots=True)
 class _Prepared:
     """A file read, parsed, chunked (and, before its batch is written, embedded)."""
 
@@ -427,6 +442,8 @@ class _Sync:
         self.report = IngestReport()
         self.generation = ""
         """The index generation this run last wrote (or read): another writer changes it."""
+        self.refreshes = 0
+        """How often the ids were decided again because another writer changed the index."""
         self.ids = _Ids({})
 
     def record(self, result: FileResult, *, counted: bool = True) -> None:
@@ -447,18 +464,24 @@ class _Sync:
             self.report.recovered = writer.recovered
         self.generation = index.generation()
         self.ids = _Ids(index.records())
-        pending: list[_Prepared] = []
-        for source in sources:
-            prepared = self._prepare(source)
-            if isinstance(prepared, FileResult):
-                self.record(prepared)
-                continue
-            pending.append(prepared)
-            if sum(len(p.chunks) for p in pending) >= _FLUSH_CHUNKS:
-                self._write(pending)
-                pending = []
-        if pending:
-            self._write(pending)
+        embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-embed")
+        try:
+            pending: list[_Prepared] = []
+            embedded: _Batch | None = None  # being embedded; written once the next batch starts
+            for source in sources:
+                prepared = self._prepare(source)
+                if isinstance(prepared, FileResult):
+                    self.record(prepared)
+                    continue
+                pending.append(prepared)
+                if sum(len(p.chunks) for p in pending) >= _FLUSH_CHUNKS:
+                    embedded, pending = self._hand_over(embedding, embedded, pending), []
+            if pending:
+                embedded = self._hand_over(embedding, embedded, pending)
+            if embedded is not None:
+                self._write(embedded)
+        finally:
+            embedding.shutdown(wait=True, cancel_futures=True)
         with index.writer() as writer:  # then prune, and bring BM25 up to date
             self.report.recovered += writer.recovered
             removed = self._prune(writer) if prune else []
@@ -509,9 +532,24 @@ class _Sync:
         status: Status = "added" if existing is None else "updated"
         return _Prepared(source, article, c_hash, file_hash, chunks, status)
 
-    def _write(self, pending: list[_Prepared]) -> None:
-        """Embeds a batch, then writes it under the lock, then reports its files."""
-        vectors, sentences = embed_chunks(self.index.embedder, [c for p in pending for c in p.chunks])
+    def _hand_over(
+        self,
+        embedding: ThreadPoolExecutor,
+        embedded: _Batch | None,
+        pending: list[_Prepared],
+    ) -> _Batch:
+        """Starts embedding `pending` in the background, then writes the batch embedded before it."""
+        chunks = [c for p in pending for c in p.chunks]
+        future = embedding.submit(embed_chunks, self.index.embedder, chunks)
+        batch = _Batch(pending, future, self.refreshes)
+        if embedded is not None:
+            self._write(embedded)
+        return batch
+
+    def _write(self, batch: _Batch) -> None:
+        """Waits for a batch's vectors, then writes it under the lock, then reports its files."""
+        pending = batch.files
+        vectors, sentences = batch.embedding.result()
         offset = 0
         for prepared in pending:
             stop = offset + len(prepared.chunks)
@@ -521,8 +559,11 @@ class _Sync:
         index = self.index
         with index.writer(sync_lexical=False) as writer:  # BM25 catches up once, at the end
             self.report.recovered += writer.recovered
-            if index.generation() != self.generation:
-                self._recheck(pending, writer.records())
+            # Another writer changed the index since this run last wrote, or before this batch's
+            # ids were decided and after its predecessor's were (that one was rechecked then).
+            moved = index.generation() != self.generation
+            if moved or batch.refreshes != self.refreshes:
+                self._recheck(pending, writer.records(), refresh=moved)
             written = [p for p in pending if p.status != "unchanged"]
             # One chunk write and one commit for the whole batch: Chroma's cost per call
             # dominates small articles. A kill loses at most this batch, which a rerun redoes.
@@ -533,13 +574,15 @@ class _Sync:
         for p in pending:
             self.record(FileResult(shown_path(p.source.path), p.article.doc_id, p.status, len(p.chunks)))
 
-    def _recheck(self, pending: list[_Prepared], records: dict[str, DocRecord]) -> None:
+    def _recheck(self, pending: list[_Prepared], records: dict[str, DocRecord], *, refresh: bool) -> None:
         """Another writer changed the index since this batch was prepared: its ids and statuses
         are decided again against what is committed now (`records`)."""
         from rag.index import chunk_id
 
         for p in pending:
             self.ids.release(p.article.doc_id)
+        if refresh:  # batches prepared before now decided their ids against older records
+            self.refreshes += 1
         self.ids.refresh(records)
         for p in pending:
             doc_id = self.ids.assign(p.source)

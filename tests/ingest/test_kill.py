@@ -6,6 +6,8 @@ import hashlib
 import json
 import signal
 import subprocess
+import sys
+import textwrap
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +29,7 @@ from rag.index import Index
 from rag.index.chroma import Connection
 from rag.index.lexical import LexicalIndex
 from rag.settings import Settings
-from tests.support import chunk_rows, forget_open_stores, raw_store
+from tests.support import REPO, chunk_rows, forget_open_stores, raw_store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -89,17 +91,30 @@ def _assert_committed_view_is_whole(index: Index) -> None:
         assert all(text[start:end] == chunk_text for _, start, end, chunk_text in chunks), doc_id
 
 
+def _clean_ingest(
+    folder: Path, clean_dir: Path, embedder: SentenceTransformerEmbeddings, articles: int
+) -> Index:
+    clean_settings = _settings(clean_dir)
+    clean = Index(clean_settings, embedder)
+    clean_report = ingest_paths([folder], clean_settings, index=clean)
+    assert clean_report.ok
+    assert clean_report.counts() == {"added": articles}
+    return clean
+
+
 def _assert_same_as_clean_ingest(
     index: Index, settings: Settings, folder: Path, clean_dir: Path, embedder: SentenceTransformerEmbeddings
 ) -> None:
     """The index holds what a clean ingest of `folder` with the real embedder makes: the same chunks,
     records, vectors (within 1e-6) and rankings, with no leftovers."""
-    clean_settings = _settings(clean_dir)
-    clean = Index(clean_settings, embedder)
-    clean_report = ingest_paths([folder], clean_settings, index=clean)
-    assert clean_report.ok
-    assert clean_report.counts() == {"added": ARTICLES}
+    clean = _clean_ingest(folder, clean_dir, embedder, ARTICLES)
+    _assert_same_as(index, settings, clean, embedder, ARTICLES)
 
+
+def _assert_same_as(
+    index: Index, settings: Settings, clean: Index, embedder: SentenceTransformerEmbeddings, articles: int
+) -> None:
+    """`_assert_same_as_clean_ingest`, given the clean ingest of `articles` articles."""
     rows, clean_rows = chunk_rows(index), chunk_rows(clean)
     assert set(rows) == set(clean_rows)
     assert rows == clean_rows
@@ -110,7 +125,7 @@ def _assert_same_as_clean_ingest(
     # No duplicates and no leftovers of the killed run.
     store = raw_store(index)
     assert raw_chunk_count(index) == len(rows)
-    assert int(store.docs().count()) == ARTICLES
+    assert int(store.docs().count()) == articles
     assert len({(doc_id, number) for doc_id, number, *_ in rows.values()}) == len(rows)
     assert index.stats()["interrupted_write"] is False
     lexical = LexicalIndex(settings.data_dir, settings.collection)
@@ -121,8 +136,10 @@ def _assert_same_as_clean_ingest(
     assert manifest["collection"] == store.collection_id()
 
 
-def _assert_searchable(index: Index, embedder: SentenceTransformerEmbeddings, revision: int = 0) -> None:
-    for number in (0, ARTICLES - 1):
+def _assert_searchable(
+    index: Index, embedder: SentenceTransformerEmbeddings, revision: int = 0, articles: int = ARTICLES
+) -> None:
+    for number in (0, articles - 1):
         query = article_text(number, revision=revision).split("\n\n")[-2]
         assert index.dense_search(embedder.embed_query(query), k=1)[0][0].doc_id == f"a{number:03d}.txt"
 
@@ -256,3 +273,186 @@ def test_a_batch_stopped_before_dropping_old_chunks_shows_only_new_ones_then_dro
     old = raw_chunk_count(index) - len(chunk_rows(index))
     assert old > 0, "the replaced versions' chunks should still be on disk, unseen"
     _assert_rerun_repairs(folder, settings, tmp_path, leftovers=old)
+
+
+# The kills above land where the CLI's default batches put them. These stop the overlapped pipeline in
+# mid-flight: with batches of OVERLAP_FLUSH chunks, batch n is written while batch n + 1 is embedded in
+# the background and the files of batch n + 2 are read and chunked.
+
+OVERLAP_ARTICLES = 40
+OVERLAP_FLUSH = 48
+"""About 200 chunks in batches of 48: five batches."""
+OVERLAP_BACKEND = "onnx"
+"""The real model, on a backend whose vectors do not depend on their batch-mates: `torch-bf16`, which
+`auto` picks on a CPU with AMX or AVX512-BF16, put a text's vector up to 8e-4 apart in two batches, which
+the comparison with a clean ingest (within 1e-6) would blame on the pipeline."""
+
+_MID_FLIGHT_KILLER = textwrap.dedent(
+    """
+    import json, os, signal, sys, threading, time
+    from pathlib import Path
+
+    import ingest.pipeline
+    from ingest.pipeline import ingest_paths
+    from rag.embeddings import SentenceTransformerEmbeddings
+    from rag.index import Index
+    from rag.index.chroma import Connection
+    from rag.settings import Settings
+
+    folder, data_dir, chunk_tokens, flush, backend, where, nth = sys.argv[1:]
+    nth = int(nth)
+    ingest.pipeline._FLUSH_CHUNKS = int(flush)
+    reported = []
+
+
+    class Embedder(SentenceTransformerEmbeddings):
+        # The real embedder, counting the batches it began and finished embedding.
+        started = finished = 0
+
+        def embed_documents_with_sentences(self, texts, spans):
+            self.started += 1
+            if where == "embedding" and self.started == nth:
+                die()
+            try:
+                return super().embed_documents_with_sentences(texts, spans)
+            finally:
+                self.finished += 1
+
+
+    def die():
+        state = {
+            "reported": reported,
+            "started": embedder.started,
+            "finished": embedder.finished,
+            "thread": threading.current_thread().name,
+        }
+        sys.stderr.write("KILLED " + json.dumps(state) + "\\n")
+        sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+    call, seen = Connection.call, []
+
+
+    def killing(self, name, fn, *args, **kwargs):
+        if name == where:
+            seen.append(name)
+            if len(seen) == nth:
+                # Batch nth + 1 went to the embedding thread just before this write began.
+                deadline = time.monotonic() + 60
+                while embedder.started <= nth and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                die()
+        return call(self, name, fn, *args, **kwargs)
+
+
+    Connection.call = killing
+    settings = Settings(data_dir=Path(data_dir), chunk_tokens=int(chunk_tokens), _env_file=None)
+    embedder = Embedder(backend=backend)
+    index = Index(settings, embedder)
+    ingest_paths(
+        [Path(folder)], settings, index=index, progress=False, on_file=lambda f: reported.append(f.doc_id)
+    )
+    """
+)
+
+
+def _ingest_killed_mid_flight(folder: Path, data_dir: Path, where: str, nth: int) -> dict[str, Any]:
+    """Runs an ingest with the real embedder in batches of OVERLAP_FLUSH chunks in another process, and
+    SIGKILLs it right before its `nth` Chroma call named `where` (or as the embedding of batch `nth`
+    begins, for "embedding"); returns what it had reported, and how many batches it had begun and
+    finished embedding."""
+    forget_open_stores()  # the other process writes: this one opens the folder afresh afterwards
+    env = cli_env(data_dir) | {"PYTHONPATH": str(REPO)}
+    args = [
+        str(folder),
+        str(data_dir),
+        str(CHUNK_TOKENS),
+        str(OVERLAP_FLUSH),
+        OVERLAP_BACKEND,
+        where,
+        str(nth),
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", _MID_FLIGHT_KILLER, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+    forget_open_stores()
+    killed = [line for line in done.stderr.splitlines() if line.startswith("KILLED ")]
+    assert len(killed) == 1, done.stderr[-3000:]
+    state: dict[str, Any] = json.loads(killed[0].removeprefix("KILLED "))
+    return state
+
+
+@pytest.fixture(scope="module")
+def overlap_embedder() -> SentenceTransformerEmbeddings:
+    from rag.embeddings import SentenceTransformerEmbeddings
+
+    return SentenceTransformerEmbeddings(backend=OVERLAP_BACKEND)
+
+
+@pytest.fixture(scope="module")
+def overlap_articles(
+    tmp_path_factory: pytest.TempPathFactory, overlap_embedder: SentenceTransformerEmbeddings
+) -> tuple[Path, Index]:
+    """OVERLAP_ARTICLES articles, and their clean ingest."""
+    root = tmp_path_factory.mktemp("overlap")
+    folder = root / "articles"
+    write_articles(folder, OVERLAP_ARTICLES)
+    return folder, _clean_ingest(folder, root / "clean", overlap_embedder, OVERLAP_ARTICLES)
+
+
+@pytest.mark.parametrize(
+    ("where", "nth"),
+    [
+        pytest.param("write chunks", 2, id="batch-2-before-its-chunks"),
+        pytest.param("write record", 3, id="batch-3-chunks-written-not-committed"),
+        pytest.param("drop old chunks", 2, id="batch-2-committed-not-marked-done"),
+        pytest.param("embedding", 4, id="batch-4-starting-to-embed"),
+    ],
+)
+def test_a_kill_while_batches_overlap_converges_on_rerun(
+    tmp_path: Path,
+    overlap_embedder: SentenceTransformerEmbeddings,
+    overlap_articles: tuple[Path, Index],
+    where: str,
+    nth: int,
+) -> None:
+    folder, clean = overlap_articles
+    settings, embedder = _settings(tmp_path / "data"), overlap_embedder
+
+    state = _ingest_killed_mid_flight(folder, settings.data_dir, where, nth)
+
+    if where == "embedding":
+        assert state["thread"].startswith("rag-embed"), state
+        assert state["finished"] == nth - 1, state
+    else:
+        # Batch nth was being written while batch nth + 1 was embedded.
+        assert (state["started"], state["finished"]) == (nth + 1, nth), state
+    index = Index(settings, embedder)
+    committed, reported = set(index.records()), set(state["reported"])
+    assert 0 < len(committed) < OVERLAP_ARTICLES, "the kill did not land mid-way"
+    if where == "drop old chunks":
+        assert committed > reported, "batch nth should be committed, not yet reported"
+    elif where == "embedding":  # batch nth - 1 may have been committed, not yet reported
+        assert committed >= reported
+    else:
+        assert committed == reported
+    _assert_committed_view_is_whole(index)
+    leftovers = raw_chunk_count(index) - len(chunk_rows(index))
+    assert leftovers > 0 if where == "write record" else leftovers == 0
+
+    report = ingest_paths([folder], settings, index=index)
+
+    assert report.ok
+    assert report.counts() == {"unchanged": len(committed), "added": OVERLAP_ARTICLES - len(committed)}
+    assert {f.doc_id for f in report.files if f.status == "unchanged"} == committed
+    assert report.recovered == leftovers
+    _assert_same_as(index, settings, clean, embedder, OVERLAP_ARTICLES)
+    _assert_searchable(index, embedder, articles=OVERLAP_ARTICLES)
