@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["Store", "chunk_id", "chunking_id"]
 
 _SCHEMA = 1
+_EF_SEARCH = 400
+"""Candidates HNSW keeps while searching (Chroma's default is 100). Retrieval asks for 100 chunks, so
+at 100 the graph's approximation decided which low-ranked candidates came back: an index built in
+another order (a killed ingest rerun) ranked a question differently from a clean one."""
 _KEY_SCHEMA = "rag:schema"
 _KEY_EMBEDDER = "rag:embedder"
 _KEY_CHUNKING = "rag:chunking"
@@ -143,7 +147,7 @@ class Store:
                 self.client.get_or_create_collection,
                 self.settings.collection,
                 metadata=self._identity() | {_KEY_GENERATION: proposed},
-                configuration={"hnsw": {"space": "cosine"}},
+                configuration={"hnsw": {"space": "cosine", "ef_search": _EF_SEARCH}},
             )
             if (collection.metadata or {}).get(_KEY_GENERATION) == proposed:
                 # Created here (e.g. by `--rebuild`): not another process's write, so no reconnect.
