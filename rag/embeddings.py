@@ -531,14 +531,7 @@ def _export(source: Path, staging: Path, backend: str, fingerprint: str) -> None
     window = _window(source, lambda: config.max_position_embeddings)
     # Eager attention traces to the plain pattern onnxruntime fuses into one Attention op.
     model = AutoModel.from_pretrained(transformer, attn_implementation="eager").eval()
-    tokenizer_file = transformer / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        tokenizer_file = source / "tokenizer.json"
-    if not tokenizer_file.is_file():
-        raise ConfigError(
-            f"RAG_EMBEDDING_BACKEND={backend} needs a fast tokenizer (tokenizer.json) in {source}"
-        )
-    shutil.copyfile(tokenizer_file, staging / "tokenizer.json")
+    shutil.copyfile(_tokenizer_file(source, transformer, backend), staging / "tokenizer.json")
     names = ["input_ids", "attention_mask"]
     if "token_type_ids" in inspect.signature(model.forward).parameters:
         names.append("token_type_ids")
@@ -676,6 +669,17 @@ def _torch_vectors(
     arrays = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
     hidden = model(**{name: torch.from_numpy(arrays[name]) for name in names}).last_hidden_state.numpy()
     return _pool(np.asarray(hidden), mask, mode)
+
+
+def _tokenizer_file(source: Path, transformer: Path, backend: str) -> Path:
+    """The model's fast tokenizer (tokenizer.json), which the ONNX and bf16 encoders tokenise with."""
+    for folder in (transformer, source):
+        if (folder / "tokenizer.json").is_file():
+            return folder / "tokenizer.json"
+    raise ConfigError(
+        f"RAG_EMBEDDING_BACKEND={backend} needs a fast tokenizer (tokenizer.json) in {source}; "
+        "use RAG_EMBEDDING_BACKEND=torch"
+    )
 
 
 def _tokenizer_for(tokenizer_file: Path, window: int) -> Any:
@@ -890,14 +894,7 @@ class _TorchEncoder(_Encoder):
         from transformers import AutoModel
 
         transformer, pooling = _modules(source)
-        tokenizer_file = transformer / "tokenizer.json"
-        if not tokenizer_file.is_file():
-            tokenizer_file = source / "tokenizer.json"
-        if not tokenizer_file.is_file():
-            raise ConfigError(
-                f"RAG_EMBEDDING_BACKEND=torch-bf16 needs a fast tokenizer (tokenizer.json) in {source}; "
-                "use RAG_EMBEDDING_BACKEND=torch"
-            )
+        tokenizer_file = _tokenizer_file(source, transformer, "torch-bf16")
         try:
             model = AutoModel.from_pretrained(transformer, dtype=torch.bfloat16)
         except (OSError, ValueError) as exc:
