@@ -560,6 +560,7 @@ def run_eval(
     from rag.answering import available_answerers
     from rag.assistant import Assistant
     from rag.errors import ConfigError
+    from rag.retriever import ArticleFilter
 
     if not gold:
         raise DatasetError("the gold set has no questions")
@@ -584,8 +585,13 @@ def run_eval(
             for item in _bar(gold, desc="assistant", enabled=progress)
         ]
         depth = max(*RECALL_DEPTHS, k or evaluated.settings.top_k)
+        # The deeper retrieval keeps to the as-of day too: a later article is not a find.
         ranked = [
-            assistant.retriever.search(item["question"], k=depth)
+            assistant.retriever.search(
+                item["question"],
+                k=depth,
+                article_filter=ArticleFilter(published_by=item.get("asked_on") if use_dates else None),
+            )
             for item in _bar(gold, desc="retrieval depth", enabled=progress)
         ]
         evaluation = score_answers(

@@ -146,6 +146,10 @@ def test_each_question_is_answered_as_of_its_asked_on_day(docs: Path, tmp_path: 
     # Without a day: asked today, when the final count is out.
     assert "fires-later.txt" in _cited(run, "today") and "920" in _answer(run, "today")
     assert run.config["as_of"] == "asked_on"
+    # The deeper retrieval that recall@N is read from keeps to the day as well.
+    ranked = {r.gold["id"]: {p.doc_id for p in r.ranked} for r in run.assistant.results}
+    assert "fires-later.txt" not in ranked["final"] | ranked["week"]
+    assert "fires-later.txt" in ranked["today"]
 
 
 def test_dates_can_be_ignored(docs: Path, tmp_path: Path) -> None:
@@ -155,6 +159,7 @@ def test_dates_can_be_ignored(docs: Path, tmp_path: Path) -> None:
 
     assert "fires-later.txt" in _cited(run, "final") and "920" in _answer(run, "final")
     assert run.config["as_of"] == "today"
+    assert all("fires-later.txt" in {p.doc_id for p in r.ranked} for r in run.assistant.results)
 
 
 def test_rag_eval_ignore_dates(
