@@ -105,10 +105,17 @@ def parse_day(value: str | dt.date | None, *, name: str = "as_of") -> dt.date:
         raise AsOfError(f"{name}: {value!r} is not a day; use YYYY-MM-DD, e.g. 2025-01-15") from None
 
 
+def _a_name(question: str, found: re.Match[str]) -> bool:
+    """Whether the time words found are part of a name: a capitalised "Today" inside a sentence
+    (USA Today, the Today show, NBC's Today), since news questions name those often."""
+    before = question[: found.start()].rstrip()
+    return found.group(0) == "Today" and bool(before) and before[-1] not in '.!?:;,"“(['
+
+
 def resolve(question: str, as_of: dt.date) -> TimeScope:
     """The scope of `question` asked on `as_of`: a window when it has time words, else the cap only."""
     for rule in _RULES:
-        found = rule.pattern.search(question)
+        found = next((m for m in rule.pattern.finditer(question) if not _a_name(question, m)), None)
         if found is None:
             continue
         since = dt.date(as_of.year, 1, 1) if rule.year_start else as_of - dt.timedelta(days=rule.days_back)

@@ -195,6 +195,11 @@ class Assistant:
         "last month") limit the articles to a window of publication dates before it (undated
         articles are kept). A refusal within a window names it, and the closest match published
         before it.
+
+        Without `as_of`, "today" is only a guess at when the question is meant: when the index's
+        newest article is older than the window today's time words set (an archive that ended
+        before it), every article up to today is searched instead, and the answer says that none
+        is from the window and when the newest is from.
         """
         started = time.perf_counter()
         question = _clean_question(question, self.settings.max_question_chars)
@@ -202,12 +207,20 @@ class Assistant:
         chosen = self.answerer(answerer)
         rewritten = self.rewrite(question, normalise_history(history), chosen)
         scope = resolve(rewritten, day) if self.settings.time_words else TimeScope(day, query=rewritten)
+        window, ended = scope, "" if as_of not in (None, "") else self._ended_before(scope)
+        if ended:
+            scope = TimeScope(day, query=scope.query)
         query = scope.query
         self.index.check_embedder()  # before embedding: the embedder may take on the index's identity
         query_vector = self.embedder.embed_query(query)
         scoped = _scoped(article_filter, scope)
         passages = self.retriever.search(query, k=k, article_filter=scoped, query_vector=query_vector)
         shown = rewritten if scope.since is None else f"{rewritten} [{scope.describe()}]"
+        if ended:
+            shown = (
+                f"{rewritten} [no article published {window.since} to {day} ({window.phrase});"
+                f" the newest is from {ended}]"
+            )
         retrieved = time.perf_counter()
         request = AnswerRequest(
             question=query,
@@ -218,12 +231,14 @@ class Assistant:
             known=self.index.knows,
         )
         notes: list[str] = []
+        # Within a window the text is held back: a refusal there may become an earlier article's answer.
+        windowed = scope.since is not None and not ended
         draft: Draft | None = None
         try:
             for piece in chosen.stream(request):
                 if isinstance(piece, Draft):
                     draft = piece
-                else:
+                elif not windowed:
                     yield piece
         except BackendUnavailableError as exc:
             if not self.settings.llm_fallback or chosen.name == "extractive":
@@ -231,34 +246,93 @@ class Assistant:
             notes.append(f"{exc} — answered extractively instead")
             chosen = self.answerer("extractive")
             draft = chosen.answer(request)
-            yield draft.text
+            if not windowed:
+                yield draft.text
         assert draft is not None
         answer = self._finish(question, shown, passages, draft, chosen.name, notes, started, retrieved)
-        if answer.abstained and scope.since is not None:
-            # Refused within a window: say which, and where the story last appeared before it.
-            said = self._outside_window(scope, article_filter, query_vector)
+        if ended:
+            said = (
+                f" No article is from {_day(window.since or day)} to {_day(day)} ({window.phrase});"
+                f" the newest is from {_day(ended)}, so older articles were searched."
+            )
             yield said
             answer = dataclasses.replace(
                 answer,
                 text=answer.text + said,
-                notes=(*answer.notes, f"nothing in the window answers it: {scope.describe()}"),
+                notes=(*answer.notes, f"the index ends before the window: {window.describe()}"),
             )
+        elif windowed:
+            if answer.abstained:
+                answer = self._before_window(answer, scope, request, article_filter, k, chosen, started)
+            yield answer.text
         yield answer
 
-    def _outside_window(
-        self, scope: TimeScope, article_filter: ArticleFilter | None, query_vector: Sequence[float]
-    ) -> str:
-        """What a refusal within a time window adds: the window searched, and the best match
-        published before it (up to the as-of day), with its date."""
-        earlier = TimeScope(scope.as_of, None, "", scope.query)
-        best = self.retriever.search(
-            scope.query, k=1, article_filter=_scoped(article_filter, earlier), query_vector=query_vector
-        )
+    def _ended_before(self, scope: TimeScope) -> str:
+        """The index's newest publication day when its dated articles all precede the scope's
+        window ("" when the window holds one, there is no window, or no article is dated)."""
+        if scope.since is None or not self.index.exists():
+            return ""
+        newest = max((r.date[:10] for r in self.index.records().values() if r.date), default="")
+        return newest if newest and newest < scope.since.isoformat() else ""
+
+    def _before_window(
+        self,
+        refusal: Answer,
+        scope: TimeScope,
+        request: AnswerRequest,
+        article_filter: ArticleFilter | None,
+        k: int | None,
+        chosen: Answerer,
+        started: float,
+    ) -> Answer:
+        """What follows a refusal within a time window: the answer of the articles published
+        before it (up to the as-of day), saying that it is not from the window and how old it
+        is; or, when they do not answer either, the refusal naming the window and the closest
+        earlier match with its date."""
         assert scope.since is not None
-        said = f" No article published from {_day(scope.since)} to {_day(scope.as_of)} answers it"
-        if not best or not best[0].date:
-            return said + "."
-        return f"{said}; the closest match, “{best[0].title}”, is from {_day(best[0].date)}."
+        span = f"{_day(scope.since)} to {_day(scope.as_of)}"
+        earlier = _scoped(article_filter, TimeScope(scope.as_of, query=scope.query))
+        passages = self.retriever.search(
+            scope.query, k=k, article_filter=earlier, query_vector=request.query_vector
+        )
+        retrieved = time.perf_counter()
+        answer = refusal
+        if passages:
+            try:
+                draft = chosen.answer(dataclasses.replace(request, passages=passages))
+            except BackendUnavailableError:
+                draft = None
+            if draft is not None:
+                answer = self._finish(
+                    refusal.question,
+                    refusal.rewritten_query,
+                    passages,
+                    draft,
+                    chosen.name,
+                    [],
+                    started,
+                    retrieved,
+                )
+        if not answer.abstained:
+            cited = {c.chunk_id for c in answer.citations}
+            days = sorted(p.date[:10] for p in passages if p.chunk_id in cited and p.date)
+            when = f"from {_day(days[-1])}" if days else "undated"
+            return dataclasses.replace(
+                answer,
+                text=f"{answer.text} (Nothing published {span} ({scope.phrase}) answers it; this is {when}.)",
+                notes=(
+                    *answer.notes,
+                    f"nothing in the window answers it: {scope.describe()}; answered from earlier articles",
+                ),
+            )
+        said = f" No article published from {span} answers it"
+        if passages and passages[0].date:
+            said += f"; the closest match, “{passages[0].title}”, is from {_day(passages[0].date)}"
+        return dataclasses.replace(
+            refusal,
+            text=refusal.text + said + ".",
+            notes=(*refusal.notes, f"nothing in the window answers it: {scope.describe()}"),
+        )
 
     def rewrite(
         self, question: str, history: Sequence[tuple[str, str]], answerer: Answerer | None = None

@@ -124,6 +124,32 @@ def test_the_windows_widen_from_today_to_this_year() -> None:
 @pytest.mark.parametrize(
     "question",
     [
+        "What did USA Today report about the fires?",
+        "Who hosted the Today show in 2019?",
+        "Which anchor left NBC's Today?",
+    ],
+)
+def test_today_as_a_name_sets_no_window(question: str) -> None:
+    assert resolve(question, AS_OF).since is None
+
+
+@pytest.mark.parametrize(
+    ("question", "phrase"),
+    [
+        ("Today, who won the vote?", "Today"),
+        ("What did USA Today say today?", "today"),
+        ("Who won the vote. Today?", "Today"),
+    ],
+)
+def test_today_as_a_time_word_beside_the_name_still_sets_one(question: str, phrase: str) -> None:
+    scope = resolve(question, AS_OF)
+
+    assert (scope.since, scope.phrase) == (dt.date(2025, 1, 14), phrase)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
         HARBOUR,
         "What has the council done recently?",  # vague: newest-first ranking, no window
         "What happened in March?",  # when an event happened, not when the story ran
@@ -201,42 +227,58 @@ def test_undated_articles_are_still_used(assistant: Assistant, question: str) ->
     assert _cited(answer) == {UNDATED.doc_id}
 
 
-def _refusal_names(answer: Answer, window: str, title: str | None, day: str | None) -> None:
-    """The answer is a refusal that names the window searched and, if given, the closest earlier match."""
-    assert answer.abstained and answer.citations == () and answer.short_answer is None
-    assert answer.text.startswith(ABSTENTION)
-    assert f"No article published from {window}" in answer.text
-    if title is None:
-        assert "“" not in answer.text
-    else:
-        assert f"“{title}”, is from {day}." in answer.text
+REBUILDING_YESTERDAY = "What did the mayor say about rebuilding yesterday?"
+"""Only the story published after 20 Jan 2025 answers it."""
 
 
-def test_an_empty_window_is_refused_naming_it_and_the_closest_match(assistant: Assistant) -> None:
-    assistant.delete_article(UNDATED.doc_id)  # an undated article is in every window
-
+def test_a_window_without_an_answer_gives_the_earlier_answer_with_its_date(assistant: Assistant) -> None:
+    # The undated harbour article is in the window, but does not answer: the stories before
+    # the window do, and the answer says it is not from the window and which day it is from.
     answer = assistant.ask("How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20")
 
-    _refusal_names(answer, "18 Jan 2025 to 20 Jan 2025", NEW.title, "13 Jan 2025")
-    assert answer.passages == ()
+    assert not answer.abstained
+    assert answer.short_answer is not None and answer.short_answer.text == "310"
+    assert answer.citations[0].doc_id == NEW.doc_id
+    assert answer.text.endswith(
+        "(Nothing published 18 Jan 2025 to 20 Jan 2025 (yesterday) answers it; this is from 13 Jan 2025.)"
+    )
+    assert answer.rewritten_query.endswith("[published 2025-01-18 to 2025-01-20 (yesterday)]")
+    assert any(note.endswith("answered from earlier articles") for note in answer.notes)
+    assert LATER.doc_id not in _retrieved(answer) and "920" not in answer.text  # still capped
+
+
+def test_the_earlier_answer_names_the_newest_story_it_cites(assistant: Assistant) -> None:
+    answer = assistant.ask("How many homes did wildfires burn near Glenhaven this week?", as_of="2025-02-02")
+
+    cited = _cited(answer)
+    assert not answer.abstained and NEW.doc_id in cited
+    assert answer.text.endswith("answers it; this is from 13 Jan 2025.)")
+
+
+def test_an_empty_window_with_no_earlier_answer_is_refused_naming_the_closest_match(
+    assistant: Assistant,
+) -> None:
+    assistant.delete_article(UNDATED.doc_id)  # an undated article is in every window
+
+    answer = assistant.ask(REBUILDING_YESTERDAY, as_of="2025-01-20")
+
+    assert answer.abstained and answer.citations == () and answer.short_answer is None
+    assert answer.text.startswith(
+        ABSTENTION + " No article published from 18 Jan 2025 to 20 Jan 2025 answers it"
+    )
+    assert answer.text.endswith(
+        (f"“{OLD.title}”, is from 8 Sep 2020.", f"“{NEW.title}”, is from 13 Jan 2025.")
+    )
+    assert LATER.title not in answer.text  # published after the as-of day
     assert answer.rewritten_query.endswith("[published 2025-01-18 to 2025-01-20 (yesterday)]")
 
 
-def test_a_window_without_a_matching_article_is_refused_naming_it(assistant: Assistant) -> None:
-    # The undated harbour article is in the window, but does not answer.
-    answer = assistant.ask("How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20")
+def test_the_streamed_window_answers_are_the_final_text(assistant: Assistant) -> None:
+    for question in (REBUILDING_YESTERDAY, "How many homes did the Glenhaven wildfires burn yesterday?"):
+        *pieces, answer = assistant.stream(question, as_of="2025-01-20")
 
-    _refusal_names(answer, "18 Jan 2025 to 20 Jan 2025", NEW.title, "13 Jan 2025")
-    assert LATER.title not in answer.text  # published after the as-of day
-
-
-def test_the_streamed_refusal_is_the_final_text(assistant: Assistant) -> None:
-    *pieces, answer = assistant.stream(
-        "How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20"
-    )
-
-    assert not isinstance(answer, str) and answer.abstained
-    assert "".join(str(piece) for piece in pieces) == answer.text
+        assert not isinstance(answer, str)
+        assert "".join(str(piece) for piece in pieces) == answer.text, question
 
 
 def test_a_window_before_any_related_article_is_refused_naming_it(assistant: Assistant) -> None:
@@ -244,7 +286,8 @@ def test_a_window_before_any_related_article_is_refused_naming_it(assistant: Ass
 
     answer = assistant.ask(HOMES_THIS_WEEK, as_of="2020-01-15")
 
-    _refusal_names(answer, "7 Jan 2020 to 15 Jan 2020", None, None)
+    assert answer.abstained and answer.citations == ()
+    assert answer.text == ABSTENTION + " No article published from 7 Jan 2020 to 15 Jan 2020 answers it."
 
 
 def test_the_rewritten_query_shows_the_window(assistant: Assistant) -> None:
@@ -280,3 +323,89 @@ def test_a_bad_as_of_day_is_an_error_naming_it(assistant: Assistant) -> None:
         assistant.ask(HOMES, as_of="next Tuesday")
     with pytest.raises(AsOfError, match="'2025-02-30'"):
         assistant.chain.invoke({"question": HOMES, "as_of": "2025-02-30"})
+
+
+# -- asked without a day, of an archive that ended before the window ---------------------------
+
+
+def test_without_a_day_an_archive_that_ended_before_the_window_is_searched_whole(
+    assistant: Assistant,
+) -> None:
+    # Today is long after the newest story (3 Feb 2025): "this week" holds no article, so the
+    # window is dropped and the answer says so, instead of refusing every dated question.
+    today = dt.date.today()
+    since = today - dt.timedelta(days=8)
+
+    answer = assistant.ask(HOMES_THIS_WEEK)
+
+    assert not answer.abstained
+    assert answer.short_answer is not None and answer.short_answer.text in {"310", "40", "920"}
+    assert answer.text.endswith(
+        f" No article is from {since.day} {since:%b %Y} to {today.day} {today:%b %Y} (this week);"
+        " the newest is from 3 Feb 2025, so older articles were searched."
+    )
+    assert answer.rewritten_query == (
+        f"{HOMES_THIS_WEEK} [no article published {since} to {today} (this week); the newest is from 2025-02-03]"
+    )
+    assert any(note.startswith("the index ends before the window") for note in answer.notes)
+
+
+def test_the_streamed_answer_carries_the_archive_note(assistant: Assistant) -> None:
+    *pieces, answer = assistant.stream(HOMES_THIS_WEEK)
+
+    assert not isinstance(answer, str)
+    assert "".join(str(piece) for piece in pieces) == answer.text
+    assert "the newest is from 3 Feb 2025" in answer.text
+
+
+def test_a_day_given_keeps_its_window_even_after_the_archive(assistant: Assistant) -> None:
+    today = dt.date.today()
+
+    answer = assistant.ask(HOMES_THIS_WEEK, as_of=today.isoformat())
+
+    assert answer.rewritten_query.endswith(
+        f"[published {today - dt.timedelta(days=8)} to {today} (this week)]"
+    )
+    assert (
+        f"(Nothing published {_day_of(today - dt.timedelta(days=8))} to {_day_of(today)} (this week)"
+        in answer.text
+    )
+    assert "the newest is from" not in answer.text
+
+
+def test_without_a_day_a_window_the_index_reaches_is_kept(assistant: Assistant) -> None:
+    # One story from today: the index is live, so "this week" means this week.
+    with assistant.index.writer() as writer:
+        writer.put(
+            [
+                prepare(
+                    assistant.index,
+                    Article(
+                        doc_id="council-today.txt",
+                        title="Glenhaven council meets",
+                        text="The Glenhaven council met on the budget, the clerk said.",
+                        source="https://news.example.org/council",
+                        date=dt.date.today().isoformat(),
+                    ),
+                )
+            ]
+        )
+
+    answer = assistant.ask(HOMES_THIS_WEEK)
+
+    since = dt.date.today() - dt.timedelta(days=8)
+    assert answer.rewritten_query.endswith(f"[published {since} to {dt.date.today()} (this week)]")
+    assert "the newest is from" not in answer.text
+    # The story of today does not answer, so the earlier ones do, saying so.
+    assert answer.text.endswith("answers it; this is from 3 Feb 2025.)")
+
+
+def test_without_time_words_nothing_is_added(assistant: Assistant) -> None:
+    answer = assistant.ask(HOMES)
+
+    assert answer.rewritten_query == HOMES
+    assert "No article is from" not in answer.text
+
+
+def _day_of(day: dt.date) -> str:
+    return f"{day.day} {day:%b %Y}"
