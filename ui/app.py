@@ -45,6 +45,10 @@ log = logging.getLogger(__name__)
 CHAT_CONCURRENCY = 8
 """Questions answered at once across all sessions; more wait in the queue."""
 
+FILTER_CHOICES = 100
+"""Articles the "Only these articles" filter lists: the newest ones. Typed text matches any article, so an
+archive of thousands need not go to every browser on each load."""
+
 _NO_INDEX = "No articles are indexed yet. Add some in the Articles tab, or run: rag ingest PATH"
 
 
@@ -101,6 +105,15 @@ def _messages(turns: Sequence[Turn], pending: tuple[str, str] | None = None) -> 
 
 def _choices(records: Sequence[DocRecord]) -> list[tuple[str, str]]:
     return [(f"{r.title} ({r.doc_id})", r.doc_id) for r in records]
+
+
+def _filter_choices(records: Sequence[DocRecord], selected: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """The article filter's choices: the `FILTER_CHOICES` newest of `records` (undated last) and the
+    `selected` ones, in the order of `records`."""
+    # A stable sort, so the articles of one day (and the undated ones) keep the order of `records`.
+    newest = sorted(records, key=lambda r: r.date, reverse=True)[:FILTER_CHOICES]
+    listed = {r.doc_id for r in newest} | set(selected)
+    return _choices([r for r in records if r.doc_id in listed])
 
 
 def _page_number(page: float | None) -> int:
@@ -184,9 +197,9 @@ class _Handlers:
         return "", [], [], _panel([])
 
     def choices(self) -> list[tuple[str, str]]:
-        """(label, doc id) of each indexed article, for the article filter; none if unavailable."""
+        """(label, doc id) of the newest indexed articles, for the article filter; none if unavailable."""
         try:
-            return _choices(self.assistant.articles())
+            return _filter_choices(self.assistant.articles())
         except Exception:
             return []
 
@@ -222,7 +235,7 @@ class _Handlers:
             return render.notice(_explain(exc), error=True), gr.skip(), gr.skip(), gr.skip()
         return (
             *self._browse(records, query, order, page, copies_only),
-            gr.update(choices=_choices(records), value=list(only or ())),
+            gr.update(choices=_filter_choices(records, only or ()), value=list(only or ())),
         )
 
     def upload(
@@ -483,7 +496,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 )
                 only = gr.Dropdown(
                     label="Only these articles",
-                    info="Pick articles, or type part of a title or source; empty means all.",
+                    info=f"The newest {FILTER_CHOICES} are listed; type part of a title or source "
+                    "to match any article; empty means all.",
                     choices=articles,
                     value=[],
                     multiselect=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -12,10 +13,13 @@ import pytest
 from gradio_client import Client
 from ui_support import ARCHIVE_SIZE, ARCHIVE_TOPICS, FACTS, Server, archive_title
 
+from rag.assistant import Assistant
 from rag.errors import BackendUnavailableError
-from ui.app import _Handlers
+from ui.app import FILTER_CHOICES, _Handlers
 
 if TYPE_CHECKING:
+    from rag.settings import Settings
+    from rag.types import Answer, DocRecord
     from tests.support import Fact
 
 
@@ -187,6 +191,81 @@ def test_delete_lists_only_the_page_shown(archive_server: Server) -> None:
     assert choices["choices"][0][0] == f"{archive_title(100)} (archive-100.txt)"
     status, *_ = handlers.delete(None, "archive 1", "title", 1, False, [])
     assert "Choose an article to delete." in status
+
+
+# -- the "Only these articles" filter over `archive_server`: it lists the newest FILTER_CHOICES -----
+
+
+def _ids(choices: list[tuple[str, str]]) -> list[str]:
+    return [doc_id for _, doc_id in choices]
+
+
+def _archive_ids(numbers: range) -> list[str]:
+    return [f"archive-{n:03d}.txt" for n in numbers]
+
+
+class _Undated(Assistant):
+    """An assistant whose article list gives no date for the articles `undated` (doc ids)."""
+
+    def __init__(self, settings: Settings, undated: set[str], **collaborators: Any) -> None:
+        super().__init__(settings, **collaborators)
+        self.undated = undated
+
+    def articles(self) -> list[DocRecord]:
+        return [
+            dataclasses.replace(r, date="") if r.doc_id in self.undated else r for r in super().articles()
+        ]
+
+
+def test_article_filter_lists_the_newest_articles(server: Server, archive_server: Server) -> None:
+    # A small index is listed whole, by title.
+    small = _Handlers(server.assistant).choices()
+    assert small == [(f"{r.title} ({r.doc_id})", r.doc_id) for r in server.assistant.articles()]
+
+    handlers = _Handlers(archive_server.assistant)
+    newest = _archive_ids(range(ARCHIVE_SIZE - FILTER_CHOICES, ARCHIVE_SIZE))  # one story a day
+    choices = handlers.choices()
+    assert _ids(choices) == newest  # still by title
+    assert choices[0] == (f"{archive_title(20)} (archive-020.txt)", "archive-020.txt")
+    *_, only = handlers.refresh("", "newest", 1, False, [])
+    assert only["choices"] == choices and only["value"] == []
+
+    # Undated articles come after every dated one, however new they may be.
+    assistant = archive_server.assistant
+    undated = _Undated(
+        assistant.settings,
+        set(_archive_ids(range(110, 120))),
+        embedder=assistant.embedder,
+        index=assistant.index,
+    )
+    assert _ids(_Handlers(undated).choices()) == _archive_ids(range(10, 110))
+
+
+def test_articles_picked_in_the_filter_stay_listed(archive_server: Server) -> None:
+    handlers = _Handlers(archive_server.assistant)
+    picked = ["archive-005.txt", "harbour"]  # an article older than those listed, and typed text
+    *_, only = handlers.refresh("", "newest", 1, False, picked)
+    assert only["value"] == picked
+    assert _ids(only["choices"]) == _archive_ids(range(5, 6)) + _archive_ids(range(20, ARCHIVE_SIZE))
+    assert only["choices"][0] == (f"{archive_title(5)} (archive-005.txt)", "archive-005.txt")
+
+
+def test_typed_text_filters_to_an_article_not_listed(archive_server: Server) -> None:
+    handlers = _Handlers(archive_server.assistant)
+    assert "archive-005.txt" not in _ids(handlers.choices())
+    # Stories 5, 35, 65 and 95 are all on bridge repairs in this town.
+    question = f"How much will {FACTS[5].town} spend on bridge repairs?"
+
+    def answer(articles: list[str]) -> Answer:
+        *_, (_, _, turns, _) = handlers.ask(question, [], 5, None, articles, "", "", "")
+        assert turns[-1].answer is not None, turns[-1]
+        return turns[-1].answer
+
+    unfiltered = answer([])
+    assert {c.doc_id for c in unfiltered.citations} - {"archive-005.txt"}
+    filtered = answer(["ARCHIVE 005"])
+    assert {c.doc_id for c in filtered.citations} == {"archive-005.txt"}
+    assert "agreed to spend 72 thousand" in filtered.text
 
 
 def _files(buttons: tuple[dict[str, Any], ...]) -> list[str | None]:

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 from ui_support import (
     ARCHIVE_SIZE,
     ARCHIVE_TOPICS,
+    FACTS,
     XSS_FILE,
     XSS_IMG,
     XSS_LINK,
@@ -33,6 +34,7 @@ from rag.answering import ABSTENTION
 from rag.assistant import Assistant
 from rag.settings import Settings
 from tests.support import SEED_ARTICLE
+from ui.app import FILTER_CHOICES
 from ui.uploads import upload_dir
 
 if TYPE_CHECKING:
@@ -488,6 +490,36 @@ def test_articles_tab_searches_sorts_and_pages_an_archive(browser: Browser, arch
         screenshot(page, "16-archive-groups-of-copies")
         assert page.locator("#rag-articles img").count() == 0
         assert page.evaluate("window.__pwned") is None
+        assert page.errors == []  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+
+
+def test_article_filter_of_an_archive(browser: Browser, archive_server: Server) -> None:
+    page = open_page(browser, archive_server.url)
+    only = page.locator("#rag-only")
+    try:
+        _tab(page, "Settings")
+        expect(only).to_contain_text(f"The newest {FILTER_CHOICES} are listed")
+        only.locator("input").click()
+        # The list renders a window of its options; each says how many there are.
+        expect(page.get_by_role("option").first).to_have_attribute("aria-setsize", str(FILTER_CHOICES))
+        expect(page.get_by_role("option").first).to_contain_text(f"{archive_title(20)} (archive-020.txt)")
+        # Story 5 is not listed, and typing part of its title picks it all the same.
+        only.locator("input").fill("ARCHIVE 005")
+        expect(page.get_by_role("option")).to_have_count(0)
+        only.locator("input").press("Enter")
+        page.keyboard.press("Escape")
+        expect(page.get_by_role("option")).to_have_count(0)
+        expect(only.locator(".token")).to_have_text(["ARCHIVE 005"])
+        screenshot(page, "17-archive-article-filter")
+
+        _tab(page, "Chat")
+        reply = ask(page, f"How much will {FACTS[5].town} spend on bridge repairs?")
+        expect(reply.locator(".rag-answer")).to_contain_text("agreed to spend 72 thousand")
+        expect(page.locator("#rag-src-0-1")).to_contain_text(archive_title(5))
+        _tab(page, "Settings")  # which refreshes the choices, keeping what was typed
+        expect(only.locator(".token")).to_have_text(["ARCHIVE 005"])
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
         page.context.close()
