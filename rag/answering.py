@@ -20,6 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from rag.asof import spoken_day
 from rag.errors import ConfigError
 from rag.spans import answer_kind, answer_noun, is_list_question, span_candidates
 from rag.text import WORD, lexical_terms, sentence_spans, words
@@ -703,6 +704,12 @@ class ExtractiveAnswerer(Answerer):
                 chosen[0],
                 *sorted(chosen[1:], key=lambda i: (sentences[i].passage.doc_id, sentences[i].start)),
             ]
+            if span is not None and kind is not None:
+                chosen, span = self._newest_first(request, kind, chosen, span, sentences, scores)
+        dated = {i: sentences[i].passage.date[:10] for i in chosen}
+        lead = dated[chosen[0]]
+        # Quotes from articles older than the first one's are named with their dates.
+        older = {i: day for i, day in dated.items() if lead and day and day < lead}
         citations, pieces = [], []
         if model is not None and confidence is not None and confidence < model.caveat_below:
             pieces.append(CAVEAT)
@@ -724,6 +731,8 @@ class ExtractiveAnswerer(Answerer):
                 )
             )
             label = f"{labels[i]} — " if i in labels else ""
+            if i in older:
+                label += f"Earlier ({spoken_day(older[i])}): "
             pieces.append(f"{label}{sentence.text} [{n}]")
         for n, piece in enumerate(pieces):
             yield piece if n == 0 else " " + piece
@@ -740,6 +749,26 @@ class ExtractiveAnswerer(Answerer):
             short_answer=short,
             confidence=confidence,
         )
+
+    def _newest_first(
+        self,
+        request: AnswerRequest,
+        kind: str,
+        chosen: list[int],
+        span: _Span,
+        sentences: Sequence[_Sentence],
+        scores: Sequence[float],
+    ) -> tuple[list[int], _Span]:
+        """When a quote from a newer article than the first one's gives another answer (a figure
+        that changed), it goes first and its answer becomes the short answer."""
+        first = sentences[chosen[0]].passage.date[:10]
+        newest = max(chosen, key=lambda i: sentences[i].passage.date[:10])
+        if not first or sentences[newest].passage.date[:10] <= first:
+            return chosen, span
+        found = self.short_answer(request, kind, [sentences[newest]], [scores[newest]])
+        if found is None or lexical_terms(found.text) == lexical_terms(span.text):
+            return chosen, span
+        return [newest, *(i for i in chosen if i != newest)], dataclasses.replace(found, sentence=newest)
 
     def _more(
         self,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rag.errors import RagError
 
-__all__ = ["AsOfError", "TimeScope", "is_day", "parse_day", "resolve"]
+__all__ = ["AsOfError", "TimeScope", "is_day", "parse_day", "resolve", "spoken_day"]
 
 
 class AsOfError(RagError, ValueError):
@@ -81,6 +81,12 @@ class TimeScope:
         if self.since is None:
             return f"published by {self.as_of.isoformat()}"
         return f"published {self.since.isoformat()} to {self.as_of.isoformat()} ({self.phrase})"
+
+
+def spoken_day(value: dt.date | str) -> str:
+    """A day as people write it: 14 Oct 2022 (from a date or an ISO date or timestamp)."""
+    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(value[:10])
+    return f"{day.day} {day:%b %Y}"
 
 
 def is_day(value: object) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -12,13 +11,14 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from rag.answering import ABSTENTION, AnswerRequest, Draft, make_answerer
-from rag.asof import TimeScope, parse_day, resolve
+from rag.asof import TimeScope, parse_day, resolve, spoken_day
 from rag.citations import renumber, strip_markers, verify
 from rag.errors import BackendUnavailableError, RagError
 from rag.followup import condense, normalise_history
 from rag.types import Answer
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
     from rag.answering import Answerer
@@ -39,12 +39,6 @@ def _scoped(article_filter: ArticleFilter | None, scope: TimeScope) -> ArticleFi
         published_since=scope.since.isoformat() if scope.since else None,
         published_by=scope.as_of.isoformat(),
     )
-
-
-def _day(value: dt.date | str) -> str:
-    """A day as people write it: 14 Oct 2022."""
-    day = value if isinstance(value, dt.date) else dt.date.fromisoformat(value[:10])
-    return f"{day.day} {day:%b %Y}"
 
 
 class QuestionError(RagError, ValueError):
@@ -252,8 +246,8 @@ class Assistant:
         answer = self._finish(question, shown, passages, draft, chosen.name, notes, started, retrieved)
         if ended:
             said = (
-                f" No article is from {_day(window.since or day)} to {_day(day)} ({window.phrase});"
-                f" the newest is from {_day(ended)}, so older articles were searched."
+                f" No article is from {spoken_day(window.since or day)} to {spoken_day(day)} ({window.phrase});"
+                f" the newest is from {spoken_day(ended)}, so older articles were searched."
             )
             yield said
             answer = dataclasses.replace(
@@ -290,7 +284,7 @@ class Assistant:
         is; or, when they do not answer either, the refusal naming the window and the closest
         earlier match with its date."""
         assert scope.since is not None
-        span = f"{_day(scope.since)} to {_day(scope.as_of)}"
+        span = f"{spoken_day(scope.since)} to {spoken_day(scope.as_of)}"
         earlier = _scoped(article_filter, TimeScope(scope.as_of, query=scope.query))
         passages = self.retriever.search(
             scope.query, k=k, article_filter=earlier, query_vector=request.query_vector
@@ -316,7 +310,7 @@ class Assistant:
         if not answer.abstained:
             cited = {c.chunk_id for c in answer.citations}
             days = sorted(p.date[:10] for p in passages if p.chunk_id in cited and p.date)
-            when = f"from {_day(days[-1])}" if days else "undated"
+            when = f"from {spoken_day(days[-1])}" if days else "undated"
             return dataclasses.replace(
                 answer,
                 text=f"{answer.text} (Nothing published {span} ({scope.phrase}) answers it; this is {when}.)",
@@ -327,7 +321,7 @@ class Assistant:
             )
         said = f" No article published from {span} answers it"
         if passages and passages[0].date:
-            said += f"; the closest match, “{passages[0].title}”, is from {_day(passages[0].date)}"
+            said += f"; the closest match, “{passages[0].title}”, is from {spoken_day(passages[0].date)}"
         return dataclasses.replace(
             refusal,
             text=refusal.text + said + ".",
