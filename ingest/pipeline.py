@@ -66,6 +66,8 @@ class IngestReport:
     documents: int = 0
     chunks: int = 0
     recovered: int = 0
+    repeated: int = 0
+    """Chunks whose text this run had embedded already: their vectors were copied, not computed."""
 
     @property
     def failed(self) -> list[FileResult]:
@@ -89,8 +91,9 @@ class IngestReport:
             for s in ("added", "updated", "unchanged", "removed", "skipped", "failed")
             if counts.get(s)
         ]
+        repeated = f" ({self.repeated} repeated chunks not embedded again)" if self.repeated else ""
         return (
-            f"{', '.join(parts) or 'nothing to do'} in {self.seconds:.1f}s; "
+            f"{', '.join(parts) or 'nothing to do'} in {self.seconds:.1f}s{repeated}; "
             f"index: {self.documents} article{'s' * (self.documents != 1)}, {self.chunks} chunk{'s' * (self.chunks != 1)}"
         )
 
@@ -103,6 +106,7 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 3),
             "recovered_stale_chunks": self.recovered,
+            "repeated_chunks": self.repeated,
             "files": [asdict(f) for f in self.files],
         }
 
@@ -340,6 +344,22 @@ class _Batch:
     embedding: Future[tuple[list[list[float]], list[SentenceVectors | None] | None]]
     refreshes: int
     """`_Sync.refreshes` when the batch was prepared: a later refresh means its ids are stale."""
+    plan: _Plan
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Where the vectors of a batch's chunks (in batch order) come from. A text is embedded once
+    per run: a chunk whose text an earlier chunk of the batch has takes that one's vectors, and one
+    whose text this run committed, or is about to in the batch written before this one, reads them
+    from the store (a copy of a story)."""
+
+    embedded: list[int]
+    """Chunks the batch's embedding call encodes, in its order."""
+    same: dict[int, int]
+    """Chunk -> the earlier chunk of the batch with its text."""
+    stored: dict[int, bytes]
+    """Chunk -> the digest of its text, which a chunk committed before this batch has."""
 
 
 @dataclass(slots=True)
@@ -365,6 +385,10 @@ class _Prepared:
             file_hash=self.file_hash,
             sentence_vectors=self.sentences,
         )
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode(), digest_size=16).digest()
 
 
 def content_hash(article: Article) -> str:
@@ -445,6 +469,8 @@ class _Sync:
         self.refreshes = 0
         """How often the ids were decided again because another writer changed the index."""
         self.ids = _Ids({})
+        self.texts: dict[bytes, str] = {}
+        """Digest of a chunk text this run committed -> that chunk's id (its vectors are stored)."""
 
     def record(self, result: FileResult, *, counted: bool = True) -> None:
         self.report.files.append(result)
@@ -540,8 +566,9 @@ class _Sync:
     ) -> _Batch:
         """Starts embedding `pending` in the background, then writes the batch embedded before it."""
         chunks = [c for p in pending for c in p.chunks]
-        future = embedding.submit(embed_chunks, self.index.embedder, chunks)
-        batch = _Batch(pending, future, self.refreshes)
+        plan = self._plan(chunks, [] if embedded is None else [c for p in embedded.files for c in p.chunks])
+        future = embedding.submit(embed_chunks, self.index.embedder, [chunks[i] for i in plan.embedded])
+        batch = _Batch(pending, future, self.refreshes, plan)
         if embedded is not None:
             self._write(embedded)
         return batch
@@ -549,7 +576,7 @@ class _Sync:
     def _write(self, batch: _Batch) -> None:
         """Waits for a batch's vectors, then writes it under the lock, then reports its files."""
         pending = batch.files
-        vectors, sentences = batch.embedding.result()
+        vectors, sentences = self._vectors(batch)
         offset = 0
         for prepared in pending:
             stop = offset + len(prepared.chunks)
@@ -571,8 +598,58 @@ class _Sync:
         self.generation = index.generation()
         for p in written:
             self.ids.committed(p.article.doc_id, p.source.real)
+            for chunk in p.chunks:
+                self.texts.setdefault(_digest(chunk.text), chunk.chunk_id)
         for p in pending:
             self.record(FileResult(shown_path(p.source.path), p.article.doc_id, p.status, len(p.chunks)))
+
+    def _plan(self, chunks: Sequence[Chunk], written_first: Sequence[Chunk]) -> _Plan:
+        """Where the vectors of `chunks` come from, when `written_first` are committed before them."""
+        first: dict[bytes, int] = {}
+        earlier = {_digest(c.text) for c in written_first}
+        plan = _Plan([], {}, {})
+        for i, chunk in enumerate(chunks):
+            digest = _digest(chunk.text)
+            if digest in self.texts or digest in earlier:
+                plan.stored[i] = digest
+            elif digest in first:
+                plan.same[i] = first[digest]
+            else:
+                first[digest] = i
+                plan.embedded.append(i)
+        return plan
+
+    def _vectors(self, batch: _Batch) -> tuple[list[list[float]], list[SentenceVectors | None] | None]:
+        """The batch's vectors in chunk order: its embedding's, and the stored ones its plan reads
+        (embedded now when they are not there: the batch before was not written after all, or
+        another writer removed them)."""
+        from rag.types import SentenceEmbedder
+        from rag.vectors import SentenceVectors
+
+        chunks = [c for p in batch.files for c in p.chunks]
+        plan = batch.plan
+        fresh, fresh_sentences = batch.embedding.result()
+        vectors: list[list[float]] = [[] for _ in chunks]
+        sentences: list[SentenceVectors | None] = [None] * len(chunks)
+        for n, i in enumerate(plan.embedded):
+            vectors[i] = fresh[n]
+            sentences[i] = fresh_sentences[n] if fresh_sentences else None
+        sources = {i: self.texts.get(digest, "") for i, digest in plan.stored.items()}
+        stored = self.index.chunk_vectors(sorted({chunk_id for chunk_id in sources.values() if chunk_id}))
+        lost = [i for i, chunk_id in sources.items() if chunk_id not in stored]
+        if lost:
+            again, again_sentences = embed_chunks(self.index.embedder, [chunks[i] for i in lost])
+            for n, i in enumerate(lost):
+                vectors[i] = again[n]
+                sentences[i] = again_sentences[n] if again_sentences else None
+        for i, chunk_id in sources.items():
+            if chunk_id in stored:
+                vectors[i] = stored[chunk_id][0]
+                sentences[i] = SentenceVectors.decode(stored[chunk_id][1])
+        for i, j in plan.same.items():
+            vectors[i], sentences[i] = vectors[j], sentences[j]
+        self.report.repeated += len(plan.same) + len(plan.stored) - len(lost)
+        return vectors, sentences if isinstance(self.index.embedder, SentenceEmbedder) else None
 
     def _recheck(self, pending: list[_Prepared], records: dict[str, DocRecord], *, refresh: bool) -> None:
         """Another writer changed the index since this batch was prepared: its ids and statuses

@@ -36,6 +36,8 @@ class SentenceVectors:
     matrix: np.ndarray
     """float32, one unit row per span."""
     _rows: dict[tuple[int, int], int] = field(init=False, repr=False)
+    _encoded: str = field(default="", init=False, repr=False)
+    """What `decode` read, so that encoding again gives the same text."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_rows", {span: row for row, span in enumerate(self.spans)})
@@ -69,6 +71,9 @@ class SentenceVectors:
     def encode(self) -> str:
         """int8 with a float32 scale per vector, and uint32 spans, as base64 text."""
         import numpy as np
+
+        if self._encoded:
+            return self._encoded
 
         matrix = self.matrix.astype(np.float32)
         scales = np.abs(matrix).max(axis=1) / 127.0
@@ -108,7 +113,9 @@ class SentenceVectors:
         if count == 0 or offset + quantised.nbytes != len(payload):
             return None
         matrix = quantised.reshape(count, dims).astype(np.float32) * scales[:, None]
-        return cls.from_matrix([(a, b) for a, b in spans.tolist()], matrix)
+        decoded = cls.from_matrix([(a, b) for a, b in spans.tolist()], matrix)
+        object.__setattr__(decoded, "_encoded", text)
+        return decoded
 
 
 def best_similarity(text: str, unit: np.ndarray) -> float | None:

@@ -117,6 +117,10 @@ class Index:
         self.sync_lexical()
         return self._lexical.search(query, k, allowed)
 
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, tuple[list[float], str]]:
+        """The vector and encoded sentence vectors ("" when none) of some committed chunks, by id."""
+        return self._store.chunk_vectors(chunk_ids)
+
     def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """Encoded sentence vectors of some chunks, by chunk id (chunks without any are left out)."""
         return self._store.sentence_vectors(chunk_ids)

@@ -621,6 +621,22 @@ class Store:
             if chunk is not None
         ]
 
+    def chunk_vectors(self, chunk_ids: Sequence[str]) -> dict[str, tuple[list[float], str]]:
+        """The vector and the encoded sentence vectors ("" when none) of some committed chunks, by
+        chunk id; a chunk that is missing or not of a committed article is left out."""
+        if not chunk_ids:
+            return {}
+        records = self.records()
+        got = self._db.call(
+            "read", self.chunks().get, ids=list(chunk_ids), include=["embeddings", "metadatas"]
+        )
+        found = {}
+        for item_id, vector, metadata in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True):
+            record = records.get(str((metadata or {}).get("doc_id")))
+            if record is not None and record.content_hash == metadata.get("content_hash"):
+                found[str(item_id)] = ([float(x) for x in vector], str(metadata.get(_META_SENTENCES, "")))
+        return found
+
     def sentence_vectors(self, chunk_ids: Sequence[str]) -> dict[str, str]:
         """Encoded sentence vectors of some chunks, by chunk id (chunks without any are left out)."""
         if not chunk_ids:

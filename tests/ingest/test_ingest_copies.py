@@ -23,7 +23,15 @@ from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
 from rag.index import Index
 from tests.rag.rag_support import HARBOUR, WILDFIRE, WILDFIRE_REPUBLISHED
-from tests.support import REPO, HashingEmbedder, chunk_rows, forget_open_stores, make_settings, raw_store
+from tests.support import (
+    REPO,
+    HashingEmbedder,
+    chunk_rows,
+    forget_open_stores,
+    make_settings,
+    raw_store,
+    vector_rows,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -173,6 +181,55 @@ def test_the_same_text_under_another_name_gives_one_result_and_an_also_published
     assert _story_passages(answer) == {PAPER.doc_id}
     assert answer.passages[0].also_published_by == (WIRE.also,)
     assert answer.to_json()["passages"][0]["also_published_by"] == [WIRE.also]
+
+
+def _by_text(index: Index, doc_id: str) -> dict[str, str]:
+    """A committed article's chunk ids by their text."""
+    return {c.text: c.chunk_id for c in index.article_chunks([doc_id])}
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("batch", ["one-batch", "batch-per-file"])
+def test_a_text_is_embedded_once_a_run_and_its_copies_take_its_vectors(
+    tmp_path: Path, index: Index, embedder: CountingEmbedder, monkeypatch: pytest.MonkeyPatch, batch: str
+) -> None:
+    # In one batch the copy takes the first chunk's vectors; a batch later, the stored ones.
+    if batch == "batch-per-file":
+        monkeypatch.setattr(ingest.pipeline, "_FLUSH_CHUNKS", 1)
+    _write(tmp_path / "articles", DREDGING, PAPER, WIRE)
+
+    report = _ingest(index, tmp_path / "articles")
+
+    paper, wire = _by_text(index, PAPER.doc_id), _by_text(index, WIRE.doc_id)
+    assert set(paper) == set(wire) and len(paper) > 1
+    assert all(embedder.embedded.count(text) == 1 for text in paper)  # not once per copy
+    assert report.repeated == len(wire) and report.to_json()["repeated_chunks"] == len(wire)
+    assert f"({len(wire)} repeated chunks not embedded again)" in report.summary()
+    vectors = vector_rows(index)
+    for text, chunk_id in paper.items():
+        assert abs(vectors[chunk_id] - vectors[wire[text]]).max() <= 1e-7
+    packed = index.sentence_vectors([*paper.values(), *wire.values()])
+    assert {text: packed[paper[text]] for text in paper} == {text: packed[wire[text]] for text in wire}
+    assert _groups(index) == {"harbour.txt": "", "paper.txt": "", "wire.txt": "paper.txt"}
+
+
+@pytest.mark.fast
+def test_a_copy_whose_stored_vectors_went_is_embedded_after_all(
+    tmp_path: Path, index: Index, embedder: CountingEmbedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another writer may delete the earlier article between a batch's plan and its write.
+    monkeypatch.setattr(ingest.pipeline, "_FLUSH_CHUNKS", 1)
+    monkeypatch.setattr(Index, "chunk_vectors", lambda self, ids: {})
+    _write(tmp_path / "articles", PAPER, WIRE)
+
+    report = _ingest(index, tmp_path / "articles")
+
+    paper, wire = _by_text(index, PAPER.doc_id), _by_text(index, WIRE.doc_id)
+    assert all(embedder.embedded.count(text) == 2 for text in paper)
+    assert report.repeated == 0 and "repeated" not in report.summary()
+    vectors = vector_rows(index)
+    assert all(abs(vectors[paper[text]] - vectors[wire[text]]).max() <= 1e-7 for text in paper)
+    assert all(index.sentence_vectors([wire[text]]) for text in wire)
 
 
 @pytest.mark.fast

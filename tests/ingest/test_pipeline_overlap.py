@@ -341,4 +341,6 @@ def _assert_same_index_but_paths(index: Index, reference: Index) -> None:
 
     assert rows(index) == rows(reference)
     assert chunk_rows(index) == chunk_rows(reference)
-    assert_same_vectors(index, reference, tolerance=0.0)
+    # A chunk whose text an earlier batch committed takes its vector from the store, where Chroma
+    # normalised it in float32: one rounding apart from embedding it again in the same batch.
+    assert_same_vectors(index, reference, tolerance=1e-7)

@@ -73,6 +73,19 @@ def test_encoding_round_trips_within_quantisation_error() -> None:
     assert SentenceVectors.decode(original.encode()[:-8]) is None
 
 
+def test_decoded_vectors_encode_to_the_text_they_came_from() -> None:
+    # A copy's chunk takes its original's stored sentence vectors: storing them again must not
+    # quantise them a second time.
+    rng = np.random.default_rng(1)
+    spans = [(0, 10), (11, 40), (42, 90)]
+    for _ in range(20):
+        original = SentenceVectors.from_matrix(spans, rng.normal(size=(3, 384)).astype(np.float32))
+        stored = original.encode()
+        decoded = SentenceVectors.decode(stored)
+        assert decoded is not None
+        assert decoded.encode() == stored
+
+
 def test_pooling_is_the_mean_of_the_word_pieces_starting_in_each_span() -> None:
     rng = np.random.default_rng(1)
     offsets = [(0, 0), (0, 3), (4, 9), (9, 12), (13, 20), (21, 25), (0, 0)]
