@@ -402,14 +402,29 @@ def test_as_of_setting_answers_from_that_week(browser: Browser, dated_server: Se
         _tab(page, "Chat")
         page.locator("#rag-clear").click()
         expect(bot_messages(page)).to_have_count(0)
-        refused = ask(page, "How many homes did the Glenhaven wildfires burn yesterday?")
-        expect(refused.locator(".rag-rewritten")).to_contain_text(
+        # Nothing from "yesterday" answers: the stories before it do, and the answer says so.
+        earlier = ask(page, "How many homes did the Glenhaven wildfires burn yesterday?")
+        expect(earlier.locator(".rag-rewritten")).to_contain_text(
             "[published 2025-01-18 to 2025-01-20 (yesterday)]"
         )
+        expect(earlier.locator(".rag-answer strong.rag-short")).to_have_text("310")
+        expect(earlier.locator(".rag-answer")).to_contain_text(
+            "(Nothing published 18 Jan 2025 to 20 Jan 2025 (yesterday) answers it; this is from 13 Jan 2025.)"
+        )
+        expect(earlier.locator(".rag-answer")).not_to_contain_text("920")
+        screenshot(page, "13-as-of-earlier-answer")
+
+        _tab(page, "Settings")
+        as_of.fill("2020-01-15")
+        _tab(page, "Chat")
+        page.locator("#rag-clear").click()
+        expect(bot_messages(page)).to_have_count(0)
+        refused = ask(page, "How many homes did the Glenhaven wildfires burn this week?")
         refusal = refused.locator(".rag-answer.rag-abstained")
-        expect(refusal).to_contain_text(f"{ABSTENTION} No article published from 18 Jan 2025 to 20 Jan 2025")
-        expect(refusal).to_contain_text("“Glenhaven wildfires force evacuations”, is from 13 Jan 2025.")
-        screenshot(page, "13-as-of-empty-window")
+        expect(refusal).to_have_text(
+            f"{ABSTENTION} No article published from 7 Jan 2020 to 15 Jan 2020 answers it."
+        )
+        screenshot(page, "13b-as-of-nothing-before")
         assert "Traceback" not in page.content()
         assert page.errors == []  # type: ignore[attr-defined]
     finally:
