@@ -259,7 +259,7 @@ class Assistant:
             if answer.abstained:
                 answer = self._before_window(answer, scope, request, article_filter, k, chosen, started)
             yield answer.text
-        yield answer
+        yield dataclasses.replace(answer, as_of=day.isoformat())
 
     def _ended_before(self, scope: TimeScope) -> str:
         """The index's newest publication day when its dated articles all precede the scope's

@@ -151,6 +151,8 @@ class Answer:
     """The shortest span that answers a name/date/number/place question; None for why/how."""
     confidence: float | None = None
     """Probability (0–1) that the answer is right, from the evidence model; None if not estimated."""
+    as_of: str = ""
+    """The day (YYYY-MM-DD) the question was answered as of: no later article was used."""
 
     @property
     def related(self) -> tuple[Passage, ...]:
@@ -168,6 +170,7 @@ class Answer:
             "short_answer": None if self.short_answer is None else self.short_answer.to_json(),
             "confidence": self.confidence,
             "abstained": self.abstained,
+            "as_of": self.as_of,
             "citations": [
                 {k: v for k, v in asdict(c).items() if k != "supported"}
                 | {

@@ -82,6 +82,8 @@ def _answer_markdown(answer: Answer) -> list[str]:
     blocks += _answer_text(answer)
     if answer.confidence is not None and not answer.abstained:
         blocks.append(f"Confidence {answer.confidence:.2f}")
+    if answer.as_of:
+        blocks.append(f"As of {answer.as_of}")
     blocks += [f"Note: {_md(note)}" for note in answer.notes]
     dates = {p.chunk_id: p.date for p in answer.passages}
     if answer.citations:

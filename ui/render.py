@@ -7,6 +7,7 @@ functions (its markdown rendering is off), so escaping once here is the whole de
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import json
 import re
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from rag.answering import CAVEAT
+from rag.asof import spoken_day
 from rag.citations import MARKER
 
 if TYPE_CHECKING:
@@ -143,6 +145,10 @@ def answer_message(answer: Answer, turn: int) -> str:
         parts.append(
             '<div class="rag-answer-meta" title="Estimated probability that this answer is right">'
             f"confidence {answer.confidence:.2f}</div>"
+        )
+    if answer.as_of and answer.as_of != dt.date.today().isoformat():
+        parts.append(
+            f'<div class="rag-as-of">As of {spoken_day(answer.as_of)}: later articles were not used.</div>'
         )
     parts.extend(f'<div class="rag-note">Note: {_text(note)}</div>' for note in answer.notes)
     return "".join(parts)

@@ -310,6 +310,15 @@ def test_time_words_can_be_turned_off(assistant: Assistant) -> None:
     assert LATER.doc_id not in _retrieved(answer)  # the as-of day still caps
 
 
+def test_the_answer_says_which_day_it_is_as_of(assistant: Assistant) -> None:
+    assert assistant.ask(HOMES, as_of=AS_OF).as_of == "2025-01-15"
+    answer = assistant.ask(HOMES)
+    assert answer.as_of == dt.date.today().isoformat() == answer.to_json()["as_of"]
+    # Also when the window's refusal became an earlier story's answer.
+    earlier = assistant.ask("How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20")
+    assert not earlier.abstained and earlier.as_of == "2025-01-20"
+
+
 def test_the_chain_takes_an_as_of_day(assistant: Assistant) -> None:
     answer = assistant.chain.invoke({"question": HOMES_THIS_WEEK, "as_of": "2025-01-15"})
 

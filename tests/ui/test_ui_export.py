@@ -55,6 +55,7 @@ def _conversation() -> list[Turn]:
         passages=(beijing,),
         short_answer=ShortAnswer("Howard Lutnick", "c1.txt", 122, 136),
         confidence=0.82,
+        as_of="2025-03-12",
     )
     follow_up = Answer(
         question="What did he say about tariffs?",
@@ -84,6 +85,7 @@ def test_markdown_keeps_questions_answers_citations_and_the_search() -> None:
         "## 1. Who is the US Commerce Secretary?\n\n"
         "**Howard Lutnick** — US Commerce Secretary Howard Lutnick said the tariffs would stay. [1]\n\n"
         "Confidence 0.82\n\n"
+        "As of 2025-03-12\n\n"
         "Sources:\n\n"
         "- [1] **What’s in it for Beijing** — [straitstimes.com](https://straitstimes.com) · 2025-03-10\n"
         "  > US Commerce Secretary Howard Lutnick said the tariffs would stay.\n\n"

@@ -153,6 +153,18 @@ def test_confidence_is_shown_only_when_the_answer_has_one() -> None:
     assert "confidence" not in render.answer_message(refused, 0)
 
 
+def test_the_as_of_day_is_shown_when_it_is_not_today() -> None:
+    answer = _short_answer("Mao Ning", "Mao Ning said so.")
+    today = _answer(answer.text, answer.citations, answer.passages, as_of=datetime.date.today().isoformat())
+    assert "As of" not in render.answer_message(today, 0)
+    for abstained in (False, True):
+        earlier = _answer(
+            answer.text, answer.citations, answer.passages, as_of="2022-09-08", abstained=abstained
+        )
+        shown = render.answer_message(earlier, 0)
+        assert '<div class="rag-as-of">As of 8 Sep 2022: later articles were not used.</div>' in shown
+
+
 def test_abstention_shows_related_passages_apart_from_citations() -> None:
     passages = (_passage("Close but not it."), _passage("Also near."))
     answer = _answer(ABSTENTION, (), passages, abstained=True)
