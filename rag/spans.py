@@ -9,6 +9,7 @@ sentence-relative offsets, so the caller can verify them against the article lik
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -98,6 +99,14 @@ _ASKS_THING = re.compile(
     rf"\bwhat\s+(?:new\s+|other\s+)?(?:{_THING_NOUNS})s?\b",
     re.IGNORECASE,
 )
+_ASKS_NAME = re.compile(
+    r"\bwhat\b[^?]*?\b(?:called|named|renamed|titled|dubbed|known\s+as)\s*\??\s*$|"
+    r"\b(?:called|named|renamed(?:\s+to)?|titled|dubbed|known\s+as)\s*[:?]\s*$|"
+    r"\bwhat\s+(?:is|was|are|were)\s+(?:its|his|her|their)\s+(?:new\s+|full\s+|real\s+)?names?\b",
+    re.IGNORECASE,
+)
+"""A question that asks what something is called: "What is the policy called?", "…renamed to?",
+"…relaunched as a service called:", "What was its name?"."""
 _WH = re.compile(r"\b(?:what|which|who|whom|whose|where|when|how|name)\b", re.IGNORECASE)
 
 
@@ -143,7 +152,7 @@ def answer_kind(question: str) -> str | None:
     for kind in ("date", "number", "person", "place", "organisation"):
         if _ASKS[kind].search(question):
             return kind
-    return "entity" if _ASKS_THING.search(question) else None
+    return "entity" if _ASKS_THING.search(question) or _ASKS_NAME.search(question) else None
 
 
 _LIST = re.compile(
@@ -228,7 +237,7 @@ _ORG_WORDS = re.compile(
     r"\b(?:Ministry|Department|University|College|Institute|Inc|Corp|Company|Co|Ltd|Group|Committee|Council|"
     r"Commission|Agency|Association|Party|Bank|Court|Office|House|Senate|Congress|Times|Post|News|Foundation|"
     r"Center|Centre|Club|League|Union|Federation|Organization|Organisation|Airlines|Airport|Network|Service|"
-    r"Cabinet|Government|Administration|Parliament|Army|Navy|Police|Council|Board|Authority|Fund|Trust)\b"
+    r"Cabinet|Government|Administration|Parliament|Army|Navy|Police|Council|Board|Authority|Fund|Trust)s?\b"
 )
 _PLACE_WORDS = re.compile(r"\b(?:City|County|State|Province|Island|Islands|Republic|Kingdom|Bay|River|Sea)\b")
 
@@ -342,21 +351,25 @@ def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandida
             add(start, end, fit)
         if kind == "date":
             return _ranked(found, introduced, sentence)
+    # News style quotes a work's title: for "Which show won…" a quoted title is the better span.
+    noun = answer_noun(question, kind) if kind == "entity" else None
+    work = noun is not None and bool(_WORK.search(" ".join(noun.split()[:2])))
     if kind in {"person", "place", "organisation", "entity"}:
         dates = [m.span() for m in _PATTERNS["date"].finditer(sentence)]
-        for start, end in _entities(sentence):
-            if any(a <= start and end <= b for a, b in dates):
-                continue
+        names = [(a, b) for a, b in _entities(sentence) if not any(c <= a and b <= d for c, d in dates)]
+        if kind in {"organisation", "entity"}:
+            names += _joined_names(sentence, names)
+        for start, end in names:
             titled = kind == "person" and bool(_TITLE_WORD.search(sentence, start, end))
             start, end = _around_title(sentence, start, end, before=kind != "person")
             start, end = _trim(sentence, start, end, question_words)
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)
-            add(start, end, _entity_fit(kind, sentence[start:end]), cued)
+            add(start, end, _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0), cued)
     if kind == "entity":
         for match in _PATTERNS["quote"].finditer(sentence):
             group = 1 if match.group(1) is not None else 2
             if len(match.group(group).split()) <= 8:
-                add(*_strip(sentence, match.start(group), match.end(group)), 0.8)
+                add(*_strip(sentence, match.start(group), match.end(group)), 1.0 if work else 0.8)
     return _ranked(found, introduced, sentence)
 
 
@@ -378,6 +391,26 @@ _ROLE_CUE = re.compile(
     rf"head|mr|mrs|ms|dr)s?",
     re.IGNORECASE,
 )
+
+
+_WORK = re.compile(
+    r"\b(?:show|series|sitcom|drama|film|movie|documentary|book|novel|memoir|poem|song|single|album|"
+    r"podcast|play|musical|episode|opera|painting)\b",
+    re.IGNORECASE,
+)
+"""The noun a question asks with ("Which *show* won…", "What *TV series*…") for a creative work,
+whose title news style quotes; not a verb ("…shows which planet")."""
+_AND = re.compile(r"\s+(?:and|&)\s+")
+
+
+def _joined_names(sentence: str, names: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Two names joined by "and" whose second ends an organisation's name: "National Archives and
+    Records Administration", "Department of Health and Human Services"."""
+    return [
+        (a, d)
+        for (a, b), (c, d) in itertools.pairwise(names)
+        if _AND.fullmatch(sentence, b, c) and _ORG_WORDS.search(sentence, c, d)
+    ]
 
 
 def _introduces_person(sentence: str, start: int, end: int) -> bool:

@@ -50,6 +50,13 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("Which company makes the precursors?", "organisation"),
         ("Sue Bird played her final game. Which team did she play for?", "organisation"),
         ("What is the name of the drug?", "entity"),
+        ("A Trump-era policy expires on May 11. What is the policy called?", "entity"),
+        ("A powerful cyclone hit Myanmar. What was its name?", "entity"),
+        ("The Wienermobile has been renamed to?", "entity"),
+        ("HBO Max relaunched as a service called:", "entity"),
+        ("What is the new drug known as?", "entity"),
+        ("What was the working group called on to do?", None),
+        ("What did the officials who named the group say?", None),
         ("Why did China retaliate?", None),
         ("How does the tariff work?", None),
         ("How did the talks go?", None),
@@ -198,6 +205,36 @@ def test_span_candidates_are_verbatim_trimmed_and_not_the_question(kind: str, ca
 )
 def test_span_candidates_find_the_answer(kind: str, sentence: str, question: str, expected: set[str]) -> None:
     assert expected <= {c.text for c in span_candidates(kind, sentence, question)}
+
+
+@pytest.mark.parametrize("kind", ["organisation", "entity"])
+def test_an_organisation_named_with_and_is_one_candidate(kind: str) -> None:
+    sentence = (
+        "The Senate confirmed Colleen Shogan to head the National Archives and Records Administration, "
+        "and the Department of Health and Human Services welcomed it, as did Apple and Google."
+    )
+    texts = {c.text for c in span_candidates(kind, sentence, "Which agency will Colleen Shogan head?")}
+
+    assert {
+        "National Archives and Records Administration",
+        "Department of Health and Human Services",
+    } <= texts
+    assert "Apple and Google" not in texts  # two companies, not one name
+    people = {c.text for c in span_candidates("person", sentence, "Who was confirmed?")}
+    assert not any(" and " in text for text in people)
+
+
+def test_a_quoted_title_leads_when_a_creative_work_is_asked_for() -> None:
+    sentence = "“Succession,” the HBO drama centering on the Roy family, won the top prize."
+
+    work = {c.text: c.fit for c in span_candidates("entity", sentence, "Which show took home the award?")}
+    other = {c.text: c.fit for c in span_candidates("entity", sentence, "Which network aired the winner?")}
+
+    assert work["Succession"] > work["HBO"]
+    assert other["Succession"] == other["HBO"]
+    shows = "The image shows “the ice giant” Neptune from a new angle."
+    verb = {c.text: c.fit for c in span_candidates("entity", shows, "The photo shows which planet?")}
+    assert verb["Neptune"] >= verb["the ice giant"]  # "shows" is a verb here, not a show
 
 
 def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
