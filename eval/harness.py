@@ -35,6 +35,7 @@ from eval.metrics import (
     rouge_l,
     token_f1,
 )
+from rag.asof import without_time_notes
 from rag.citations import strip_markers
 from rag.errors import NoIndexError
 
@@ -281,7 +282,8 @@ def _check_citations(answer: Answer, article_text: Callable[[str], str] | None) 
 
 
 def _prediction(answer: Answer) -> str:
-    return "" if answer.abstained else strip_markers(answer.text).strip()
+    """The answer's text as scored: no markers, and none of the assistant's notes on dates."""
+    return "" if answer.abstained else strip_markers(without_time_notes(answer.text)).strip()
 
 
 def _short_prediction(answer: Answer) -> str:

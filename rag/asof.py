@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rag.errors import RagError
 
-__all__ = ["AsOfError", "TimeScope", "is_day", "parse_day", "resolve", "spoken_day"]
+__all__ = ["AsOfError", "TimeScope", "is_day", "parse_day", "resolve", "spoken_day", "without_time_notes"]
 
 
 class AsOfError(RagError, ValueError):
@@ -89,6 +89,22 @@ def spoken_day(value: dt.date | str) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
+_SPOKEN_DAY = r"\d{1,2} [A-Z][a-z]{2} \d{4}"
+_TIME_NOTES = re.compile(
+    rf"Earlier \({_SPOKEN_DAY}\): "
+    rf"| ?\(Nothing published {_SPOKEN_DAY} to {_SPOKEN_DAY} \([^()]*\) answers it; this is [^()]*\.\)"
+    rf"| ?No article is from {_SPOKEN_DAY} to {_SPOKEN_DAY} \([^()]*\); the newest is from {_SPOKEN_DAY}, "
+    r"so older articles were searched\."
+)
+"""What the assistant says about time around the articles' words (the answerer's "Earlier (…): "
+labels, the assistant's notes on windows); their dates are not the answer's."""
+
+
+def without_time_notes(text: str) -> str:
+    """`text` without the assistant's notes on dates and windows, for scoring what the articles say."""
+    return _TIME_NOTES.sub("", text)
+
+
 def is_day(value: object) -> bool:
     """Whether `value` is a day written exactly YYYY-MM-DD (as the CLI, the chat and gold files want)."""
     try:
@@ -111,11 +127,26 @@ def parse_day(value: str | dt.date | None, *, name: str = "as_of") -> dt.date:
         raise AsOfError(f"{name}: {value!r} is not a day; use YYYY-MM-DD, e.g. 2025-01-15") from None
 
 
+_NAMED_AFTER = re.compile(
+    r"""\s*["”’']?\s*(?:show|programme|program|host|anchor|co-host|[’']s)\b""", re.IGNORECASE
+)
+_WORDS = re.compile(r"[^\W\d_][\w’'-]*")
+
+
 def _a_name(question: str, found: re.Match[str]) -> bool:
-    """Whether the time words found are part of a name: a capitalised "Today" inside a sentence
-    (USA Today, the Today show, NBC's Today), since news questions name those often."""
-    before = question[: found.start()].rstrip()
-    return found.group(0) == "Today" and bool(before) and before[-1] not in '.!?:;,"“(['
+    """Whether "Today" (capitalised, or TODAY) names something, as news questions often do: before
+    "show", "host" or "'s" (the "Today" show), or right after a capitalised word (USA Today, NBC's
+    Today) in a question that is not written in title case."""
+    if found.group(0) not in ("Today", "TODAY"):
+        return False
+    if _NAMED_AFTER.match(question, found.end()):
+        return True
+    previous = question[: found.start()].rstrip(" \"“‘'").split()
+    words = _WORDS.findall(question)
+    title_case = sum(w[0].isupper() for w in words) > 0.75 * len(words)
+    return (
+        bool(previous) and previous[-1][0].isupper() and previous[-1][-1] not in ".!?:;," and not title_case
+    )
 
 
 def resolve(question: str, as_of: dt.date) -> TimeScope:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,6 @@ from rag.followup import condense, normalise_history
 from rag.types import Answer
 
 if TYPE_CHECKING:
-    import datetime as dt
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
     from rag.answering import Answerer
@@ -39,6 +39,16 @@ def _scoped(article_filter: ArticleFilter | None, scope: TimeScope) -> ArticleFi
         published_since=scope.since.isoformat() if scope.since else None,
         published_by=scope.as_of.isoformat(),
     )
+
+
+def _before(article_filter: ArticleFilter | None, since: dt.date) -> ArticleFilter:
+    """`article_filter` narrowed to the dated articles published before `since` (the window's
+    articles and the undated ones were searched with the window)."""
+    from rag.retriever import ArticleFilter
+
+    chosen = article_filter or ArticleFilter()
+    last = (since - dt.timedelta(days=1)).isoformat()
+    return dataclasses.replace(chosen, date_to=min(chosen.date_to or last, last))
 
 
 class QuestionError(RagError, ValueError):
@@ -257,7 +267,9 @@ class Assistant:
             )
         elif windowed:
             if answer.abstained:
-                answer = self._before_window(answer, scope, request, article_filter, k, chosen, started)
+                answer = self._before_window(
+                    answer, scope, request, article_filter, k, chosen, notes, started
+                )
             yield answer.text
         yield dataclasses.replace(answer, as_of=day.isoformat())
 
@@ -277,36 +289,44 @@ class Assistant:
         article_filter: ArticleFilter | None,
         k: int | None,
         chosen: Answerer,
+        notes: list[str],
         started: float,
     ) -> Answer:
-        """What follows a refusal within a time window: the answer of the articles published
-        before it (up to the as-of day), saying that it is not from the window and how old it
-        is; or, when they do not answer either, the refusal naming the window and the closest
-        earlier match with its date."""
+        """What follows a refusal within a time window: the answer of the dated articles published
+        before it, saying that it is not from the window and how old it is; or, when they do not
+        answer either, the refusal naming the window and the closest earlier match with its date.
+        An LLM backend that fails here falls back as in the window (`llm_fallback`)."""
         assert scope.since is not None
         span = f"{spoken_day(scope.since)} to {spoken_day(scope.as_of)}"
-        earlier = _scoped(article_filter, TimeScope(scope.as_of, query=scope.query))
         passages = self.retriever.search(
-            scope.query, k=k, article_filter=earlier, query_vector=request.query_vector
+            scope.query,
+            k=k,
+            article_filter=_before(article_filter, scope.since),
+            query_vector=request.query_vector,
         )
         retrieved = time.perf_counter()
         answer = refusal
         if passages:
+            earlier = dataclasses.replace(request, passages=passages)
+            notes = list(notes)
             try:
-                draft = chosen.answer(dataclasses.replace(request, passages=passages))
-            except BackendUnavailableError:
-                draft = None
-            if draft is not None:
-                answer = self._finish(
-                    refusal.question,
-                    refusal.rewritten_query,
-                    passages,
-                    draft,
-                    chosen.name,
-                    [],
-                    started,
-                    retrieved,
-                )
+                draft = chosen.answer(earlier)
+            except BackendUnavailableError as exc:
+                if not self.settings.llm_fallback or chosen.name == "extractive":
+                    raise
+                notes.append(f"{exc} — answered extractively instead")
+                chosen = self.answerer("extractive")
+                draft = chosen.answer(earlier)
+            answer = self._finish(
+                refusal.question,
+                refusal.rewritten_query,
+                passages,
+                draft,
+                chosen.name,
+                notes,
+                started,
+                retrieved,
+            )
         if not answer.abstained:
             cited = {c.chunk_id for c in answer.citations}
             days = sorted(p.date[:10] for p in passages if p.chunk_id in cited and p.date)

@@ -7,13 +7,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from rag.answering import ABSTENTION
-from rag.asof import AsOfError, parse_day, resolve
+from rag.answering import ABSTENTION, Answerer, AnswerRequest, Draft, ExtractiveAnswerer
+from rag.asof import AsOfError, parse_day, resolve, without_time_notes
 from rag.assistant import Assistant
+from rag.errors import BackendUnavailableError
 from rag.types import Article
 from tests.rag.rag_support import prepare
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from rag.index import Index
     from rag.types import Answer
     from tests.support import HashingEmbedder
@@ -127,6 +130,8 @@ def test_the_windows_widen_from_today_to_this_year() -> None:
         "What did USA Today report about the fires?",
         "Who hosted the Today show in 2019?",
         "Which anchor left NBC's Today?",
+        "What did USA TODAY report about the fires?",
+        'What did the "Today" show say about the fires?',
     ],
 )
 def test_today_as_a_name_sets_no_window(question: str) -> None:
@@ -139,6 +144,7 @@ def test_today_as_a_name_sets_no_window(question: str) -> None:
         ("Today, who won the vote?", "Today"),
         ("What did USA Today say today?", "today"),
         ("Who won the vote. Today?", "Today"),
+        ("Which Stocks Fell Today?", "Today"),  # title case: every word is capitalised
     ],
 )
 def test_today_as_a_time_word_beside_the_name_still_sets_one(question: str, phrase: str) -> None:
@@ -418,3 +424,89 @@ def test_without_time_words_nothing_is_added(assistant: Assistant) -> None:
 
 def _day_of(day: dt.date) -> str:
     return f"{day.day} {day:%b %Y}"
+
+
+# -- the second pass, before the window -----------------------------------------------------------
+
+
+class _Scripted(Answerer):
+    """Refuses its first call; then answers extractively, or fails when `failing`. Keeps the
+    articles each call was given."""
+
+    name = "scripted"
+
+    def __init__(self, *, failing: bool = False) -> None:
+        self.failing = failing
+        self.calls: list[set[str]] = []
+
+    def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
+        self.calls.append({p.doc_id for p in request.passages})
+        if len(self.calls) == 1:
+            yield ABSTENTION
+            yield Draft(ABSTENTION, abstained=True)
+            return
+        if self.failing:
+            raise BackendUnavailableError("the model went away")
+        yield from ExtractiveAnswerer().stream(request)
+
+
+def _with(assistant: Assistant, answerer: Answerer, **settings: object) -> Assistant:
+    return Assistant(
+        assistant.settings.model_copy(update={"answerer": "scripted", **settings}),
+        embedder=assistant.embedder,
+        index=assistant.index,
+        answerer=answerer,
+    )
+
+
+def test_the_second_pass_reads_only_dated_articles_from_before_the_window(assistant: Assistant) -> None:
+    scripted = _Scripted()
+    window_story = Article(
+        doc_id="fires-window.txt",
+        title="Glenhaven after the fires",
+        text="Wildfires burned homes near Glenhaven; the smoke has died down, the fire service said.",
+        source="https://news.example.org/2025/01/19/glenhaven-after",
+        date="2025-01-19",
+    )
+    with assistant.index.writer() as writer:
+        writer.put([prepare(assistant.index, window_story)])
+
+    answer = _with(assistant, scripted).ask(
+        "How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20"
+    )
+
+    first, second = scripted.calls
+    assert window_story.doc_id in first and UNDATED.doc_id in first
+    assert second and second <= {OLD.doc_id, NEW.doc_id}
+    assert not answer.abstained and answer.citations[0].doc_id == NEW.doc_id
+    assert answer.text.endswith("answers it; this is from 13 Jan 2025.)")
+
+
+def test_a_backend_failing_in_the_second_pass_falls_back_with_its_note(assistant: Assistant) -> None:
+    answer = _with(assistant, _Scripted(failing=True)).ask(
+        "How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20"
+    )
+
+    assert not answer.abstained and answer.answerer == "extractive"
+    assert answer.short_answer is not None and answer.short_answer.text == "310"
+    assert "the model went away — answered extractively instead" in answer.notes
+
+
+def test_a_backend_failing_in_the_second_pass_without_fallback_is_an_error(assistant: Assistant) -> None:
+    failing = _with(assistant, _Scripted(failing=True), llm_fallback=False)
+
+    with pytest.raises(BackendUnavailableError, match="the model went away"):
+        failing.ask("How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20")
+
+
+def test_the_notes_on_dates_come_off_for_scoring(assistant: Assistant) -> None:
+    # Eval scores what the articles say: "2020" must not be found in "Earlier (8 Sep 2020): ".
+    earlier = assistant.ask("How many homes did the Glenhaven wildfires burn yesterday?", as_of="2025-01-20")
+    archive = assistant.ask(HOMES_THIS_WEEK)
+    quotes = " ".join(f"{c.quote} [{c.n}]" for c in earlier.citations)
+    assert "Earlier (8 Sep 2020): " in earlier.text and "(Nothing published" in earlier.text
+    assert "No article is from" in archive.text
+
+    assert without_time_notes(earlier.text) == f"310 — {quotes}"
+    assert "No article is from" not in without_time_notes(archive.text)
+    assert without_time_notes(archive.text) == archive.text.split(" No article is from")[0]
