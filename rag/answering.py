@@ -759,14 +759,17 @@ class ExtractiveAnswerer(Answerer):
         sentences: Sequence[_Sentence],
         scores: Sequence[float],
     ) -> tuple[list[int], _Span]:
-        """When a quote from a newer article than the first one's gives another answer (a figure
-        that changed), it goes first and its answer becomes the short answer."""
+        """When a quote from a newer article than the first one's gives another figure for the same
+        thing ("310 homes" after "40 homes": a figure that changed), it goes first and its figure
+        becomes the short answer. A number counting something else ("12 families") changes nothing."""
         first = sentences[chosen[0]].passage.date[:10]
         newest = max(chosen, key=lambda i: sentences[i].passage.date[:10])
-        if not first or sentences[newest].passage.date[:10] <= first:
+        if kind != "number" or not first or sentences[newest].passage.date[:10] <= first:
             return chosen, span
         found = self.short_answer(request, kind, [sentences[newest]], [scores[newest]])
         if found is None or lexical_terms(found.text) == lexical_terms(span.text):
+            return chosen, span
+        if _counted(sentences[newest].text, found.end) != _counted(sentences[span.sentence].text, span.end):
             return chosen, span
         return [newest, *(i for i in chosen if i != newest)], dataclasses.replace(found, sentence=newest)
 
@@ -826,3 +829,9 @@ class ExtractiveAnswerer(Answerer):
 @register("extractive")
 def _extractive(settings: Settings) -> Answerer:
     return ExtractiveAnswerer()
+
+
+def _counted(sentence: str, end: int) -> tuple[str, ...]:
+    """What a number ending at `end` counts: the analysed first word after it ("homes" → "home")."""
+    after = WORD.search(sentence, end)
+    return tuple(lexical_terms(after.group(0))) if after else ()

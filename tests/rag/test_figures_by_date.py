@@ -29,12 +29,18 @@ SAME = (
     "The Glenhaven wildfires have burned 40 homes, the county fire service said on Monday.",
     "2025-01-13",
 )
+COUNTS_ELSE = (
+    "families.txt",
+    "A year after the Glenhaven wildfires burned homes, 12 families still live in trailers, "
+    "the county fire service said on Monday.",
+    "2021-09-08",
+)
 OTHER = (
     "other.txt",
     "Rebuilding in Glenhaven will take years, the mayor said of the wildfires.",
     "2025-01-14",
 )
-TEXTS = {doc_id: text for doc_id, text, _date in (OLD, NEW, SAME, OTHER)}
+TEXTS = {doc_id: text for doc_id, text, _date in (OLD, NEW, SAME, COUNTS_ELSE, OTHER)}
 
 
 def _answer(*articles: tuple[str, str, str], dated: bool = True) -> Draft:
@@ -79,3 +85,10 @@ def test_a_newer_article_giving_the_same_figure_changes_nothing() -> None:
     assert draft.short_answer is not None and draft.short_answer.text == "40"
     assert draft.citations[0].doc_id == "old.txt"
     assert "Earlier" not in draft.text
+
+
+def test_a_newer_number_that_counts_something_else_changes_nothing() -> None:
+    draft = _answer(OLD, COUNTS_ELSE, OTHER)
+
+    assert draft.short_answer is not None and draft.short_answer.text == "40"
+    assert draft.citations[0].doc_id == "old.txt"
