@@ -100,8 +100,10 @@ _ASKS_THING = re.compile(
     re.IGNORECASE,
 )
 _ASKS_NAME = re.compile(
-    r"\bwhat\b[^?]*?\b(?:called|named|renamed|titled|dubbed|known\s+as)\s*\??\s*$|"
-    r"\b(?:called|named|renamed(?:\s+to)?|titled|dubbed|known\s+as)\s*[:?]\s*$|"
+    r"\bwhat\s+(?:is|was|are|were|will\s+be)\s+"
+    r"(?:(?!(?:with|after|before|when|while|because|for|by|since|until|being)\b)[\w’'-]+\s+){0,5}?"
+    r"(?:now\s+|officially\s+)?(?:called|named|renamed|titled|dubbed|known\s+as)\s*\??\s*$|"
+    r"\b(?:(?:called|named|renamed(?:\s+to)?|titled|dubbed|known\s+as)\s*:|renamed\s+to\s*\?)\s*$|"
     r"\bwhat\s+(?:is|was|are|were)\s+(?:its|his|her|their)\s+(?:new\s+|full\s+|real\s+)?names?\b",
     re.IGNORECASE,
 )
@@ -237,7 +239,8 @@ _ORG_WORDS = re.compile(
     r"\b(?:Ministry|Department|University|College|Institute|Inc|Corp|Company|Co|Ltd|Group|Committee|Council|"
     r"Commission|Agency|Association|Party|Bank|Court|Office|House|Senate|Congress|Times|Post|News|Foundation|"
     r"Center|Centre|Club|League|Union|Federation|Organization|Organisation|Airlines|Airport|Network|Service|"
-    r"Cabinet|Government|Administration|Parliament|Army|Navy|Police|Council|Board|Authority|Fund|Trust)s?\b"
+    r"Cabinet|Government|Administration|Parliament|Army|Navy|Police|Council|Board|Authority|Fund|Trust|"
+    r"Services|Industries|Holdings|Technologies|Laboratories|Systems)\b"
 )
 _PLACE_WORDS = re.compile(r"\b(?:City|County|State|Province|Island|Islands|Republic|Kingdom|Bay|River|Sea)\b")
 
@@ -404,12 +407,16 @@ _AND = re.compile(r"\s+(?:and|&)\s+")
 
 
 def _joined_names(sentence: str, names: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """Two names joined by "and" whose second ends an organisation's name: "National Archives and
-    Records Administration", "Department of Health and Human Services"."""
+    """Two names joined by "and" into one organisation's name: the second ends it, and the first
+    cannot stand alone as one ("National Archives and Records Administration", "Department of
+    Health and Human Services"; not "FBI and Drug Enforcement Administration" or "Barclays and
+    Lloyds Banking Group")."""
     return [
         (a, d)
         for (a, b), (c, d) in itertools.pairwise(names)
-        if _AND.fullmatch(sentence, b, c) and _ORG_WORDS.search(sentence, c, d)
+        if _AND.fullmatch(sentence, b, c)
+        and _ORG_WORDS.search(sentence, c, d)
+        and (" of " in sentence[a:b] or (" " in sentence[a:b] and not _ORG_WORDS.search(sentence, a, b)))
     ]
 
 
