@@ -576,7 +576,7 @@ class _Sync:
     def _write(self, batch: _Batch) -> None:
         """Waits for a batch's vectors, then writes it under the lock, then reports its files."""
         pending = batch.files
-        vectors, sentences = self._vectors(batch)
+        vectors, sentences, reused = self._vectors(batch)
         offset = 0
         for prepared in pending:
             stop = offset + len(prepared.chunks)
@@ -596,6 +596,11 @@ class _Sync:
             # dominates small articles. A kill loses at most this batch, which a rerun redoes.
             writer.put([p.for_store() for p in written])
         self.generation = index.generation()
+        offset = 0
+        for p in pending:  # chunks whose vectors were copied, of the files written
+            stop = offset + len(p.chunks)
+            self.report.repeated += sum(offset <= i < stop for i in reused) if p in written else 0
+            offset = stop
         for p in written:
             self.ids.committed(p.article.doc_id, p.source.real)
             for chunk in p.chunks:
@@ -619,10 +624,12 @@ class _Sync:
                 plan.embedded.append(i)
         return plan
 
-    def _vectors(self, batch: _Batch) -> tuple[list[list[float]], list[SentenceVectors | None] | None]:
+    def _vectors(
+        self, batch: _Batch
+    ) -> tuple[list[list[float]], list[SentenceVectors | None] | None, set[int]]:
         """The batch's vectors in chunk order: its embedding's, and the stored ones its plan reads
         (embedded now when they are not there: the batch before was not written after all, or
-        another writer removed them)."""
+        another writer removed them); and the chunks whose vectors were copied."""
         from rag.types import SentenceEmbedder
         from rag.vectors import SentenceVectors
 
@@ -648,8 +655,8 @@ class _Sync:
                 sentences[i] = SentenceVectors.decode(stored[chunk_id][1])
         for i, j in plan.same.items():
             vectors[i], sentences[i] = vectors[j], sentences[j]
-        self.report.repeated += len(plan.same) + len(plan.stored) - len(lost)
-        return vectors, sentences if isinstance(self.index.embedder, SentenceEmbedder) else None
+        reused = set(plan.same) | (set(plan.stored) - set(lost))
+        return vectors, sentences if isinstance(self.index.embedder, SentenceEmbedder) else None, reused
 
     def _recheck(self, pending: list[_Prepared], records: dict[str, DocRecord], *, refresh: bool) -> None:
         """Another writer changed the index since this batch was prepared: its ids and statuses
