@@ -140,6 +140,31 @@ def _asking_clause(question: str) -> str:
     return asking[-1] if asking else question
 
 
+_WHAT_IS_THE = (
+    r"\bwhat\s+(?:is|was|are|were|will\s+be)\s+(?:the|its|their|his|her|this|that)\s+"
+    r"(?:(?:new|current|former|final|official|total|average|largest|biggest|smallest|latest|first|last|main|"
+    r"exact|estimated|annual|expected|full|real)\s+){0,2}"
+)
+_HEAD_END = r"(?=\s+(?:of|in|for|at|on|that|which|where|by|to|from)\b|\s*[?,.:]|\s*$)"
+_ASKS_HEAD = {
+    kind: re.compile(rf"{_WHAT_IS_THE}(?:{nouns}){_HEAD_END}", re.IGNORECASE)
+    for kind, nouns in (
+        ("date", r"date|year|day|month|deadline"),
+        (
+            "number",
+            r"population|cost|price|number|amount|total|score|rate|percentage|share|age|toll|budget|salary|"
+            r"speed|temperature|distance|height|weight|size",
+        ),
+        ("place", r"capital|city|country|destination|headquarters|hometown|birthplace|venue|location"),
+        ("organisation", r"company|team|agency|organi[sz]ation|network|airline|university|club|band"),
+        ("entity", r"name|nickname|title|theme|slogan|motto|word|term"),
+    )
+}
+"""What "What is/was the NOUN …?" asks for, by its head noun ("What is the capital of France?",
+"What was its destination?", "What is the average cost of …?"): the noun ends the phrase or a
+preposition follows it, so "the state of the economy" or "the company's plan" is no such question."""
+
+
 def answer_kind(question: str) -> str | None:
     """The kind of short answer a question asks for.
 
@@ -153,6 +178,9 @@ def answer_kind(question: str) -> str | None:
         return None
     for kind in ("date", "number", "person", "place", "organisation"):
         if _ASKS[kind].search(question):
+            return kind
+    for kind, asks in _ASKS_HEAD.items():
+        if asks.search(question):
             return kind
     return "entity" if _ASKS_THING.search(question) or _ASKS_NAME.search(question) else None
 
