@@ -245,11 +245,7 @@ class Assistant:
                 elif not windowed:
                     yield piece
         except BackendUnavailableError as exc:
-            if not self.settings.llm_fallback or chosen.name == "extractive":
-                raise
-            notes.append(f"{exc} — answered extractively instead")
-            chosen = self.answerer("extractive")
-            draft = chosen.answer(request)
+            chosen, draft = self._extractively(exc, chosen, request, notes)
             if not windowed:
                 yield draft.text
         assert draft is not None
@@ -272,6 +268,17 @@ class Assistant:
                 )
             yield answer.text
         yield dataclasses.replace(answer, as_of=day.isoformat())
+
+    def _extractively(
+        self, failure: BackendUnavailableError, chosen: Answerer, request: AnswerRequest, notes: list[str]
+    ) -> tuple[Answerer, Draft]:
+        """The extractive answer, noted in `notes`, when an LLM backend failed and `llm_fallback`
+        allows it; otherwise the failure is raised again."""
+        if not self.settings.llm_fallback or chosen.name == "extractive":
+            raise failure
+        notes.append(f"{failure} — answered extractively instead")
+        extractive = self.answerer("extractive")
+        return extractive, extractive.answer(request)
 
     def _ended_before(self, scope: TimeScope) -> str:
         """The index's newest publication day when its dated articles all precede the scope's
@@ -312,11 +319,7 @@ class Assistant:
             try:
                 draft = chosen.answer(earlier)
             except BackendUnavailableError as exc:
-                if not self.settings.llm_fallback or chosen.name == "extractive":
-                    raise
-                notes.append(f"{exc} — answered extractively instead")
-                chosen = self.answerer("extractive")
-                draft = chosen.answer(earlier)
+                chosen, draft = self._extractively(exc, chosen, earlier, notes)
             answer = self._finish(
                 refusal.question,
                 refusal.rewritten_query,

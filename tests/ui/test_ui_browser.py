@@ -362,6 +362,15 @@ def test_clearing_stops_an_answer_in_progress(browser: Browser, scripted: Server
         page.context.close()
 
 
+def _start_again_as_of(page: Page, as_of: Locator, day: str) -> None:
+    """Sets the As of day in the Settings tab, then clears the conversation."""
+    _tab(page, "Settings")
+    as_of.fill(day)
+    _tab(page, "Chat")
+    page.locator("#rag-clear").click()
+    expect(bot_messages(page)).to_have_count(0)
+
+
 def test_as_of_setting_answers_from_that_week(browser: Browser, dated_server: Server) -> None:
     page = open_page(browser, dated_server.url)
     panel = page.locator("#rag-sources")
@@ -397,11 +406,7 @@ def test_as_of_setting_answers_from_that_week(browser: Browser, dated_server: Se
         page.screenshot(path="/tmp/asof-chat.png", full_page=True)
         screenshot(page, "12-as-of-this-week")
 
-        _tab(page, "Settings")
-        as_of.fill("2025-01-20")
-        _tab(page, "Chat")
-        page.locator("#rag-clear").click()
-        expect(bot_messages(page)).to_have_count(0)
+        _start_again_as_of(page, as_of, "2025-01-20")
         # Nothing from "yesterday" answers: the stories before it do, and the answer says so.
         earlier = ask(page, "How many homes did the Glenhaven wildfires burn yesterday?")
         expect(earlier.locator(".rag-rewritten")).to_contain_text(
@@ -414,11 +419,7 @@ def test_as_of_setting_answers_from_that_week(browser: Browser, dated_server: Se
         expect(earlier.locator(".rag-answer")).not_to_contain_text("920")
         screenshot(page, "13-as-of-earlier-answer")
 
-        _tab(page, "Settings")
-        as_of.fill("2020-01-15")
-        _tab(page, "Chat")
-        page.locator("#rag-clear").click()
-        expect(bot_messages(page)).to_have_count(0)
+        _start_again_as_of(page, as_of, "2020-01-15")
         refused = ask(page, "How many homes did the Glenhaven wildfires burn this week?")
         refusal = refused.locator(".rag-answer.rag-abstained")
         expect(refusal).to_have_text(
