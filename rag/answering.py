@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any
 
 from rag.asof import spoken_day
 from rag.errors import ConfigError
-from rag.spans import answer_kind, answer_noun, is_list_question, span_candidates
+from rag.spans import answer_kind, answer_noun, is_list_question, mid_sentence_names, span_candidates
 from rag.text import WORD, lexical_terms, sentence_spans, words
 from rag.types import Citation, Passage, ShortAnswer
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Hashable, Iterator, Sequence
+    from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 
     from rag.settings import Settings
     from rag.types import Embedder
@@ -602,6 +602,7 @@ class ExtractiveAnswerer(Answerer):
         total = sum(weights.values()) or 1.0
         order = sorted(range(len(sentences)), key=lambda i: -scores[i])[: config.span_sentences]
         rare_scale = idf("\x00never a term\x00") or 1.0
+        names = mid_sentence_names(p.text for p in request.passages)
         best: dict[str, _Span] = {}
         support: dict[str, set[str]] = {}
         for i in order:
@@ -612,7 +613,7 @@ class ExtractiveAnswerer(Answerer):
             for n, (a, b) in enumerate(tokens):
                 for term in set(lexical_terms(sentence.text[a:b])) & question_terms:
                     anchors.setdefault(term, []).append(position[n])
-            for candidate in span_candidates(kind, sentence.text, request.question):
+            for candidate in span_candidates(kind, sentence.text, request.question, names):
                 inside = [
                     position[n]
                     for n, (a, b) in enumerate(tokens)
@@ -695,7 +696,8 @@ class ExtractiveAnswerer(Answerer):
             return
         labels: dict[int, str] = {}
         if listing and kind is not None:
-            labels = self._items(request.question, kind, order, scores, sentences)
+            names = mid_sentence_names(p.text for p in request.passages)
+            labels = self._items(request.question, kind, order, scores, sentences, names)
             chosen = list(labels) or [top]
         else:
             chosen = [top, *self._more(order, scores, sentences, top, listing)]
@@ -804,6 +806,7 @@ class ExtractiveAnswerer(Answerer):
         order: Sequence[int],
         scores: Sequence[float],
         sentences: Sequence[_Sentence],
+        names: Collection[str],
     ) -> dict[int, str]:
         """For "Which academics are quoted…": the best sentences that each name a new item of the
         asked-for kind, mapped to that item, in the order of their scores."""
@@ -815,7 +818,9 @@ class ExtractiveAnswerer(Answerer):
             if len(items) >= config.max_list_items or scores[i] < config.list_keep_ratio * best:
                 break
             candidates = [
-                c for c in span_candidates(kind, sentences[i].text, question) if c.fit >= 0.8 and c.introduced
+                c
+                for c in span_candidates(kind, sentences[i].text, question, names)
+                if c.fit >= 0.8 and c.introduced
             ]
             fresh = [c for c in candidates if " ".join(lexical_terms(c.text)) not in seen]
             if not fresh:

@@ -17,9 +17,16 @@ from typing import TYPE_CHECKING
 from rag.text import WORD, lexical_terms
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Collection, Iterable, Iterator
 
-__all__ = ["SpanCandidate", "answer_kind", "answer_noun", "is_list_question", "span_candidates"]
+__all__ = [
+    "SpanCandidate",
+    "answer_kind",
+    "answer_noun",
+    "is_list_question",
+    "mid_sentence_names",
+    "span_candidates",
+]
 
 # -- what the question asks for -------------------------------------------------------------------
 
@@ -257,7 +264,7 @@ _NOT_ENTITIES = _word_set(
     """the a an in on at by for from and but or if as to of with it its he she they we i you his her their our
     this that these those there here when where who what which why how after before while during since
     monday tuesday wednesday thursday friday saturday sunday january february march april may june july
-    august september october november december mr mrs ms dr said says"""
+    august september october november december mr mrs ms dr said says i i’d i'd i’m i'm i’ve i've i’ll i'll"""
 )
 _PERSON_TITLES = re.compile(
     r"^(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Governor|Gov|Judge|"
@@ -320,6 +327,21 @@ def _entities(sentence: str) -> Iterator[tuple[int, int]]:
         yield start, start + len(text)
 
 
+_MID_SENTENCE = re.compile(r"(?<=[a-z,;] )(?:[A-Z][\w’'&-]*)")
+_OPENS = re.compile(r"(?:^|[:“\"‘(—–]|\s-)\s*$")
+
+
+def mid_sentence_names(texts: Iterable[str]) -> frozenset[str]:
+    """Words the texts capitalise after a lowercase word: evidence that a capitalised word is a name
+    rather than a common word that starts a sentence ("Thus", "Attendees", "Decision:")."""
+    return frozenset(match.group(0) for text in texts for match in _MID_SENTENCE.finditer(text))
+
+
+def _opens(sentence: str, start: int) -> bool:
+    """Whether a word at `start` opens the sentence, a heading after a colon, or a quote."""
+    return bool(_OPENS.search(sentence, 0, start))
+
+
 def _content(text: str) -> set[str]:
     return set(lexical_terms(text))
 
@@ -342,13 +364,16 @@ _UNITS = (
 """What a how-long/how-much/what-percentage question's number is measured in."""
 
 
-def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandidate]:
+def span_candidates(
+    kind: str, sentence: str, question: str, known_names: Collection[str] | None = None
+) -> list[SpanCandidate]:
     """Spans of `sentence` of the asked-for `kind` that are not already said by the question.
 
     A span made only of the question's terms repeats the question rather than answering it.
     Words the question spells the same way are trimmed off a name's ends, and a number's unit
     when the question names it ("1,500" for "how many hours…"), but "New York" survives
-    "set a new record".
+    "set a new record". With `known_names` (`mid_sentence_names` of the text around), a single
+    capitalised word that opens the sentence is a name only if it is among them.
     """
     question_terms = set(lexical_terms(question))
     question_words = set(WORD.findall(question))
@@ -394,6 +419,14 @@ def span_candidates(kind: str, sentence: str, question: str) -> list[SpanCandida
             titled = kind == "person" and bool(_TITLE_WORD.search(sentence, start, end))
             start, end = _around_title(sentence, start, end, before=kind != "person")
             start, end = _trim(sentence, start, end, question_words)
+            word = sentence[start:end]
+            if (
+                known_names is not None
+                and " " not in word
+                and word not in known_names
+                and _opens(sentence, start)
+            ):
+                continue
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)
             add(start, end, _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0), cued)
     if kind == "entity":

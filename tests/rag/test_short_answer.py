@@ -13,7 +13,7 @@ from eval.gold import read_gold_jsonl
 from ingest.pipeline import ingest_paths
 from rag.answering import CAVEAT, Answerer, Draft
 from rag.assistant import Assistant
-from rag.spans import answer_kind, is_list_question, span_candidates
+from rag.spans import answer_kind, is_list_question, mid_sentence_names, span_candidates
 from rag.text import lexical_terms
 from rag.types import Citation, ShortAnswer
 
@@ -266,6 +266,47 @@ def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
     texts = {c.text for c in span_candidates("person", sentence, "What did Howard Lutnick say?")}
     assert "Mao Ning" in texts
     assert not any("Lutnick" in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("sentence", "question", "kind", "name"),
+    [
+        (
+            "Attendees of the gala honoured fashion on Monday.",
+            "The gala honoured which field?",
+            "entity",
+            "Attendees",
+        ),
+        (
+            "Questions are swirling about the chase in New York.",
+            "In what city was the chase?",
+            "place",
+            "Questions",
+        ),
+        ("Thus, the unofficial end of summer.", "Which holiday ends the summer?", "entity", "Thus"),
+        ("Decision: court rules against the artist.", "Which court ruled?", "organisation", "Decision"),
+    ],
+)
+def test_a_word_that_only_opens_a_sentence_is_no_name(
+    sentence: str, question: str, kind: str, name: str
+) -> None:
+    # Nothing around writes the word capitalised after a lowercase word, so it is a common word.
+    around = [sentence, "the fans watched as the show went on in the city."]
+    assert name not in {c.text for c in span_candidates(kind, sentence, question, mid_sentence_names(around))}
+    # Without that evidence the candidate is kept, as before.
+    assert name in {c.text for c in span_candidates(kind, sentence, question)}
+
+
+def test_a_name_that_opens_a_sentence_is_kept_when_written_as_one_elsewhere() -> None:
+    sentence = "Montana became the first state to ban the app."
+    question = "Which state banned the app?"
+    around = [sentence, "Lawmakers in Montana passed the bill on Friday."]
+    assert "Montana" in {
+        c.text for c in span_candidates("place", sentence, question, mid_sentence_names(around))
+    }
+    assert "Montana" not in {
+        c.text for c in span_candidates("place", sentence, question, mid_sentence_names([sentence]))
+    }
 
 
 # -- through the assistant, on the seed article -----------------------------------------------------
