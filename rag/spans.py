@@ -14,10 +14,11 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from rag.gazetteer import is_country, is_us_state
 from rag.text import WORD, lexical_terms
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable, Iterator
+    from collections.abc import Callable, Collection, Iterable, Iterator
 
 __all__ = [
     "SpanCandidate",
@@ -363,6 +364,41 @@ _UNITS = (
 )
 """What a how-long/how-much/what-percentage question's number is measured in."""
 
+_DATE_PARTS = (
+    (
+        re.compile(r"\b(?:what|which) (?:year|decade)\b|\bin what year\b", re.IGNORECASE),
+        re.compile(r"\b(?:1[5-9]|20)\d\d(?:s)?\b"),
+    ),
+    (
+        re.compile(r"\b(?:what|which) day\b(?! of the (?:month|year))", re.IGNORECASE),
+        re.compile(
+            rf"\b{_WEEKDAY}\b|\b{_MONTH}\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}"
+        ),
+    ),
+    (
+        re.compile(r"\b(?:what|which) month\b", re.IGNORECASE),
+        re.compile(rf"\b{_MONTH}"),
+    ),
+)
+"""What a what-year/what-day/what-month question's date must hold: a year, a day, a month."""
+
+_ASKS_STATE = re.compile(
+    r"\b(?i:which|what)\s+(?:(?:US|U\.S\.|American)\s+)?(?i:states?)\b(?!\s+(?:of|media)\b)"
+)
+_ASKS_COUNTRY = re.compile(
+    r"\b(?:which|what)\s+(?:[\w’'-]+\s+){0,2}?(?:country|countries|nation|nations)\b", re.IGNORECASE
+)
+
+
+def _place_fit(question: str) -> Callable[[str], float] | None:
+    """For "which country" or "which (US) state": how well a place name is one (a known name 1.0,
+    any other 0.4); None when the question asks for another kind of place."""
+    if _ASKS_STATE.search(question):
+        return lambda text: 1.0 if is_us_state(text) else 0.4
+    if _ASKS_COUNTRY.search(question):
+        return lambda text: 1.0 if is_country(text) else 0.4
+    return None
+
 
 def span_candidates(
     kind: str, sentence: str, question: str, known_names: Collection[str] | None = None
@@ -380,8 +416,11 @@ def span_candidates(
     unit = (
         next((pattern for asks, pattern in _UNITS if asks.search(question)), None)
         if kind == "number"
+        else next((pattern for asks, pattern in _DATE_PARTS if asks.search(question)), None)
+        if kind == "date"
         else None
     )
+    place = _place_fit(_asking_clause(question)) if kind == "place" else None
     found: dict[tuple[int, int], float] = {}
     introduced: set[tuple[int, int]] = set()
 
@@ -428,7 +467,8 @@ def span_candidates(
             ):
                 continue
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)
-            add(start, end, _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0), cued)
+            fit = _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0)
+            add(start, end, fit * place(sentence[start:end]) if place else fit, cued)
     if kind == "entity":
         for match in _PATTERNS["quote"].finditer(sentence):
             group = 1 if match.group(1) is not None else 2

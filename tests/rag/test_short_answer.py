@@ -309,6 +309,45 @@ def test_a_name_that_opens_a_sentence_is_kept_when_written_as_one_elsewhere() ->
     }
 
 
+@pytest.mark.parametrize(
+    ("question", "sentence", "best", "other"),
+    [
+        (
+            "Which US state banned the app?",
+            "Also on Monday, Canada banned it, after Montana did.",
+            "Montana",
+            "Canada",
+        ),
+        (
+            "Which country issued the warrant?",
+            "Interpol said the Philippines issued it in Geneva.",
+            "Philippines",
+            "Geneva",
+        ),
+        (
+            "They last went on strike in what year?",
+            "On Tuesday the union struck, for the first time since 2007.",
+            "2007",
+            "Tuesday",
+        ),
+        ("On what day do heart attacks peak?", "The 1998 study found they peak on Monday.", "Monday", "1998"),
+    ],
+)
+def test_a_candidate_of_the_asked_for_sort_fits_best(
+    question: str, sentence: str, best: str, other: str
+) -> None:
+    kind = answer_kind(question)
+    assert kind is not None
+    fits = {c.text: c.fit for c in span_candidates(kind, sentence, question)}
+    assert fits[best] > fits[other]
+
+
+def test_a_state_of_another_country_is_any_place() -> None:
+    sentence = "Floods hit Kerala and Assam."
+    fits = {c.text: c.fit for c in span_candidates("place", sentence, "Which Indian state flooded?")}
+    assert fits["Kerala"] == fits["Assam"] == 1.0
+
+
 # -- through the assistant, on the seed article -----------------------------------------------------
 
 
