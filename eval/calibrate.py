@@ -377,10 +377,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_features:
         rows = [Row(**json.loads(line)) for line in args.from_features.read_text().splitlines() if line]
     else:
-        embedder = embedder_from_settings(load_settings())
         rows = []
         with tempfile.TemporaryDirectory(prefix="rag-calibrate-") as tmp:
             for name, gold, data_dir, docs in _datasets(args, Path(tmp)):
+                # One embedder per index: `auto` takes on an int8 index's backend for good.
+                embedder = embedder_from_settings(load_settings())
                 if docs:
                     _index(docs, data_dir, embedder)
                 rows += collect(name, gold, data_dir, embedder)

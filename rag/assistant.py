@@ -16,6 +16,7 @@ from rag.asof import TimeScope, parse_day, resolve, spoken_day
 from rag.citations import renumber, strip_markers, verify
 from rag.errors import BackendUnavailableError, RagError
 from rag.followup import condense, normalise_history
+from rag.spans import is_list_question
 from rag.types import Answer
 
 if TYPE_CHECKING:
@@ -218,6 +219,8 @@ class Assistant:
         self.index.check_embedder()  # before embedding: the embedder may take on the index's identity
         query_vector = self.embedder.embed_query(query)
         scoped = _scoped(article_filter, scope)
+        if k is None and is_list_question(query):
+            k = max(self.settings.top_k, self.settings.list_top_k)
         passages = self.retriever.search(query, k=k, article_filter=scoped, query_vector=query_vector)
         shown = rewritten if scope.since is None else f"{rewritten} [{scope.describe()}]"
         if ended:

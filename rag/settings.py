@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         None, description="Bearer token sent to the Chroma server (never logged)."
     )
     top_k: int = Field(5, ge=1, le=100, description="Passages handed to the answerer.")
+    list_top_k: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description='Passages handed to the answerer for a question that asks for several items ("Which '
+        'officials are quoted…", "What measures…"), whose answer gathers from more places (never fewer '
+        "than `top_k`; a `k` given with the question wins).",
+    )
     fetch_k: int = Field(
         100, ge=1, le=1000, description="Candidates taken from each first-stage retriever (dense, BM25)."
     )

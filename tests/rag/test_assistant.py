@@ -119,3 +119,15 @@ def test_a_deleted_article_is_no_longer_cited(
     assert fact.file_name not in {c.doc_id for c in answer.citations}
     assert fact.person not in answer.text
     raw_store(assistant.index).reset()
+
+
+def test_a_list_question_reads_more_passages(assistant: Assistant) -> None:
+    settings = assistant.settings
+    assert settings.list_top_k > settings.top_k
+    listing = assistant.ask("Which officials are quoted on fentanyl?")
+    single = assistant.ask("Who is the fire chief of Corriebrae?")
+    chosen = assistant.ask("Which officials are quoted on fentanyl?", k=3)
+
+    assert len(listing.passages) == settings.list_top_k
+    assert len(single.passages) == settings.top_k
+    assert len(chosen.passages) == 3
