@@ -35,8 +35,8 @@ COUNTRIES = _names(
     Slovenia; Solomon Islands; Somalia; South Africa; South Korea; Korea; South Sudan; Spain; Sri Lanka; Sudan;
     Suriname; Sweden; Switzerland; Syria; Taiwan; Tajikistan; Tanzania; Thailand; Togo; Tonga;
     Trinidad and Tobago; Tunisia; Turkey; Türkiye; Turkmenistan; Tuvalu; Uganda; Ukraine; United Arab Emirates;
-    UAE; United Kingdom; UK; U.K.; Britain; Great Britain; England; Scotland; Wales; Northern Ireland;
-    United States; United States of America; US; U.S.; USA; America; Uruguay; Uzbekistan; Vanuatu;
+    UAE; United Kingdom; UK; U.K.; U.K; Britain; Great Britain; England; Scotland; Wales; Northern Ireland;
+    United States; United States of America; US; U.S.; U.S; USA; America; Uruguay; Uzbekistan; Vanuatu;
     Vatican City; Vatican; Venezuela; Vietnam; Yemen; Zambia; Zimbabwe; Greenland; Hong Kong; Puerto Rico"""
 )
 """Sovereign states, and the nations and territories news calls countries (England, Greenland)."""

@@ -75,6 +75,7 @@ _ASKS = {
     ),
     "organisation": re.compile(rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})s?\b", re.IGNORECASE),
 }
+_WHOSE = re.compile(rf"\b(?:which|what)\s+(?:({_PLACE_NOUNS})|(?:{_ORG_NOUNS}))[’']s\b", re.IGNORECASE)
 _NO_SHORT_ANSWER = re.compile(
     r"^\s*(?:why|how(?! (?:many|much|long|old|far|big|large|tall|high|often|fast)\b)|explain|describe|"
     r"summari[sz]e|compare|discuss)\b|\bwhat (?:is|was|are|were) the (?:reasons?|difference|impact|effect|"
@@ -184,6 +185,9 @@ def answer_kind(question: str) -> str | None:
         return None
     if _NO_SHORT_ANSWER.search(question) or _MULTI_PART.search(question):
         return None
+    whose = _WHOSE.search(question)
+    if whose:  # "which country's prime minister" asks for the country
+        return "place" if whose.group(1) else "organisation"
     for kind in ("date", "number", "person", "place", "organisation"):
         if _ASKS[kind].search(question):
             return kind
@@ -299,7 +303,7 @@ def _entity_fit(kind: str, text: str) -> float:
     has_org = bool(_ORG_WORDS.search(text))
     has_place = bool(_PLACE_WORDS.search(text))
     if kind == "person":
-        if has_org or has_place or re.search(r"[’']s\s", text):
+        if has_org or has_place or re.search(r"[’']s\s", text) or is_country(text) or is_us_state(text):
             return 0.3
         if len(tokens) == 1 and text.isupper():
             return 0.2
@@ -363,6 +367,9 @@ _UNITS = (
     (re.compile(r"\bhow old\b|\bwhat age\b", re.IGNORECASE), re.compile(r"^\d{1,3}\b")),
 )
 """What a how-long/how-much/what-percentage question's number is measured in."""
+
+_YEAR_LIKE = re.compile(r"(?:1[89]|20)\d\d\b(?![,.]\d|\s?(?:%|per ?cent|[-–]\d))")
+"""A number that is most likely a year: four digits from 1800 to 2099, not a share or a range."""
 
 _DATE_PARTS = (
     (
@@ -443,6 +450,8 @@ def span_candidates(
             fit = 1.0 if digits else 0.8
             if unit is not None and not unit.search(sentence[start:end]):
                 fit *= 0.5
+            if kind == "number" and _YEAR_LIKE.match(sentence, start):
+                fit *= 0.3  # "since 2019", "the 2024 election": a year, not a count
             add(start, end, fit)
         if kind == "date":
             return _ranked(found, introduced, sentence)

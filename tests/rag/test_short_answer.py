@@ -35,6 +35,8 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
     [
         ("Who said the tariffs will come off if fentanyl ends?", "person"),
         ("Whose idea was the working group?", "person"),
+        ("Giorgia Meloni became which country’s new prime minister?", "place"),
+        ("Which company's chief executive resigned?", "organisation"),
         ("When did the tariffs take effect?", "date"),
         ("In which year did China ban the drug?", "date"),
         ("On what date did the tariffs kick in?", "date"),
@@ -331,6 +333,13 @@ def test_a_name_that_opens_a_sentence_is_kept_when_written_as_one_elsewhere() ->
             "Tuesday",
         ),
         ("On what day do heart attacks peak?", "The 1998 study found they peak on Monday.", "Monday", "1998"),
+        ("Who led the delegation?", "In Washington, Blinken led it.", "Blinken", "Washington"),
+        (
+            "How many cases has China prosecuted?",
+            "The 2019 rules led to 1,500 cases.",
+            "1,500",
+            "2019 rules",
+        ),
     ],
 )
 def test_a_candidate_of_the_asked_for_sort_fits_best(
