@@ -161,6 +161,7 @@ def collect(
     from rag.assistant import Assistant
     from rag.citations import strip_markers
     from rag.settings import Settings
+    from rag.spans import is_list_question
 
     assistant = Assistant(Settings(data_dir=data_dir, _env_file=None), embedder=embedder)
     answerer = ExtractiveAnswerer(refuse=False)
@@ -170,7 +171,10 @@ def collect(
     rows = []
     for item in items:
         vector = embedder.embed_query(item["question"])
-        passages = assistant.retriever.search(item["question"], query_vector=vector)
+        # As the assistant does: a list question reads `list_top_k` passages.
+        settings = assistant.settings
+        k = max(settings.top_k, settings.list_top_k) if is_list_question(item["question"]) else None
+        passages = assistant.retriever.search(item["question"], k=k, query_vector=vector)
         draft = answerer.answer(
             AnswerRequest(
                 item["question"], passages, vector, embedder, assistant.index.idf, assistant.index.knows

@@ -221,7 +221,8 @@ def _worst_retrieved_section(run: EvalRun) -> list[str]:
         ):
             continue
         rank = _retrieval_rank(result)
-        if rank is None or rank > max(k, 1):
+        # A list question reads more passages than k (`list_top_k`): its own count is its depth.
+        if rank is None or rank > max(len(result.answer.passages) or k, 1):
             missed.append((rank, result))
     missed.sort(key=lambda pair: (pair[0] is not None, -(pair[0] or 0), pair[1].gold["id"]))
     lines = [

@@ -156,7 +156,6 @@ class ExtractiveConfig:
     span_rare_weight: float = 0.1
     clause_distance: float = 2.0
     span_kind_weight: float = 0.2
-    span_min_fit: float = 0.5
 
 
 def _logistic(
@@ -651,8 +650,7 @@ class ExtractiveAnswerer(Answerer):
                 + config.span_kind_weight * kinds.get(span.text, 0.0),
                 support=len(support[key]),
             )
-        chosen = max(best.values(), key=lambda span: span.value)
-        return chosen if chosen.fit >= config.span_min_fit else None
+        return max(best.values(), key=lambda span: span.value)
 
     def _kind_similarity(self, request: AnswerRequest, kind: str, texts: Sequence[str]) -> dict[str, float]:
         """How much each span reads as the asked-for thing ("United Kingdom" as a *country*, not

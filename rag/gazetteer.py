@@ -7,6 +7,8 @@ asks "which country" or "which state". ISO 3166 (pycountry) names are the offici
 
 from __future__ import annotations
 
+import re
+
 __all__ = ["COUNTRIES", "US_STATES", "is_country", "is_us_state"]
 
 
@@ -17,9 +19,9 @@ def _names(text: str) -> frozenset[str]:
 COUNTRIES = _names(
     """Afghanistan; Albania; Algeria; Andorra; Angola; Antigua and Barbuda; Argentina; Armenia; Australia;
     Austria; Azerbaijan; Bahamas; Bahrain; Bangladesh; Barbados; Belarus; Belgium; Belize; Benin; Bhutan;
-    Bolivia; Bosnia and Herzegovina; Bosnia; Botswana; Brazil; Brunei; Bulgaria; Burkina Faso; Burundi;
+    Bolivia; Bosnia and Herzegovina; Bosnia-Herzegovina; Bosnia; Botswana; Brazil; Brunei; Bulgaria; Burkina Faso; Burundi;
     Cambodia; Cameroon; Canada; Cape Verde; Central African Republic; Chad; Chile; China; Colombia; Comoros;
-    Congo; Democratic Republic of the Congo; Costa Rica; Ivory Coast; Côte d'Ivoire; Croatia; Cuba; Cyprus;
+    Congo; Democratic Republic of the Congo; Democratic Republic of Congo; DR Congo; Costa Rica; Ivory Coast; Côte d'Ivoire; Croatia; Cuba; Cyprus;
     Czech Republic; Czechia; Denmark; Djibouti; Dominica; Dominican Republic; East Timor; Timor-Leste; Ecuador;
     Egypt; El Salvador; Equatorial Guinea; Eritrea; Estonia; Eswatini; Swaziland; Ethiopia; Fiji; Finland;
     France; Gabon; Gambia; Georgia; Germany; Ghana; Greece; Grenada; Guatemala; Guinea; Guinea-Bissau; Guyana;
@@ -34,7 +36,7 @@ COUNTRIES = _names(
     Sao Tome and Principe; Saudi Arabia; Senegal; Serbia; Seychelles; Sierra Leone; Singapore; Slovakia;
     Slovenia; Solomon Islands; Somalia; South Africa; South Korea; Korea; South Sudan; Spain; Sri Lanka; Sudan;
     Suriname; Sweden; Switzerland; Syria; Taiwan; Tajikistan; Tanzania; Thailand; Togo; Tonga;
-    Trinidad and Tobago; Tunisia; Turkey; Türkiye; Turkmenistan; Tuvalu; Uganda; Ukraine; United Arab Emirates;
+    Trinidad and Tobago; Tunisia; Turkey; Türkiye; Turkiye; Turkmenistan; Tuvalu; Uganda; Ukraine; United Arab Emirates;
     UAE; United Kingdom; UK; U.K.; U.K; Britain; Great Britain; England; Scotland; Wales; Northern Ireland;
     United States; United States of America; US; U.S.; U.S; USA; America; Uruguay; Uzbekistan; Vanuatu;
     Vatican City; Vatican; Venezuela; Vietnam; Yemen; Zambia; Zimbabwe; Greenland; Hong Kong; Puerto Rico"""
@@ -52,7 +54,7 @@ US_STATES = _names(
 
 
 def _key(text: str) -> str:
-    text = text.strip().casefold()
+    text = re.sub(r"[’']s$", "", text.strip()).casefold()
     return text[4:] if text.startswith("the ") else text
 
 

@@ -75,7 +75,12 @@ _ASKS = {
     ),
     "organisation": re.compile(rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})s?\b", re.IGNORECASE),
 }
-_WHOSE = re.compile(rf"\b(?:which|what)\s+(?:({_PLACE_NOUNS})|(?:{_ORG_NOUNS}))[’']s\b", re.IGNORECASE)
+_WHOSE = re.compile(
+    rf"^(?!\s*(?:who|whom|whose)\b).*?\b(?:which|what)\s+(?:({_PLACE_NOUNS})|(?:{_ORG_NOUNS}))"
+    r"(?:[’']s\b|[’'](?=\s))",
+    re.IGNORECASE,
+)
+_US = re.compile(r"\bU\.S\.(?=\s)")
 _NO_SHORT_ANSWER = re.compile(
     r"^\s*(?:why|how(?! (?:many|much|long|old|far|big|large|tall|high|often|fast)\b)|explain|describe|"
     r"summari[sz]e|compare|discuss)\b|\bwhat (?:is|was|are|were) the (?:reasons?|difference|impact|effect|"
@@ -180,7 +185,7 @@ def answer_kind(question: str) -> str | None:
     One of `number`, `date`, `person`, `place`, `organisation`, `entity` (another which/what
     thing), or None when the sentences are the answer (why, how, explain, yes/no, what-did-X-say).
     """
-    question = _asking_clause(question)
+    question = _US.sub("US", _asking_clause(question))
     if _YES_NO.search(question) and not _WH.search(question):
         return None
     if _NO_SHORT_ANSWER.search(question) or _MULTI_PART.search(question):
@@ -332,14 +337,19 @@ def _entities(sentence: str) -> Iterator[tuple[int, int]]:
         yield start, start + len(text)
 
 
-_MID_SENTENCE = re.compile(r"(?<=[a-z,;] )(?:[A-Z][\w’'&-]*)")
+_MID_SENTENCE = re.compile(r"(?<=[a-z0-9,;])[ \t]+([A-Z][\w’'&.-]*)")
 _OPENS = re.compile(r"(?:^|[:“\"‘(—–]|\s-)\s*$")
 
 
 def mid_sentence_names(texts: Iterable[str]) -> frozenset[str]:
-    """Words the texts capitalise after a lowercase word: evidence that a capitalised word is a name
-    rather than a common word that starts a sentence ("Thus", "Attendees", "Decision:")."""
-    return frozenset(match.group(0) for text in texts for match in _MID_SENTENCE.finditer(text))
+    """Words the texts capitalise after a lowercase letter, a digit or a comma on the same line:
+    evidence that a capitalised word is a name rather than a common word that starts a sentence
+    ("Thus", "Attendees", "Decision:"). A possessive "’s" and a final dot are left off."""
+    return frozenset(
+        re.sub(r"[’']s$", "", match.group(1)).rstrip(".")
+        for text in texts
+        for match in _MID_SENTENCE.finditer(text)
+    )
 
 
 def _opens(sentence: str, start: int) -> bool:
@@ -390,11 +400,17 @@ _DATE_PARTS = (
 """What a what-year/what-day/what-month question's date must hold: a year, a day, a month."""
 
 _ASKS_STATE = re.compile(
-    r"\b(?i:which|what)\s+(?:(?:US|U\.S\.|American)\s+)?(?i:states?)\b(?!\s+(?:of|media)\b)"
+    r"\b(?:which|what)\s+(?:(?:US|American)\s+)?states?\b(?!-)(?!\s+(?:of|in|media)\b)", re.IGNORECASE
 )
 _ASKS_COUNTRY = re.compile(
     r"\b(?:which|what)\s+(?:[\w’'-]+\s+){0,2}?(?:country|countries|nation|nations)\b", re.IGNORECASE
 )
+
+
+def _counts(sentence: str, end: int, question_terms: set[str]) -> bool:
+    """Whether the word after a number is a thing the question counts ("2000 people" for "How many people")."""
+    following = WORD.search(sentence, end)
+    return following is not None and bool(set(lexical_terms(following.group(0))) & question_terms)
 
 
 def _place_fit(question: str) -> Callable[[str], float] | None:
@@ -427,7 +443,7 @@ def span_candidates(
         if kind == "date"
         else None
     )
-    place = _place_fit(_asking_clause(question)) if kind == "place" else None
+    place = _place_fit(_US.sub("US", _asking_clause(question))) if kind == "place" else None
     found: dict[tuple[int, int], float] = {}
     introduced: set[tuple[int, int]] = set()
 
@@ -450,7 +466,11 @@ def span_candidates(
             fit = 1.0 if digits else 0.8
             if unit is not None and not unit.search(sentence[start:end]):
                 fit *= 0.5
-            if kind == "number" and _YEAR_LIKE.match(sentence, start):
+            if (
+                kind == "number"
+                and _YEAR_LIKE.match(sentence, start)
+                and not _counts(sentence, end, question_terms)
+            ):
                 fit *= 0.3  # "since 2019", "the 2024 election": a year, not a count
             add(start, end, fit)
         if kind == "date":
@@ -467,11 +487,14 @@ def span_candidates(
             titled = kind == "person" and bool(_TITLE_WORD.search(sentence, start, end))
             start, end = _around_title(sentence, start, end, before=kind != "person")
             start, end = _trim(sentence, start, end, question_words)
+            if kind != "person" and (owner := re.search(r"[’']s$", sentence[start:end])):
+                end = start + owner.start()  # "South Korea's President …" for "which country's"
             word = sentence[start:end]
             if (
                 known_names is not None
                 and " " not in word
-                and word not in known_names
+                and word.rstrip(".") not in known_names
+                and not (is_country(word) or is_us_state(word))
                 and _opens(sentence, start)
             ):
                 continue
@@ -490,7 +513,7 @@ _TITLE_WORD = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Representative|Governor|"
     r"Gov|Judge|Chancellor|Premier|Mayor|Justice|Coach|Chairman|Chairwoman|Chair|Director|General|Gen|Ambassador|"
     r"Commissioner|Speaker|Leader|CEO|Chief|Officer|Spokesman|Spokeswoman|Spokesperson|Captain|Capt|Lt|Col|"
-    r"Sgt|Pope|King|Queen|Prince|Princess|Lord|Lady|Sir|Dame|Saint|St)\.?\s+"
+    r"Sgt|Pope|King|Queen|Prince|Princess|Lord|Lady|Sir|Dame|Saint|St|Prime|Vice|Deputy)\.?\s+"
 )
 
 

@@ -176,7 +176,8 @@ class _Handlers:
             pieces = self.assistant.stream(
                 question,
                 history,
-                k=int(k),
+                # At the default, the assistant chooses (a list question reads `list_top_k`).
+                k=None if int(k) == self.assistant.settings.top_k else int(k),
                 article_filter=article_filter,
                 answerer=answerer or None,
                 as_of=day,
@@ -484,7 +485,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     value=settings.top_k,
                     step=1,
                     label="Passages to retrieve",
-                    info="How many passages the answer may draw on.",
+                    info="How many passages the answer may draw on. At the default, a question that asks "
+                    f"for several items draws on {max(settings.top_k, settings.list_top_k)}.",
                     elem_id="rag-k",
                 )
                 answerer = gr.Dropdown(

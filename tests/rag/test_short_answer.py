@@ -300,13 +300,13 @@ def test_a_word_that_only_opens_a_sentence_is_no_name(
 
 
 def test_a_name_that_opens_a_sentence_is_kept_when_written_as_one_elsewhere() -> None:
-    sentence = "Montana became the first state to ban the app."
-    question = "Which state banned the app?"
-    around = [sentence, "Lawmakers in Montana passed the bill on Friday."]
-    assert "Montana" in {
+    sentence = "Bradford topped the list of the gloomiest cities."
+    question = "Which city is the gloomiest?"
+    around = [sentence, "A study put Bradford first."]
+    assert "Bradford" in {
         c.text for c in span_candidates("place", sentence, question, mid_sentence_names(around))
     }
-    assert "Montana" not in {
+    assert "Bradford" not in {
         c.text for c in span_candidates("place", sentence, question, mid_sentence_names([sentence]))
     }
 
@@ -328,9 +328,9 @@ def test_a_name_that_opens_a_sentence_is_kept_when_written_as_one_elsewhere() ->
         ),
         (
             "They last went on strike in what year?",
-            "On Tuesday the union struck, for the first time since 2007.",
+            "On May 2 the union struck, for the first time since 2007.",
             "2007",
-            "Tuesday",
+            "May 2",
         ),
         ("On what day do heart attacks peak?", "The 1998 study found they peak on Monday.", "Monday", "1998"),
         ("Who led the delegation?", "In Washington, Blinken led it.", "Blinken", "Washington"),
@@ -349,6 +349,46 @@ def test_a_candidate_of_the_asked_for_sort_fits_best(
     assert kind is not None
     fits = {c.text: c.fit for c in span_candidates(kind, sentence, question)}
     assert fits[best] > fits[other]
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        ("Which U.S. state banned the app?", "Canada banned it too, after Montana did.", "Montana"),
+        (
+            "Which country's president visited?",
+            "South Korea's President Yoon Suk Yeol visited.",
+            "South Korea",
+        ),
+        (
+            "Meloni became which country’s prime minister?",
+            "Italy’s Prime Minister Giorgia Meloni spoke.",
+            "Italy",
+        ),
+        ("How many people attended the rally?", "Organisers said 2000 people attended it in 2019.", "2000"),
+    ],
+)
+def test_the_best_fitting_candidate(question: str, sentence: str, expected: str) -> None:
+    kind = answer_kind(question)
+    assert kind is not None
+    candidates = span_candidates(kind, sentence, question)
+    assert max(candidates, key=lambda c: c.fit).text == expected
+
+
+def test_names_are_read_only_within_a_sentence() -> None:
+    names = mid_sentence_names(
+        ["Questions are swirling.\nThousands watched", "It was Russia's attack.", "said the U.S. would"]
+    )
+    assert {"Russia", "U.S"} <= names
+    assert not names & {"Questions", "Thousands", "It", "Russia's"}
+
+
+def test_a_country_that_opens_a_sentence_is_still_a_name() -> None:
+    sentence = "Russia launched 40 drones overnight."
+    names = mid_sentence_names([sentence])
+    assert [c.text for c in span_candidates("place", sentence, "Which country launched drones?", names)] == [
+        "Russia"
+    ]
 
 
 def test_a_state_of_another_country_is_any_place() -> None:
