@@ -27,8 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = ["GET_PAGE", "Connection"]
 
-GET_PAGE = 5000
-"""Rows per paged read."""
+GET_PAGE = 1000
+"""Rows per paged read. A chunk's metadata holds its sentence vectors (4 KB on average, up to 12),
+and reading 10,000 such chunks 5,000 at a time took 150 MB more memory than 1,000 at a time; the
+BM25 sync that ends an ingest reads every chunk so. More calls cost little next to that."""
 _WRITE_REFUSED = ("readonly database", "read-only file system", "disk is full", "no space left")
 """How opening an embedded store fails when its folder cannot be written (in lower case)."""
 
