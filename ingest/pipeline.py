@@ -91,7 +91,8 @@ class IngestReport:
             for s in ("added", "updated", "unchanged", "removed", "skipped", "failed")
             if counts.get(s)
         ]
-        repeated = f" ({self.repeated} repeated chunks not embedded again)" if self.repeated else ""
+        chunks = "chunk" if self.repeated == 1 else "chunks"
+        repeated = f" ({self.repeated} repeated {chunks} not embedded again)" if self.repeated else ""
         return (
             f"{', '.join(parts) or 'nothing to do'} in {self.seconds:.1f}s{repeated}; "
             f"index: {self.documents} article{'s' * (self.documents != 1)}, {self.chunks} chunk{'s' * (self.chunks != 1)}"

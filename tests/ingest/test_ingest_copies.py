@@ -205,6 +205,8 @@ def test_a_text_is_embedded_once_a_run_and_its_copies_take_its_vectors(
     assert all(embedder.embedded.count(text) == 1 for text in paper)  # not once per copy
     assert report.repeated == len(wire) and report.to_json()["repeated_chunks"] == len(wire)
     assert f"({len(wire)} repeated chunks not embedded again)" in report.summary()
+    one = dataclasses.replace(report, repeated=1).summary()
+    assert "(1 repeated chunk not embedded again)" in one
     vectors = vector_rows(index)
     for text, chunk_id in paper.items():
         assert abs(vectors[chunk_id] - vectors[wire[text]]).max() <= 1e-7
