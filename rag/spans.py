@@ -263,6 +263,8 @@ _CAPITALISED = re.compile(
     r"(?:[A-Z][\w’'.&-]*|\d+[A-Z]\w*)(?:(?:\s+|\s+(?:of|the|de|del|la|le|van|von|der|da|di|al|bin|for|on|"
     r"upon|du|y)\s+|\s+&\s+)(?:[A-Z][\w’'.&-]*|\d[\w-]*))*"
 )
+_POSSESSIVE = re.compile(r"[’']s$")
+"""A possessive ending: "Russia's" names Russia."""
 _LEADING = re.compile(r"^(?:The|A|An|In|On|At|By|For|From|And|But|Or|If|As|To|Of|With)\s+")
 
 
@@ -330,7 +332,7 @@ def _entities(sentence: str) -> Iterator[tuple[int, int]]:
             start += lead.end()
             text = text[lead.end() :]
             lead = _LEADING.match(text)
-        text = re.sub(r"[’']s$", "", text).rstrip(".’'-&")
+        text = _POSSESSIVE.sub("", text).rstrip(".’'-&")
         tokens = [t.lower() for t in text.split()]
         if not text or all(t.strip(".’'") in _NOT_ENTITIES for t in tokens):
             continue
@@ -346,7 +348,7 @@ def mid_sentence_names(texts: Iterable[str]) -> frozenset[str]:
     evidence that a capitalised word is a name rather than a common word that starts a sentence
     ("Thus", "Attendees", "Decision:"). A possessive "’s" and a final dot are left off."""
     return frozenset(
-        re.sub(r"[’']s$", "", match.group(1)).rstrip(".")
+        _POSSESSIVE.sub("", match.group(1)).rstrip(".")
         for text in texts
         for match in _MID_SENTENCE.finditer(text)
     )
@@ -487,8 +489,8 @@ def span_candidates(
             titled = kind == "person" and bool(_TITLE_WORD.search(sentence, start, end))
             start, end = _around_title(sentence, start, end, before=kind != "person")
             start, end = _trim(sentence, start, end, question_words)
-            if kind != "person" and (owner := re.search(r"[’']s$", sentence[start:end])):
-                end = start + owner.start()  # "South Korea's President …" for "which country's"
+            if kind != "person" and (owner := _POSSESSIVE.search(sentence, start, end)):
+                end = owner.start()  # "South Korea's President …" for "which country's"
             word = sentence[start:end]
             if (
                 known_names is not None
