@@ -899,8 +899,10 @@ class _OnnxEncoder(_Encoder):
 class _TorchEncoder(_Encoder):
     """The model's transformer in torch, in bfloat16, tokenised and pooled as the ONNX copy is.
 
-    Only the transformer runs in bfloat16; pooling and normalising are fp32. Batches are larger
-    than onnxruntime's (16 rows, up to 4,096 word pieces): the AMX units want long matrices.
+    A plain BERT runs as `rag.bert.PlainBert` (transformers' outputs bit for bit, without its
+    import), other models through transformers. Only the transformer runs in bfloat16; pooling
+    and normalising are fp32. Batches are larger than onnxruntime's (16 rows, up to 4,096 word
+    pieces): the AMX units want long matrices.
 
     A text's vector must not depend on its batch-mates, so that an incremental ingest gives a clean
     one's vectors and rankings. In bfloat16 a batch's shape (rows and padded length) picks the
@@ -912,25 +914,36 @@ class _TorchEncoder(_Encoder):
     shape_step = 32
 
     def __init__(self, source: Path, *, batch_size: int = 16, batch_tokens: int = 4 * _BATCH_TOKENS) -> None:
-        _quiet_hub()
         import torch
-        from transformers import AutoModel
+
+        from rag.bert import PlainBert
 
         transformer, pooling = _modules(source)
         tokenizer_file = _tokenizer_file(source, transformer, "torch-bf16")
-        try:
-            model = AutoModel.from_pretrained(transformer, dtype=torch.bfloat16)
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"RAG_EMBEDDING_MODEL: cannot load {str(source)!r} offline: {exc}") from exc
-        window = _window(source, lambda: model.config.max_position_embeddings)
+        self.plain = PlainBert.load(transformer, torch.bfloat16)
+        if self.plain is None:
+            self.model = self._transformers_model(source, transformer).eval()
+            self.with_types = "token_type_ids" in inspect.signature(self.model.forward).parameters
+        positions = self.plain.window if self.plain else self.model.config.max_position_embeddings
+        window = _window(source, lambda: positions)
         super().__init__(
             _tokenizer_for(tokenizer_file, window),
             _pooling_mode(pooling),
             batch_size=batch_size,
             batch_tokens=batch_tokens,
         )
-        self.model = model.eval()
-        self.with_types = "token_type_ids" in inspect.signature(model.forward).parameters
+
+    @staticmethod
+    def _transformers_model(source: Path, transformer: Path) -> Any:
+        """Any other architecture, through transformers (a plain BERT runs without its import)."""
+        _quiet_hub()
+        import torch
+        from transformers import AutoModel
+
+        try:
+            return AutoModel.from_pretrained(transformer, dtype=torch.bfloat16)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"RAG_EMBEDDING_MODEL: cannot load {str(source)!r} offline: {exc}") from exc
 
     def encode_with_spans(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]] | None
@@ -944,6 +957,8 @@ class _TorchEncoder(_Encoder):
     def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
         import torch
 
+        if self.plain is not None:
+            return self.plain(ids, mask, types).float().numpy()
         feed = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
         if self.with_types:
             feed["token_type_ids"] = torch.from_numpy(types)
