@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from langchain_core.embeddings import Embeddings
 
 from rag.errors import ConfigError
+from rag.memory import release_freed_memory
 from rag.settings import PACKAGED_MODEL, default_model_cache
 
 if TYPE_CHECKING:
@@ -194,6 +195,18 @@ class SentenceTransformerEmbeddings(Embeddings):
         else:
             _ = self._onnx
 
+    def release(self) -> None:
+        """Frees the torch models loaded for embedding documents (the next such call loads them
+        again); the small ONNX model that embeds questions stays."""
+        import gc
+
+        with self._lock:
+            loaded = [self.__dict__.pop(name, None) for name in ("_model", "_bf16")]
+        if any(model is not None for model in loaded):
+            del loaded
+            gc.collect()
+            release_freed_memory()
+
     def _runtime(self, texts: Sequence[str], *, stored: bool = False) -> EmbeddingBackend:
         """The backend that embeds `texts`: `auto` sends what the index stores (chunks with their
         sentences, however few) and other long calls to `torch-bf16` where the CPU multiplies
@@ -351,29 +364,6 @@ def _quiet_hub() -> None:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-
-
-def _release_freed_memory() -> None:
-    """Returns the free pages of every malloc arena to the system (glibc; elsewhere nothing).
-
-    A bfloat16 forward pass frees 100-150 MB of activations, which glibc keeps in the embedding
-    thread's own arena, out of reach of the ingest's other threads (Chroma's reads and writes, the
-    BM25 sync). Trimming after each call (about 10 ms, against seconds a batch) took the peak of
-    ingesting a 300-article archive from 958 to 837 MB.
-    """
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
-
-
-@functools.cache
-def _malloc_trim() -> Any:
-    import ctypes
-
-    try:
-        return getattr(ctypes.CDLL(None), "malloc_trim", None)  # the C library the process runs on
-    except OSError:
-        return None
 
 
 @contextlib.contextmanager
@@ -952,7 +942,7 @@ class _TorchEncoder(_Encoder):
         try:
             return super().encode_with_spans(texts, spans)
         finally:
-            _release_freed_memory()
+            release_freed_memory()
 
     def _run(self, ids: np.ndarray, mask: np.ndarray, types: np.ndarray) -> np.ndarray:
         import torch

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexMismatchError, NoIndexError, StoreUnavailableError
+from rag.memory import release_freed_memory
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -256,6 +257,8 @@ class Connection:
             if len(ids) < GET_PAGE:
                 return
             offset += len(ids)
+            del got, documents
+            release_freed_memory()  # the page's decoded rows, before the next page is read
 
 
 def _forget_embedded(engine: Path | Any, *, stop: bool = False) -> bool:
