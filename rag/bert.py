@@ -25,6 +25,14 @@ if TYPE_CHECKING:
 
 __all__ = ["PlainBert"]
 
+_BERT_DEFAULTS: dict[str, Any] = {
+    "hidden_size": 768,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 12,
+    "max_position_embeddings": 512,
+    "layer_norm_eps": 1e-12,
+}
+"""transformers' `BertConfig` defaults, for a config.json that leaves them out."""
 _EMBEDDINGS = ("word_embeddings", "position_embeddings", "token_type_embeddings")
 _LAYER_PARTS = (
     "attention.self.query",
@@ -42,10 +50,11 @@ class PlainBert:
     """BERT's encoder (embeddings and transformer layers, no pooler) over padded id batches."""
 
     def __init__(self, config: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
+        config = _BERT_DEFAULTS | config
         self.width = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
-        self.eps = float(config.get("layer_norm_eps", 1e-12))
+        self.eps = float(config["layer_norm_eps"])
         self.window = int(config["max_position_embeddings"])
         self.weights = weights
 
@@ -55,7 +64,7 @@ class PlainBert:
         config_file, weights_file = folder / "config.json", folder / "model.safetensors"
         if not (config_file.is_file() and weights_file.is_file()):
             return None
-        config = json.loads(config_file.read_text())
+        config = _BERT_DEFAULTS | json.loads(config_file.read_text())
         if (
             config.get("model_type") != "bert"
             or config.get("position_embedding_type", "absolute") != "absolute"

@@ -28,13 +28,16 @@ ARTICLES = 5
 class _RecordingEmbeddings(SentenceTransformerEmbeddings):
     """The real embedder, noting when it is released and which files had been reported then."""
 
-    def __init__(self, reported: list[FileResult]) -> None:
+    def __init__(self, reported: list[FileResult], bm25: Path | None = None) -> None:
         super().__init__(backend="torch")
         self.reported = reported
+        self.bm25 = bm25
         self.released_after: list[int] = []
+        self.bm25_saved_before = False
 
     def release(self) -> None:
         self.released_after.append(len(self.reported))
+        self.bm25_saved_before = self.bm25 is not None and self.bm25.exists()
         super().release()
 
 
@@ -46,7 +49,7 @@ def test_an_ingest_frees_its_own_embedders_model_after_the_last_batch(
     made: list[_RecordingEmbeddings] = []
 
     def recording(_settings: Settings) -> _RecordingEmbeddings:
-        made.append(_RecordingEmbeddings(reported))
+        made.append(_RecordingEmbeddings(reported, settings.data_dir / "bm25"))
         return made[-1]
 
     monkeypatch.setattr(rag.embeddings, "embedder_from_settings", recording)
@@ -57,7 +60,9 @@ def test_an_ingest_frees_its_own_embedders_model_after_the_last_batch(
     [embedder] = made
     assert embedder.released_after == [ARTICLES]  # once, with every file written
     assert "_model" not in embedder.__dict__
-    # The index is complete: its BM25 sync ran after the release.
+    # The BM25 sync that ends the run came after the release: it saved the index only then.
+    assert not embedder.bm25_saved_before
+    assert (settings.data_dir / "bm25").is_dir()
     index = Index(settings, SentenceTransformerEmbeddings(backend="torch"))
     assert len(index.records()) == ARTICLES
     [(chunk, _score)] = index.lexical_search("outlook shifts after report 3", 1)

@@ -48,8 +48,10 @@ def test_last_hidden_state_is_transformers_bit_for_bit(dtype_name: str) -> None:
     reference = AutoModel.from_pretrained(MODEL, dtype=dtype).eval()
     assert plain is not None
 
-    for rows, length in [(16, 32), (16, 96), (3, 256)]:
+    for rows, length, ragged in [(16, 32, True), (16, 96, True), (3, 256, True), (16, 64, False)]:
         ids, mask, types = _batch(rows, length, seed=length)
+        if not ragged:  # transformers then passes no mask at all to the attention
+            mask[:] = 1
         with torch.inference_mode():
             want = reference(
                 input_ids=torch.from_numpy(ids),
@@ -83,6 +85,20 @@ def test_anything_but_a_plain_bert_is_left_to_transformers(tmp_path: Path, chang
     folder = _copy_with_config(tmp_path, **changes)
 
     assert PlainBert.load(folder, torch.bfloat16) is None
+
+
+def test_a_config_without_bert_defaults_takes_them(tmp_path: Path) -> None:
+    import torch
+
+    config = json.loads((MODEL / "config.json").read_text())
+    assert config["num_attention_heads"] == 12 and config["max_position_embeddings"] == 512
+    folder = _copy_with_config(tmp_path)
+    trimmed = {k: v for k, v in config.items() if k not in {"num_attention_heads", "max_position_embeddings"}}
+    (folder / "config.json").write_text(json.dumps(trimmed))
+
+    plain = PlainBert.load(folder, torch.bfloat16)
+
+    assert plain is not None and (plain.heads, plain.window) == (12, 512)
 
 
 def test_the_bf16_encoder_falls_back_to_transformers(tmp_path: Path) -> None:
