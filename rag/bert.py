@@ -47,10 +47,11 @@ _LAYER_PARTS = (
 
 
 class PlainBert:
-    """BERT's encoder (embeddings and transformer layers, no pooler) over padded id batches."""
+    """BERT's encoder (embeddings and transformer layers, no pooler) over padded id batches.
+
+    Made by `load`, which fills in BertConfig's defaults for keys the config leaves out."""
 
     def __init__(self, config: dict[str, Any], weights: dict[str, torch.Tensor]) -> None:
-        config = _BERT_DEFAULTS | config
         self.width = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
