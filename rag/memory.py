@@ -12,13 +12,14 @@ def release_freed_memory() -> None:
     """Returns the free pages of every malloc arena to the system (glibc; elsewhere nothing).
 
     glibc keeps what a thread frees in that thread's own arena, out of reach of the process's
-    other threads, and rarely gives it back. Two callers free a lot at a time:
+    other threads, and rarely gives it back. Three callers free a lot at a time:
     - A bfloat16 forward pass frees 100-150 MB of activations in the embedding thread. Trimming
       after each call (about 10 ms, against seconds a batch) took the peak of ingesting a
       300-article archive from 958 to 837 MB.
     - A page of chunks read from Chroma (sentence vectors included) is decoded and dropped. Over
       the 17,186 chunks of a 1,113-article archive, trimming after each page kept the read's
       growth to 51 MB instead of 100.
+    - A batch of articles written to Chroma: its threads build the request in arenas of their own.
     """
     trim = _malloc_trim()
     if trim is not None:

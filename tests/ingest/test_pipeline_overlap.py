@@ -344,3 +344,32 @@ def _assert_same_index_but_paths(index: Index, reference: Index) -> None:
     # A chunk whose text an earlier batch committed takes its vector from the store, where Chroma
     # normalised it in float32: one rounding apart from embedding it again in the same batch.
     assert_same_vectors(index, reference, tolerance=1e-7)
+
+
+def test_the_gil_changes_hands_promptly_while_an_ingest_runs_and_as_before_after(
+    make_index: Callable[..., Index], tmp_path: Path
+) -> None:
+    """The embedding thread waits for the GIL between torch's operations: while files are prepared
+    and written, the interpreter switches threads every millisecond, and as before afterwards."""
+    import sys
+
+    before = sys.getswitchinterval()
+    during: list[float] = []
+    paths = write_articles(tmp_path / "a", ARTICLES)
+    report = _ingest(make_index(), paths, on_file=lambda _result: during.append(sys.getswitchinterval()))
+    assert report.counts() == {"added": ARTICLES}
+    assert during and max(during) <= 0.001 < before
+    assert sys.getswitchinterval() == before
+
+
+def test_the_switch_interval_comes_back_when_the_last_of_overlapping_ingests_ends() -> None:
+    import sys
+
+    before = sys.getswitchinterval()
+    first, second = ingest.pipeline._handing_over_promptly(), ingest.pipeline._handing_over_promptly()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert sys.getswitchinterval() <= 0.001  # the second still runs
+    second.__exit__(None, None, None)
+    assert sys.getswitchinterval() == before
