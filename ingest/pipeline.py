@@ -30,7 +30,6 @@ from ingest.chunking import chunk_article, embed_chunks
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
 from ingest.worker import parse_worker
 from rag.errors import RagError
-from rag.memory import release_freed_memory
 from rag.types import PreparedArticle
 
 if TYPE_CHECKING:
@@ -465,25 +464,35 @@ def _nothing() -> None:
     pass
 
 
-_switching = threading.Lock()
-_switch_users: list[float] = []
-"""The switch interval before the first running ingest shortened it, once per running ingest."""
+class _Switching:
+    """The interpreter's thread switch interval, at most `_HANDOVER_S` while any ingest of the
+    process runs. It is the process's: a chat that ingests an upload switches its other threads
+    as often meanwhile. The interval it had comes back when the last running ingest ends; one
+    already that short is left alone."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+        self._restore: float | None = None
+
+    @contextlib.contextmanager
+    def shortened(self) -> Iterator[None]:
+        with self._lock:
+            if not self._running and sys.getswitchinterval() > _HANDOVER_S:
+                self._restore = sys.getswitchinterval()
+                sys.setswitchinterval(_HANDOVER_S)
+            self._running += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._running -= 1
+                if not self._running and self._restore is not None:
+                    sys.setswitchinterval(self._restore)
+                    self._restore = None
 
 
-@contextlib.contextmanager
-def _handing_over_promptly() -> Iterator[None]:
-    """A short thread switch interval (`_HANDOVER_S`) while the block runs; the interpreter's own
-    comes back when the last ingest of the process ends."""
-    with _switching:
-        _switch_users.append(_switch_users[0] if _switch_users else sys.getswitchinterval())
-        sys.setswitchinterval(min(_HANDOVER_S, _switch_users[0]))
-    try:
-        yield
-    finally:
-        with _switching:
-            before = _switch_users.pop()
-            if not _switch_users:
-                sys.setswitchinterval(before)
+_SWITCHING = _Switching()
 
 
 class _Sync:
@@ -534,7 +543,7 @@ class _Sync:
         self.ids = _Ids(index.records())
         embedding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rag-embed")
         try:
-            with _handing_over_promptly():
+            with _SWITCHING.shortened():
                 self._embed_and_write(sources, embedding)
         finally:
             embedding.shutdown(wait=True, cancel_futures=True)
@@ -643,10 +652,6 @@ class _Sync:
             # One chunk write and one commit for the whole batch: Chroma's cost per call
             # dominates small articles. A kill loses at most this batch, which a rerun redoes.
             writer.put([p.for_store() for p in written])
-        # Chroma's threads build and free each batch's request in arenas of their own, which
-        # otherwise keep it: trimming here took the peak RSS of ingesting a 1,113-article archive
-        # from 692 to 642 MB.
-        release_freed_memory()
         self.generation = index.generation()
         offset = 0
         for p in pending:  # chunks whose vectors were copied, of the files written

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.errors import IndexMismatchError, NoIndexError, ReadOnlyIndexError, StoreUnavailableError
 from rag.index.chroma import GET_PAGE, Connection
+from rag.memory import release_freed_memory
 from rag.types import Chunk, DocRecord
 
 if TYPE_CHECKING:
@@ -421,6 +422,11 @@ class Store:
                 embeddings=embeddings[start:stop],
                 metadatas=metadatas[start:stop],
             )
+        del ids, embeddings, metadatas
+        # Chroma's threads build each request in malloc arenas of their own, which keep it once
+        # freed: trimming here took the peak RSS of ingesting the 1,113 articles of a news
+        # archive from 692 to 642 MB (one run each).
+        release_freed_memory()
 
     def commit_documents(
         self,

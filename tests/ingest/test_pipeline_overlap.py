@@ -6,6 +6,8 @@ committed between a batch's preparation and its write."""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import threading
 import uuid
 from pathlib import Path
@@ -126,12 +128,14 @@ def test_an_embedder_error_surfaces_as_itself_and_the_batches_before_it_stay(
 
     index = make_index(_ScriptedEmbedder({fail_on: fail}))
     reported: list[FileResult] = []
+    switching = sys.getswitchinterval()
 
     with pytest.raises(_EmbedderDown) as raised:
         _ingest(index, [folder], on_file=reported.append)
 
     assert raised.value is down
     assert not _embedding_threads(), "the embedding thread outlived the failed run"
+    assert sys.getswitchinterval() == switching, "the failed run left the switch interval short"
     before = [f"a{n:03d}.txt" for n in range(fail_on - 1)]
     assert sorted(index.records()) == before
     assert [(f.doc_id, f.status) for f in reported] == [(doc_id, "added") for doc_id in before]
@@ -351,8 +355,6 @@ def test_the_gil_changes_hands_promptly_while_an_ingest_runs_and_as_before_after
 ) -> None:
     """The embedding thread waits for the GIL between torch's operations: while files are prepared
     and written, the interpreter switches threads every millisecond, and as before afterwards."""
-    import sys
-
     before = sys.getswitchinterval()
     during: list[float] = []
     paths = write_articles(tmp_path / "a", ARTICLES)
@@ -363,13 +365,22 @@ def test_the_gil_changes_hands_promptly_while_an_ingest_runs_and_as_before_after
 
 
 def test_the_switch_interval_comes_back_when_the_last_of_overlapping_ingests_ends() -> None:
-    import sys
-
     before = sys.getswitchinterval()
-    first, second = ingest.pipeline._handing_over_promptly(), ingest.pipeline._handing_over_promptly()
-    first.__enter__()
-    second.__enter__()
-    first.__exit__(None, None, None)
-    assert sys.getswitchinterval() <= 0.001  # the second still runs
-    second.__exit__(None, None, None)
-    assert sys.getswitchinterval() == before
+    with contextlib.ExitStack() as first:
+        first.enter_context(ingest.pipeline._SWITCHING.shortened())
+        with contextlib.ExitStack() as second:
+            second.enter_context(ingest.pipeline._SWITCHING.shortened())
+            first.close()  # the first ingest ends while the second still runs
+            assert sys.getswitchinterval() <= 0.001
+        assert sys.getswitchinterval() == before
+
+
+def test_a_switch_interval_already_short_is_left_alone() -> None:
+    before = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.0002)
+        with ingest.pipeline._SWITCHING.shortened():
+            assert sys.getswitchinterval() == pytest.approx(0.0002)
+        assert sys.getswitchinterval() == pytest.approx(0.0002)
+    finally:
+        sys.setswitchinterval(before)
