@@ -133,8 +133,9 @@ class PlainBert:
                 attended = functional.scaled_dot_product_attention(
                     q, k, v, attn_mask=attend, scale=head_width**-0.5
                 )
-                # Activations go as soon as they are used; GELU and the residual sums run in place:
-                # a 16 x 256 batch holds 22 MB less through the feed-forward half (the same values).
+                # Activations go as soon as they are used; GELU (aten's, as torch has no public
+                # in-place one) and the residual sums run in place: a 16 x 256 batch of this model
+                # in bfloat16 holds 22 MB less through the feed-forward half, with the same values.
                 del qkv, q, k, v
                 attended = attended.transpose(1, 2).reshape(rows, length, self.width)
                 x = layer_norm(

@@ -10,8 +10,9 @@ The signature, its Jaccard estimate and the LSH bands are datasketch 2's (`MinHa
 affine32 scheme, `MinHashLSH`), reproduced bit for bit so that the signatures stored in indexes
 stay comparable; tests/rag/test_minhash.py checks them against datasketch. datasketch itself is
 not used: importing it imports scipy (`MinHashLSH` integrates to choose its bands), 42 MB of
-`rag ingest`'s 600 MB peak-RSS budget and 0.3 s, and it hashes shingles in a Python loop. This
-fingerprints a 5,000-character article in 0.68 ms instead of 1.05 ms (half of it sha1 per shingle).
+`rag ingest`'s 600 MB peak-RSS budget and 0.3 s; and it unpacks each shingle's hash into a Python
+int, where this joins the digests and reads them as one array. A 5,000-character article takes
+0.68 ms instead of 1.05 ms (half of it one sha1 per shingle, which both compute).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -66,7 +68,7 @@ def fingerprint(text: str) -> Fingerprint:
 def _signature(text: str) -> NDArray[np.uint32]:
     """The MinHash of the text's word 5-grams (one shingle for a shorter text)."""
     words = _WORD.findall(text.casefold())
-    runs = zip(*(words[i:] for i in range(_SHINGLE)), strict=False)  # every 5 words in a row
+    runs = zip(*(itertools.islice(words, i, None) for i in range(_SHINGLE)), strict=False)  # 5 in a row
     shingles = set(map(" ".join, runs)) or {" ".join(words)}
     # datasketch's sha1_hash32: the first 4 bytes of the digest, little-endian.
     digests = b"".join([hashlib.sha1(shingle.encode()).digest()[:4] for shingle in shingles])
