@@ -30,7 +30,7 @@ from ingest.chunking import chunk_article, embed_chunks
 from ingest.loaders import SUPPORTED_SUFFIXES, LoadError
 from ingest.worker import parse_worker
 from rag.errors import RagError
-from rag.types import PreparedArticle
+from rag.types import PreparedArticle, ShapedEmbedder
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ingest.worker import ParseWorker
     from rag.index import Index, IndexWriter
     from rag.settings import Settings
-    from rag.types import Article, Chunk, DocRecord
+    from rag.types import Article, BatchShapes, Chunk, DocRecord
     from rag.vectors import SentenceVectors
 
 __all__ = ["FileResult", "IngestReport", "discover", "ingest_paths", "shown_path"]
@@ -345,14 +345,32 @@ class _Ids:
 
 
 @dataclass(slots=True)
+class _Part:
+    """Vectors of some chunks of a batch: the results of `job` at `positions`, for the batch's
+    chunks at `chunks`."""
+
+    job: Future[tuple[list[list[float]], list[SentenceVectors | None] | None]]
+    positions: range
+    chunks: list[int]
+
+
+@dataclass(slots=True)
 class _Batch:
-    """Files prepared together, their embedding under way, and the ids they were decided against."""
+    """Files prepared together, where their vectors come from, and the ids they were decided against."""
 
     files: list[_Prepared]
-    embedding: Future[tuple[list[list[float]], list[SentenceVectors | None] | None]]
     refreshes: int
     """`_Sync.refreshes` when the batch was prepared: a later refresh means its ids are stale."""
     plan: _Plan
+    todo: list[int]
+    """Chunks of `plan.embedded` that no embedding job has taken yet."""
+    shapes: BatchShapes | None
+    """The fixed batch shape each chunk of `plan.embedded` runs in (None: the encoder has none)."""
+    parts: list[_Part] = field(default_factory=list)
+
+    @property
+    def chunks(self) -> list[Chunk]:
+        return [c for p in self.files for c in p.chunks]
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,9 +575,13 @@ class _Sync:
         return self.report
 
     def _embed_and_write(self, sources: list[_Source], embedding: ThreadPoolExecutor) -> None:
-        """Prepares the files, each batch embedded in the background while the next is prepared."""
+        """Prepares the files, each batch embedded in the background while the next is prepared.
+
+        A batch's embedding starts once the batch after it is prepared, so that it can take some
+        of that one's chunks (see `_start`); it is written once the batch after it starts."""
         pending: list[_Prepared] = []
-        embedded: _Batch | None = None  # being embedded; written once the next batch starts
+        started: _Batch | None = None  # its embedding under way; written once the next one starts
+        ready: _Batch | None = None  # prepared; its embedding starts once the next batch is prepared
         for source in sources:
             prepared = self._prepare(source)
             if isinstance(prepared, FileResult):
@@ -567,11 +589,14 @@ class _Sync:
                 continue
             pending.append(prepared)
             if sum(len(p.chunks) for p in pending) >= _FLUSH_CHUNKS:
-                embedded, pending = self._hand_over(embedding, embedded, pending), []
+                started, ready, pending = *self._hand_over(embedding, started, ready, pending), []
         if pending:
-            embedded = self._hand_over(embedding, embedded, pending)
-        if embedded is not None:
-            self._write(embedded)
+            started, ready = self._hand_over(embedding, started, ready, pending)
+        if ready is not None:
+            self._start(embedding, ready, None)
+        for batch in (started, ready):
+            if batch is not None:
+                self._write(batch)
 
     def _prepare(self, source: _Source) -> _Prepared | FileResult:
         settings, path = self.settings, source.path
@@ -618,17 +643,59 @@ class _Sync:
     def _hand_over(
         self,
         embedding: ThreadPoolExecutor,
-        embedded: _Batch | None,
+        started: _Batch | None,
+        ready: _Batch | None,
         pending: list[_Prepared],
-    ) -> _Batch:
-        """Starts embedding `pending` in the background, then writes the batch embedded before it."""
+    ) -> tuple[_Batch | None, _Batch]:
+        """Plans `pending`, starts embedding the batch prepared before it (`ready`), then writes the
+        one before that (`started`). Returns the batches under way and ready after that."""
         chunks = [c for p in pending for c in p.chunks]
-        plan = self._plan(chunks, [] if embedded is None else [c for p in embedded.files for c in p.chunks])
-        future = embedding.submit(embed_chunks, self.index.embedder, [chunks[i] for i in plan.embedded])
-        batch = _Batch(pending, future, self.refreshes, plan)
-        if embedded is not None:
-            self._write(embedded)
-        return batch
+        earlier = [c for b in (started, ready) if b is not None for c in b.chunks]
+        plan = self._plan(chunks, earlier)
+        embedder = self.index.embedder
+        shapes = (
+            embedder.batch_shapes([chunks[i].text for i in plan.embedded])
+            if isinstance(embedder, ShapedEmbedder)
+            else None
+        )
+        batch = _Batch(pending, self.refreshes, plan, list(plan.embedded), shapes)
+        if ready is not None:
+            self._start(embedding, ready, batch)
+        if started is not None:
+            self._write(started)
+        return ready, batch
+
+    def _start(self, embedding: ThreadPoolExecutor, batch: _Batch, following: _Batch | None) -> None:
+        """Starts embedding what `batch` has left to embed, and with it as many of `following`'s chunks
+        as fill its fixed-shape batches (`BatchShapes`), which the encoder would otherwise fill
+        with copies. On a news archive's 1,113 articles the bfloat16 encoder then ran 3.26 M padded
+        word pieces instead of 3.66 M (10% of them padding instead of 20%), with 17% less CPU time
+        and 6% less wall time (two runs each). A chunk's vector does not depend on its batch-mates."""
+        fill: list[int] = []
+        if following is not None and batch.shapes and following.shapes and following.todo:
+            rows = batch.shapes.rows
+            shape = dict(zip(batch.plan.embedded, batch.shapes.keys, strict=True))
+            room = Counter({key: -n % rows for key, n in Counter(shape[i] for i in batch.todo).items()})
+            theirs = dict(zip(following.plan.embedded, following.shapes.keys, strict=True))
+            for i in following.todo:
+                if room[theirs[i]] > 0:
+                    room[theirs[i]] -= 1
+                    fill.append(i)
+            taken = set(fill)
+            following.todo = [i for i in following.todo if i not in taken]
+        own = batch.todo
+        batch.todo = []
+        if not own and not fill:
+            return
+        chunks = batch.chunks
+        embedded = [chunks[i] for i in own]
+        if following is not None:
+            chunks = following.chunks
+            embedded += [chunks[i] for i in fill]
+        job = embedding.submit(embed_chunks, self.index.embedder, embedded)
+        batch.parts.append(_Part(job, range(len(own)), own))
+        if following is not None and fill:
+            following.parts.append(_Part(job, range(len(own), len(own) + len(fill)), fill))
 
     def _write(self, batch: _Batch) -> None:
         """Waits for a batch's vectors, then writes it under the lock, then reports its files."""
@@ -690,14 +757,15 @@ class _Sync:
         from rag.types import SentenceEmbedder
         from rag.vectors import SentenceVectors
 
-        chunks = [c for p in batch.files for c in p.chunks]
+        chunks = batch.chunks
         plan = batch.plan
-        fresh, fresh_sentences = batch.embedding.result()
         vectors: list[list[float]] = [[] for _ in chunks]
         sentences: list[SentenceVectors | None] = [None] * len(chunks)
-        for n, i in enumerate(plan.embedded):
-            vectors[i] = fresh[n]
-            sentences[i] = fresh_sentences[n] if fresh_sentences else None
+        for part in batch.parts:
+            fresh, fresh_sentences = part.job.result()
+            for n, i in zip(part.positions, part.chunks, strict=True):
+                vectors[i] = fresh[n]
+                sentences[i] = fresh_sentences[n] if fresh_sentences else None
         sources = {i: self.texts.get(digest, "") for i, digest in plan.stored.items()}
         stored = self.index.chunk_vectors(sorted({chunk_id for chunk_id in sources.values() if chunk_id}))
         lost = [i for i, chunk_id in sources.items() if chunk_id not in stored]

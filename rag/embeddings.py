@@ -35,6 +35,7 @@ from langchain_core.embeddings import Embeddings
 from rag.errors import ConfigError
 from rag.memory import release_freed_memory
 from rag.settings import PACKAGED_MODEL, default_model_cache
+from rag.types import BatchShapes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -283,6 +284,15 @@ class SentenceTransformerEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Normalised vectors of `texts`."""
         return self._encode(texts)
+
+    def batch_shapes(self, texts: Sequence[str]) -> BatchShapes | None:
+        """The fixed shapes `embed_documents_with_sentences` would run `texts` in, or None when
+        its backend batches freely (see `_TorchEncoder`)."""
+        if not texts or self._runtime(texts, stored=True) != "torch-bf16":
+            return None
+        encoder = self._bf16
+        keys = encoder.shapes(list(texts))
+        return None if keys is None else BatchShapes(encoder.batch_size, keys)
 
     def embed_documents_with_sentences(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
@@ -809,8 +819,7 @@ class _Encoder:
                 ids, mask, types = _batch(batch)
                 yield rows, batch, self._run(ids, mask, types), mask
             return
-        step, window = self.shape_step, self.tokenizer.truncation["max_length"]
-        padded = [min(-(-len(e.ids) // step) * step, window) for e in encodings]
+        padded = self._padded(encodings)
         by_length: dict[int, list[int]] = {}
         for i in sorted(range(len(texts)), key=lambda i: -padded[i]):
             by_length.setdefault(padded[i], []).append(i)
@@ -820,6 +829,14 @@ class _Encoder:
                 batch = [encodings[i] for i in rows]
                 ids, mask, types = _batch(batch + [batch[0]] * (most - len(rows)), length)
                 yield rows, batch, self._run(ids, mask, types)[: len(rows)], mask[: len(rows)]
+
+    def shapes(self, texts: list[str]) -> list[int] | None:
+        """The padded length each text runs at, when batches have fixed shapes (else None)."""
+        return self._padded(self.tokenizer.encode_batch(texts)) if self.shape_step else None
+
+    def _padded(self, encodings: Sequence[Any]) -> list[int]:
+        step, window = self.shape_step, self.tokenizer.truncation["max_length"]
+        return [min(-(-len(e.ids) // step) * step, window) for e in encodings]
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Normalised vectors of `texts`, in order."""

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Answer",
     "Article",
+    "BatchShapes",
     "Chunk",
     "Citation",
     "DocRecord",
@@ -21,6 +22,7 @@ __all__ = [
     "Passage",
     "PreparedArticle",
     "SentenceEmbedder",
+    "ShapedEmbedder",
     "ShortAnswer",
     "WhitespaceTokenizer",
 ]
@@ -212,6 +214,24 @@ class WhitespaceTokenizer(Embedder, Protocol):
 
     @property
     def splits_at_whitespace(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class BatchShapes:
+    """How a document encoder that runs fixed shapes would batch some texts: each batch has `rows`
+    rows (a short one is filled with copies of its first text), all of one `keys` value."""
+
+    rows: int
+    keys: list[int]
+    """Per text, the shape it runs in (its padded length)."""
+
+
+@runtime_checkable
+class ShapedEmbedder(Embedder, Protocol):
+    """An embedder that can say in which fixed batch shapes it would embed documents, so that a
+    caller can hand it texts that fill whole batches."""
+
+    def batch_shapes(self, texts: Sequence[str]) -> BatchShapes | None: ...
 
 
 @runtime_checkable

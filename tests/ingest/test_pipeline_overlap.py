@@ -10,6 +10,7 @@ import contextlib
 import sys
 import threading
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from ingest_support import article_text, assert_same_vectors, raw_chunk_count, r
 import ingest.pipeline
 from ingest.pipeline import ingest_paths
 from rag.index import Index
+from rag.types import BatchShapes
 from tests.support import HashingEmbedder, chunk_rows, raw_store
 
 if TYPE_CHECKING:
@@ -256,6 +258,50 @@ def test_a_commit_by_another_writer_before_a_batch_is_written_decides_its_ids_ag
     assert index.records()["c.txt"] == committed["record"]
 
 
+# -- fixed-shape batches filled from the batch after ---------------------------------------------
+
+
+class _FixedShapeEmbedder(HashingEmbedder):
+    """The hashing embedder, as if it ran fixed-shape batches of `rows` texts of one length class
+    (word pieces rounded up to `step`); records the texts of each embedding call."""
+
+    def __init__(self, rows: int, step: int) -> None:
+        super().__init__()
+        self.rows, self.step = rows, step
+        self.calls: list[list[str]] = []
+
+    def batch_shapes(self, texts: Sequence[str]) -> BatchShapes:
+        return BatchShapes(self.rows, [-(-n // self.step) * self.step for n in self.count_tokens(texts)])
+
+    def embed_documents_with_sentences(
+        self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
+    ) -> tuple[list[list[float]], list[SentenceVectors | None]]:
+        self.calls.append(list(texts))
+        return super().embed_documents_with_sentences(texts, spans)
+
+
+def test_fixed_shape_batches_are_filled_from_the_batch_after(
+    tmp_path: Path, make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ingest.pipeline, "_FLUSH_CHUNKS", 1)  # a batch per file
+    folder = tmp_path / "articles"
+    write_articles(folder, ARTICLES)
+    reference = make_index()
+    _ingest(reference, [folder])
+    shaped = _FixedShapeEmbedder(rows=3, step=10_000)  # one length class: only the rows count
+    index = make_index(shaped)
+
+    _ingest(index, [folder])
+
+    per_file = Counter(doc_id for doc_id, *_ in chunk_rows(index).values())
+    assert any(n % 3 for n in per_file.values()), "files of whole batches would fill nothing"
+    assert [len(call) % 3 for call in shaped.calls[:-1]] == [0] * (len(shaped.calls) - 1)
+    embedded = [text for call in shaped.calls for text in call]
+    assert len(embedded) == len(set(embedded)) == sum(per_file.values())
+    _assert_same_index(index, reference)
+    _assert_consistent(index)
+
+
 # -- the report and the records, as a sequential ingest gives them ---------------------------------
 
 _ONE_BATCH = 10**9
@@ -279,23 +325,24 @@ def _folder_with_history(folder: Path, index: Index) -> list[str]:
 def _report_order(names: list[str], results: dict[str, FileResult], flush: int) -> list[str]:
     """The order an ingest reports files in: what finding the files skipped, then each file as it
     is read, except that a file to write is reported when its batch is committed. A batch is full
-    at `flush` chunks; it is written once the next one is full and handed to the embedder (or after
-    the last file), so that the writing overlaps the next batch's embedding."""
+    at `flush` chunks; it is handed to the embedder once the next one is full (which may fill its
+    fixed-shape batches), and written once the one after that is (or after the last file), so that
+    the writing overlaps the next batch's embedding."""
     order = [name for name, r in results.items() if name not in names]
     batch: list[str] = []
-    embedded: list[str] = []
+    unwritten: list[list[str]] = []
     for name in names:
         if results[name].status not in ("added", "updated"):
             order.append(name)
             continue
         batch.append(name)
         if sum(results[n].chunks for n in batch) >= flush:
-            order += embedded
-            embedded, batch = batch, []
+            unwritten, batch = [*unwritten, batch], []
+            if len(unwritten) > 2:
+                order += unwritten.pop(0)
     if batch:
-        order += embedded
-        embedded = batch
-    return order + embedded
+        unwritten.append(batch)
+    return order + [name for written in unwritten for name in written]
 
 
 @pytest.mark.parametrize(
