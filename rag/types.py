@@ -218,12 +218,12 @@ class WhitespaceTokenizer(Embedder, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BatchShapes:
-    """How a document encoder that runs fixed shapes would batch some texts: each batch has `rows`
-    rows (a short one is filled with copies of its first text), all of one `keys` value."""
+    """How a document encoder of fixed-shape passes would run some texts: each pass has `rows`
+    texts (a short one is filled with copies of its first) of one padded length."""
 
     rows: int
-    keys: list[int]
-    """Per text, the shape it runs in (its padded length)."""
+    lengths: list[int]
+    """Per text, the padded length it runs at."""
 
 
 @runtime_checkable

@@ -24,7 +24,7 @@ from rag.types import BatchShapes
 from tests.support import HashingEmbedder, chunk_rows, raw_store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from ingest.pipeline import FileResult, IngestReport
     from rag.settings import Settings
@@ -279,25 +279,40 @@ class _FixedShapeEmbedder(HashingEmbedder):
         self.calls.append(list(texts))
         return super().embed_documents_with_sentences(texts, spans)
 
+    def padded_rows(self, groups: Iterable[Sequence[str]]) -> int:
+        """Rows the encoder would run for these embedding calls, copies included."""
+        rows = 0
+        for texts in groups:
+            per_length = Counter(self.batch_shapes(texts).lengths)
+            rows += sum(-(-count // self.rows) * self.rows for count in per_length.values())
+        return rows
 
-def test_fixed_shape_batches_are_filled_from_the_batch_after(
-    tmp_path: Path, make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch
+
+@pytest.mark.parametrize(
+    "step", [pytest.param(10_000, id="one-length"), pytest.param(40, id="several-lengths")]
+)
+def test_fixed_shape_passes_are_filled_from_the_next_batch(
+    tmp_path: Path, make_index: Callable[..., Index], monkeypatch: pytest.MonkeyPatch, step: int
 ) -> None:
     monkeypatch.setattr(ingest.pipeline, "_FLUSH_CHUNKS", 1)  # a batch per file
     folder = tmp_path / "articles"
     write_articles(folder, ARTICLES)
     reference = make_index()
     _ingest(reference, [folder])
-    shaped = _FixedShapeEmbedder(rows=3, step=10_000)  # one length class: only the rows count
+    shaped = _FixedShapeEmbedder(rows=3, step=step)
     index = make_index(shaped)
 
     _ingest(index, [folder])
 
-    per_file = Counter(doc_id for doc_id, *_ in chunk_rows(index).values())
-    assert any(n % 3 for n in per_file.values()), "files of whole batches would fill nothing"
-    assert [len(call) % 3 for call in shaped.calls[:-1]] == [0] * (len(shaped.calls) - 1)
+    by_file: dict[str, list[str]] = {}
+    for doc_id, *_, text in sorted(chunk_rows(index).values()):
+        by_file.setdefault(doc_id, []).append(text)
+    alone = shaped.padded_rows(by_file.values())  # each batch (file) embedded on its own
     embedded = [text for call in shaped.calls for text in call]
-    assert len(embedded) == len(set(embedded)) == sum(per_file.values())
+    assert len(embedded) == len(set(embedded)) == sum(len(texts) for texts in by_file.values())
+    assert shaped.padded_rows(shaped.calls) < alone
+    if step == 10_000:  # one length: every pass but the last ones is full
+        assert [len(call) % 3 for call in shaped.calls[:-1]] == [0] * (len(shaped.calls) - 1)
     _assert_same_index(index, reference)
     _assert_consistent(index)
 
@@ -325,24 +340,23 @@ def _folder_with_history(folder: Path, index: Index) -> list[str]:
 def _report_order(names: list[str], results: dict[str, FileResult], flush: int) -> list[str]:
     """The order an ingest reports files in: what finding the files skipped, then each file as it
     is read, except that a file to write is reported when its batch is committed. A batch is full
-    at `flush` chunks; it is handed to the embedder once the next one is full (which may fill its
-    fixed-shape batches), and written once the one after that is (or after the last file), so that
-    the writing overlaps the next batch's embedding."""
+    at `flush` chunks; it is written once the next one is full and handed to the embedder (or after
+    the last file), so that the writing overlaps the next batch's embedding."""
     order = [name for name, r in results.items() if name not in names]
     batch: list[str] = []
-    unwritten: list[list[str]] = []
+    embedded: list[str] = []
     for name in names:
         if results[name].status not in ("added", "updated"):
             order.append(name)
             continue
         batch.append(name)
         if sum(results[n].chunks for n in batch) >= flush:
-            unwritten, batch = [*unwritten, batch], []
-            if len(unwritten) > 2:
-                order += unwritten.pop(0)
+            order += embedded
+            embedded, batch = batch, []
     if batch:
-        unwritten.append(batch)
-    return order + [name for written in unwritten for name in written]
+        order += embedded
+        embedded = batch
+    return order + embedded
 
 
 @pytest.mark.parametrize(
