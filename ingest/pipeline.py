@@ -373,6 +373,12 @@ class _Batch:
         """The files' chunks, in batch order (which `plan` and `parts` index)."""
         return [c for p in self.files for c in p.chunks]
 
+    def padded_lengths(self) -> dict[int, int]:
+        """Chunk of `plan.embedded` -> the padded length of its pass (empty without `shapes`)."""
+        if self.shapes is None:
+            return {}
+        return dict(zip(self.plan.embedded, self.shapes.lengths, strict=True))
+
 
 @dataclass(frozen=True, slots=True)
 class _Plan:
@@ -672,8 +678,7 @@ class _Sync:
             self._submit(embedding, batch, batch.todo)
             batch.todo = []
             return
-        rows = batch.shapes.rows
-        length = dict(zip(batch.plan.embedded, batch.shapes.lengths, strict=True))
+        rows, length = batch.shapes.rows, batch.padded_lengths()
         spare = Counter({n: count % rows for n, count in Counter(length[i] for i in batch.todo).items()})
         held: set[int] = set()
         for i in reversed(batch.todo):
@@ -689,10 +694,8 @@ class _Sync:
         own, batch.todo = batch.todo, []
         taken: list[int] = []
         if fill_from is not None and batch.shapes is not None and fill_from.shapes is not None:
-            length = dict(zip(batch.plan.embedded, batch.shapes.lengths, strict=True))
-            rows = batch.shapes.rows
+            rows, length, their_length = batch.shapes.rows, batch.padded_lengths(), fill_from.padded_lengths()
             room = Counter({n: -count % rows for n, count in Counter(length[i] for i in own).items()})
-            their_length = dict(zip(fill_from.plan.embedded, fill_from.shapes.lengths, strict=True))
             for i in fill_from.todo:
                 if room[their_length[i]] > 0:
                     room[their_length[i]] -= 1

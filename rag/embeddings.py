@@ -291,8 +291,8 @@ class SentenceTransformerEmbeddings(Embeddings):
         if not texts or self._runtime(texts, stored=True) != "torch-bf16":
             return None
         encoder = self._bf16
-        keys = encoder.shapes(list(texts))
-        return None if keys is None else BatchShapes(encoder.batch_size, keys)
+        lengths = encoder.shapes(list(texts))
+        return None if lengths is None else BatchShapes(encoder.batch_size, lengths)
 
     def embed_documents_with_sentences(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]]
