@@ -51,11 +51,14 @@ _ORG_NOUNS = (
     r"service|streamer|studio|publisher|court|committee|ministry|department|union|league|school"
 )
 _SKIP = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should)\b)[\w’'-]+\s+){0,3}?"
+_MODIFIER = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|the|a|an|its|his|her|their)\b)[\w’'-]+\s+)?"
+"""One word before a number's noun: "which *hourly* amount", "what *annual* rate" (but "which
+*public* figure" is a person)."""
 _ASKS = {
     "number": re.compile(
         r"\bhow (?:many|much|long|old|far|big|large|tall|high|often|fast)\b|"
-        r"\b(?:what|which) (?:percentage|percent|rate|number|amount|share|proportion|size|age|price|cost|"
-        r"total|sum|figure|score|speed|temperature|distance|height|weight)\b",
+        rf"\b(?:what|which) (?:figure\b|{_MODIFIER}(?:percentage|percent|rate|number|amount|share|proportion|"
+        r"size|age|price|cost|total|sum|score|speed|temperature|distance|height|weight)\b)",
         re.IGNORECASE,
     ),
     "date": re.compile(
@@ -65,6 +68,7 @@ _ASKS = {
     ),
     "person": re.compile(
         rf"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|are|were|has|had|will|did|does|said|won|became)\b|"
+        r"\b(?:for|to|by|with|from|of|about|against|on|at) whom\b|"
         rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b|\bname (?:of )?the (?:{_PERSON_NOUNS})\b",
         re.IGNORECASE,
     ),
@@ -94,10 +98,19 @@ _YES_NO = re.compile(
     re.IGNORECASE,
 )
 _MULTI_PART = re.compile(
-    r"\b(?:and|or)\s+(?:(?:on|in|at|for|from|to|by|with|since)\s+)?(?:what|when|where|who|whom|why|how|which|has|have|had|did|does|do|is|are|was|were|will|"
-    r"can)\b|\b(?:where|when|who|what) and (?:where|when|who|what|why|how)\b",
+    r"\b(?:and|or)\s+(?:(?:on|in|at|for|from|to|by|with|since)\s+)?(?:what|when|where|who|whom|why|how|which)\b|"
+    r"\b(?:and|or)\s+(?:has|have|had|did|does|do|is|are|was|were|will|can)\s+"
+    r"(?:it|he|she|they|we|you|there|this|that|these|those|the|its|his|her|their|(?-i:[A-Z]))|"
+    r"\b(?:where|when|who|what) and (?:where|when|who|what|why|how)\b",
     re.IGNORECASE,
 )
+"""A second question: a wh-word after "and"/"or", or an auxiliary before its subject ("…, and has
+it met since?"); "…dropping a new single and will reunite for a tour?" is one question."""
+_BLANK = re.compile(
+    r"\b(?:(since|until|till)|(by)|(measures|weighs|costs|totals|numbers))\s*:\s*$", re.IGNORECASE
+)
+"""A fill-in-the-blank question ("…a record previously held by:") and what its last word asks for:
+a date after since/until, a name after "by", a number after a verb of measure."""
 _THING_NOUNS = (
     r"document|report|book|novel|film|movie|show|series|episode|song|album|game|app|product|law|bill|act|"
     r"treaty|program|programme|award|prize|title|name|nickname|word|term|phrase|slogan|brand|model|vehicle|"
@@ -199,6 +212,9 @@ def answer_kind(question: str) -> str | None:
     for kind, asks in _ASKS_HEAD.items():
         if asks.search(question):
             return kind
+    blank = _BLANK.search(question)
+    if blank:
+        return "date" if blank.group(1) else "entity" if blank.group(2) else "number"
     return "entity" if _ASKS_THING.search(question) or _ASKS_NAME.search(question) else None
 
 
@@ -324,19 +340,30 @@ def _entity_fit(kind: str, text: str) -> float:
     return 1.0
 
 
+_INNER_POSSESSIVE = re.compile(r"(?:[’']s|(?<=s)[’'])\s+")
+"""A possessive inside a run of capitalised words ("Roger Maris’ AL record", "Russia’s President
+Putin"): the owner and the owned are two names."""
+
+
 def _entities(sentence: str) -> Iterator[tuple[int, int]]:
     for match in _CAPITALISED.finditer(sentence):
-        start, text = match.start(), match.group(0)
-        lead = _LEADING.match(text)
-        while lead:
-            start += lead.end()
-            text = text[lead.end() :]
+        pieces, at = [], match.start()
+        for owner in _INNER_POSSESSIVE.finditer(match.group(0)):
+            pieces.append((at, match.start() + owner.end()))
+            at = match.start() + owner.end()
+        pieces.append((at, match.end()))
+        for piece_start, piece_end in pieces:
+            start, text = piece_start, sentence[piece_start:piece_end]
             lead = _LEADING.match(text)
-        text = _POSSESSIVE.sub("", text).rstrip(".’'-&")
-        tokens = [t.lower() for t in text.split()]
-        if not text or all(t.strip(".’'") in _NOT_ENTITIES for t in tokens):
-            continue
-        yield start, start + len(text)
+            while lead:
+                start += lead.end()
+                text = text[lead.end() :]
+                lead = _LEADING.match(text)
+            text = _POSSESSIVE.sub("", text.rstrip()).rstrip(".’'-&")
+            tokens = [t.lower() for t in text.split()]
+            if not text or all(t.strip(".’'") in _NOT_ENTITIES for t in tokens):
+                continue
+            yield start, start + len(text)
 
 
 _MID_SENTENCE = re.compile(r"(?<=[a-z0-9,;])[ \t]+([A-Z][\w’'&.-]*)")

@@ -86,6 +86,18 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("What is the difference between the two positions?", None),
         ("What happened on March 12?", None),
         ("Which came first: the meeting or the podcast?", None),
+        ("What did they agree to set up, and has it materialised?", None),
+        ("Which band said it is recording an album and will tour next year?", "organisation"),
+        ("Which agency approved the drug and is it safe?", None),
+        # Fill-in-the-blank quiz questions: the last word says what the blank holds.
+        ("The slugger broke a record previously held by:", "entity"),
+        ("She became the first rookie to win the title since:", "date"),
+        ("The cat is the tallest in the world. He measures:", "number"),
+        ("The judge granted the request for:", None),
+        ("For whom was the last state funeral held?", "person"),
+        ("The bill could raise the minimum wage to which hourly amount?", "number"),
+        ("What annual rate did the bank set?", "number"),
+        ("Which public figure announced a campaign?", "entity"),
     ],
 )
 def test_answer_kind(question: str, kind: str | None) -> None:
@@ -214,6 +226,18 @@ def test_span_candidates_are_verbatim_trimmed_and_not_the_question(kind: str, ca
             "The hike was postponed for 90 days in a significant concession.",
             "For how long was the hike postponed?",
             {"90 days"},
+        ),
+        (  # a possessive ends a name: the owner and the owned are two candidates
+            "entity",
+            "He broke Ada Jones’ AL record and matched Grace Hopper’s NL mark.",
+            "Whose records did he break?",
+            {"Ada Jones", "Grace Hopper"},
+        ),
+        (
+            "person",
+            "Russia’s President Vladimir Putin spoke on Friday.",
+            "Who spoke on Friday?",
+            {"Vladimir Putin"},
         ),
     ],
 )
