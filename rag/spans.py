@@ -51,9 +51,9 @@ _ORG_NOUNS = (
     r"service|streamer|studio|publisher|court|committee|ministry|department|union|league|school"
 )
 _SKIP = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should)\b)[\w’'-]+\s+){0,3}?"
-_MODIFIER = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|the|a|an|its|his|her|their)\b)[\w’'-]+\s+)?"
-"""One word before a number's noun: "which *hourly* amount", "what *annual* rate" (but "which
-*public* figure" is a person)."""
+_MODIFIER = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|the|a|an|its|his|her|their)\b)[\w-]+\s+)?"
+"""One word before a number's noun: "which *hourly* amount", "what *annual* rate" (not a
+possessive: "which player's age" asks for the player; and "which public figure" asks for no number)."""
 _ASKS = {
     "number": re.compile(
         r"\bhow (?:many|much|long|old|far|big|large|tall|high|often|fast)\b|"
@@ -68,7 +68,7 @@ _ASKS = {
     ),
     "person": re.compile(
         rf"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|are|were|has|had|will|did|does|said|won|became)\b|"
-        r"\b(?:for|to|by|with|from|of|about|against|on|at) whom\b|"
+        r"(?:^|[,;:]\s*)(?:for|to|by|with|from|of|about|against|on|at) whom\b|"
         rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b|\bname (?:of )?the (?:{_PERSON_NOUNS})\b",
         re.IGNORECASE,
     ),
@@ -100,17 +100,22 @@ _YES_NO = re.compile(
 _MULTI_PART = re.compile(
     r"\b(?:and|or)\s+(?:(?:on|in|at|for|from|to|by|with|since)\s+)?(?:what|when|where|who|whom|why|how|which)\b|"
     r"\b(?:and|or)\s+(?:has|have|had|did|does|do|is|are|was|were|will|can)\s+"
-    r"(?:it|he|she|they|we|you|there|this|that|these|those|the|its|his|her|their|(?-i:[A-Z]))|"
+    r"(?:(?:it|he|she|they|we|you|there|this|that|these|those|the|its|his|her|their)\b|(?-i:[A-Z]))|"
     r"\b(?:where|when|who|what) and (?:where|when|who|what|why|how)\b",
     re.IGNORECASE,
 )
-"""A second question: a wh-word after "and"/"or", or an auxiliary before its subject ("…, and has
-it met since?"); "…dropping a new single and will reunite for a tour?" is one question."""
+"""A second question: a wh-word after "and"/"or", or an auxiliary before its subject (a pronoun, a
+determiner or a name: "…, and has it met since?"); "…dropping a new single and will reunite for a
+tour?" is one question."""
 _BLANK = re.compile(
-    r"\b(?:(since|until|till)|(by)|(measures|weighs|costs|totals|numbers))\s*:\s*$", re.IGNORECASE
+    r"\b(?:(since|until|till)|((?:rose|fell|grew|increased|decreased|dropped|climbed|jumped|declined|"
+    r"cut|reduced|raised)\s+by)|(by)|(?<!\bthe )(?<!\bnew )(?<!\bits )(?<!\btheir )(measures|weighs|costs))"
+    r"\s*:\s*$",
+    re.IGNORECASE,
 )
-"""A fill-in-the-blank question ("…a record previously held by:") and what its last word asks for:
-a date after since/until, a name after "by", a number after a verb of measure."""
+"""A fill-in-the-blank question ("…a record previously held by:") and what its last words ask for:
+a date after since/until, an amount after a verb of change and "by", a name after any other "by",
+a number after a verb of measure ("He measures:", not "the new measures:")."""
 _THING_NOUNS = (
     r"document|report|book|novel|film|movie|show|series|episode|song|album|game|app|product|law|bill|act|"
     r"treaty|program|programme|award|prize|title|name|nickname|word|term|phrase|slogan|brand|model|vehicle|"
@@ -214,7 +219,7 @@ def answer_kind(question: str) -> str | None:
             return kind
     blank = _BLANK.search(question)
     if blank:
-        return "date" if blank.group(1) else "entity" if blank.group(2) else "number"
+        return "date" if blank.group(1) else "entity" if blank.group(3) else "number"
     return "entity" if _ASKS_THING.search(question) or _ASKS_NAME.search(question) else None
 
 
@@ -338,11 +343,6 @@ def _entity_fit(kind: str, text: str) -> float:
     if kind == "place":
         return 0.5 if has_org else 1.0
     return 1.0
-
-
-_INNER_POSSESSIVE = re.compile(r"(?:[’']s|(?<=s)[’'])\s+")
-"""A possessive inside a run of capitalised words ("Roger Maris’ AL record", "Russia’s President
-Putin"): the owner and the owned are two names."""
 
 
 def _entities(sentence: str) -> Iterator[tuple[int, int]]:
@@ -544,6 +544,11 @@ _TITLE_WORD = re.compile(
     r"Commissioner|Speaker|Leader|CEO|Chief|Officer|Spokesman|Spokeswoman|Spokesperson|Captain|Capt|Lt|Col|"
     r"Sgt|Pope|King|Queen|Prince|Princess|Lord|Lady|Sir|Dame|Saint|St|Prime|Vice|Deputy)\.?\s+"
 )
+
+_INNER_POSSESSIVE = re.compile(rf"(?:[’']s|(?<=[sS])[’'])\s+(?={_TITLE_WORD.pattern}|[A-Z]{{2,}}\b)")
+"""A possessive inside a run of capitalised words before a title or an acronym ("Russia’s President
+Putin", "Roger Maris’ AL record"): the owner and the owned are two names. Before other words the run is
+one name ("The Queen's Gambit", "People's Republic of China", "McDonald's Corp")."""
 
 
 _SPEECH_CUE = re.compile(
