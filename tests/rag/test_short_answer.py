@@ -146,6 +146,11 @@ _PIECES = st.one_of(
             "California Gov. Gavin Newsom",
             "O'Brien",
             "Zoë Ångström",
+            "Roger Maris’ AL",
+            "Russia’s President Vladimir Putin",
+            "The Queen's Gambit",
+            "Mets' GM",
+            "CBS' 60 Minutes",
             "the tariffs",
             "said",
             "kicked in on",
@@ -198,7 +203,7 @@ def _sentences(draw: st.DrawFn) -> tuple[str, str]:
     return sentence, question
 
 
-@pytest.mark.parametrize("kind", ["number", "date", "person", "place", "organisation"])
+@pytest.mark.parametrize("kind", ["number", "date", "person", "place", "organisation", "entity"])
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=_sentences())
 def test_span_candidates_are_verbatim_trimmed_and_not_the_question(kind: str, case: tuple[str, str]) -> None:
