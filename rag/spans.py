@@ -347,12 +347,8 @@ def _entity_fit(kind: str, text: str) -> float:
 
 def _entities(sentence: str) -> Iterator[tuple[int, int]]:
     for match in _CAPITALISED.finditer(sentence):
-        pieces, at = [], match.start()
-        for owner in _INNER_POSSESSIVE.finditer(match.group(0)):
-            pieces.append((at, match.start() + owner.end()))
-            at = match.start() + owner.end()
-        pieces.append((at, match.end()))
-        for piece_start, piece_end in pieces:
+        owners = (match.start() + owner.end() for owner in _INNER_POSSESSIVE.finditer(match.group(0)))
+        for piece_start, piece_end in itertools.pairwise([match.start(), *owners, match.end()]):
             start, text = piece_start, sentence[piece_start:piece_end]
             lead = _LEADING.match(text)
             while lead:
