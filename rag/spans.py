@@ -664,8 +664,18 @@ def _drop_unit(sentence: str, start: int, end: int, question_terms: set[str]) ->
     return end
 
 
+_EDGE_PUNCTUATION = frozenset(",;:()[]“”\"'’")
+
+
 def _strip(sentence: str, start: int, end: int) -> tuple[int, int]:
-    text = sentence[start:end]
-    stripped = text.strip(" ,;:()[]“”\"'’")
-    offset = text.find(stripped)
-    return start + offset, start + offset + len(stripped)
+    """`start`–`end` without white space of any kind (a line break, a no-break space) or quote marks,
+    brackets and separators at either end."""
+
+    def edge(ch: str) -> bool:
+        return ch.isspace() or ch in _EDGE_PUNCTUATION
+
+    while start < end and edge(sentence[start]):
+        start += 1
+    while end > start and edge(sentence[end - 1]):
+        end -= 1
+    return start, end

@@ -249,6 +249,12 @@ def test_span_candidates_are_verbatim_trimmed_and_not_the_question(kind: str, ca
             "Who spoke on Friday?",
             {"Vladimir Putin"},
         ),
+        (  # a quote that opens on a new line: the span is the words, not the line break
+            "entity",
+            "He called the record “\nThe Long Night” on air.",
+            "What did he call the record?",
+            {"The Long Night"},
+        ),
         (  # before other words a possessive stays inside the name
             "entity",
             "Critics loved The Queen's Gambit, and the People's Republic of China banned it.",
