@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from eval.gold import GoldItem
     from rag.types import Embedder
@@ -156,30 +156,32 @@ def _right(item: GoldItem, text: str, short: str | None, first_quote: str) -> bo
 def collect(
     dataset: str, gold: Sequence[GoldItem], data_dir: Path, embedder: Embedder, *, swaps: bool = True
 ) -> list[Row]:
-    """Asks every question (and its hard negatives) of the index in `data_dir`, abstention off."""
-    from rag.answering import AnswerRequest, ExtractiveAnswerer
+    """Asks every question (and its hard negatives) of the index in `data_dir`, abstention off,
+    as `rag eval` asks it (time words read, as of its `asked_on` day)."""
+    from rag.answering import AnswerRequest, Draft, ExtractiveAnswerer
     from rag.assistant import Assistant
     from rag.citations import strip_markers
     from rag.settings import Settings
-    from rag.spans import is_list_question
 
-    assistant = Assistant(Settings(data_dir=data_dir, _env_file=None), embedder=embedder)
-    answerer = ExtractiveAnswerer(refuse=False)
+    class Recording(ExtractiveAnswerer):
+        drafts: list[Draft]
+
+        def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
+            for piece in super().stream(request):
+                if isinstance(piece, Draft):
+                    self.drafts.append(piece)
+                yield piece
+
+    answerer = Recording(refuse=False)
+    assistant = Assistant(Settings(data_dir=data_dir, _env_file=None), embedder=embedder, answerer=answerer)
     items = list(gold)
     if swaps:
         items += hard_negatives(gold, assistant.index.knows)
     rows = []
     for item in items:
-        vector = embedder.embed_query(item["question"])
-        # As the assistant does: a list question reads `list_top_k` passages.
-        settings = assistant.settings
-        k = max(settings.top_k, settings.list_top_k) if is_list_question(item["question"]) else None
-        passages = assistant.retriever.search(item["question"], k=k, query_vector=vector)
-        draft = answerer.answer(
-            AnswerRequest(
-                item["question"], passages, vector, embedder, assistant.index.idf, assistant.index.knows
-            )
-        )
+        answerer.drafts = []
+        assistant.ask(item["question"], as_of=item.get("asked_on"))
+        draft = answerer.drafts[0]
         short = draft.short_answer.text if draft.short_answer else None
         first = draft.citations[0].quote if draft.citations else ""
         rows.append(

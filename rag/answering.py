@@ -679,8 +679,9 @@ class ExtractiveAnswerer(Answerer):
         listing = is_list_question(request.question)
         span = None if kind is None or listing else self.short_answer(request, kind, sentences, scores)
         top = order[0] if span is None else span.sentence
-        evidence = dict(features[top]) | {
-            "score": scores[top],
+        # Whether the passages answer at all is read from the best sentence, whichever span won.
+        evidence = dict(features[order[0]]) | {
+            "score": scores[order[0]],
             "span": 0.0 if span is None else span.fit,
             "span_near": 0.0 if span is None else span.near,
             "span_support": 0.0 if span is None else min(span.support, 5) / 5,

@@ -20,6 +20,7 @@ from eval.calibrate import (
     MODEL_PATH,
     SWAP_WEIGHT,
     Row,
+    collect,
     fit,
     hard_negatives,
     leave_one_out,
@@ -323,6 +324,25 @@ LUTNICK = gold_item(
 
 def _refused(assistant: Assistant, items: Sequence[GoldItem]) -> list[str]:
     return [item["id"] for item in items if assistant.ask(item["question"]).abstained]
+
+
+def test_collect_asks_as_the_assistant_does_with_its_time_words_read(seed_assistant: Assistant) -> None:
+    plain = gold_item(
+        "plain", "single", "Who said that the tariffs would come off if fentanyl ends?", "Lutnick"
+    )
+    dated = gold_item(
+        "dated", "single", "Who said this week that the tariffs would come off if fentanyl ends?"
+    )
+    dated["asked_on"] = "2025-03-14"  # the seed article is undated, so a window keeps it
+
+    rows = collect(
+        "seed", [plain, dated], seed_assistant.settings.data_dir, seed_assistant.embedder, swaps=False
+    )
+
+    # "this week" is read as a window, not searched for: "week" is no missing word.
+    assert [row.id for row in rows] == ["plain", "dated"]
+    assert rows[1].features == rows[0].features
+    assert rows[0].correct and rows[0].features["missing"] == 0.0
 
 
 def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seed_assistant: Assistant) -> None:
