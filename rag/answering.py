@@ -8,6 +8,7 @@ when the evidence does not cover the question.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import importlib
 import importlib.resources
@@ -41,6 +42,7 @@ __all__ = [
     "EvidenceModel",
     "ExtractiveAnswerer",
     "ExtractiveConfig",
+    "SpanModel",
     "available_answerers",
     "make_answerer",
     "register",
@@ -137,7 +139,8 @@ def make_answerer(name: str, settings: Settings) -> Answerer:
 
 @dataclass(frozen=True, slots=True)
 class ExtractiveConfig:
-    """Weights of the extractive answerer's sentence and short-answer scores."""
+    """Weights of the extractive answerer's sentence scores, and how many sentences short answers come from
+    (the short answer's own ranking is the span model's, `SpanModel`)."""
 
     dense_weight: float = 0.6
     lexical_weight: float = 0.4
@@ -150,12 +153,7 @@ class ExtractiveConfig:
     list_keep_ratio: float = 0.6
     list_sentences: int = 15
     span_sentences: int = 8
-    span_fit_weight: float = 0.1
-    span_near_weight: float = 0.2
-    span_support_weight: float = 0.03
-    span_rare_weight: float = 0.1
     clause_distance: float = 2.0
-    span_kind_weight: float = 0.2
 
 
 def _logistic(
@@ -250,6 +248,72 @@ def _packaged_model() -> EvidenceModel:
     return EvidenceModel.from_json(json.loads(text))
 
 
+SPAN_FEATURES = (
+    "score",
+    "fit",
+    "near",
+    "rare",
+    "support",
+    "kind",
+    "repeats",
+    "headline",
+    "sentence_rank",
+    "age",
+)
+"""What the short-answer ranker reads of a candidate span:
+
+- `score`: its sentence's relevance less the best sentence's (0 for the best);
+- `fit`: how well it is of the asked-for kind (`rag.spans`);
+- `near`: how close it stands to the question's words in its sentence (IDF-weighted);
+- `rare`: its rarest word's IDF against a never-seen word's;
+- `support`: how many other articles' sentences give it (at most 4);
+- `kind`: how much it reads as the question's answer noun ("country", "team"), against the others;
+- `repeats`: log(1 + how often the best sentences give it);
+- `headline`: 1 when a retrieved passage's headline holds it as whole words;
+- `sentence_rank`: its sentence's rank among the best sentences, over their number;
+- `age`: how many months its article is older than the newest one among the best sentences (at most 3).
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class SpanModel:
+    """Which candidate span becomes the short answer: a linear ranker over `SPAN_FEATURES`.
+
+    Fitted with scikit-learn (pairwise logistic regression) by `python -m eval.span_ranker` on
+    archive gold questions, choosing by leave-one-dataset-out, and shipped as `rag/span_model.json`.
+    """
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+
+    @classmethod
+    def packaged(cls) -> SpanModel:
+        """The model shipped with the package."""
+        return _packaged_span_model()
+
+    @classmethod
+    def from_json(cls, payload: dict[str, Any]) -> SpanModel:
+        """The model as `eval.span_ranker --write` saves it."""
+        features, weights = tuple(payload["features"]), tuple(float(w) for w in payload["weights"])
+        unknown = sorted(set(features) - set(SPAN_FEATURES))
+        if unknown or len(features) != len(weights):
+            raise ValueError(
+                f"span model: features {unknown or features} do not match the answerer's span features or the "
+                "weights; refit it with `python -m eval.span_ranker --write`"
+            )
+        return cls(features, weights)
+
+    def score(self, features: dict[str, float]) -> float:
+        """The candidate's rank score: higher is a likelier answer."""
+        return sum(w * features.get(name, 0.0) for w, name in zip(self.weights, self.features, strict=True))
+
+
+@functools.cache
+def _packaged_span_model() -> SpanModel:
+    text = importlib.resources.files("rag").joinpath("span_model.json").read_text(encoding="utf-8")
+    return SpanModel.from_json(json.loads(text))
+
+
 @dataclass(frozen=True, slots=True)
 class _Span:
     """A short-answer span: `sentence` indexes the candidates; offsets are sentence-relative."""
@@ -262,6 +326,8 @@ class _Span:
     fit: float
     near: float
     support: int = 1
+    features: dict[str, float] = field(default_factory=dict)
+    """Its `SPAN_FEATURES`, which the span model scored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +503,14 @@ class _VectorCache:
 _CLAUSE_BREAK = re.compile(r"[,;:()“”\"—–]|\s-\s")
 
 
+def _days_between(day: str, later: str) -> int:
+    """Days from `day` to `later` (YYYY-MM-DD); 0 when either is unknown or unreadable."""
+    try:
+        return max((dt.date.fromisoformat(later) - dt.date.fromisoformat(day)).days, 0)
+    except ValueError:
+        return 0
+
+
 def _positions(text: str, tokens: Sequence[tuple[int, int]], clause_distance: float) -> list[float]:
     """Each token's position, counting a comma, dash, bracket or quote between tokens as
     `clause_distance` more words: "on March 9, before … kicked in on March 10" puts March 10 nearer."""
@@ -460,11 +534,13 @@ class ExtractiveAnswerer(Answerer):
         model: EvidenceModel | None = None,
         *,
         refuse: bool = True,
+        span_model: SpanModel | None = None,
     ) -> None:
         """`refuse=False` answers every question (the evidence is still reported), as calibration needs."""
         self.config = config or ExtractiveConfig()
         self.model = model
         self.refuse = refuse
+        self.span_model = span_model or SpanModel.packaged()
         self._cache = _VectorCache()
 
     @property
@@ -589,23 +665,31 @@ class ExtractiveAnswerer(Answerer):
     def short_answer(
         self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
     ) -> _Span | None:
-        """The best span of the asked-for kind among the best sentences, or None.
+        """The candidate span the span model ranks first, or None when there is none."""
+        table = self.span_table(request, kind, sentences, scores)
+        return max(table, key=lambda span: span.value) if table else None
 
-        A span scores its sentence's relevance, how well it is of the asked-for kind, and how
-        close it stands to the question's words; the same span in several sentences (a fact
-        the articles repeat) adds a little.
-        """
+    def span_table(
+        self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
+    ) -> list[_Span]:
+        """Every distinct span of the asked-for kind in the best sentences, each where it ranks
+        best, with its `SPAN_FEATURES` and the span model's score (`value`)."""
         config = self.config
+        model = self.span_model
         idf = request.idf or (lambda _term: 1.0)
         question_terms = set(lexical_terms(request.question))
         weights = {t: idf(t) for t in question_terms}
         total = sum(weights.values()) or 1.0
         order = sorted(range(len(sentences)), key=lambda i: -scores[i])[: config.span_sentences]
+        if not order:
+            return []
         rare_scale = idf("\x00never a term\x00") or 1.0
         names = mid_sentence_names(p.text for p in request.passages)
+        newest = max(sentences[i].passage.date[:10] for i in order)
         best: dict[str, _Span] = {}
         support: dict[str, set[str]] = {}
-        for i in order:
+        repeats: dict[str, int] = {}
+        for rank, i in enumerate(order):
             sentence = sentences[i]
             tokens = [(m.start(), m.end()) for m in WORD.finditer(sentence.text)]
             position = _positions(sentence.text, tokens, config.clause_distance)
@@ -627,36 +711,50 @@ class ExtractiveAnswerer(Answerer):
                     / total
                 )
                 key = " ".join(lexical_terms(candidate.text))
-                rare = max((idf(t) for t in key.split()), default=0.0) / rare_scale
-                value = (
-                    scores[i]
-                    + config.span_fit_weight * candidate.fit
-                    + config.span_near_weight * near
-                    + config.span_rare_weight * min(rare, 1.0)
-                )
+                features = {
+                    "score": scores[i] - scores[order[0]],
+                    "fit": candidate.fit,
+                    "near": near,
+                    "rare": min(max((idf(t) for t in key.split()), default=0.0) / rare_scale, 1.0),
+                    "sentence_rank": rank / config.span_sentences,
+                    "age": min(_days_between(sentence.passage.date[:10], newest) / 30, 3.0),
+                }
                 support.setdefault(key, set()).add(sentence.passage.doc_id)
+                repeats[key] = repeats.get(key, 0) + 1
+                value = model.score(features)
                 if key not in best or value > best[key].value:
                     best[key] = _Span(
-                        i, candidate.start, candidate.end, candidate.text, value, candidate.fit, near
+                        i,
+                        candidate.start,
+                        candidate.end,
+                        candidate.text,
+                        value,
+                        candidate.fit,
+                        near,
+                        features=features,
                     )
-        if not best:
-            return None
         kinds = self._kind_similarity(request, kind, [span.text for span in best.values()])
+        table = []
         for key, span in best.items():
-            best[key] = dataclasses.replace(
-                span,
-                value=span.value
-                + config.span_support_weight * (len(support[key]) - 1)
-                + config.span_kind_weight * kinds.get(span.text, 0.0),
-                support=len(support[key]),
+            said = re.compile(rf"(?<!\w){re.escape(span.text)}(?!\w)")
+            features = span.features | {
+                "support": min(len(support[key]) - 1, 4),
+                "kind": kinds.get(span.text, 0.0),
+                "repeats": math.log1p(repeats[key]),
+                "headline": float(any(said.search(p.title) for p in request.passages)),
+            }
+            table.append(
+                dataclasses.replace(
+                    span, value=model.score(features), support=len(support[key]), features=features
+                )
             )
-        return max(best.values(), key=lambda span: span.value)
+        return table
 
     def _kind_similarity(self, request: AnswerRequest, kind: str, texts: Sequence[str]) -> dict[str, float]:
         """How much each span reads as the asked-for thing ("United Kingdom" as a *country*, not
         "Boris Johnson"): the cosine of its vector with the question's answer noun's, less the mean."""
         noun = answer_noun(request.question, kind)
-        if noun is None or request.embedder is None or not self.config.span_kind_weight or len(texts) < 2:
+        if noun is None or request.embedder is None or len(texts) < 2:
             return {}
         import numpy as np
 

@@ -485,6 +485,8 @@ def span_candidates(
     if kind in {"number", "date"}:
         for match in _PATTERNS[kind].finditer(sentence):
             start, end = _strip(sentence, match.start(), match.end())
+            if sentence[start - 1 : start] == "[" and sentence[end : end + 1] == "]":
+                continue  # a footnote or citation marker, "[1]"
             if kind == "number":
                 end = _drop_unit(sentence, start, end, question_terms)
             digits = any(ch.isdigit() for ch in sentence[start:end])

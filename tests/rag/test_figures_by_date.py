@@ -79,12 +79,14 @@ def test_undated_articles_keep_the_order_of_relevance() -> None:
     assert "Earlier" not in draft.text
 
 
-def test_a_newer_article_giving_the_same_figure_changes_nothing() -> None:
-    draft = _answer(OLD, SAME, OTHER)
+@pytest.mark.parametrize("order", ["old-first", "same-first"])
+def test_a_newer_article_giving_the_same_figure_is_quoted_for_it(order: str) -> None:
+    draft = _answer(*((OLD, SAME, OTHER) if order == "old-first" else (SAME, OLD, OTHER)))
 
+    # The figure is the same; of the articles that give it, the span model prefers the newest.
     assert draft.short_answer is not None and draft.short_answer.text == "40"
-    assert draft.citations[0].doc_id == "old.txt"
-    assert "Earlier" not in draft.text
+    assert draft.short_answer.doc_id == draft.citations[0].doc_id == "same.txt"
+    assert draft.text == f"40 — {TEXTS['same.txt']} [1] Earlier (8 Sep 2020): {TEXTS['old.txt']} [2]"
 
 
 def test_a_newer_number_that_counts_something_else_changes_nothing() -> None:

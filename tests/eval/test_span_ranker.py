@@ -1,0 +1,119 @@
+"""Fitting the span model: the pairwise fit, leave-one-dataset-out, the saved model, and candidates
+collected from a real index (issue #14)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from eval.span_ranker import MODEL_PATH, Group, collect, fit, leave_one_out, main, top1
+from rag.answering import SPAN_FEATURES, SpanModel
+from tests.eval.conftest import gold_item
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from rag.assistant import Assistant
+
+
+def _groups(dataset: str, n: int, rule: str, seed: int) -> list[Group]:
+    """Questions of 2–6 candidates whose right one has the highest `rule` feature; the others are noise."""
+    rng = np.random.default_rng(seed)
+    groups = []
+    for q in range(n):
+        size = int(rng.integers(2, 7))
+        features = [{name: float(rng.normal()) for name in SPAN_FEATURES} for _ in range(size)]
+        best = max(range(size), key=lambda i: features[i][rule])
+        right = [i == best for i in range(size)]
+        groups.append(Group(dataset, f"{dataset}-{q}", [f"c{i}" for i in range(size)], features, right))
+    return groups
+
+
+def test_the_fit_learns_the_feature_that_picks_the_right_candidate() -> None:
+    weights, c = fit(_groups("a", 80, "near", seed=1), SPAN_FEATURES)
+
+    near = SPAN_FEATURES.index("near")
+    assert weights[near] == max(weights)
+    assert abs(weights).argsort()[-1] == near
+    fresh = _groups("b", 50, "near", seed=2)
+    assert top1(fresh, SPAN_FEATURES, weights) >= 45
+    assert c in (0.01, 0.1, 1.0, 10.0)
+
+
+def test_leave_one_out_ranks_each_dataset_with_a_model_fitted_on_the_others() -> None:
+    groups = _groups("fit-rules", 30, "fit", seed=3)
+    for n, name in enumerate(("near-one", "near-two", "near-three")):
+        groups += _groups(name, 60, "near", seed=4 + n)
+    packaged = SpanModel(("near",), (1.0,))
+
+    report = leave_one_out(groups, SPAN_FEATURES, packaged)
+
+    # Fitted mostly on "near" sets, the model ranks a held-out "near" set well, and the "fit-rules"
+    # set about as well as chance would (its right candidate is one of 2–6), though a model fitted
+    # on it would rank it perfectly.
+    assert report["near-one"]["fitted_on_others"] >= 45
+    assert report["fit-rules"]["fitted_on_others"] <= 15
+    assert top1(groups[:30], SPAN_FEATURES, fit(groups[:30], SPAN_FEATURES)[0]) >= 28
+    assert report["near-two"]["packaged"] == report["near-two"]["with_right_candidate"] == 60
+    assert report["fit-rules"]["questions"] == 30
+
+
+def test_a_question_with_no_wrong_or_no_right_candidate_teaches_nothing() -> None:
+    useful = _groups("a", 40, "fit", seed=6)
+    useless = [
+        Group("a", "all-right", ["x", "y"], [{"fit": -5.0}, {"fit": -6.0}], [True, True]),
+        Group("a", "none-right", ["x", "y"], [{"fit": 9.0}, {"fit": 8.0}], [False, False]),
+    ]
+
+    assert fit(useful + useless, SPAN_FEATURES)[0] == pytest.approx(fit(useful, SPAN_FEATURES)[0])
+    with pytest.raises(ValueError, match="no question has both a right and a wrong candidate"):
+        fit(useless, SPAN_FEATURES)
+
+
+def test_the_written_model_is_the_fit_on_every_dataset_and_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    groups = _groups("one", 40, "kind", seed=7) + _groups("two", 40, "kind", seed=8)
+    features = tmp_path / "groups.jsonl"
+    features.write_text("".join(json.dumps(dataclasses.asdict(g)) + "\n" for g in groups))
+    out = tmp_path / "span_model.json"
+    packaged = MODEL_PATH.read_bytes()
+
+    assert main(["--from-features", str(features), "--write", "--out", str(out)]) == 0
+
+    assert MODEL_PATH.read_bytes() == packaged
+    printed = capsys.readouterr().out
+    assert "held out one" in printed and f"wrote {out}" in printed
+    payload = json.loads(out.read_text())
+    model = SpanModel.from_json(payload)
+    assert model.features == SPAN_FEATURES
+    assert model.weights == pytest.approx(fit(groups, SPAN_FEATURES)[0].tolist())
+    assert payload["fitted_on"] == {"one": 40, "two": 40}
+    assert set(payload["leave_one_dataset_out"]) == {"one", "two"}
+
+
+def test_collect_labels_the_gold_answer_among_a_questions_candidates(seed_assistant: Assistant) -> None:
+    gold = [
+        gold_item(
+            "who", "single", "Who said that the tariffs would come off if fentanyl ends?", "Howard Lutnick"
+        ),
+        gold_item(
+            "why", "single", "Why does China resist US pressure on fentanyl?", "It sees the US as a threat"
+        ),
+        gold_item("none", "unanswerable", "Who chaired the committee?"),
+    ]
+
+    groups = collect(
+        "seed", gold, seed_assistant.settings.data_dir, seed_assistant.embedder, SpanModel.packaged()
+    )
+
+    # The why-question asks for no short answer and the unanswerable one has none to find.
+    (group,) = groups
+    assert (group.dataset, group.id) == ("seed", "who")
+    assert [text for text, right in zip(group.texts, group.right, strict=True) if right] == ["Howard Lutnick"]
+    assert len(group.texts) >= 2
+    assert all(set(features) == set(SPAN_FEATURES) for features in group.features)
