@@ -132,6 +132,7 @@ def hard_negatives(items: Sequence[GoldItem], known: Callable[[str], bool]) -> l
                     "answer": "",
                     "evidence": [],
                     "doc": None,
+                    "asked_on": item.get("asked_on"),  # asked as of the same day as its twin
                 }
             )
     return twins
@@ -181,7 +182,8 @@ def collect(
     for item in items:
         answerer.drafts = []
         assistant.ask(item["question"], as_of=item.get("asked_on"))
-        draft = answerer.drafts[0]
+        # The last draft is the answer's: an empty time window is answered again from earlier articles.
+        draft = answerer.drafts[-1]
         short = draft.short_answer.text if draft.short_answer else None
         first = draft.citations[0].quote if draft.citations else ""
         rows.append(

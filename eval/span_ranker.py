@@ -30,16 +30,18 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from eval.gold import GoldItem
-    from rag.answering import AnswerRequest, SpanModel, _Sentence, _Span
+    from rag.answering import ScoredSpan, SpanModel
     from rag.types import Embedder
 
-__all__ = ["Group", "collect", "fit", "leave_one_out", "main", "top1"]
+__all__ = ["Group", "Ranker", "collect", "fit", "leave_one_out", "main", "top1"]
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_PATH = REPO / "rag" / "span_model.json"
 C_GRID = (0.01, 0.1, 1.0, 10.0)
 """Inverse regularisation strengths tried by the inner cross-validation."""
 FOLDS = 5
+DEFAULT_C = 1.0
+"""C when there are too few questions to cross-validate (fewer than two per fold)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -64,12 +66,10 @@ def collect(
     from rag.settings import Settings
 
     class Recording(ExtractiveAnswerer):
-        tables: list[list[_Span]]
+        tables: list[list[ScoredSpan]]
 
-        def span_table(
-            self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
-        ) -> list[_Span]:
-            table = super().span_table(request, kind, sentences, scores)
+        def span_table(self, *args: Any, **kwargs: Any) -> list[ScoredSpan]:
+            table = super().span_table(*args, **kwargs)
             self.tables.append(table)
             return table
 
@@ -135,38 +135,54 @@ def top1(groups: Sequence[Group], features: Sequence[str], weights: Sequence[flo
     return hits
 
 
-def fit(groups: Sequence[Group], features: Sequence[str]) -> tuple[np.ndarray, float]:
-    """The ranker's weights, with C chosen by cross-validation over the questions."""
-    learnable = [g for g in groups if any(g.right) and not all(g.right)]
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ranker:
+    """A fitted ranker: one weight per feature, and the C it was fitted with."""
+
+    weights: np.ndarray
+    c: float
+
+
+def _learnable(groups: Sequence[Group]) -> list[Group]:
+    return [g for g in groups if any(g.right) and not all(g.right)]
+
+
+def fit(groups: Sequence[Group], features: Sequence[str]) -> Ranker:
+    """The ranker fitted on the questions that have a right and a wrong candidate, with C chosen
+    by cross-validation over them (`DEFAULT_C` when there are too few to split)."""
+    learnable = _learnable(groups)
+    if len(learnable) < 2 * FOLDS:
+        return Ranker(_fit_c(learnable, features, DEFAULT_C), DEFAULT_C)
     order = np.random.default_rng(0).permutation(len(learnable))
-    folds = [order[f::FOLDS] for f in range(FOLDS)]
+    folds = [set(order[f::FOLDS].tolist()) for f in range(FOLDS)]
     best_c, best_hits = C_GRID[0], -1
     for c in C_GRID:
         hits = 0
         for held in folds:
-            held_set = set(held.tolist())
-            train = [g for i, g in enumerate(learnable) if i not in held_set]
+            train = [g for i, g in enumerate(learnable) if i not in held]
             hits += top1([learnable[i] for i in held], features, _fit_c(train, features, c))
         if hits > best_hits:
             best_c, best_hits = c, hits
-    return _fit_c(learnable, features, best_c), best_c
+    return Ranker(_fit_c(learnable, features, best_c), best_c)
 
 
 def leave_one_out(
     groups: Sequence[Group], features: Sequence[str], packaged: SpanModel | None
 ) -> dict[str, dict[str, Any]]:
-    """Per dataset: questions with a right candidate, and how many the model fitted on the
-    other datasets ranks first, beside the packaged model."""
+    """Per dataset: its questions with a right candidate (one whose candidates are all right
+    counts as ranked right by any model), and how many of them the model fitted on the other
+    datasets ranks first, beside the packaged model. None when the others teach nothing."""
     report = {}
     for held in sorted({g.dataset for g in groups}):
         test = [g for g in groups if g.dataset == held and any(g.right)]
-        weights, c = fit([g for g in groups if g.dataset != held], features)
+        others = [g for g in groups if g.dataset != held]
+        ranker = fit(others, features) if _learnable(others) else None
         report[held] = {
             "questions": sum(1 for g in groups if g.dataset == held),
             "with_right_candidate": len(test),
-            "fitted_on_others": top1(test, features, weights),
+            "fitted_on_others": None if ranker is None else top1(test, features, ranker.weights),
             "packaged": None if packaged is None else top1(test, packaged.features, packaged.weights),
-            "C": c,
+            "C": None if ranker is None else ranker.c,
         }
     return report
 
@@ -191,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the model to --out")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"where --write saves it ({MODEL_PATH})")
     args = parser.parse_args(argv)
+    if args.from_features and (args.archive or args.features):
+        parser.error("--from-features refits from its file: give no --archive or --features with it")
 
     try:
         packaged: SpanModel | None = SpanModel.packaged()
@@ -200,8 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.from_features:
         groups = [Group(**json.loads(line)) for line in args.from_features.read_text().splitlines() if line]
     else:
-        if len(args.archive) < 2:
-            parser.error("give at least two --archive GOLD=DATA_DIR: the figures are leave-one-dataset-out")
         groups = []
         for spec in args.archive:
             gold_path, _, data_dir = spec.partition("=")
@@ -217,16 +233,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.features:
             args.features.write_text("".join(json.dumps(dataclasses.asdict(g)) + "\n" for g in groups))
 
+    if len({g.dataset for g in groups}) < 2:
+        parser.error(
+            "give at least two datasets (--archive GOLD=DATA_DIR): the figures are leave-one-dataset-out"
+        )
+    if not _learnable(groups):
+        parser.error("no question has both a right and a wrong candidate span to learn from")
     features = SPAN_FEATURES
     report = leave_one_out(groups, features, packaged)
     for held, figures in report.items():
         print(f"held out {held:14s} " + " ".join(f"{k}={v}" for k, v in figures.items()))
     if args.write:
-        weights, c = fit(groups, features)
+        ranker = fit(groups, features)
         model = {
             "features": list(features),
-            "weights": weights.tolist(),
-            "C": c,
+            "weights": ranker.weights.tolist(),
+            "C": ranker.c,
             "fitted_on": {name: sum(1 for g in groups if g.dataset == name) for name in sorted(report)},
             "leave_one_dataset_out": report,
         }

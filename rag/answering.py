@@ -42,6 +42,7 @@ __all__ = [
     "EvidenceModel",
     "ExtractiveAnswerer",
     "ExtractiveConfig",
+    "ScoredSpan",
     "SpanModel",
     "available_answerers",
     "make_answerer",
@@ -315,7 +316,7 @@ def _packaged_span_model() -> SpanModel:
 
 
 @dataclass(frozen=True, slots=True)
-class _Span:
+class ScoredSpan:
     """A short-answer span: `sentence` indexes the candidates; offsets are sentence-relative."""
 
     sentence: int
@@ -503,12 +504,17 @@ class _VectorCache:
 _CLAUSE_BREAK = re.compile(r"[,;:()“”\"—–]|\s-\s")
 
 
-def _days_between(day: str, later: str) -> int:
-    """Days from `day` to `later` (YYYY-MM-DD); 0 when either is unknown or unreadable."""
+def _day(text: str) -> dt.date | None:
+    """The day of a YYYY-MM-DD date (or a longer ISO timestamp), None when unknown or unreadable."""
     try:
-        return max((dt.date.fromisoformat(later) - dt.date.fromisoformat(day)).days, 0)
+        return dt.date.fromisoformat(text[:10])
     except ValueError:
-        return 0
+        return None
+
+
+def _months_before(day: dt.date | None, newest: dt.date | None) -> float:
+    """How many 30-day months `day` is before `newest`; 0 when either is unknown."""
+    return 0.0 if day is None or newest is None else max((newest - day).days, 0) / 30
 
 
 def _positions(text: str, tokens: Sequence[tuple[int, int]], clause_distance: float) -> list[float]:
@@ -664,14 +670,14 @@ class ExtractiveAnswerer(Answerer):
 
     def short_answer(
         self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
-    ) -> _Span | None:
+    ) -> ScoredSpan | None:
         """The candidate span the span model ranks first, or None when there is none."""
         table = self.span_table(request, kind, sentences, scores)
         return max(table, key=lambda span: span.value) if table else None
 
     def span_table(
         self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
-    ) -> list[_Span]:
+    ) -> list[ScoredSpan]:
         """Every distinct span of the asked-for kind in the best sentences, each where it ranks
         best, with its `SPAN_FEATURES` and the span model's score (`value`)."""
         config = self.config
@@ -685,8 +691,9 @@ class ExtractiveAnswerer(Answerer):
             return []
         rare_scale = idf("\x00never a term\x00") or 1.0
         names = mid_sentence_names(p.text for p in request.passages)
-        newest = max(sentences[i].passage.date[:10] for i in order)
-        best: dict[str, _Span] = {}
+        days = {i: _day(sentences[i].passage.date) for i in order}
+        newest = max((day for day in days.values() if day is not None), default=None)
+        best: dict[str, ScoredSpan] = {}
         support: dict[str, set[str]] = {}
         repeats: dict[str, int] = {}
         for rank, i in enumerate(order):
@@ -717,13 +724,13 @@ class ExtractiveAnswerer(Answerer):
                     "near": near,
                     "rare": min(max((idf(t) for t in key.split()), default=0.0) / rare_scale, 1.0),
                     "sentence_rank": rank / config.span_sentences,
-                    "age": min(_days_between(sentence.passage.date[:10], newest) / 30, 3.0),
+                    "age": min(_months_before(days[i], newest), 3.0),
                 }
                 support.setdefault(key, set()).add(sentence.passage.doc_id)
                 repeats[key] = repeats.get(key, 0) + 1
                 value = model.score(features)
                 if key not in best or value > best[key].value:
-                    best[key] = _Span(
+                    best[key] = ScoredSpan(
                         i,
                         candidate.start,
                         candidate.end,
@@ -856,10 +863,10 @@ class ExtractiveAnswerer(Answerer):
         request: AnswerRequest,
         kind: str,
         chosen: list[int],
-        span: _Span,
+        span: ScoredSpan,
         sentences: Sequence[_Sentence],
         scores: Sequence[float],
-    ) -> tuple[list[int], _Span]:
+    ) -> tuple[list[int], ScoredSpan]:
         """When a quote from a newer article than the first one's gives another figure for the same
         thing ("310 homes" after "40 homes": a figure that changed), it goes first and its figure
         becomes the short answer. A number counting something else ("12 families") changes nothing."""

@@ -485,8 +485,8 @@ def span_candidates(
     if kind in {"number", "date"}:
         for match in _PATTERNS[kind].finditer(sentence):
             start, end = _strip(sentence, match.start(), match.end())
-            if sentence[start - 1 : start] == "[" and sentence[end : end + 1] == "]":
-                continue  # a footnote or citation marker, "[1]"
+            if _MARKER.fullmatch(sentence, max(start - 1, 0), end + 1):
+                continue  # a footnote or citation marker, "[1]" (not "[40 homes]")
             if kind == "number":
                 end = _drop_unit(sentence, start, end, question_terms)
             digits = any(ch.isdigit() for ch in sentence[start:end])
@@ -666,6 +666,7 @@ def _drop_unit(sentence: str, start: int, end: int, question_terms: set[str]) ->
     return end
 
 
+_MARKER = re.compile(r"\[\d{1,3}\]")
 _EDGE_PUNCTUATION = frozenset(",;:()[]“”\"'’")
 
 

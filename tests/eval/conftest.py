@@ -12,7 +12,10 @@ from rag.answering import ABSTENTION
 from rag.types import Answer, Citation, Passage
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from eval.gold import GoldItem
+    from rag.embeddings import SentenceTransformerEmbeddings
 
 ARTICLES = {
     "a.txt": "The capital of France is Paris. It is on the Seine.",
@@ -198,3 +201,34 @@ def confident(handmade: Handmade) -> Handmade:
     are wrong. The refusals' confidences of being right are 1 - 0.3 = 0.7 and 1 - 0.2 = 0.8."""
     answers = [replace(a, confidence=c) for a, c in zip(handmade.answers, CONFIDENCES, strict=True)]
     return replace(handmade, answers=answers)
+
+
+MAYORS = {
+    "old-mayor.txt": ("2020-03-02", "Ada Quill"),
+    "new-mayor.txt": ("2024-03-04", "Bram Holt"),
+}
+"""Two dated articles that name a different mayor of Glenhaven: which is found depends on the day asked."""
+
+
+@pytest.fixture(scope="module")
+def mayors_data_dir(
+    tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransformerEmbeddings
+) -> Path:
+    """A data folder with `MAYORS` indexed by the real pipeline."""
+    from ingest.pipeline import ingest_paths
+    from rag.index import Index
+    from rag.settings import Settings
+
+    root = tmp_path_factory.mktemp("mayors")
+    folder = root / "articles"
+    folder.mkdir()
+    for name, (day, mayor) in MAYORS.items():
+        (folder / name).write_text(
+            f"Title: Glenhaven council\nDate: {day}\n\n"
+            f"Glenhaven's new mayor is {mayor}, the council said on Monday. "
+            f"Mayor {mayor} took office after a close vote in the town hall.\n",
+            encoding="utf-8",
+        )
+    settings = Settings(data_dir=root / "data", _env_file=None)
+    assert ingest_paths([folder], settings, index=Index(settings, embedder), progress=False).ok
+    return settings.data_dir

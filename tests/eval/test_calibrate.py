@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from eval.gold import GoldItem
+    from rag.embeddings import SentenceTransformerEmbeddings
 
 REPO = Path(__file__).resolve().parents[2]
 SEED_GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
@@ -343,6 +344,31 @@ def test_collect_asks_as_the_assistant_does_with_its_time_words_read(seed_assist
     assert [row.id for row in rows] == ["plain", "dated"]
     assert rows[1].features == rows[0].features
     assert rows[0].correct and rows[0].features["missing"] == 0.0
+
+
+def test_collect_asks_each_question_as_of_its_day(
+    mayors_data_dir: Path, embedder: SentenceTransformerEmbeddings
+) -> None:
+    ada = gold_item("ada", "single", "Who is the mayor of Glenhaven?", "Ada Quill")
+    bram = gold_item("bram", "single", "Who is the mayor of Glenhaven?", "Bram Holt")
+    # No article is from that week: as in `rag eval`, the answer comes from an earlier one.
+    week = gold_item("week", "single", "Who is the mayor of Glenhaven this week?", "Ada Quill")
+    for item in (ada, bram, week):
+        item["asked_on"] = "2021-06-01"  # Bram Holt's article is from 2024
+
+    rows = collect("mayors", [ada, bram, week], mayors_data_dir, embedder, swaps=False)
+
+    assert {row.id: row.correct for row in rows} == {"ada": True, "bram": False, "week": True}
+    assert rows[2].features["dense"] > 0
+
+
+def test_a_hard_negative_is_asked_as_of_its_twins_day() -> None:
+    item = gold_item("q", "single", "What did Howard Lutnick say about tariffs?", "they will come off")
+    item["asked_on"] = "2025-03-12"
+
+    (twin,) = hard_negatives([item], lambda _term: False)
+
+    assert twin["asked_on"] == "2025-03-12" and "Howard Lutnick" not in twin["question"]
 
 
 def test_generated_hard_negatives_of_the_seed_questions_are_mostly_refused(seed_assistant: Assistant) -> None:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from rag.assistant import Assistant
+    from rag.embeddings import SentenceTransformerEmbeddings
 
 
 def _groups(dataset: str, n: int, rule: str, seed: int) -> list[Group]:
@@ -34,14 +35,15 @@ def _groups(dataset: str, n: int, rule: str, seed: int) -> list[Group]:
 
 
 def test_the_fit_learns_the_feature_that_picks_the_right_candidate() -> None:
-    weights, c = fit(_groups("a", 80, "near", seed=1), SPAN_FEATURES)
+    ranker = fit(_groups("a", 80, "near", seed=1), SPAN_FEATURES)
+    weights = ranker.weights
 
     near = SPAN_FEATURES.index("near")
     assert weights[near] == max(weights)
     assert abs(weights).argsort()[-1] == near
     fresh = _groups("b", 50, "near", seed=2)
     assert top1(fresh, SPAN_FEATURES, weights) >= 45
-    assert c in (0.01, 0.1, 1.0, 10.0)
+    assert ranker.c in (0.01, 0.1, 1.0, 10.0)
 
 
 def test_leave_one_out_ranks_each_dataset_with_a_model_fitted_on_the_others() -> None:
@@ -57,7 +59,7 @@ def test_leave_one_out_ranks_each_dataset_with_a_model_fitted_on_the_others() ->
     # on it would rank it perfectly.
     assert report["near-one"]["fitted_on_others"] >= 45
     assert report["fit-rules"]["fitted_on_others"] <= 15
-    assert top1(groups[:30], SPAN_FEATURES, fit(groups[:30], SPAN_FEATURES)[0]) >= 28
+    assert top1(groups[:30], SPAN_FEATURES, fit(groups[:30], SPAN_FEATURES).weights) >= 28
     assert report["near-two"]["packaged"] == report["near-two"]["with_right_candidate"] == 60
     assert report["fit-rules"]["questions"] == 30
 
@@ -69,9 +71,49 @@ def test_a_question_with_no_wrong_or_no_right_candidate_teaches_nothing() -> Non
         Group("a", "none-right", ["x", "y"], [{"fit": 9.0}, {"fit": 8.0}], [False, False]),
     ]
 
-    assert fit(useful + useless, SPAN_FEATURES)[0] == pytest.approx(fit(useful, SPAN_FEATURES)[0])
+    assert fit(useful + useless, SPAN_FEATURES).weights == pytest.approx(fit(useful, SPAN_FEATURES).weights)
     with pytest.raises(ValueError, match="no question has both a right and a wrong candidate"):
         fit(useless, SPAN_FEATURES)
+
+
+def test_each_question_weighs_the_same_however_many_candidates_it_has() -> None:
+    # Twenty two-candidate questions say "fit"; one forty-candidate question says "near". Counted
+    # by pairs, the one question would outweigh the twenty (39 pairs against 20).
+    small = [
+        Group("a", f"s{q}", ["r", "w"], [{"fit": 1.0, "near": 0.0}, {"fit": 0.0, "near": 1.0}], [True, False])
+        for q in range(20)
+    ]
+    crowd = [{"fit": 1.0, "near": 0.0} for _ in range(39)]
+    big = Group(
+        "a", "big", [f"c{i}" for i in range(40)], [{"fit": 0.0, "near": 1.0}, *crowd], [True] + [False] * 39
+    )
+
+    weights = fit([*small, big], ("fit", "near")).weights
+
+    assert weights[0] > weights[1]
+
+
+def test_a_few_questions_are_fitted_without_cross_validation() -> None:
+    one = _groups("a", 1, "fit", seed=9)
+
+    ranker = fit(one, SPAN_FEATURES)
+
+    assert ranker.c == 1.0 and top1(one, SPAN_FEATURES, ranker.weights) == 1
+    report = leave_one_out(
+        [*one, Group("b", "all-right", ["x"], [{"fit": 0.0}], [True])], SPAN_FEATURES, None
+    )
+    assert report["a"]["fitted_on_others"] is None and report["a"]["C"] is None
+    assert report["b"]["fitted_on_others"] == 1
+
+
+def test_a_refit_needs_two_datasets(tmp_path: Path) -> None:
+    features = tmp_path / "groups.jsonl"
+    features.write_text(
+        "".join(json.dumps(dataclasses.asdict(g)) + "\n" for g in _groups("one", 20, "fit", seed=10))
+    )
+
+    with pytest.raises(SystemExit):
+        main(["--from-features", str(features)])
 
 
 def test_the_written_model_is_the_fit_on_every_dataset_and_loads(
@@ -91,9 +133,21 @@ def test_the_written_model_is_the_fit_on_every_dataset_and_loads(
     payload = json.loads(out.read_text())
     model = SpanModel.from_json(payload)
     assert model.features == SPAN_FEATURES
-    assert model.weights == pytest.approx(fit(groups, SPAN_FEATURES)[0].tolist())
+    assert model.weights == pytest.approx(fit(groups, SPAN_FEATURES).weights.tolist())
     assert payload["fitted_on"] == {"one": 40, "two": 40}
     assert set(payload["leave_one_dataset_out"]) == {"one", "two"}
+
+
+def test_collect_asks_each_question_as_of_its_day(
+    mayors_data_dir: Path, embedder: SentenceTransformerEmbeddings
+) -> None:
+    item = gold_item("mayor", "single", "Who is the mayor of Glenhaven?", "Ada Quill")
+    item["asked_on"] = "2021-06-01"  # Bram Holt's article is from 2024
+
+    (group,) = collect("mayors", [item], mayors_data_dir, embedder, SpanModel.packaged())
+
+    assert "Bram Holt" not in group.texts
+    assert [text for text, right in zip(group.texts, group.right, strict=True) if right] == ["Ada Quill"]
 
 
 def test_collect_labels_the_gold_answer_among_a_questions_candidates(seed_assistant: Assistant) -> None:

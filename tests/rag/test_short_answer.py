@@ -309,10 +309,10 @@ def test_a_surname_that_looks_like_a_plural_is_still_a_person() -> None:
     assert fits["Arron Banks"] == fits["Andy Wigmore"] == 1.0
 
 
-def test_a_footnote_marker_is_no_number() -> None:
-    sentence = "The festival drew 48,000 visitors [1] and 300 [2] lanterns; see [3]."
+def test_a_footnote_marker_is_no_number_but_a_bracketed_figure_is() -> None:
+    sentence = "The festival drew 48,000 visitors [1] and [300] lanterns; see [3]. It cost [$22 million]."
     texts = {c.text for c in span_candidates("number", sentence, "How many visitors did it draw?")}
-    assert texts == {"48,000", "300"}
+    assert texts == {"48,000", "$22 million"}
 
 
 def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:

@@ -89,6 +89,34 @@ def test_a_headline_counts_only_whole_words_and_age_is_months_behind_the_newest(
     assert table["Bram Holt"]["age"] == 0.0
 
 
+def test_a_malformed_date_neither_ages_nor_is_the_newest() -> None:
+    third = ("The festival closed with fireworks over the harbour.", "Closing night", "June 2024")
+    table = _table(
+        SpanModel(("score",), (1.0,)),
+        _request((BEST, "", "2024-06-01"), (LOWER, "", "2024-07-31"), third),
+    )
+
+    assert table["Ada Quill"]["age"] == pytest.approx(60 / 30)
+    assert table["Bram Holt"]["age"] == 0.0
+
+
+def test_a_headline_match_is_literal_and_whole() -> None:
+    question = "What is the new hourly wage?"
+    text = "The new hourly wage is $22, the council of the U.S. territory said."
+    for title, expected in (("A $22 wage for workers", 1.0), ("A $220 wage for workers", 0.0)):
+        passage = Passage("w-0", "w.txt", title, "", text, 0, len(text), 1.0, date="2024-06-01")
+        request = AnswerRequest(
+            question, [passage], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
+        )
+        answerer = ExtractiveAnswerer(span_model=SpanModel(("score",), (1.0,)))
+        sentences = answerer.candidates(request.passages)
+        scores, _ = answerer.features(request, sentences)
+        table = {
+            span.text: span.features for span in answerer.span_table(request, "number", sentences, scores)
+        }
+        assert table["$22"]["headline"] == expected, title
+
+
 def test_an_undated_article_has_no_age() -> None:
     table = _table(SpanModel(("score",), (1.0,)), _request((BEST, "", ""), (LOWER, "", "2024-07-31")))
 
