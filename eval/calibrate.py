@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from eval.gold import GoldItem
     from rag.types import Embedder
 
-__all__ = ["Row", "collect", "fit", "hard_negatives", "leave_one_out", "main"]
+__all__ = ["Row", "archive_spec", "collect", "fit", "hard_negatives", "leave_one_out", "main"]
 
 SWAP_WEIGHT = 0.3
 """Weight of one generated hard negative against one real question when fitting."""
@@ -338,6 +338,14 @@ def _objective(report: dict[str, dict[str, float | None]]) -> float:
 # -- command --------------------------------------------------------------------------------------
 
 
+def archive_spec(value: str) -> tuple[Path, Path]:
+    """An `--archive GOLD=DATA_DIR` value: the gold file and the data folder of the archive's index."""
+    gold, equals, data_dir = value.partition("=")
+    if not (gold and equals and data_dir):
+        raise argparse.ArgumentTypeError(f"{value!r}: expected GOLD=DATA_DIR")
+    return Path(gold), Path(data_dir)
+
+
 def _datasets(args: argparse.Namespace, scratch: Path) -> list[tuple[str, list[GoldItem], Path, list[Path]]]:
     from eval.gold import read_gold_jsonl
     from eval.single_topic import load_single_topic, write_documents
@@ -350,17 +358,14 @@ def _datasets(args: argparse.Namespace, scratch: Path) -> list[tuple[str, list[G
     docs.mkdir()
     write_documents(single_topic.documents, docs)
     sets.append(("single-topic", list(single_topic.gold), scratch / "single-topic", [docs]))
-    for spec in args.archive:
-        gold_path, _, data_dir = spec.partition("=")
-        name = Path(gold_path).parent.name
-        sets.append((name, read_gold_jsonl(Path(gold_path)), Path(data_dir), []))
+    for gold_path, data_dir in args.archive:
+        sets.append((gold_path.parent.name, read_gold_jsonl(gold_path), data_dir, []))
     return sets
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Collect features, report leave-one-dataset-out figures, and (with --write) save the model."""
-    from rag.embeddings import embedder_from_settings
-    from rag.settings import load_settings
+    from rag.errors import RagError
 
     shared = REPO.parent / "shared" / "datasets"
     parser = argparse.ArgumentParser(prog="python -m eval.calibrate", description=__doc__)
@@ -371,6 +376,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--archive",
         action="append",
         default=[],
+        type=archive_spec,
         metavar="GOLD=DATA_DIR",
         help="an archive's gold file and the data folder of its index (`rag ingest` it first)",
     )
@@ -381,6 +387,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the model to --out")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"where --write saves it ({MODEL_PATH})")
     args = parser.parse_args(argv)
+    try:
+        return _run(args, parser)
+    except RagError as exc:  # a missing gold file, an index not built yet
+        parser.exit(2, f"error: {exc}\n")
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from rag.embeddings import embedder_from_settings
+    from rag.settings import load_settings
 
     if args.from_features:
         rows = [Row(**json.loads(line)) for line in args.from_features.read_text().splitlines() if line]

@@ -189,16 +189,15 @@ def leave_one_out(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Collect candidates, report leave-one-dataset-out figures, and (with --write) save the model."""
-    from eval.gold import read_gold_jsonl
-    from rag.answering import SPAN_FEATURES, SpanModel
-    from rag.embeddings import embedder_from_settings
-    from rag.settings import load_settings
+    from eval.calibrate import archive_spec
+    from rag.errors import RagError
 
     parser = argparse.ArgumentParser(prog="python -m eval.span_ranker", description=__doc__)
     parser.add_argument(
         "--archive",
         action="append",
         default=[],
+        type=archive_spec,
         metavar="GOLD=DATA_DIR",
         help="a gold file with short answers and the data folder of its index (`rag ingest` it first)",
     )
@@ -207,6 +206,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the model to --out")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"where --write saves it ({MODEL_PATH})")
     args = parser.parse_args(argv)
+    try:
+        return _run(args, parser)
+    except RagError as exc:  # a missing gold file, an index not built yet
+        parser.exit(2, f"error: {exc}\n")
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from eval.gold import read_gold_jsonl
+    from rag.answering import SPAN_FEATURES, SpanModel
+    from rag.embeddings import embedder_from_settings
+    from rag.settings import load_settings
+
     if args.from_features and (args.archive or args.features):
         parser.error("--from-features refits from its file: give no --archive or --features with it")
 
@@ -219,14 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         groups = [Group(**json.loads(line)) for line in args.from_features.read_text().splitlines() if line]
     else:
         groups = []
-        for spec in args.archive:
-            gold_path, _, data_dir = spec.partition("=")
+        for gold_path, data_dir in args.archive:
             # One embedder per index: `auto` takes on an int8 index's backend for good.
             embedder = embedder_from_settings(load_settings())
             groups += collect(
-                Path(gold_path).parent.name,
-                read_gold_jsonl(Path(gold_path)),
-                Path(data_dir),
+                gold_path.parent.name,
+                read_gold_jsonl(gold_path),
+                data_dir,
                 embedder,
                 packaged or SpanModel(("score",), (1.0,)),
             )

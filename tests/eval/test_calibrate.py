@@ -408,3 +408,13 @@ def test_a_question_about_howard_lutnick_is_answered_and_its_swapped_twin_refuse
     assert any("Howard Lutnick" in citation.quote for citation in answer.citations)
     assert swapped.abstained, swapped.text
     assert not swapped.citations
+
+
+def test_a_missing_gold_file_stops_calibration_with_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["--seed-gold", str(tmp_path / "none.jsonl"), "--archive", f"{tmp_path / 'a.jsonl'}={tmp_path}"])
+
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'none.jsonl'}: gold file not found\n"

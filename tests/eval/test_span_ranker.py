@@ -171,3 +171,17 @@ def test_collect_labels_the_gold_answer_among_a_questions_candidates(seed_assist
     assert [text for text, right in zip(group.texts, group.right, strict=True) if right] == ["Howard Lutnick"]
     assert len(group.texts) >= 2
     assert all(set(features) == set(SPAN_FEATURES) for features in group.features)
+
+
+def test_a_bad_archive_stops_with_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as bad_spec:
+        main(["--archive", "gold.jsonl"])
+    assert bad_spec.value.code == 2
+    assert "'gold.jsonl': expected GOLD=DATA_DIR" in capsys.readouterr().err
+
+    missing = tmp_path / "nowhere" / "gold.jsonl"
+    with pytest.raises(SystemExit) as no_gold:
+        main(["--archive", f"{missing}={tmp_path}", "--archive", f"{missing}={tmp_path}"])
+    assert no_gold.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "gold file not found" in err and "Traceback" not in err
