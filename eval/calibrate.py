@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from eval.gold import GoldItem
     from rag.types import Embedder
 
-__all__ = ["Row", "archive_spec", "collect", "fit", "hard_negatives", "leave_one_out", "main"]
+__all__ = ["Row", "collect", "fit", "hard_negatives", "leave_one_out", "main"]
 
 SWAP_WEIGHT = 0.3
 """Weight of one generated hard negative against one real question when fitting."""
@@ -338,14 +338,6 @@ def _objective(report: dict[str, dict[str, float | None]]) -> float:
 # -- command --------------------------------------------------------------------------------------
 
 
-def archive_spec(value: str) -> tuple[Path, Path]:
-    """An `--archive GOLD=DATA_DIR` value: the gold file and the data folder of the archive's index."""
-    gold, equals, data_dir = value.partition("=")
-    if not (gold and equals and data_dir):
-        raise argparse.ArgumentTypeError(f"{value!r}: expected GOLD=DATA_DIR")
-    return Path(gold), Path(data_dir)
-
-
 def _datasets(args: argparse.Namespace, scratch: Path) -> list[tuple[str, list[GoldItem], Path, list[Path]]]:
     from eval.gold import read_gold_jsonl
     from eval.single_topic import load_single_topic, write_documents
@@ -365,20 +357,15 @@ def _datasets(args: argparse.Namespace, scratch: Path) -> list[tuple[str, list[G
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Collect features, report leave-one-dataset-out figures, and (with --write) save the model."""
-    from rag.errors import RagError
+    from eval.archives import add_archive_option, run_or_exit
 
     shared = REPO.parent / "shared" / "datasets"
     parser = argparse.ArgumentParser(prog="python -m eval.calibrate", description=__doc__)
     parser.add_argument("--seed-gold", type=Path, default=REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
     parser.add_argument("--seed-docs", type=Path, default=REPO / "seeds")
     parser.add_argument("--single-topic", type=Path, default=shared / "single-topic")
-    parser.add_argument(
-        "--archive",
-        action="append",
-        default=[],
-        type=archive_spec,
-        metavar="GOLD=DATA_DIR",
-        help="an archive's gold file and the data folder of its index (`rag ingest` it first)",
+    add_archive_option(
+        parser, "an archive's gold file and the data folder of its index (`rag ingest` it first)"
     )
     parser.add_argument("--features", type=Path, help="also write the collected rows here (JSON Lines)")
     parser.add_argument("--from-features", type=Path, help="refit from rows written by --features")
@@ -387,10 +374,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="write the model to --out")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"where --write saves it ({MODEL_PATH})")
     args = parser.parse_args(argv)
-    try:
-        return _run(args, parser)
-    except RagError as exc:  # a missing gold file, an index not built yet
-        parser.exit(2, f"error: {exc}\n")
+    return run_or_exit(_run, args, parser)
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

@@ -189,27 +189,18 @@ def leave_one_out(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Collect candidates, report leave-one-dataset-out figures, and (with --write) save the model."""
-    from eval.calibrate import archive_spec
-    from rag.errors import RagError
+    from eval.archives import add_archive_option, run_or_exit
 
     parser = argparse.ArgumentParser(prog="python -m eval.span_ranker", description=__doc__)
-    parser.add_argument(
-        "--archive",
-        action="append",
-        default=[],
-        type=archive_spec,
-        metavar="GOLD=DATA_DIR",
-        help="a gold file with short answers and the data folder of its index (`rag ingest` it first)",
+    add_archive_option(
+        parser, "a gold file with short answers and the data folder of its index (`rag ingest` it first)"
     )
     parser.add_argument("--features", type=Path, help="also write the collected candidates here (JSON Lines)")
     parser.add_argument("--from-features", type=Path, help="refit from candidates written by --features")
     parser.add_argument("--write", action="store_true", help="write the model to --out")
     parser.add_argument("--out", type=Path, default=MODEL_PATH, help=f"where --write saves it ({MODEL_PATH})")
     args = parser.parse_args(argv)
-    try:
-        return _run(args, parser)
-    except RagError as exc:  # a missing gold file, an index not built yet
-        parser.exit(2, f"error: {exc}\n")
+    return run_or_exit(_run, args, parser)
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
