@@ -185,3 +185,22 @@ def test_a_bad_archive_stops_with_a_clear_error(tmp_path: Path, capsys: pytest.C
     assert no_gold.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "gold file not found" in err and "Traceback" not in err
+
+
+def test_c_is_the_one_whose_held_out_folds_rank_best(monkeypatch: pytest.MonkeyPatch) -> None:
+    import eval.span_ranker as ranker
+
+    tried: list[float] = []
+
+    def fake_fit(groups: list[Group], features: tuple[str, ...], c: float) -> np.ndarray:
+        tried.append(c)
+        return np.full(len(features), c)
+
+    # Held-out questions are ranked right only by the model fitted with C = 0.1.
+    monkeypatch.setattr(ranker, "_fit_c", fake_fit)
+    monkeypatch.setattr(ranker, "top1", lambda groups, features, weights: len(groups) * (weights[0] == 0.1))
+
+    chosen = fit(_groups("a", 40, "fit", seed=11), SPAN_FEATURES)
+
+    assert chosen.c == 0.1 and list(chosen.weights) == [0.1] * len(SPAN_FEATURES)
+    assert sorted(set(tried)) == [0.01, 0.1, 1.0, 10.0] and len(tried) == 4 * 5 + 1
