@@ -92,10 +92,15 @@ def collect(
     return groups
 
 
+def _matrix(group: Group, features: Sequence[str]) -> np.ndarray:
+    """One row per candidate, one column per feature (0 for a feature it lacks)."""
+    return np.array([[f.get(name, 0.0) for name in features] for f in group.features], dtype=float)
+
+
 def _pairs(groups: Sequence[Group], features: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows, weights = [], []
     for group in groups:
-        x = np.array([[f.get(name, 0.0) for name in features] for f in group.features], dtype=float)
+        x = _matrix(group, features)
         right = np.array(group.right, dtype=bool)
         if not right.any() or right.all():
             continue
@@ -108,11 +113,11 @@ def _pairs(groups: Sequence[Group], features: Sequence[str]) -> tuple[np.ndarray
         raise ValueError("no question has both a right and a wrong candidate span to learn from")
     diff = np.array(rows)
     weight = np.array(weights)
-    # Both orders, so the classes balance and no intercept is needed.
+    # Both orders, so the classes balance and no intercept is needed; the weights average 1.
     return (
         np.vstack([diff, -diff]),
         np.r_[np.ones(len(diff)), np.zeros(len(diff))],
-        np.r_[weight, weight] * (2 * len(diff)) / (2 * weight.sum()),
+        np.r_[weight, weight] * len(diff) / weight.sum(),
     )
 
 
@@ -130,8 +135,7 @@ def top1(groups: Sequence[Group], features: Sequence[str], weights: Sequence[flo
     for group in groups:
         if not group.features:
             continue
-        x = np.array([[f.get(name, 0.0) for name in features] for f in group.features], dtype=float)
-        hits += bool(group.right[int(np.argmax(x @ np.asarray(weights)))])
+        hits += bool(group.right[int(np.argmax(_matrix(group, features) @ np.asarray(weights)))])
     return hits
 
 
