@@ -158,7 +158,8 @@ def collect(
     dataset: str, gold: Sequence[GoldItem], data_dir: Path, embedder: Embedder, *, swaps: bool = True
 ) -> list[Row]:
     """Asks every question (and its hard negatives) of the index in `data_dir`, abstention off,
-    as `rag eval` asks it (time words read, as of its `asked_on` day)."""
+    as `rag eval` asks it (time words read, as of its `asked_on` day). Questions about an article
+    itself are answered from the article, never by the evidence model, and are left out."""
     from rag.answering import AnswerRequest, Draft, ExtractiveAnswerer
     from rag.assistant import Assistant
     from rag.citations import strip_markers
@@ -182,6 +183,8 @@ def collect(
     for item in items:
         answerer.drafts = []
         assistant.ask(item["question"], as_of=item.get("asked_on"))
+        if not answerer.drafts:
+            continue  # asked about the article itself ("Who wrote this article?"): no evidence model decides
         # The last draft is the answer's: an empty time window is answered again from earlier articles.
         draft = answerer.drafts[-1]
         short = draft.short_answer.text if draft.short_answer else None

@@ -495,6 +495,18 @@ def test_every_short_answer_on_the_gold_set_is_a_verbatim_span_of_a_citation(see
     assert checked >= 5
 
 
+def test_the_seed_article_says_who_wrote_it_and_its_headline(seeded: Assistant) -> None:
+    author = seeded.ask("Who wrote this article?")
+    _check_short_answer(seeded, author)
+    assert author.short_answer is not None and author.short_answer.text == "Lim Min Zhang"
+    assert author.citations[0].quote == "Lim Min Zhang is China correspondent at The Straits Times."
+    headline = seeded.ask("What is the article's headline?")
+    _check_short_answer(seeded, headline)
+    assert headline.text.startswith(
+        "What’s in it for Beijing to crack down harder on fentanyl? — the article's headline"
+    )
+
+
 @pytest.mark.parametrize(
     ("question", "expected"),
     [
