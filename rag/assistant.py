@@ -293,7 +293,8 @@ class Assistant:
         question names no subject that retrieval could find one by)."""
         records = self.index.records()
         allowed = scoped.allowed(records)
-        in_scope = [r for d, r in records.items() if (allowed is None or d in allowed) and not r.duplicate_of]
+        scope = {d: r for d, r in records.items() if allowed is None or d in allowed}
+        in_scope = [r for r in scope.values() if r.duplicate_of not in scope]  # a copy is the same article
         if len(in_scope) == 1:
             record = in_scope[0]
         elif about.topic(question) and passages:
@@ -328,7 +329,10 @@ class Assistant:
         if not quotes:
             return None
         chunks = sorted(self.index.article_chunks([record.doc_id]), key=lambda c: c.index)
-        cited = [_passage_of(chunks, record, start, end) for start, end in quotes]
+        held = [_passage_of(chunks, record, start, end) for start, end in quotes]
+        cited = [p for p in held if p is not None]
+        if len(cited) < len(held):  # text no chunk holds: nothing to cite it by
+            return None
         citations = tuple(
             Citation(n, record.doc_id, record.title, record.source, p.chunk_id, start, end, text[start:end])
             for n, ((start, end), p) in enumerate(zip(quotes, cited, strict=True), start=1)
@@ -519,10 +523,12 @@ def _shown(cited: Sequence[Passage], retrieved: Sequence[Passage]) -> list[Passa
     return [*first, *(p for p in retrieved if p.chunk_id not in ids)][: max(len(retrieved), len(first))]
 
 
-def _passage_of(chunks: Sequence[Chunk], record: DocRecord, start: int, end: int) -> Passage:
-    """The chunk holding `start:end` of the article, as a passage."""
+def _passage_of(chunks: Sequence[Chunk], record: DocRecord, start: int, end: int) -> Passage | None:
+    """The chunk holding `start:end` of the article (or its start), as a passage; None if none does."""
     chunk = next((c for c in chunks if c.start <= start and end <= c.end), None)
-    chunk = chunk or next(c for c in chunks if c.start <= start < c.end)
+    chunk = chunk or next((c for c in chunks if c.start <= start < c.end), None)
+    if chunk is None:
+        return None
     return Passage(
         chunk.chunk_id,
         record.doc_id,

@@ -130,6 +130,11 @@ def assistant(
     (folder / "dredging.txt").write_text(_DREDGING, encoding="utf-8")
     (folder / "library.txt").write_text(_LIBRARY, encoding="utf-8")
     (folder / "ferry.txt").write_text(_FERRY, encoding="utf-8")
+    # A wire copy of the dredging story, republished by another site: the same article.
+    copy = _DREDGING.replace("www.example-news.org", "wire.example.com").replace(
+        "date: 2024-05-01", "date: 2024-05-02"
+    )
+    (folder / "dredging-copy.txt").write_text(copy, encoding="utf-8")
     settings = make_settings(
         tmp_path_factory.mktemp("about-data") / "data", collection=f"t-{uuid.uuid4().hex[:16]}"
     )
@@ -166,6 +171,19 @@ def test_which_article_is_asked_when_several_could_be_meant(assistant: Assistant
     answer = assistant.ask("Who wrote this article?", as_of="2024-06-01")
     assert answer.abstained and not answer.citations
     assert answer.text.startswith("Which article do you mean? 3 are in scope")
+
+
+@pytest.mark.parametrize(
+    "articles", [("dredging.txt",), ("dredging-copy.txt",), ("dredging.txt", "dredging-copy.txt")]
+)
+def test_a_copy_of_an_article_is_the_same_article(assistant: Assistant, articles: tuple[str, ...]) -> None:
+    copies = [r for r in assistant.index.records().values() if r.duplicate_of]
+    assert [r.doc_id for r in copies] in (["dredging.txt"], ["dredging-copy.txt"])
+    answer = assistant.ask(
+        "Who wrote this article?", article_filter=ArticleFilter(articles=articles), as_of="2024-06-01"
+    )
+    assert answer.short_answer is not None and answer.short_answer.text == "Jane Doe"
+    assert_verified(answer, assistant.index)
 
 
 def test_the_record_answers_when_and_where_it_was_published(assistant: Assistant) -> None:
