@@ -113,15 +113,21 @@ def topic(question: str) -> list[str]:
 
 _NAME = r"[A-Z][a-z][\w'’\-]*(?:\s+(?:[A-Z]\.|[A-Z][a-z][\w'’\-]*)){1,3}"
 """Two to four capitalised words ("Lim Min Zhang", "Michael J. Fox"); an all-caps outlet ("CNN") is none."""
+_OUTLET_WORD = r"[A-Z][\w&'’\-]*(?:\.(?=\w)[\w&'’\-]+)*"
+"""A capitalised word; a dot only inside it ("U.S", "Yahoo.com"), never the full stop after it."""
+_OUTLET = rf"(?:[Tt]he\s+)?{_OUTLET_WORD}(?:\s+{_OUTLET_WORD}){{0,4}}"
+"""A publication's name: "CNN", "USA TODAY", "The Straits Times"."""
 _BYLINE = re.compile(
     rf"^(?i:by|written\s+by|story\s+by|words\s+by|reporting\s+by|reported\s+by)\s+"
     # A comma joins names only in a list that ends with "and": after "Jane Doe, " comes the outlet.
-    rf"(?P<names>{_NAME}(?:(?:\s*,\s*{_NAME})*\s*,?\s+(?:and|&)\s+{_NAME})?)",
+    rf"(?P<names>{_NAME}(?:(?:\s*,\s*{_NAME})*\s*,?\s+(?:and|&)\s+{_NAME})?)"
+    rf"(?:\s*,\s*(?P<outlet>{_OUTLET})\s*$)?",
     re.MULTILINE,
 )
 _BIO = re.compile(
     rf"(?P<names>{_NAME})\s+is\s+(?:(?:a|an|the)\s+)?[^.\n]{{0,80}}?\b(?:correspondent|reporter|editor|writer"
-    r"|journalist|columnist|contributor|critic|producer|author|bureau\s+chief)\b"
+    rf"|journalist|columnist|contributor|critic|producer|author|bureau\s+chief)\b"
+    rf"(?:\s+(?:at|for|with)\s+(?P<outlet>{_OUTLET}))?"
 )
 _HEAD_LINES, _TAIL_LINES = 12, 10
 """A byline comes among an article's first lines, an author's note among its last."""
@@ -129,30 +135,30 @@ _HEAD_LINES, _TAIL_LINES = 12, 10
 
 @dataclass(frozen=True, slots=True)
 class Byline:
-    """Where an article names its author: the sentence (`start`, `end`) and the names in it."""
+    """Where an article names its author: the sentence (`start`, `end`), the names in it, and the
+    publication it names, if any ("By Jane Doe, CNN"; "… correspondent at The Straits Times.")."""
 
     start: int
     end: int
     name_start: int
     name_end: int
+    outlet: tuple[int, int] | None = None
 
 
 def byline(text: str) -> list[Byline]:
     """The article's bylines ("By Jane Doe, CNN") near its start, else its author notes ("Jane Doe
     is a correspondent at …") near its end; offsets index into `text`."""
     lines = [m for m in re.finditer(r"[^\n]+", text)]
-    head = lines[:_HEAD_LINES]
     found = [
-        _byline_at(text, line.start() + m.start("names"), line.start() + m.end("names"))
-        for line in head
+        _byline_at(text, line.start(), m)
+        for line in lines[:_HEAD_LINES]
         if (m := _BYLINE.match(line.group()))
     ]
     if found:
         return found[:1]
-    tail = lines[-_TAIL_LINES:]
     return [
-        _byline_at(text, line.start() + m.start("names"), line.start() + m.end("names"))
-        for line in tail
+        _byline_at(text, line.start(), m)
+        for line in lines[-_TAIL_LINES:]
         for m in _BIO.finditer(line.group())
         if _starts_sentence(line.group(), m.start())
     ]
@@ -162,11 +168,13 @@ def _starts_sentence(line: str, at: int) -> bool:
     return not line[:at].strip() or line[:at].rstrip()[-1:] in ".!?"
 
 
-def _byline_at(text: str, name_start: int, name_end: int) -> Byline:
+def _byline_at(text: str, offset: int, found: re.Match[str]) -> Byline:
+    name_start, name_end = offset + found.start("names"), offset + found.end("names")
+    outlet = (offset + found.start("outlet"), offset + found.end("outlet")) if found.group("outlet") else None
     for start, end in sentence_spans(text):
         if start <= name_start and name_end <= end:
-            return Byline(start, end, name_start, name_end)
-    return Byline(name_start, name_end, name_start, name_end)
+            return Byline(start, end, name_start, name_end, outlet)
+    return Byline(name_start, name_end, name_start, name_end, outlet)
 
 
 def lead(text: str, title: str, count: int = 2) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:

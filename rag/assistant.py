@@ -322,6 +322,8 @@ class Assistant:
             quotes = [*([headline] if headline else []), *lead]
         elif asked == about.PUBLISHED and not record.date:
             return _declined(f"{ABSTENTION} The article's record has no publication date."), []
+        elif asked == about.OUTLET and (named := [b for b in about.byline(text) if b.outlet]):
+            short, quotes = named[0].outlet, [(named[0].start, named[0].end)]  # "By Jane Doe, CNN"
         elif asked == about.OUTLET and not record.source:
             return _declined(f"{ABSTENTION} The article's record names no source."), []
         else:

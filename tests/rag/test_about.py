@@ -67,6 +67,12 @@ def test_a_list_of_authors_ends_before_the_outlet() -> None:
     assert text[found.name_start : found.name_end] == "Jane Doe, John Roe and Mary Major"
 
 
+def test_a_byline_names_its_outlet_without_the_full_stop() -> None:
+    text = "The harbour will be dredged.\n\nMedora Lee is a markets reporter at USA TODAY. You can reach her."
+    [found] = byline(text)
+    assert found.outlet is not None and text[found.outlet[0] : found.outlet[1]] == "USA TODAY"
+
+
 def test_an_authors_note_at_the_end_is_a_byline() -> None:
     text = (
         "The harbour will be dredged in May, the council said.\n\n"
@@ -116,7 +122,7 @@ _LIBRARY = (
     "Ysolde Karanja, the head librarian, said loans had already passed last year's.\n\n"
     "Amara Quist is a reporter at the Tollemarch Gazette.\n"
 )
-_FERRY = "title: Ferry timetable changes\n\nThe ferry to Corriebrae will leave an hour earlier from June, its operator said.\n"
+_FERRY = "title: Ferry timetable changes\nsource: https://www.ferries.example.com/news/1\n\nThe ferry to Corriebrae will leave an hour earlier from June, its operator said.\n"
 
 
 @pytest.fixture(scope="module")
@@ -192,13 +198,32 @@ def test_the_record_answers_when_and_where_it_was_published(assistant: Assistant
     assert published.text.startswith("1 May 2024 — the article's date")
     assert_verified(published, assistant.index)
     outlet = assistant.ask(
-        "Which website published this article?", article_filter=dredging, as_of="2024-06-01"
+        "Which website published this article?", article_filter=_one("ferry.txt"), as_of="2024-06-01"
     )
-    assert outlet.text.startswith("example-news.org — the article's source")
+    assert outlet.text.startswith("ferries.example.com — the article's source (from its record)")
+    assert_verified(outlet, assistant.index)
     undated = assistant.ask(
         "When was this article published?", article_filter=_one("library.txt"), as_of="2024-06-01"
     )
     assert undated.abstained and not undated.citations
+
+
+@pytest.mark.parametrize(
+    ("doc_id", "outlet", "quote"),
+    [
+        ("dredging.txt", "Example News", "By Jane Doe, Example News"),
+        ("library.txt", "the Tollemarch Gazette", "Amara Quist is a reporter at the Tollemarch Gazette."),
+    ],
+)
+def test_a_publication_the_byline_names_is_the_outlet(
+    assistant: Assistant, doc_id: str, outlet: str, quote: str
+) -> None:
+    answer = assistant.ask(
+        "Which newspaper published this article?", article_filter=_one(doc_id), as_of="2024-06-01"
+    )
+    assert answer.short_answer is not None and answer.short_answer.text == outlet
+    assert [c.quote for c in answer.citations] == [quote]
+    assert_verified(answer, assistant.index)
 
 
 def test_a_summary_quotes_the_lead(assistant: Assistant) -> None:
