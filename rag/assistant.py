@@ -303,7 +303,7 @@ class Assistant:
             return _declined(
                 f"Which article do you mean? {len(in_scope)} are in scope: name its subject, or choose it in"
                 " the article filter."
-            ), []
+            ), list(passages)
         else:
             return None
         text = self.index.article_text(record.doc_id)
@@ -314,18 +314,18 @@ class Assistant:
             if not bylines:
                 return _declined(
                     f"{ABSTENTION} The article names no author in a byline or an author's note."
-                ), []
+                ), list(passages)
             short, quotes = (bylines[0].name_start, bylines[0].name_end), [(b.start, b.end) for b in bylines]
         elif asked == about.HEADLINE and headline is not None:
             short, quotes = headline, [headline]
         elif asked == about.SUMMARY:
             quotes = [*([headline] if headline else []), *lead]
         elif asked == about.PUBLISHED and not record.date:
-            return _declined(f"{ABSTENTION} The article's record has no publication date."), []
+            return _declined(f"{ABSTENTION} The article's record has no publication date."), list(passages)
         elif asked == about.OUTLET and (named := [b for b in about.byline(text) if b.outlet]):
             short, quotes = named[0].outlet, [(named[0].start, named[0].end)]  # "By Jane Doe, CNN"
         elif asked == about.OUTLET and not record.source:
-            return _declined(f"{ABSTENTION} The article's record names no source."), []
+            return _declined(f"{ABSTENTION} The article's record names no source."), list(passages)
         else:
             quotes = lead[:1]
         if not quotes:

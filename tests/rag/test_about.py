@@ -177,6 +177,7 @@ def test_which_article_is_asked_when_several_could_be_meant(assistant: Assistant
     answer = assistant.ask("Who wrote this article?", as_of="2024-06-01")
     assert answer.abstained and not answer.citations
     assert answer.text.startswith("Which article do you mean? 3 are in scope")
+    assert answer.passages  # what retrieval found is still shown, as for any refusal
 
 
 @pytest.mark.parametrize(
