@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import json
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -183,8 +184,9 @@ def collect(
     for item in items:
         answerer.drafts = []
         assistant.ask(item["question"], as_of=item.get("asked_on"))
-        if not answerer.drafts:
-            continue  # asked about the article itself ("Who wrote this article?"): no evidence model decides
+        if not answerer.drafts:  # asked about the article itself: no evidence model decides
+            print(f"left out {item['id']}: answered from the article itself", file=sys.stderr)
+            continue
         # The last draft is the answer's: an empty time window is answered again from earlier articles.
         draft = answerer.drafts[-1]
         short = draft.short_answer.text if draft.short_answer else None

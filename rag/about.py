@@ -3,116 +3,141 @@ it was published.
 
 Their words match no passage ("Who wrote this article?"), so retrieval cannot find the answer:
 it is read from the article's byline, headline and lead, and from its record (date, source).
-`about_article` tells such a question apart; `byline` and `lead` find the passages that answer it.
+`about_article` tells such a question apart: the whole question must ask it of the article ("the
+article", "this story", "it"), so "Who wrote the letter, according to the article?" is a question
+about the news. `answer` then quotes the article.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
-from rag.text import lexical_terms, sentence_spans
+from rag.answering import ABSTENTION, Draft
+from rag.asof import spoken_day
+from rag.text import sentence_spans
+from rag.types import Citation, Passage, ShortAnswer
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rag.types import Chunk, DocRecord
 
 __all__ = [
-    "AUTHOR",
-    "HEADLINE",
-    "OUTLET",
-    "PUBLISHED",
-    "SUMMARY",
+    "AboutQuestion",
+    "Asked",
     "Byline",
+    "Lead",
     "about_article",
+    "answer",
     "byline",
+    "declined",
     "lead",
-    "topic",
 ]
 
-AUTHOR, HEADLINE, SUMMARY, PUBLISHED, OUTLET = "author", "headline", "summary", "published", "outlet"
+Asked = Literal["author", "headline", "summary", "published", "outlet"]
 
-_ARTICLE = (
-    r"(?:news\s+)?(?:article|story|piece|post|blog(?:\s+post)?|column|op-?ed|editorial|essay|write-?up)"
-)
-_THIS = rf"(?:\b(?:this|the|that|your)\s+{_ARTICLE}\b|\b{_ARTICLE}(?:'s|’s)(?=\s))"
-"""A reference to the article ("this article", "the story's"). Not "the report": articles quote reports."""
-_ASKS = {
-    AUTHOR: re.compile(
-        r"\bwho\s+(?:wrote|authored|penned|has\s+written|is\s+(?:the\s+)?(?:author|writer))\b"
-        r"|\b(?:author|writer|byline)s?\b(?!.*\b(?:quot|mention|cite|interview))",
-        re.IGNORECASE,
+
+@dataclass(frozen=True, slots=True)
+class AboutQuestion:
+    """What a question asks of an article, and the subject it picks the article by, if any
+    ("Who wrote the story about *the dredging*?")."""
+
+    asked: Asked
+    subject: str = ""
+
+
+# -- telling the questions apart ------------------------------------------------------------------
+
+_KIND = r"(?:news\s+)?(?:article|story|column|op-?ed|editorial|essay)"
+_ARTICLE = rf"(?:(?:this|that)\s+(?:{_KIND}|piece|post|blog\s+post|write-?up)|the\s+{_KIND})"
+"""The article named as such. Not "the report" or "the post": articles quote reports and posts."""
+_SUBJECT = r"(?:\s+(?:about|on|regarding|covering|concerning)\s+(?P<subject>.+?))?"
+_REF = rf"(?:{_ARTICLE}{_SUBJECT}|it|this)"
+_POSSESSIVE = rf"(?:{_ARTICLE}'s|its)"
+_PATTERNS: dict[Asked, tuple[str, ...]] = {
+    "author": (
+        rf"who\s+(?:actually\s+|really\s+)?(?:wrote|authored|penned|(?:is|was)\s+the\s+(?:author|writer)\s+of)\s+{_REF}",
+        rf"who\s+(?:is|was)\s+{_POSSESSIVE}\s+(?:author|writer|reporter|journalist)",
+        rf"who\s+is\s+{_REF}\s+by",
+        rf"by\s+whom\s+was\s+{_REF}\s+written",
+        rf"(?:which|what)\s+(?:journalist|reporter|writer|author|correspondent)\s+wrote\s+{_REF}",
+        rf"(?:what\s+is\s+the\s+name\s+of|name)\s+the\s+(?:author|writer|reporter|journalist)\s+of\s+{_REF}",
+        r"who\s+(?:is|was)\s+the\s+(?:author|writer)",
+        rf"(?:what\s+is\s+)?{_POSSESSIVE}\s+byline",
     ),
-    HEADLINE: re.compile(
-        rf"\b(?:headline|title)\s+(?:of|for)\s+{_THIS}|\b{_ARTICLE}(?:'s|’s)\s+(?:headline|title)\b"
-        rf"|\bwhat\s+is\s+(?:this|the)\s+{_ARTICLE}\s+(?:called|titled|headlined)\b",
-        re.IGNORECASE,
+    "headline": (
+        rf"what\s+(?:is|was)\s+(?:the\s+(?:headline|title)\s+of\s+{_REF}|{_POSSESSIVE}\s+(?:headline|title))",
+        r"what\s+(?:is|was)\s+the\s+headline",
+        rf"what\s+is\s+{_REF}\s+(?:called|titled|headlined)",
     ),
-    SUMMARY: re.compile(
-        r"\b(?:summar(?:y|ise|ize|ising|izing)|sum\s+(?:it\s+)?up|gist|tl;?\s?dr|overview"
-        r"|(?:main|key|central)\s+(?:points?|ideas?|topics?|arguments?|messages?|takeaways?|themes?|findings?)"
-        r"|takeaways?)\b"
-        rf"|\bwhat(?:'s|’s|\s+is|\s+was)\s+(?:this|the|that|it)\s+(?:{_ARTICLE}\s+)?(?:about|on)\s*\??\s*$"
-        rf"|\bwhat\s+(?:does|did)\s+{_THIS}\s+(?:say|discuss|cover|argue|report)\s*\??\s*$",
-        re.IGNORECASE,
+    "summary": (
+        rf"what\s+(?:is|was)\s+(?:{_ARTICLE}|it|this)\s+about",
+        rf"(?:please\s+)?(?:summari[sz]e|sum\s+up)(?:\s+{_REF})?",
+        rf"(?:give\s+(?:me\s+)?)?(?:an?\s+)?(?:short\s+|quick\s+|brief\s+)?(?:summary|overview|tl;?\s?dr|gist)"
+        rf"(?:\s+of\s+{_REF})?",
+        r"what\s+(?:is|are)\s+the\s+(?:main|key|central)\s+(?:points?|ideas?|topics?|takeaways?|themes?|arguments?"
+        rf"|messages?)(?:\s+(?:of|in)\s+{_REF})?",
+        rf"what\s+is\s+the\s+gist(?:\s+of\s+{_REF})?",
+        rf"what\s+does\s+(?:{_ARTICLE}|it)\s+say",
     ),
-    PUBLISHED: re.compile(
-        r"\bwhen\s+(?:was|is)\s+(?:this|the|that|it)\b.*\b(?:published|written|posted|dated|released)\b"
-        rf"|\b(?:publication|publishing)\s+date\b|\bdate\s+of\s+{_THIS}|\b{_ARTICLE}(?:'s|’s)\s+date\b",
-        re.IGNORECASE,
+    "published": (
+        rf"when\s+(?:was|is)\s+{_REF}\s+(?:published|written|posted|released|dated)",
+        rf"(?:what|which)\s+(?:date|day)\s+was\s+{_REF}\s+(?:published|written|posted)",
+        rf"when\s+did\s+{_REF}\s+come\s+out",
+        rf"what\s+is\s+(?:the\s+(?:publication|publishing)\s+date(?:\s+of\s+{_REF})?|{_POSSESSIVE}\s+(?:publication\s+)?date)",
     ),
-    OUTLET: re.compile(
-        r"\b(?:which|what)\s+(?:news(?:paper)?|outlet|publication|paper|site|website|magazine|media"
-        r"|news\s+organi[sz]ation)\b.*\b(?:publish|ran|run|print|carr|post)"
-        r"|\bwhere\s+(?:was|is)\s+(?:this|the|that|it)\b.*\b(?:published|posted|from)\b"
-        rf"|\bsource\s+of\s+{_THIS}",
-        re.IGNORECASE,
+    "outlet": (
+        r"(?:which|what)\s+(?:news(?:paper)?|paper|outlet|publication|site|website|magazine"
+        rf"|news\s+(?:outlet|organi[sz]ation|site|agency))\s+(?:published|ran|carried|posted|printed)\s+{_REF}",
+        rf"who\s+published\s+{_REF}",
+        rf"(?:which|what)\s+(?:newspaper|paper|outlet|publication|site|website|magazine)\s+is\s+{_REF}\s+from",
+        rf"where\s+(?:was|is)\s+{_REF}\s+(?:published|from)",
+        rf"what\s+is\s+the\s+source\s+of\s+{_REF}",
     ),
 }
-_BARE = re.compile(
-    r"^\s*(?:who\s+(?:wrote|authored|penned)\s+(?:this|it)|who\s+is\s+the\s+(?:author|writer)"
-    r"|when\s+was\s+(?:this|it)\s+published|what(?:'s|’s|\s+is)\s+the\s+headline)\W*$",
+_ASKS = [
+    (asked, re.compile(rf"{pattern}\s*$", re.IGNORECASE))
+    for asked, patterns in _PATTERNS.items()
+    for pattern in patterns
+]
+_CONTRACTIONS = {
+    "what's": "what is",
+    "who's": "who is",
+    "where's": "where is",
+    "when's": "when is",
+    "it's": "it is",
+}
+_LEADING = re.compile(
+    r"^(?:(?:hi|hello|hey|ok|okay|so|and|please|thanks)\b[\s,!.]*)*"
+    r"(?:(?:can|could|would)\s+you\s+(?:please\s+)?(?:tell\s+me\s+)?|do\s+you\s+know\s+|tell\s+me\s+"
+    r"|i(?:\s+would|'d)\s+like\s+to\s+know\s+|i\s+wonder\s+)?",
     re.IGNORECASE,
 )
-"""Asks about "this"/"it" without naming it: in a chat, the article at hand."""
-_FRAMING = set(
-    lexical_terms(
-        "article's story's piece's post's who wrote write written writes authored author authors writer writers penned byline reporter journalist "
-        "story piece post blog column op-ed oped editorial essay write-up news headline title titled called "
-        "headlined summary summarise summarize summarising summarizing sum gist tl;dr tldr overview main key "
-        "central point points idea ideas topic topics argument arguments message messages takeaway takeaways "
-        "theme themes finding findings say says discuss discusses cover covers argue published "
-        "publish publication publishing posted dated date released out newspaper outlet site website "
-        "magazine media organisation organization source run ran print printed carry carried brief short quick "
-        "give tell please me us"
-    )
-)
 
 
-def about_article(question: str) -> str | None:
-    """What a question asks about the article itself (`AUTHOR`, `HEADLINE`, `SUMMARY`, `PUBLISHED`,
-    `OUTLET`), or None for a question about what the articles report."""
-    bare = _BARE.match(question)
-    if bare:
-        asked = bare.group().lower()
-        return PUBLISHED if "published" in asked else HEADLINE if "headline" in asked else AUTHOR
-    refers = re.search(_THIS, question, re.IGNORECASE) is not None
-    for kind, asks in _ASKS.items():
-        if not asks.search(question):
-            continue
-        if kind == SUMMARY:
-            # A summary of a subject ("the main points of the White Paper") is a question about it.
-            return None if topic(question) else SUMMARY
-        # The article must be named as such ("the report", "'Divine Rivals'" are something
-        # else); a subject then picks which article ("Who wrote the story about …?").
-        return kind if refers else None
+def about_article(question: str) -> AboutQuestion | None:
+    """What a question asks about the article itself, or None for a question about the news."""
+    said = question.replace("’", "'").strip()
+    for short, long in _CONTRACTIONS.items():
+        said = re.sub(rf"\b{re.escape(short)}\b", long, said, flags=re.IGNORECASE)
+    said = _LEADING.sub("", said)
+    said = re.sub(r"(?:,?\s+please)?\s*[?.!]*\s*$", "", said)
+    for asked, pattern in _ASKS:
+        found = pattern.match(said)
+        if found:
+            return AboutQuestion(asked, (found.groupdict().get("subject") or "").strip())
     return None
 
 
-def topic(question: str) -> list[str]:
-    """The question's content terms beyond asking about an article: its subject, if it names one
-    ("Who wrote the article about the Queen's death?")."""
-    return [t for t in lexical_terms(question) if t not in _FRAMING]
+# -- bylines and leads ------------------------------------------------------------------------------
 
-
-_NAME = r"[A-Z][a-z][\w'’\-]*(?:\s+(?:[A-Z]\.|[A-Z][a-z][\w'’\-]*)){1,3}"
-"""Two to four capitalised words ("Lim Min Zhang", "Michael J. Fox"); an all-caps outlet ("CNN") is none."""
+_NAME_WORD = r"[A-Z](?:[a-z]|['’][A-Z])[\w'’\-]*"
+_NAME = rf"{_NAME_WORD}(?:\s+(?:[A-Z]\.|{_NAME_WORD})){{1,3}}"
+"""Two to four capitalised words ("Lim Min Zhang", "Michael J. Fox", "Mary O'Brien"); an all-caps
+outlet ("CNN") is none."""
 _OUTLET_WORD = r"[A-Z][\w&'’\-]*(?:\.(?=\w)[\w&'’\-]+)*"
 """A capitalised word; a dot only inside it ("U.S", "Yahoo.com"), never the full stop after it."""
 _OUTLET = rf"(?:[Tt]he\s+)?{_OUTLET_WORD}(?:\s+{_OUTLET_WORD}){{0,4}}"
@@ -121,16 +146,22 @@ _BYLINE = re.compile(
     rf"^(?i:by|written\s+by|story\s+by|words\s+by|reporting\s+by|reported\s+by)\s+"
     # A comma joins names only in a list that ends with "and": after "Jane Doe, " comes the outlet.
     rf"(?P<names>{_NAME}(?:(?:\s*,\s*{_NAME})*\s*,?\s+(?:and|&)\s+{_NAME})?)"
-    rf"(?:\s*,\s*(?P<outlet>{_OUTLET})\s*$)?",
-    re.MULTILINE,
+    rf"(?:\s*[,|]\s*(?P<outlet>{_OUTLET}))?\s*$"
 )
-_BIO = re.compile(
-    rf"(?P<names>{_NAME})\s+is\s+(?:(?:a|an|the)\s+)?[^.\n]{{0,80}}?\b(?:correspondent|reporter|editor|writer"
-    rf"|journalist|columnist|contributor|critic|producer|author|bureau\s+chief)\b"
+"""A line that is a byline and nothing else ("By Jane Doe, CNN"), not "By Labor Day, prices fell."."""
+_ROLE = r"(?:correspondent|reporter|editor|writer|journalist|columnist|contributor|critic|bureau\s+chief)"
+_NOTE = re.compile(
+    rf"(?P<names>{_NAME})\s+is\s+(?:(?:a|an|the)\s+)?(?:[\w,&'’\-]+\s+){{0,6}}?{_ROLE}"
     rf"(?:\s+(?:at|for|with)\s+(?P<outlet>{_OUTLET}))?"
 )
-_HEAD_LINES, _TAIL_LINES = 12, 10
-"""A byline comes among an article's first lines, an author's note among its last."""
+"""An author's note: "Lim Min Zhang is China correspondent at The Straits Times."."""
+_CONTACT = re.compile(
+    rf"(?P<names>{_NAME})\s+can\s+be\s+reached\b|^[Ff]ollow\s+(?P<follow>{_NAME})\s+on\s+(?:Twitter|X|Instagram|Facebook)\b"
+)
+"""An author's contact line: "Nate Ulrich can be reached at …", "Follow Jordan Mendoza on Twitter"."""
+_REACHABLE = re.compile(r"\b(?:e-?mail|reach(?:ed)?|follow|twitter|@\w)", re.IGNORECASE)
+_HEAD_LINES, _TAIL_LINES = 12, 3
+"""A byline comes among an article's first lines, an author's note among its last paragraphs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,51 +177,171 @@ class Byline:
 
 
 def byline(text: str) -> list[Byline]:
-    """The article's bylines ("By Jane Doe, CNN") near its start, else its author notes ("Jane Doe
-    is a correspondent at …") near its end; offsets index into `text`."""
-    lines = [m for m in re.finditer(r"[^\n]+", text)]
-    found = [
-        _byline_at(text, line.start(), m)
-        for line in lines[:_HEAD_LINES]
-        if (m := _BYLINE.match(line.group()))
-    ]
-    if found:
-        return found[:1]
-    return [
-        _byline_at(text, line.start(), m)
-        for line in lines[-_TAIL_LINES:]
-        for m in _BIO.finditer(line.group())
-        if _starts_sentence(line.group(), m.start())
-    ]
+    """The article's byline ("By Jane Doe, CNN") among its first lines, else its author's notes
+    among its last paragraphs ("Jane Doe is a correspondent at …", with the publication or a way to
+    reach the author; "Jane Doe can be reached at …"); offsets index into `text`."""
+    lines = list(re.finditer(r"[^\n]+", text))
+    for line in lines[:_HEAD_LINES]:
+        found = _BYLINE.match(line.group())
+        if found:
+            return [_byline_at(text, line.start(), found, "names")]
+    notes = []
+    for line in lines[-_TAIL_LINES:]:
+        for found in _NOTE.finditer(line.group()):
+            reachable = found.group("outlet") or _REACHABLE.search(line.group(), found.end())
+            if reachable and _starts_sentence(line.group(), found.start()):
+                notes.append(_byline_at(text, line.start(), found, "names"))
+        for found in _CONTACT.finditer(line.group()):
+            if _starts_sentence(line.group(), found.start()):
+                notes.append(
+                    _byline_at(text, line.start(), found, "names" if found.group("names") else "follow")
+                )
+    return notes
 
 
 def _starts_sentence(line: str, at: int) -> bool:
     return not line[:at].strip() or line[:at].rstrip()[-1:] in ".!?"
 
 
-def _byline_at(text: str, offset: int, found: re.Match[str]) -> Byline:
-    name_start, name_end = offset + found.start("names"), offset + found.end("names")
-    outlet = (offset + found.start("outlet"), offset + found.end("outlet")) if found.group("outlet") else None
+def _byline_at(text: str, offset: int, found: re.Match[str], names: str) -> Byline:
+    name_start, name_end = offset + found.start(names), offset + found.end(names)
+    has_outlet = "outlet" in found.re.groupindex and found.group("outlet")
+    outlet = (offset + found.start("outlet"), offset + found.end("outlet")) if has_outlet else None
     for start, end in sentence_spans(text):
         if start <= name_start and name_end <= end:
             return Byline(start, end, name_start, name_end, outlet)
     return Byline(name_start, name_end, name_start, name_end, outlet)
 
 
-def lead(text: str, title: str, count: int = 2) -> tuple[tuple[int, int] | None, list[tuple[int, int]]]:
-    """Where the article's text gives its headline (None when it does not), and its first `count`
-    sentences of body text after it: the lead, which in news says what the story is about."""
-    spans = sentence_spans(text)
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """Where the article's text gives its headline (None when it does not), and its first sentences
+    of body text: the lead, which in news says what the story is about."""
+
+    headline: tuple[int, int] | None
+    sentences: list[tuple[int, int]]
+
+
+_NOT_LEAD = re.compile(
+    r"^(?:editor['’]?s\s+note|corrections?(?:\s*(?:&|and)\s*clarifications?)?\s*:|use\s+\w+['’]s\s+lite\s+site"
+    r"|(?:from|by)\s+.{0,60}\b(?:network|wire|wires|reports)\s*$)",
+    re.IGNORECASE,
+)
+"""A note before the story ("Editor's note: …", "From USA TODAY Network and wire reports")."""
+
+
+def lead(text: str, title: str, count: int = 2) -> Lead:
+    """The article's headline, if its text starts with it, and its first `count` sentences of body
+    text, past datelines, bylines, editors' notes and one-line labels."""
     headline = None
     body: list[tuple[int, int]] = []
-    for start, end in spans:
+    for start, end in sentence_spans(text):
         sentence = text[start:end]
         if headline is None and not body and title and sentence.strip() == title.strip():
             headline = (start, end)
-            continue
-        if len(sentence.split()) < 6 or _BYLINE.match(sentence):
-            continue  # a dateline, a byline, a one-line label
-        body.append((start, end))
-        if len(body) == count:
-            break
-    return headline, body
+        elif len(sentence.split()) >= 6 and not _BYLINE.match(sentence) and not _NOT_LEAD.match(sentence):
+            body.append((start, end))
+            if len(body) == count:
+                break
+    return Lead(headline, body)
+
+
+# -- answers ---------------------------------------------------------------------------------------
+
+
+def declined(text: str) -> Draft:
+    """A question about the article that it does not answer, or that does not say which article;
+    no model rated it, so it has no confidence."""
+    return Draft(text, abstained=True)
+
+
+def answer(
+    asked: Asked, record: DocRecord, text: str, chunks: Sequence[Chunk]
+) -> tuple[Draft, list[Passage]] | None:
+    """The answer to `asked` about the article of `record` (whose text is `text`, cut into
+    `chunks`), quoting it, with the chunks it cites; None when nothing citable answers it."""
+    found = lead(text, record.title)
+    title = _untagged(record.title)
+    short: tuple[int, int] | None = None
+    notes = byline(text)
+    if asked == "author":
+        if not notes:
+            return declined(f"{ABSTENTION} “{title}” names no author in a byline or an author's note."), []
+        short, quotes = (notes[0].name_start, notes[0].name_end), [(n.start, n.end) for n in notes]
+    elif asked == "headline" and found.headline is not None:
+        short, quotes = found.headline, [found.headline]
+    elif asked == "summary":
+        quotes = [*([found.headline] if found.headline else []), *found.sentences]
+    elif asked == "published" and not record.date:
+        return declined(f"{ABSTENTION} The record of “{title}” has no publication date."), []
+    elif asked == "outlet" and (named := [n for n in notes if n.outlet]):
+        short, quotes = named[0].outlet, [(named[0].start, named[0].end)]
+    elif asked == "outlet" and not record.source:
+        return declined(f"{ABSTENTION} The record of “{title}” names no source."), []
+    else:
+        quotes = found.sentences[:1]
+    cited = [_in_chunk(chunks, record, start, end) for start, end in quotes]
+    if not quotes or any(c is None for c in cited):
+        return None  # text no chunk holds: nothing to cite it by
+    held = [c for c in cited if c is not None]
+    citations = tuple(
+        Citation(n, record.doc_id, record.title, record.source, p.chunk_id, start, end, text[start:end])
+        for n, (p, (start, end)) in enumerate(held, start=1)
+    )
+    quoted = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    if short is not None:
+        said = text[short[0] : short[1]]
+        body = f"{said} — the article's headline [1]" if asked == "headline" else f"{said} — {quoted}"
+    elif asked == "summary":
+        body = quoted
+    elif asked == "published":
+        body = f"{spoken_day(record.date)} — the article's date (from its record). It begins: {quoted}"
+    elif asked == "outlet":
+        body = f"{_site(record.source)} — the article's source (from its record). It begins: {quoted}"
+    else:
+        body = f"The article's title (from its record) is “{title}”. It begins: {quoted}"
+    draft = Draft(
+        body,
+        citations,
+        notes=(f"answered from the article itself ({asked}): “{title}”",),
+        short_answer=None if short is None else ShortAnswer(text[short[0] : short[1]], record.doc_id, *short),
+        confidence=1.0,
+    )
+    return draft, list(dict.fromkeys(p for p, _span in held))
+
+
+def _in_chunk(
+    chunks: Sequence[Chunk], record: DocRecord, start: int, end: int
+) -> tuple[Passage, tuple[int, int]] | None:
+    """The chunk holding `start:end` of the article, as a passage, and the span cut to that chunk
+    (a sentence longer than a chunk is quoted as far as its chunk goes); None if no chunk does."""
+    chunk = next((c for c in chunks if c.start <= start < c.end), None)
+    if chunk is None:
+        return None
+    end = min(end, chunk.end)
+    while end > start and chunk.text[end - 1 - chunk.start].isspace():
+        end -= 1
+    passage = Passage(
+        chunk.chunk_id,
+        record.doc_id,
+        record.title,
+        record.source,
+        chunk.text,
+        chunk.start,
+        chunk.end,
+        1.0,
+        record.date,
+    )
+    return passage, (start, end)
+
+
+def _site(source: str) -> str:
+    """A source's site ("usatoday.com" for a story's URL); a source that is no URL as it is."""
+    host = urlsplit(source).hostname if "://" in source else None
+    return host.removeprefix("www.") if host else source
+
+
+def _untagged(title: str) -> str:
+    """A scraped title without its site's tag: "Self-checkout is everywhere | CNN ..." → the story's."""
+    title = re.sub(r"\s*(?:\.\.\.|…)\s*$", "", title.strip())
+    return re.sub(r"\s+[|]\s+[^|]{1,40}$", "", title)

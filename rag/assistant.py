@@ -8,7 +8,6 @@ import datetime as dt
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from langchain_core.runnables import Runnable, RunnableConfig
 
@@ -19,7 +18,8 @@ from rag.citations import renumber, strip_markers, verify
 from rag.errors import BackendUnavailableError, RagError
 from rag.followup import condense, normalise_history
 from rag.spans import is_list_question
-from rag.types import Answer, Citation, Passage, ShortAnswer
+from rag.text import lexical_terms
+from rag.types import Answer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from rag.index import Index
     from rag.retriever import ArticleFilter, HybridRetriever
     from rag.settings import Settings
-    from rag.types import Chunk, DocRecord, Embedder
+    from rag.types import Citation, DocRecord, Embedder, Passage, ShortAnswer
 
 __all__ = ["AnswerChain", "Assistant", "QuestionError"]
 
@@ -231,8 +231,8 @@ class Assistant:
                 f" the newest is from {ended}]"
             )
         retrieved = time.perf_counter()
-        asked = about.about_article(query)
-        found = None if asked is None else self._about(asked, query, passages, scoped)
+        asked = about.about_article(question)  # as the user said it: the rewrite adds earlier topics
+        found = None if asked is None else self._about(asked, bool(history), passages, scoped)
         if found is not None:
             # The article's byline, headline or lead answers it, whichever answerer was chosen.
             answered, cited = found
@@ -286,85 +286,49 @@ class Assistant:
         yield dataclasses.replace(answer, as_of=day.isoformat())
 
     def _about(
-        self, asked: str, question: str, passages: Sequence[Passage], scoped: ArticleFilter
+        self, asked: about.AboutQuestion, follow_up: bool, passages: Sequence[Passage], scoped: ArticleFilter
     ) -> tuple[Draft, list[Passage]] | None:
         """The answer to a question about the article itself (`rag.about`), with the passages it
-        cites; None when it is not clear which article is meant (several are in scope and the
-        question names no subject that retrieval could find one by)."""
+        shows. The article is the one in scope, else the one its subject ("the story about …") or,
+        in a follow-up, the conversation's topic retrieves; with several in scope and neither, the
+        answer asks which. None when nothing citable answers it: it is then answered as any other."""
         records = self.index.records()
         allowed = scoped.allowed(records)
         scope = {d: r for d, r in records.items() if allowed is None or d in allowed}
         in_scope = [r for r in scope.values() if r.duplicate_of not in scope]  # a copy is the same article
         if len(in_scope) == 1:
             record = in_scope[0]
-        elif about.topic(question) and passages:
+        elif asked.subject and passages:
+            record = records[passages[0].doc_id]
+            if not self._is_about(record, asked.subject):
+                said = f"{ABSTENTION} No article in scope is about “{asked.subject}”."
+                return about.declined(said), list(passages)
+        elif follow_up and passages:
             record = records[passages[0].doc_id]
         elif len(in_scope) > 1:
-            return _declined(
-                f"Which article do you mean? {len(in_scope)} are in scope: name its subject, or choose it in"
-                " the article filter."
-            ), list(passages)
+            said = (
+                f"Which article do you mean? {len(in_scope)} are in scope: say what it is about (“the article"
+                " about …”), or choose it in the article filter."
+            )
+            return about.declined(said), list(passages)
         else:
             return None
         text = self.index.article_text(record.doc_id)
-        headline, lead = about.lead(text, record.title)
-        short: tuple[int, int] | None = None
-        if asked == about.AUTHOR:
-            bylines = about.byline(text)
-            if not bylines:
-                return _declined(
-                    f"{ABSTENTION} The article names no author in a byline or an author's note."
-                ), list(passages)
-            short, quotes = (bylines[0].name_start, bylines[0].name_end), [(b.start, b.end) for b in bylines]
-        elif asked == about.HEADLINE and headline is not None:
-            short, quotes = headline, [headline]
-        elif asked == about.SUMMARY:
-            quotes = [*([headline] if headline else []), *lead]
-        elif asked == about.PUBLISHED and not record.date:
-            return _declined(f"{ABSTENTION} The article's record has no publication date."), list(passages)
-        elif asked == about.OUTLET and (named := [b for b in about.byline(text) if b.outlet]):
-            short, quotes = named[0].outlet, [(named[0].start, named[0].end)]  # "By Jane Doe, CNN"
-        elif asked == about.OUTLET and not record.source:
-            return _declined(f"{ABSTENTION} The article's record names no source."), list(passages)
-        else:
-            quotes = lead[:1]
-        if not quotes:
-            return None
         chunks = sorted(self.index.article_chunks([record.doc_id]), key=lambda c: c.index)
-        held = [_passage_of(chunks, record, start, end) for start, end in quotes]
-        cited = [p for p in held if p is not None]
-        if len(cited) < len(held):  # text no chunk holds: nothing to cite it by
+        found = about.answer(asked.asked, record, text, chunks)
+        if found is None:
             return None
-        citations = tuple(
-            Citation(n, record.doc_id, record.title, record.source, p.chunk_id, start, end, text[start:end])
-            for n, ((start, end), p) in enumerate(zip(quotes, cited, strict=True), start=1)
-        )
-        quoted = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-        if short is not None:
-            said = text[short[0] : short[1]]
-            answer = (
-                f"{said} — the article's headline [1]" if asked == about.HEADLINE else f"{said} — {quoted}"
-            )
-        elif asked == about.SUMMARY:
-            answer = quoted
-        elif asked == about.PUBLISHED:
-            answer = f"{spoken_day(record.date)} — the article's date (from its record). It begins: {quoted}"
-        elif asked == about.OUTLET:
-            answer = f"{_outlet(record.source)} — the article's source (from its record). It begins: {quoted}"
-        else:
-            answer = f"The article's title (from its record) is “{record.title}”. It begins: {quoted}"
-        return (
-            Draft(
-                answer,
-                citations,
-                notes=(f"answered from the article itself ({asked})",),
-                short_answer=None
-                if short is None
-                else ShortAnswer(text[short[0] : short[1]], record.doc_id, *short),
-                confidence=1.0,
-            ),
-            _shown(cited, passages),
-        )
+        draft, cited = found
+        return draft, _shown(cited, passages)
+
+    def _is_about(self, record: DocRecord, subject: str) -> bool:
+        """Whether an article says what a subject says: its rarest word and half of its words."""
+        terms = set(lexical_terms(subject))
+        if not terms:
+            return True
+        has = set(lexical_terms(f"{record.title}\n{self.index.article_text(record.doc_id)}"))
+        rarest = max(terms, key=self.index.idf)
+        return rarest in has and 2 * len(terms & has) >= len(terms)
 
     def _extractively(
         self, failure: BackendUnavailableError, chosen: Answerer, request: AnswerRequest, notes: list[str]
@@ -507,41 +471,11 @@ class Assistant:
         )
 
 
-def _declined(text: str) -> Draft:
-    """A question about the article that it does not answer (or that does not say which article)."""
-    return Draft(text, abstained=True, confidence=0.0)
-
-
-def _outlet(source: str) -> str:
-    """A source's site ("usatoday.com" for a story's URL); a source that is no URL as it is."""
-    host = urlsplit(source).hostname if "://" in source else None
-    return host.removeprefix("www.") if host else source
-
-
 def _shown(cited: Sequence[Passage], retrieved: Sequence[Passage]) -> list[Passage]:
     """The cited chunks, then the retrieved passages, as many as were retrieved (or cited)."""
     first = list(dict.fromkeys(cited))
     ids = {p.chunk_id for p in first}
     return [*first, *(p for p in retrieved if p.chunk_id not in ids)][: max(len(retrieved), len(first))]
-
-
-def _passage_of(chunks: Sequence[Chunk], record: DocRecord, start: int, end: int) -> Passage | None:
-    """The chunk holding `start:end` of the article (or its start), as a passage; None if none does."""
-    chunk = next((c for c in chunks if c.start <= start and end <= c.end), None)
-    chunk = chunk or next((c for c in chunks if c.start <= start < c.end), None)
-    if chunk is None:
-        return None
-    return Passage(
-        chunk.chunk_id,
-        record.doc_id,
-        record.title,
-        record.source,
-        chunk.text,
-        chunk.start,
-        chunk.end,
-        1.0,
-        record.date,
-    )
 
 
 class AnswerChain(Runnable[Any, Answer]):

@@ -346,7 +346,9 @@ def test_collect_asks_as_the_assistant_does_with_its_time_words_read(seed_assist
     assert rows[0].correct and rows[0].features["missing"] == 0.0
 
 
-def test_collect_leaves_out_questions_about_the_article_itself(seed_assistant: Assistant) -> None:
+def test_collect_leaves_out_questions_about_the_article_itself(
+    seed_assistant: Assistant, capsys: pytest.CaptureFixture[str]
+) -> None:
     byline = gold_item("byline", "single", "Who wrote this article?", "Lim Min Zhang")
     plain = gold_item(
         "plain", "single", "Who said that the tariffs would come off if fentanyl ends?", "Lutnick"
@@ -357,6 +359,7 @@ def test_collect_leaves_out_questions_about_the_article_itself(seed_assistant: A
     )
 
     assert [row.id for row in rows] == ["plain"]
+    assert "left out byline: answered from the article itself" in capsys.readouterr().err
 
 
 def test_collect_asks_each_question_as_of_its_day(

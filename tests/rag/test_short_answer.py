@@ -500,6 +500,12 @@ def test_the_seed_article_says_who_wrote_it_and_its_headline(seeded: Assistant) 
     _check_short_answer(seeded, author)
     assert author.short_answer is not None and author.short_answer.text == "Lim Min Zhang"
     assert author.citations[0].quote == "Lim Min Zhang is China correspondent at The Straits Times."
+    # The cited chunk is shown first, then the retrieved passages, as many as a question gets.
+    assert author.passages[0].chunk_id == author.citations[0].chunk_id
+    assert len(author.passages) == seeded.settings.top_k
+    summary = seeded.ask("What is this article about?")
+    assert summary.citations[0].quote == "What’s in it for Beijing to crack down harder on fentanyl?"
+    assert summary.citations[1].quote.startswith("BEIJING – Should Beijing crack down harder on fentanyl")
     headline = seeded.ask("What is the article's headline?")
     _check_short_answer(seeded, headline)
     assert headline.text.startswith(
