@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["LEXICAL_VERSION", "WORD", "content_terms", "lexical_terms", "sentence_spans", "words"]
 
-LEXICAL_VERSION = 1
+LEXICAL_VERSION = 2
 """Bump whenever `lexical_terms` changes its output: saved BM25 indexes are then rebuilt."""
 
 _ABBREVIATIONS = frozenset(
@@ -246,6 +246,10 @@ _STOPWORDS = frozenset(
         "mention",
         "mentioned",
         "mentions",
+        "quote",
+        "quoted",
+        "quotes",
+        "quoting",
     ]
 )
 

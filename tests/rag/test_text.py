@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rag.text import sentence_spans
+from rag.text import lexical_terms, sentence_spans
 
 pytestmark = pytest.mark.fast
 
@@ -92,3 +92,11 @@ def test_spans_index_the_original_text_and_skip_blank_input() -> None:
     assert spans == sorted(spans)
     assert sentence_spans("") == []
     assert sentence_spans(" \n\n\t ") == []
+
+
+@pytest.mark.parametrize(
+    "question", ["Which professors are quoted in the article?", "Which professors does the article mention?"]
+)
+def test_words_about_what_an_article_does_are_no_search_terms(question: str) -> None:
+    # "Quoted", like "mentioned", says the article names someone; the passages need not say it.
+    assert lexical_terms(question) == ["professor"]
