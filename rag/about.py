@@ -10,6 +10,7 @@ about the news. `answer` then quotes the article.
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
@@ -47,13 +48,16 @@ class AboutQuestion:
 
     asked: Asked
     subject: str = ""
+    named: bool = True
+    """Whether it names the article ("this article", "the story") rather than "it", "this" or
+    nothing: in a conversation, "What is it about?" may be about the last answer's subject."""
 
 
 # -- telling the questions apart ------------------------------------------------------------------
 
-_KIND = r"(?:news\s+)?(?:article|story|column|op-?ed|editorial|essay)"
-_ARTICLE = rf"(?:(?:this|that)\s+(?:{_KIND}|piece|post|blog\s+post|write-?up)|the\s+{_KIND})"
-"""The article named as such. Not "the report" or "the post": articles quote reports and posts."""
+_KIND = r"(?:news\s+)?(?:article|story)"
+_ARTICLE = rf"(?:(?:this|that)\s+(?:{_KIND}|piece|post|blog\s+post|write-?up|column|op-?ed|editorial|essay)|the\s+{_KIND})"
+"""The article named as such. Not "the report", "the post" or "the essay": articles report on those."""
 _SUBJECT = r"(?:\s+(?:about|on|regarding|covering|concerning)\s+(?P<subject>.+?))?"
 _REF = rf"(?:{_ARTICLE}{_SUBJECT}|it|this)"
 _POSSESSIVE = rf"(?:{_ARTICLE}'s|its)"
@@ -61,7 +65,7 @@ _PATTERNS: dict[Asked, tuple[str, ...]] = {
     "author": (
         rf"who\s+(?:actually\s+|really\s+)?(?:wrote|authored|penned|(?:is|was)\s+the\s+(?:author|writer)\s+of)\s+{_REF}",
         rf"who\s+(?:is|was)\s+{_POSSESSIVE}\s+(?:author|writer|reporter|journalist)",
-        rf"who\s+is\s+{_REF}\s+by",
+        rf"who\s+is\s+{_ARTICLE}\s+by",
         rf"by\s+whom\s+was\s+{_REF}\s+written",
         rf"(?:which|what)\s+(?:journalist|reporter|writer|author|correspondent)\s+wrote\s+{_REF}",
         rf"(?:what\s+is\s+the\s+name\s+of|name)\s+the\s+(?:author|writer|reporter|journalist)\s+of\s+{_REF}",
@@ -71,7 +75,7 @@ _PATTERNS: dict[Asked, tuple[str, ...]] = {
     "headline": (
         rf"what\s+(?:is|was)\s+(?:the\s+(?:headline|title)\s+of\s+{_REF}|{_POSSESSIVE}\s+(?:headline|title))",
         r"what\s+(?:is|was)\s+the\s+headline",
-        rf"what\s+is\s+{_REF}\s+(?:called|titled|headlined)",
+        rf"what\s+is\s+{_ARTICLE}{_SUBJECT}\s+(?:called|titled|headlined)",
     ),
     "summary": (
         rf"what\s+(?:is|was)\s+(?:{_ARTICLE}|it|this)\s+about",
@@ -81,12 +85,13 @@ _PATTERNS: dict[Asked, tuple[str, ...]] = {
         r"what\s+(?:is|are)\s+the\s+(?:main|key|central)\s+(?:points?|ideas?|topics?|takeaways?|themes?|arguments?"
         rf"|messages?)(?:\s+(?:of|in)\s+{_REF})?",
         rf"what\s+is\s+the\s+gist(?:\s+of\s+{_REF})?",
-        rf"what\s+does\s+(?:{_ARTICLE}|it)\s+say",
+        rf"what\s+does\s+{_ARTICLE}\s+say",
     ),
     "published": (
-        rf"when\s+(?:was|is)\s+{_REF}\s+(?:published|written|posted|released|dated)",
-        rf"(?:what|which)\s+(?:date|day)\s+was\s+{_REF}\s+(?:published|written|posted)",
-        rf"when\s+did\s+{_REF}\s+come\s+out",
+        rf"when\s+(?:was|is)\s+{_REF}\s+published",
+        rf"when\s+(?:was|is)\s+{_ARTICLE}{_SUBJECT}\s+(?:written|posted|released|dated)",
+        rf"(?:what|which)\s+(?:date|day)\s+was\s+{_REF}\s+published",
+        rf"when\s+did\s+{_ARTICLE}{_SUBJECT}\s+come\s+out",
         rf"what\s+is\s+(?:the\s+(?:publication|publishing)\s+date(?:\s+of\s+{_REF})?|{_POSSESSIVE}\s+(?:publication\s+)?date)",
     ),
     "outlet": (
@@ -94,7 +99,8 @@ _PATTERNS: dict[Asked, tuple[str, ...]] = {
         rf"|news\s+(?:outlet|organi[sz]ation|site|agency))\s+(?:published|ran|carried|posted|printed)\s+{_REF}",
         rf"who\s+published\s+{_REF}",
         rf"(?:which|what)\s+(?:newspaper|paper|outlet|publication|site|website|magazine)\s+is\s+{_REF}\s+from",
-        rf"where\s+(?:was|is)\s+{_REF}\s+(?:published|from)",
+        rf"where\s+(?:was|is)\s+{_REF}\s+published",
+        rf"where\s+is\s+{_ARTICLE}\s+from",
         rf"what\s+is\s+the\s+source\s+of\s+{_REF}",
     ),
 }
@@ -128,7 +134,8 @@ def about_article(question: str) -> AboutQuestion | None:
     for asked, pattern in _ASKS:
         found = pattern.match(said)
         if found:
-            return AboutQuestion(asked, (found.groupdict().get("subject") or "").strip())
+            subject = (found.groupdict().get("subject") or "").strip()
+            return AboutQuestion(asked, subject, named=re.search(_ARTICLE, said, re.IGNORECASE) is not None)
     return None
 
 
@@ -149,19 +156,27 @@ _BYLINE = re.compile(
     rf"(?:\s*[,|]\s*(?P<outlet>{_OUTLET}))?\s*$"
 )
 """A line that is a byline and nothing else ("By Jane Doe, CNN"), not "By Labor Day, prices fell."."""
-_ROLE = r"(?:correspondent|reporter|editor|writer|journalist|columnist|contributor|critic|bureau\s+chief)"
+_ROLE = r"(?:correspondent|reporter|editor|writer|journalist|columnist|contributor|critic|bureau\s+chief)\b"
 _NOTE = re.compile(
-    rf"(?P<names>{_NAME})\s+is\s+(?:(?:a|an|the)\s+)?(?:[\w,&'’\-]+\s+){{0,6}}?{_ROLE}"
+    rf"(?P<names>{_NAME})\s+is\s+(?:(?:a|an|the)\s+)?(?:[\w,&'’/\-]+\s+){{0,6}}?{_ROLE}"
     rf"(?:\s+(?:at|for|with)\s+(?P<outlet>{_OUTLET}))?"
+    rf"|(?P<covers>{_NAME})\s+(?:covers|writes\s+about)\s+[^.\n]{{3,120}}?\s+(?:at|for)\s+(?P<for>{_OUTLET})"
 )
 """An author's note: "Lim Min Zhang is China correspondent at The Straits Times."."""
 _CONTACT = re.compile(
-    rf"(?P<names>{_NAME})\s+can\s+be\s+reached\b|^[Ff]ollow\s+(?P<follow>{_NAME})\s+on\s+(?:Twitter|X|Instagram|Facebook)\b"
+    rf"(?P<names>{_NAME})\s+can\s+be\s+reached\b"
+    rf"|^[Ff]ollow\s+(?P<follow>{_NAME})\s+on\s+(?:Twitter|X|Instagram|Facebook)\b"
+    rf"|^(?:Reach|Contact)\s+(?:(?:reporter|columnist|writer|editor)\s+)?(?P<reach>{_NAME})\s+(?:at|on|via)\b"
 )
-"""An author's contact line: "Nate Ulrich can be reached at …", "Follow Jordan Mendoza on Twitter"."""
+"""An author's contact line: "Nate Ulrich can be reached at …", "Follow Jordan Mendoza on Twitter",
+"Reach reporter Ian James at …"."""
+_NAME_LINE = re.compile(rf"^{_NAME}$")
+_OUTLET_LINE = re.compile(rf"^(?:Special\s+to\s+)?{_OUTLET}(?:\s*[|/]\s*{_OUTLET})*$")
+"""A byline on two lines: the name, then the publication ("Kelly Lawler" / "USA TODAY")."""
 _REACHABLE = re.compile(r"\b(?:e-?mail|reach(?:ed)?|follow|twitter|@\w)", re.IGNORECASE)
-_HEAD_LINES, _TAIL_LINES = 12, 3
-"""A byline comes among an article's first lines, an author's note among its last paragraphs."""
+_HEAD_LINES, _TAIL_LINES, _TWO_LINE_BYLINE = 12, 3, 4
+"""A byline comes among an article's first lines (one on two lines among the first four), an
+author's note among its last paragraphs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,25 +192,33 @@ class Byline:
 
 
 def byline(text: str) -> list[Byline]:
-    """The article's byline ("By Jane Doe, CNN") among its first lines, else its author's notes
-    among its last paragraphs ("Jane Doe is a correspondent at …", with the publication or a way to
-    reach the author; "Jane Doe can be reached at …"); offsets index into `text`."""
+    """The article's byline among its first lines ("By Jane Doe, CNN", or a name over its
+    publication: "Kelly Lawler" / "USA TODAY"), else its author's notes among its last paragraphs
+    ("Jane Doe is a correspondent at …" with the publication or a way to reach the author, "Jane Doe
+    covers … for …", "Jane Doe can be reached at …", "Reach reporter Jane Doe at …"); offsets index
+    into `text`."""
     lines = list(re.finditer(r"[^\n]+", text))
-    for line in lines[:_HEAD_LINES]:
+    head = lines[:_HEAD_LINES]
+    for line in head:
         found = _BYLINE.match(line.group())
         if found:
             return [_byline_at(text, line.start(), found, "names")]
+    for line, below in itertools.pairwise(head[:_TWO_LINE_BYLINE]):
+        if _NAME_LINE.match(line.group().strip()) and _OUTLET_LINE.match(below.group().strip()):
+            start, end = line.start(), line.start() + len(line.group().rstrip())
+            outlet = (below.start(), below.start() + len(below.group().rstrip()))
+            return [Byline(start, end, start, end, outlet)]
     notes = []
     for line in lines[-_TAIL_LINES:]:
         for found in _NOTE.finditer(line.group()):
-            reachable = found.group("outlet") or _REACHABLE.search(line.group(), found.end())
+            names, publication = ("names", "outlet") if found.group("names") else ("covers", "for")
+            reachable = found.group(publication) or _REACHABLE.search(line.group(), found.end())
             if reachable and _starts_sentence(line.group(), found.start()):
-                notes.append(_byline_at(text, line.start(), found, "names"))
+                notes.append(_byline_at(text, line.start(), found, names, publication))
         for found in _CONTACT.finditer(line.group()):
             if _starts_sentence(line.group(), found.start()):
-                notes.append(
-                    _byline_at(text, line.start(), found, "names" if found.group("names") else "follow")
-                )
+                names = next(group for group in ("names", "follow", "reach") if found.group(group))
+                notes.append(_byline_at(text, line.start(), found, names))
     return notes
 
 
@@ -203,10 +226,12 @@ def _starts_sentence(line: str, at: int) -> bool:
     return not line[:at].strip() or line[:at].rstrip()[-1:] in ".!?"
 
 
-def _byline_at(text: str, offset: int, found: re.Match[str], names: str) -> Byline:
+def _byline_at(
+    text: str, offset: int, found: re.Match[str], names: str, outlet_group: str = "outlet"
+) -> Byline:
     name_start, name_end = offset + found.start(names), offset + found.end(names)
-    has_outlet = "outlet" in found.re.groupindex and found.group("outlet")
-    outlet = (offset + found.start("outlet"), offset + found.end("outlet")) if has_outlet else None
+    named = outlet_group in found.re.groupindex and found.group(outlet_group)
+    outlet = (offset + found.start(outlet_group), offset + found.end(outlet_group)) if named else None
     for start, end in sentence_spans(text):
         if start <= name_start and name_end <= end:
             return Byline(start, end, name_start, name_end, outlet)
@@ -266,7 +291,7 @@ def answer(
     notes = byline(text)
     if asked == "author":
         if not notes:
-            return declined(f"{ABSTENTION} “{title}” names no author in a byline or an author's note."), []
+            return declined(f"{ABSTENTION} No byline or author's note was found in “{title}”."), []
         short, quotes = (notes[0].name_start, notes[0].name_end), [(n.start, n.end) for n in notes]
     elif asked == "headline" and found.headline is not None:
         short, quotes = found.headline, [found.headline]
@@ -342,6 +367,6 @@ def _site(source: str) -> str:
 
 
 def _untagged(title: str) -> str:
-    """A scraped title without its site's tag: "Self-checkout is everywhere | CNN ..." → the story's."""
+    """A scraped title without its site's tag ("… | CNN ...", "… - CNN Business")."""
     title = re.sub(r"\s*(?:\.\.\.|…)\s*$", "", title.strip())
-    return re.sub(r"\s+[|]\s+[^|]{1,40}$", "", title)
+    return re.sub(rf"\s+[|\-–—]\s+{_OUTLET}$", "", title)

@@ -212,7 +212,8 @@ class Assistant:
         question = _clean_question(question, self.settings.max_question_chars)
         day = parse_day(as_of)
         chosen = self.answerer(answerer)
-        rewritten = self.rewrite(question, normalise_history(history), chosen)
+        turns = normalise_history(history)
+        rewritten = self.rewrite(question, turns, chosen)
         scope = resolve(rewritten, day) if self.settings.time_words else TimeScope(day, query=rewritten)
         window, ended = scope, "" if as_of not in (None, "") else self._ended_before(scope)
         if ended:
@@ -232,7 +233,9 @@ class Assistant:
             )
         retrieved = time.perf_counter()
         asked = about.about_article(question)  # as the user said it: the rewrite adds earlier topics
-        found = None if asked is None else self._about(asked, bool(history), passages, scoped)
+        if asked is not None and not asked.named and turns and about.about_article(turns[-1][0]) is None:
+            asked = None  # "What is it about?" after a question about the news asks about its subject
+        found = None if asked is None else self._about(asked, turns, passages, scoped)
         if found is not None:
             # The article's byline, headline or lead answers it, whichever answerer was chosen.
             answered, cited = found
@@ -286,25 +289,43 @@ class Assistant:
         yield dataclasses.replace(answer, as_of=day.isoformat())
 
     def _about(
-        self, asked: about.AboutQuestion, follow_up: bool, passages: Sequence[Passage], scoped: ArticleFilter
+        self,
+        asked: about.AboutQuestion,
+        turns: Sequence[tuple[str, str]],
+        passages: Sequence[Passage],
+        scoped: ArticleFilter,
     ) -> tuple[Draft, list[Passage]] | None:
         """The answer to a question about the article itself (`rag.about`), with the passages it
-        shows. The article is the one in scope, else the one its subject ("the story about …") or,
-        in a follow-up, the conversation's topic retrieves; with several in scope and neither, the
-        answer asks which. None when nothing citable answers it: it is then answered as any other."""
+        shows. The article is the one its subject picks ("the story about …", or the one an earlier
+        question of the conversation named), else the one in scope; with several in scope and no
+        subject, the answer asks which. None when nothing citable answers it: it is then answered
+        as any other question."""
         records = self.index.records()
         allowed = scoped.allowed(records)
         scope = {d: r for d, r in records.items() if allowed is None or d in allowed}
         in_scope = [r for r in scope.values() if r.duplicate_of not in scope]  # a copy is the same article
-        if len(in_scope) == 1:
-            record = in_scope[0]
-        elif asked.subject and passages:
-            record = records[passages[0].doc_id]
-            if not self._is_about(record, asked.subject):
-                said = f"{ABSTENTION} No article in scope is about “{asked.subject}”."
+        subject = asked.subject or next(
+            (
+                earlier.subject
+                for q, _ in reversed(turns)
+                if (earlier := about.about_article(q)) and earlier.subject
+            ),
+            "",
+        )
+        record: DocRecord | None
+        if lexical_terms(subject):
+            found = (
+                self.retriever.search(subject, k=_SUBJECT_DEPTH, article_filter=scoped)
+                if len(in_scope) > 1
+                else []
+            )
+            candidates = in_scope if len(in_scope) == 1 else [records[p.doc_id] for p in found]
+            record = next((r for r in candidates if self._is_about(r, subject)), None)
+            if record is None:
+                said = f"{ABSTENTION} No article in scope is about “{subject}”."
                 return about.declined(said), list(passages)
-        elif follow_up and passages:
-            record = records[passages[0].doc_id]
+        elif len(in_scope) == 1:
+            record = in_scope[0]
         elif len(in_scope) > 1:
             said = (
                 f"Which article do you mean? {len(in_scope)} are in scope: say what it is about (“the article"
@@ -315,18 +336,20 @@ class Assistant:
             return None
         text = self.index.article_text(record.doc_id)
         chunks = sorted(self.index.article_chunks([record.doc_id]), key=lambda c: c.index)
-        found = about.answer(asked.asked, record, text, chunks)
-        if found is None:
+        answered = about.answer(asked.asked, record, text, chunks)
+        if answered is None:
             return None
-        draft, cited = found
+        draft, cited = answered
         return draft, _shown(cited, passages)
 
     def _is_about(self, record: DocRecord, subject: str) -> bool:
-        """Whether an article says what a subject says: its rarest word and half of its words."""
+        """Whether an article's headline and lead say what a subject says: its rarest word and half
+        of its words (a roundup that mentions it further down is not about it)."""
         terms = set(lexical_terms(subject))
-        if not terms:
-            return True
-        has = set(lexical_terms(f"{record.title}\n{self.index.article_text(record.doc_id)}"))
+        text = self.index.article_text(record.doc_id)
+        opening = about.lead(text, record.title, count=3)
+        spans = [*([opening.headline] if opening.headline else []), *opening.sentences]
+        has = set(lexical_terms(" ".join([record.title, *(text[a:b] for a, b in spans)])))
         rarest = max(terms, key=self.index.idf)
         return rarest in has and 2 * len(terms & has) >= len(terms)
 
@@ -469,6 +492,10 @@ class Assistant:
             short_answer=short,
             confidence=draft.confidence,
         )
+
+
+_SUBJECT_DEPTH = 10
+"""Passages searched for the article a subject names ("the story about …"), best first."""
 
 
 def _shown(cited: Sequence[Passage], retrieved: Sequence[Passage]) -> list[Passage]:

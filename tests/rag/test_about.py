@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ingest.pipeline import ingest_paths
-from rag.about import AboutQuestion, about_article, answer, byline, lead
+from rag.about import about_article, answer, byline, lead
 from rag.assistant import Assistant
 from rag.index import Index
 from rag.retriever import ArticleFilter
@@ -61,7 +61,17 @@ AS_OF = "2024-06-01"
     ],
 )
 def test_questions_about_the_article_are_told_apart(question: str, asked: str, subject: str) -> None:
-    assert about_article(question) == AboutQuestion(asked, subject)  # type: ignore[arg-type]
+    found = about_article(question)
+    assert found is not None and (found.asked, found.subject) == (asked, subject)
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [("Who wrote this article?", True), ("Who wrote it?", False), ("What's the headline?", False)],
+)
+def test_whether_the_article_is_named_or_only_referred_to(question: str, named: bool) -> None:
+    found = about_article(question)
+    assert found is not None and found.named is named
 
 
 @pytest.mark.parametrize(
@@ -89,6 +99,15 @@ def test_questions_about_the_article_are_told_apart(question: str, asked: str, s
         "What was the New York Post's headline about Trump?",
         "What is the publication date of the book mentioned in the article?",
         "What is the source of the story's claims?",
+        # "it" with a verb any subject can take is about the subject; essays and op-eds are news too.
+        "What is it called?",
+        "When was it released?",
+        "When did it come out?",
+        "Where is it from?",
+        "What does it say?",
+        "Who is it by?",
+        "Who wrote the essay about the construction of the towers?",
+        "What was the editorial about?",
     ],
 )
 def test_questions_about_the_news_are_not_about_the_article(question: str) -> None:
@@ -146,6 +165,35 @@ def test_a_byline_names_its_outlet_without_the_full_stop() -> None:
 )
 def test_an_authors_note_may_say_how_to_reach_the_author(ending: str, name: str) -> None:
     assert _names(_BODY * 3 + ending) == [name]
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "outlet"),
+    [
+        ("Kelly Lawler\nUSA TODAY\n\n" + _BODY, "Kelly Lawler", "USA TODAY"),
+        (_BODY + "Reach reporter Ian James at ijames@example.com.", "Ian James", None),
+        (_BODY + "Contact Emre Kelly at ekelly@example.com.", "Emre Kelly", None),
+        (
+            _BODY + "Emily Lytle covers Sussex County for Delaware Online. Contact her.",
+            "Emily Lytle",
+            "Delaware Online",
+        ),
+        (
+            _BODY + "Andre Lamar is the features/lifestyle reporter at The News Journal.",
+            "Andre Lamar",
+            "The News Journal",
+        ),
+        (
+            _BODY + "Phil Boas is an editorial columnist for The Arizona Republic.",
+            "Phil Boas",
+            "The Arizona Republic",
+        ),
+    ],
+)
+def test_bylines_of_the_forms_news_sites_use(text: str, name: str, outlet: str | None) -> None:
+    [found] = byline(text)
+    assert text[found.name_start : found.name_end] == name
+    assert (text[found.outlet[0] : found.outlet[1]] if found.outlet else None) == outlet
 
 
 @pytest.mark.parametrize(
@@ -207,6 +255,23 @@ def test_a_sentence_longer_than_its_chunk_is_quoted_as_far_as_the_chunk_goes() -
     assert [p.chunk_id for p in cited] == ["c0"]
 
 
+@pytest.mark.parametrize(
+    "title",
+    [
+        "Self-checkout is everywhere | CNN ...",
+        "Self-checkout is everywhere - CNN Business",
+        "Self-checkout is everywhere | USA TODAY",
+        "Self-checkout is everywhere",
+    ],
+)
+def test_a_record_title_is_given_without_its_sites_tag(title: str) -> None:
+    text = "Shoppers scan their own groceries at most big supermarkets now, a survey found."
+    record = DocRecord("d.txt", title, "cnn.com", "", "", "", "h", "f", 1, 0.0)
+    found = answer("headline", record, text, [Chunk("c0", "d.txt", 0, 0, len(text), text)])
+    assert found is not None
+    assert found[0].text.startswith("The article's title (from its record) is “Self-checkout is everywhere”.")
+
+
 # -- the assistant, on a small index ----------------------------------------------------------------
 
 _DREDGING = (
@@ -226,6 +291,13 @@ _FERRY = (
     "The ferry to Corriebrae will leave an hour earlier from June, its operator said.\n"
 )
 _NOTICE = "title: Bridge road closure\n\nThe bridge road at Glenhaven will close for repairs from Monday to Friday.\n"
+_ROUNDUP = (
+    "title: News from around the region\n\nBy Sam Reeve, Example News\n\n"
+    "Farmers in the valley expect a good harvest this year after a wet spring and a warm summer.\n\n"
+    "A choir from Tollemarch won the county prize for the third year running, its director said.\n\n"
+    "Drivers should expect delays while the Glenhaven bridge road closure lasts, the county said.\n"
+)
+"""A roundup that mentions the bridge closure far down: not the story about it."""
 
 
 @pytest.fixture(scope="module")
@@ -241,6 +313,7 @@ def assistant(
         ("library.txt", _LIBRARY),
         ("ferry.txt", _FERRY),
         ("notice.txt", _NOTICE),
+        ("roundup.txt", _ROUNDUP),
         # A wire copy of the dredging story, republished by another site: the same article.
         ("dredging-copy.txt", _DREDGING.replace("www.example-news.org", "wire.example.com")),
     ]:
@@ -292,10 +365,35 @@ def test_a_subject_no_article_is_about_is_refused(assistant: Assistant) -> None:
     assert answer.passages  # what retrieval found is still shown, as for any refusal
 
 
+def test_a_subject_the_only_article_in_scope_is_not_about_is_refused(assistant: Assistant) -> None:
+    answer = assistant.ask(
+        "Who wrote the story about the unicorn sighting in Ohio?",
+        article_filter=_one("library.txt"),
+        as_of=AS_OF,
+    )
+    assert answer.abstained and answer.text.endswith(
+        "No article in scope is about “the unicorn sighting in Ohio”."
+    )
+
+
+def test_the_story_about_a_subject_is_the_one_whose_headline_and_lead_say_it(assistant: Assistant) -> None:
+    answer = assistant.ask("Who wrote the story about the Glenhaven bridge road closure?", as_of=AS_OF)
+    # The roundup has a byline and mentions it too, but further down: the notice is the story.
+    assert (
+        answer.text
+        == "The articles don't say. No byline or author's note was found in “Bridge road closure”."
+    )
+
+
+def test_a_subject_of_stop_words_names_no_article(assistant: Assistant) -> None:
+    answer = assistant.ask("Who wrote the story about this?", as_of=AS_OF)
+    assert answer.text.startswith("Which article do you mean?")
+
+
 def test_which_article_is_asked_when_several_could_be_meant(assistant: Assistant) -> None:
     answer = assistant.ask("Who wrote this article?", as_of=AS_OF)
     assert answer.abstained and not answer.citations
-    assert answer.text.startswith("Which article do you mean? 4 are in scope")
+    assert answer.text.startswith("Which article do you mean? 5 are in scope")
     assert answer.passages
 
 
@@ -341,7 +439,7 @@ def test_the_record_answers_when_and_where_it_was_published(assistant: Assistant
         (
             "Who is the author of this article?",
             "ferry.txt",
-            "“Ferry timetable changes” names no author in a byline or an author's note.",
+            "No byline or author's note was found in “Ferry timetable changes”.",
         ),
     ],
 )
@@ -400,6 +498,28 @@ def test_a_follow_up_is_read_as_asked_not_as_rewritten(assistant: Assistant) -> 
     assert headline.text.startswith(
         "The article's title (from its record) is “Harbour to be dredged in May”."
     )
+
+
+def test_a_follow_up_keeps_the_article_an_earlier_question_named(assistant: Assistant) -> None:
+    history = [("Who wrote the story about the library reopening?", "Amara Quist — … [1]")]
+    answer = assistant.ask("When was it published?", history, as_of=AS_OF)
+    assert (
+        answer.text
+        == "The articles don't say. The record of “Tollemarch library reopens” has no publication date."
+    )
+
+
+def test_a_follow_up_that_never_named_the_article_asks_which(assistant: Assistant) -> None:
+    history = [("Who wrote this article?", "Which article do you mean? 5 are in scope …")]
+    answer = assistant.ask("When was it published?", history, as_of=AS_OF)
+    assert answer.abstained and answer.text.startswith("Which article do you mean?")
+
+
+def test_it_in_a_follow_up_to_a_news_question_is_the_news(assistant: Assistant) -> None:
+    history = [("Which ferry will leave an hour earlier?", "The ferry to Corriebrae … [1]")]
+    answer = assistant.ask("What is it about?", history, as_of=AS_OF)
+    assert not _from_the_article(answer)
+    assert not answer.text.startswith("Which article do you mean?")
 
 
 def test_an_article_no_chunk_quotes_is_answered_as_any_question(
