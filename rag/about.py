@@ -170,7 +170,7 @@ _CONTACT = re.compile(
 )
 """An author's contact line: "Nate Ulrich can be reached at …", "Follow Jordan Mendoza on Twitter",
 "Reach reporter Ian James at …"."""
-_NAME_LINE = re.compile(rf"^{_NAME}$")
+_NAME_LINE = re.compile(rf"^(?!The\s){_NAME}$")  # "The Des Moines Register" is no name
 _OUTLET_LINE = re.compile(rf"^(?:Special\s+to\s+)?{_OUTLET}(?:\s*[|/]\s*{_OUTLET})*$")
 """A byline on two lines: the name, then the publication ("Kelly Lawler" / "USA TODAY")."""
 _REACHABLE = re.compile(r"\b(?:e-?mail|reach(?:ed)?|follow|twitter|@\w)", re.IGNORECASE)

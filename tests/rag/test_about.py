@@ -209,6 +209,7 @@ def test_bylines_of_the_forms_news_sites_use(text: str, name: str, outlet: str |
         _BODY + "Andrew Torgan is also joining the team as the daily 5 Things editor.",
         _BODY + "The mayor said that Jane Doe is a reporter at the Gazette.",  # not where a sentence starts
         "Jane Doe is a reporter at the Gazette.\n\n" + _BODY * 4,  # not among the last paragraphs
+        "The Des Moines Register\nMAY\n\n" + _BODY,  # a publication over a month, no name
     ],
 )
 def test_sentences_that_only_look_like_bylines_are_not(text: str) -> None:
