@@ -340,8 +340,9 @@ class Store:
             raise KeyError(doc_id)
         return texts[doc_id]
 
-    def _article_texts(self, records: dict[str, DocRecord]) -> dict[str, str]:
-        """The texts of these committed articles, from the cache or in one read.
+    def _article_texts(self, records: dict[str, DocRecord], *, remember: bool = True) -> dict[str, str]:
+        """The texts of these committed articles, from the cache or in one read (kept in the cache
+        unless `remember` is false: a pass over the whole collection would fill it at once).
 
         An article whose stored record no longer has the given content hash (rewritten since
         `records` was read) is left out, so its text never meets offsets of another version.
@@ -366,8 +367,9 @@ class Store:
                 if content_hash != records[doc_id].content_hash:
                     continue
                 found[doc_id] = str(text or "")
-                with self._lock:
-                    self._remember((doc_id, content_hash), found[doc_id])
+                if remember:
+                    with self._lock:
+                        self._remember((doc_id, content_hash), found[doc_id])
         return found
 
     def _remember(self, key: tuple[str, str], text: str) -> None:
@@ -550,9 +552,15 @@ class Store:
         for row in self._db.paged(self.chunks(), include_text=True, where=where):
             page.append(row)
             if len(page) == GET_PAGE:
-                yield from (c for c in self._stored(page, records, with_vectors=False) if c is not None)
+                yield from (
+                    c
+                    for c in self._stored(page, records, with_vectors=False, remember=False)
+                    if c is not None
+                )
                 page = []
-        yield from (c for c in self._stored(page, records, with_vectors=False) if c is not None)
+        yield from (
+            c for c in self._stored(page, records, with_vectors=False, remember=False) if c is not None
+        )
 
     def _stored(
         self,
@@ -560,9 +568,10 @@ class Store:
         records: dict[str, DocRecord],
         *,
         with_vectors: bool,
+        remember: bool = True,
     ) -> list[Chunk | None]:
         """The chunks of (id, document, metadata) rows; None for a row no committed record vouches
-        for, or whose article text is no longer that version's.
+        for, or whose article text is no longer that version's (`remember`: see `_article_texts`).
 
         A chunk's text is the slice of its article's text; an index written before chunks were
         stored as offsets holds it as the chunk's document too.
@@ -575,7 +584,7 @@ class Store:
         wanted = {
             r.doc_id: r for r, (_id, document, _m) in zip(vouched, rows, strict=True) if r and not document
         }
-        texts = self._article_texts(wanted) if wanted else {}
+        texts = self._article_texts(wanted, remember=remember) if wanted else {}
         chunks: list[Chunk | None] = []
         for record, (chunk_id_, document, metadata) in zip(vouched, rows, strict=True):
             if record is None or not (document or record.doc_id in texts):

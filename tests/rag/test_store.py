@@ -68,6 +68,19 @@ def test_a_committed_article_reads_back_whole(memory_store: Store) -> None:
     assert stats["embedder"] == memory_store.embedder.model_id and not stats["interrupted_write"]
 
 
+def test_a_pass_over_every_chunk_leaves_the_article_text_cache_alone(
+    memory_store: Store, settings: Settings, hashing_embedder: HashingEmbedder, memory_client: Any
+) -> None:
+    _put(memory_store, *(fact_article(fact, n) for n, fact in enumerate(FACTS)))
+    fresh = Store(memory_store.settings, hashing_embedder, client=memory_client)
+
+    chunks = list(fresh.committed_chunks())  # the BM25 sync's read: it would fill the cache at once
+    assert {c.doc_id for c in chunks} == {fact.file_name for fact in FACTS}
+    assert fresh._texts == {}
+    fresh.article_text(FACTS[0].file_name)  # what retrieval reads is cached
+    assert [doc_id for doc_id, _hash in fresh._texts] == [FACTS[0].file_name]
+
+
 def test_chunks_are_invisible_until_their_record_is_committed(memory_store: Store) -> None:
     _put(memory_store, fact_article(FACTS[0], 0))
     with memory_store.write_lock():
