@@ -150,7 +150,7 @@ _OUTLET_WORD = r"[A-Z][\w&'’\-]*(?:\.(?=\w)[\w&'’\-]+)*"
 _OUTLET = rf"(?:[Tt]he\s+)?{_OUTLET_WORD}(?:\s+{_OUTLET_WORD}){{0,4}}"
 """A publication's name: "CNN", "USA TODAY", "The Straits Times"."""
 _BYLINE = re.compile(
-    rf"^(?i:by|written\s+by|story\s+by|words\s+by|reporting\s+by|reported\s+by)\s+"
+    rf"^(?i:by|(?:written|story|words|reporting|reported|compiled(?:\s+and\s+edited)?|edited)\s+by)\s+"
     # A comma joins names only in a list that ends with "and": after "Jane Doe, " comes the outlet.
     rf"(?P<names>{_NAME}(?:(?:\s*,\s*{_NAME})*\s*,?\s+(?:and|&)\s+{_NAME})?)"
     rf"(?:\s*[,|]\s*(?P<outlet>{_OUTLET}))?\s*$"

@@ -135,6 +135,12 @@ def test_a_list_of_authors_ends_before_the_outlet() -> None:
     ]
 
 
+def test_a_credit_line_of_several_compilers_is_a_byline() -> None:
+    text = "Compiled and edited by Erin Edwards, David Rees and Lily Roby\n\n" + _BODY
+    assert _names(text) == ["Erin Edwards, David Rees and Lily Roby"]
+    assert [text[a:b] for a, b in lead(text, "").sentences] == [_BODY.strip()]
+
+
 def test_only_the_first_byline_line_counts() -> None:
     assert _names("By Jane Doe\n\nBy John Roe\n\n" + _BODY) == ["Jane Doe"]
 
