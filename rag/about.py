@@ -109,13 +109,7 @@ _ASKS = [
     for asked, patterns in _PATTERNS.items()
     for pattern in patterns
 ]
-_CONTRACTIONS = {
-    "what's": "what is",
-    "who's": "who is",
-    "where's": "where is",
-    "when's": "when is",
-    "it's": "it is",
-}
+_CONTRACTION = re.compile(r"\b(what|who|where|when|it)'s\b", re.IGNORECASE)
 _LEADING = re.compile(
     r"^(?:(?:hi|hello|hey|ok|okay|so|and|please|thanks)\b[\s,!.]*)*"
     r"(?:(?:can|could|would)\s+you\s+(?:please\s+)?(?:tell\s+me\s+)?|do\s+you\s+know\s+|tell\s+me\s+"
@@ -126,9 +120,7 @@ _LEADING = re.compile(
 
 def about_article(question: str) -> AboutQuestion | None:
     """What a question asks about the article itself, or None for a question about the news."""
-    said = question.replace("’", "'").strip()
-    for short, long in _CONTRACTIONS.items():
-        said = re.sub(rf"\b{re.escape(short)}\b", long, said, flags=re.IGNORECASE)
+    said = _CONTRACTION.sub(r"\1 is", question.replace("’", "'").strip())
     said = _LEADING.sub("", said)
     said = re.sub(r"(?:,?\s+please)?\s*[?.!]*\s*$", "", said)
     for asked, pattern in _ASKS:
@@ -288,7 +280,7 @@ def answer(
     found = lead(text, record.title)
     title = _untagged(record.title)
     short: tuple[int, int] | None = None
-    notes = byline(text)
+    notes = byline(text) if asked in ("author", "outlet") else []
     if asked == "author":
         if not notes:
             return declined(f"{ABSTENTION} No byline or author's note was found in “{title}”."), []

@@ -314,12 +314,10 @@ class Assistant:
         )
         record: DocRecord | None
         if lexical_terms(subject):
-            found = (
-                self.retriever.search(subject, k=_SUBJECT_DEPTH, article_filter=scoped)
-                if len(in_scope) > 1
-                else []
-            )
-            candidates = in_scope if len(in_scope) == 1 else [records[p.doc_id] for p in found]
+            candidates = in_scope
+            if len(in_scope) > 1:  # each article once, in the order the subject's search ranks it
+                found = self.retriever.search(subject, k=_SUBJECT_DEPTH, article_filter=scoped)
+                candidates = [records[doc_id] for doc_id in dict.fromkeys(p.doc_id for p in found)]
             record = next((r for r in candidates if self._is_about(r, subject)), None)
             if record is None:
                 said = f"{ABSTENTION} No article in scope is about “{subject}”."
