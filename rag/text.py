@@ -9,7 +9,7 @@ from typing import Any
 
 __all__ = ["LEXICAL_VERSION", "WORD", "content_terms", "lexical_terms", "sentence_spans", "words"]
 
-LEXICAL_VERSION = 2
+LEXICAL_VERSION = 3
 """Bump whenever `lexical_terms` changes its output: saved BM25 indexes are then rebuilt."""
 
 _ABBREVIATIONS = frozenset(
@@ -356,8 +356,18 @@ def _fold(word: str) -> str:
 
 
 def content_terms(text: str) -> list[str]:
-    """Words that carry meaning (no stop words), folded for matching, in order."""
-    return [_fold(w) for w in words(text) if w not in _STOPWORDS]
+    """Words that carry meaning (no stop words), folded for matching, in order.
+
+    A word's "'s" (possessive, or "is" as in "he's") is dropped first: the stemmer, which sees
+    the word without its apostrophe, would keep "fbis" apart from "fbi" and "trusss" from "truss".
+    """
+    terms = []
+    for word in words(text):
+        if word.endswith("'s") and len(word) > 2:
+            word = word[:-2]
+        if word not in _STOPWORDS:
+            terms.append(_fold(word))
+    return terms
 
 
 @lru_cache(maxsize=1)

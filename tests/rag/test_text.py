@@ -100,3 +100,20 @@ def test_spans_index_the_original_text_and_skip_blank_input() -> None:
 def test_words_about_what_an_article_does_are_no_search_terms(question: str) -> None:
     # "Quoted", like "mentioned", says the article names someone; the passages need not say it.
     assert lexical_terms(question) == ["professor"]
+
+
+@pytest.mark.parametrize(
+    ("possessive", "plain"),
+    [
+        ("the FBI's search", "the FBI searched"),
+        ("Truss’s plan", "Truss planned"),
+        ("CNN's poll", "a CNN poll"),
+    ],
+)
+def test_a_possessive_is_the_same_term_as_the_bare_word(possessive: str, plain: str) -> None:
+    # The stemmer keeps "fbis" and "trusss" apart from "fbi" and "truss": the "'s" goes first.
+    assert lexical_terms(possessive)[0] == lexical_terms(plain)[0]
+
+
+def test_a_contracted_is_leaves_no_term() -> None:
+    assert lexical_terms("He's sure she's right and who's next") == ["sure", "right", "next"]
