@@ -270,10 +270,10 @@ _PATTERNS = {
         rf"|(?:last|this|next) (?:week|month|year|weekend|spring|summer|fall|autumn|winter))\b",
     ),
     "number": re.compile(
-        rf"(?<=between )\d[\d,]*(?:\.\d+)?\s(?:and|to)\s\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
-        rf"|(?<!from )(?<![\d,.])\d[\d,]*(?:\.\d+)?\s?(?:to|-|–)\s?\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
-        rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d[\d,]*(?:\.\d+)?(?:\s?{_SCALE}\b)?"
-        rf"|\b\d[\d,]*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
+        rf"(?<=between )\d(?:[\d,]*\d)?(?:\.\d+)?\s(?:and|to)\s\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
+        rf"|(?<!from )(?<![\d,.])\d(?:[\d,]*\d)?(?:\.\d+)?%?\s?(?:to|-|–)\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
+        rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+        rf"|\b\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
         rf"(?:\s+(?:[a-z][\w-]*\s+){{0,1}}?(?:[a-z][\w-]+))?"
         rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?",
         re.IGNORECASE,
@@ -345,10 +345,21 @@ def _entity_fit(kind: str, text: str) -> float:
     return 1.0
 
 
+_COMPOUND = re.compile(r"-(?:based|born|bred|headquartered|owned|backed|led|run|listed|registered)\b\s*")
+"""A name made a modifier: "Shanghai-based", "New York-born". The name is a span of its own,
+wherever it stands: a hyphen and a participle follow no common word that opens a sentence."""
+
+
 def _entities(sentence: str) -> Iterator[tuple[int, int]]:
     for match in _CAPITALISED.finditer(sentence):
-        owners = (match.start() + owner.end() for owner in _INNER_POSSESSIVE.finditer(match.group(0)))
-        for piece_start, piece_end in itertools.pairwise([match.start(), *owners, match.end()]):
+        run = match.group(0)
+        cuts = sorted(
+            [(match.start() + o.end(), match.start() + o.end()) for o in _INNER_POSSESSIVE.finditer(run)]
+            + [(match.start() + c.start(), match.start() + c.end()) for c in _COMPOUND.finditer(run)]
+        )
+        starts = [match.start(), *(after for _, after in cuts)]
+        ends = [*(before for before, _ in cuts), match.end()]
+        for piece_start, piece_end in zip(starts, ends, strict=True):
             start, text = piece_start, sentence[piece_start:piece_end]
             lead = _LEADING.match(text)
             while lead:
@@ -393,7 +404,7 @@ _UNITS = (
     ),
     (
         re.compile(r"\bhow much\b(?! (?:time|longer)\b)|\b(?:price|cost)\b", re.IGNORECASE),
-        re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yuan|yen|cents?)\b", re.I),
+        re.compile(r"[$£€¥]|\b(?:dollars?|pounds?|euros?|yuan|yen)\b|(?<!per )\bcents?\b", re.I),
     ),
     (
         re.compile(r"\b(?:percentage|percent|per cent|share|proportion|rate)\b", re.IGNORECASE),
@@ -402,6 +413,11 @@ _UNITS = (
     (re.compile(r"\bhow old\b|\bwhat age\b", re.IGNORECASE), re.compile(r"^\d{1,3}\b")),
 )
 """What a how-long/how-much/what-percentage question's number is measured in."""
+
+_DIGITS = re.compile(r"\d+")
+_NAMED_NUMBER = re.compile(r"[A-Za-z]-$")
+_DAY_OF_MONTH = re.compile(rf"\b{_MONTH}\s+$")
+_OF_MONTH = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)")
 
 _YEAR_LIKE = re.compile(r"(?:1[89]|20)\d\d\b(?![,.]\d|\s?(?:%|per ?cent|[-–]\d))")
 """A number that is most likely a year: four digits from 1800 to 2099, not a share or a range."""
@@ -488,6 +504,13 @@ def span_candidates(
             if _MARKER.fullmatch(sentence, max(start - 1, 0), end + 1):
                 continue  # a footnote or citation marker, "[1]" (not "[40 homes]")
             if kind == "number":
+                lead = _DIGITS.match(sentence, start)
+                if _DAY_OF_MONTH.search(sentence, 0, start) or (
+                    lead and _OF_MONTH.match(sentence, lead.end())
+                ):
+                    continue  # "March 9", "9 March": a date, not a quantity
+                if _NAMED_NUMBER.search(sentence, 0, start):
+                    continue  # "Covid-19", "F-35": part of a name
                 end = _drop_unit(sentence, start, end, question_terms)
             digits = any(ch.isdigit() for ch in sentence[start:end])
             fit = 1.0 if digits else 0.8
@@ -523,6 +546,7 @@ def span_candidates(
                 and word.rstrip(".") not in known_names
                 and not (is_country(word) or is_us_state(word))
                 and _opens(sentence, start)
+                and not _COMPOUND.match(sentence, end)
             ):
                 continue
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)

@@ -315,6 +315,38 @@ def test_a_footnote_marker_is_no_number_but_a_bracketed_figure_is() -> None:
     assert texts == {"48,000", "$22 million"}
 
 
+def test_the_day_of_a_date_and_the_number_in_a_name_are_no_quantities() -> None:
+    sentence = "On March 11, 9 March and 4 May, 300 people with Covid-19 and F-35 pilots spoke up."
+    texts = {c.text for c in span_candidates("number", sentence, "How many people spoke up?")}
+    assert texts == {"300"}
+
+
+def test_a_percentage_is_no_amount_of_money() -> None:
+    sentence = "Tariffs rose from 10 per cent to 25 per cent on US$200 billion worth of goods."
+    fits = {c.text: c.fit for c in span_candidates("number", sentence, "How much were the goods worth?")}
+    assert fits["US$200 billion"] > fits["10 per cent"]
+    assert fits["US$200 billion"] > fits["25 per cent"]
+
+
+def test_a_range_of_percentages_is_one_span() -> None:
+    sentence = "Between 10%–20% of those infected develop long Covid."
+    texts = {c.text for c in span_candidates("number", sentence, "What percentage develop long Covid?")}
+    assert "10%–20%" in texts
+
+
+@pytest.mark.parametrize(
+    ("sentence", "kind", "name"),
+    [
+        ("Shanghai-based scholar Shen Dingli noted that China had done more.", "place", "Shanghai"),
+        ("The New York-based Acme Corp said so.", "organisation", "Acme Corp"),
+        ("The New York-based Acme Corp said so.", "place", "New York"),
+    ],
+)
+def test_a_name_made_a_modifier_is_a_name_of_its_own(sentence: str, kind: str, name: str) -> None:
+    # "Shanghai-based" opens its sentence, yet is a name, and the name is "Shanghai".
+    assert name in {c.text for c in span_candidates(kind, sentence, "Where is it based?")}
+
+
 def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
     sentence = "Howard Lutnick said the tariffs would come off, Mao Ning said."
     texts = {c.text for c in span_candidates("person", sentence, "What did Howard Lutnick say?")}
