@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from rag.gazetteer import is_country, is_us_state
-from rag.text import WORD, lexical_terms
+from rag.text import WORD, lexical_terms, sentence_spans
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Iterable, Iterator
@@ -54,6 +54,8 @@ _SKIP = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could
 _MODIFIER = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|the|a|an|its|his|her|their)\b)[\w-]+\s+)?"
 """One word before a number's noun: "which *hourly* amount", "what *annual* rate" (not a
 possessive: "which player's age" asks for the player; and "which public figure" asks for no number)."""
+_NOT_PLURAL_OWNER = r"(?!(?:(?<=men)|(?<=people)|(?<=children)|(?<=s))[’'])"
+"""Not a plural owner: "which women's sport" asks for the sport ("which player's age" for the player)."""
 _ASKS = {
     "number": re.compile(
         r"\bhow (?:many|much|long|old|far|big|large|tall|high|often|fast)\b|"
@@ -69,7 +71,7 @@ _ASKS = {
     "person": re.compile(
         rf"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|are|were|has|had|will|did|does|said|won|became)\b|"
         r"(?:^|[,;:]\s*)(?:for|to|by|with|from|of|about|against|on|at) whom\b|"
-        rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b|\bname (?:of )?the (?:{_PERSON_NOUNS})\b",
+        rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b{_NOT_PLURAL_OWNER}|\bname (?:of )?the (?:{_PERSON_NOUNS})\b",
         re.IGNORECASE,
     ),
     "place": re.compile(
@@ -167,7 +169,9 @@ def answer_noun(question: str, kind: str) -> str | None:
 
 def _asking_clause(question: str) -> str:
     """The sentence that asks: "Sue Bird played her final game. Which team did she play for?" → the last."""
-    parts = [p for p in re.split(r"(?<=[.!?])\s+(?=[A-Z])", question.strip()) if p]
+    # The sentence splitter knows "Sen. Lindsey Graham" and "the U.S. Capitol" end no sentence.
+    text = question.strip()
+    parts = [text[a:b] for a, b in sentence_spans(text)]
     asking = [p for p in parts if p.rstrip().endswith("?")]
     return asking[-1] if asking else question
 
@@ -227,16 +231,18 @@ _LIST = re.compile(
     rf"\b(?:which|what|who|name)\s+(?:are\s+|were\s+|other\s+)?(?:the\s+)?{_SKIP}"
     rf"(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_ORG_NOUNS}|measures|steps|actions|things|items|ways|reasons|"
     rf"events|dates|names|examples|issues|products|documents|books|films|songs|policies|sanctions)\b"
-    rf"(?!\s+(?:is|was|does)\b)",
+    rf"{_NOT_PLURAL_OWNER}(?!\s+(?:is|was|does)\b)",
     re.IGNORECASE,
 )
+_ONE_OF = re.compile(r"\b(?:which|what|who)\s+one\b", re.IGNORECASE)
 _PLURAL_HINT = re.compile(r"\b(?:are|were|list|all|each|both)\b", re.IGNORECASE)
 
 
 def is_list_question(question: str) -> bool:
-    """Whether a question asks for several items ("Which academics are quoted…")."""
+    """Whether a question asks for several items ("Which academics are quoted…"); "which one of
+    its products" asks for one."""
     match = _LIST.search(question)
-    if not match:
+    if not match or _ONE_OF.search(question, 0, match.end()):
         return False
     head = match.group(0).split()[-1]
     if not head[:1].islower():  # "Which United States senator…" names a place, not several things

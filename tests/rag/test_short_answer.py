@@ -36,6 +36,13 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("Who said the tariffs will come off if fentanyl ends?", "person"),
         ("Whose idea was the working group?", "person"),
         ("Giorgia Meloni became which country’s new prime minister?", "place"),
+        # An abbreviation ends no sentence: the asking clause is the whole question.
+        ("Which country issued a warrant for Sen. Lindsey Graham over a video?", "place"),
+        ("Who agreed to meet the committee investigating the attack on the U.S. Capitol?", "person"),
+        ("Gov. Gavin Newsom signed a bill. Which state did he sign it in?", "place"),
+        # A plural owner describes the thing asked for; a singular one is what is asked for.
+        ("Abuse was found within which women’s professional sport in the US?", "entity"),
+        ("Which players’ union went on strike?", "organisation"),
         ("Which company's chief executive resigned?", "organisation"),
         ("When did the tariffs take effect?", "date"),
         ("In which year did China ban the drug?", "date"),
@@ -124,6 +131,8 @@ def test_answer_kind(question: str, kind: str | None) -> None:
         ("Who is Mao Ning?", False),
         ("When did the tariffs take effect?", False),
         ("How many people died?", False),
+        ("Coca-Cola discontinued which one of its products?", False),
+        ("Which one of these countries signed the deal?", False),
     ],
 )
 def test_is_list_question(question: str, listing: bool) -> None:
