@@ -558,6 +558,19 @@ def span_candidates(
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)
             fit = _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0)
             add(start, end, fit * place(sentence[start:end]) if place else fit, cued)
+    if kind == "entity" and noun is not None and noun[:1].islower() and not work:
+        # "What color is she?", "which cooking ingredient?": the answer is a common noun
+        # ("purple", "flour"), which no capital marks: every plain word and pair of words is one.
+        # A word of the question restates the category ("several titles" for "which titles").
+        plain = [
+            m
+            for m in _PLAIN_WORD.finditer(sentence)
+            if (terms := lexical_terms(m.group(0))) and not set(terms) & question_terms
+        ]
+        for n, m in enumerate(plain):
+            add(m.start(), m.end(), _COMMON_FIT, cued=False)
+            if n + 1 < len(plain) and not sentence[m.end() : plain[n + 1].start()].strip():
+                add(m.start(), plain[n + 1].end(), _COMMON_FIT, cued=False)
     if kind == "entity":
         for match in _PATTERNS["quote"].finditer(sentence):
             group = 1 if match.group(1) is not None else 2
@@ -565,6 +578,12 @@ def span_candidates(
                 add(*_strip(sentence, match.start(group), match.end(group)), 1.0 if work else 0.8)
     return _ranked(found, introduced, sentence)
 
+
+_COMMON_FIT = 0.3
+"""Fit of a plain word as the answer to "What color…?": below any name's, so that a name wins
+unless the span model's other features (the answer noun's similarity above all) say otherwise."""
+_PLAIN_WORD = re.compile(r"(?<![\w’'-])(?![a-z-]+(?:ed|ing)\b)[a-z][a-z-]{2,}(?![\w’'-])")
+"""A lowercase word of three letters or more, not a participle ("filed", "giving")."""
 
 _TITLE_WORD = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Representative|Governor|"

@@ -356,6 +356,21 @@ def test_a_name_made_a_modifier_is_a_name_of_its_own(sentence: str, kind: str, n
     assert name in {c.text for c in span_candidates(kind, sentence, "Where is it based?")}
 
 
+def test_a_common_noun_is_a_candidate_when_a_common_category_is_asked_for() -> None:
+    sentence = "Purple, the new candy, joins several flavours and titles, Mars said, giving fans chess sets."
+    texts = {c.text for c in span_candidates("entity", sentence, "What color is the new candy?")}
+    assert {"chess", "chess sets", "flavours", "Mars"} <= texts  # plain words, and names as before
+    assert not {"giving", "said", "candy", "new candy"} & texts  # participles; the question's own words
+    fits = {c.text: c.fit for c in span_candidates("entity", sentence, "What color is the new candy?")}
+    assert fits["chess"] < fits["Mars"]
+
+
+def test_no_common_noun_is_a_candidate_for_a_name_or_a_work() -> None:
+    sentence = "The hit podcast Serial was made by Sarah Koenig in a small studio."
+    for question in ("Which podcast spawned the case?", "Which Grand Slam tournament did he win?"):
+        assert all(c.text[0].isupper() for c in span_candidates("entity", sentence, question))
+
+
 def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
     sentence = "Howard Lutnick said the tariffs would come off, Mao Ning said."
     texts = {c.text for c in span_candidates("person", sentence, "What did Howard Lutnick say?")}
