@@ -260,6 +260,11 @@ _MONTH = (
     r"(?:January|February|March|April|May|June|July|August|September|October|November|December|"
     r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.?"
 )
+_PER_UNIT = (
+    r"(?:\s(?:an?|per)\s(?:hour|day|week|month|year|gallon|litre|liter|barrel|ounce|share|person|head|"
+    r"pound|kilogram|kg|ticket|dose|night|mile)\b)?"
+)
+"""A rate's unit after an amount of money: "$22 an hour", "$4 a gallon", "$80 per barrel"."""
 _WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _SCALE = r"(?:hundred|thousand|million|billion|trillion|bn|m|k)"
 _NUMBER_WORDS = (
@@ -278,7 +283,7 @@ _PATTERNS = {
     "number": re.compile(
         rf"(?<=between )\d(?:[\d,]*\d)?(?:\.\d+)?\s(?:and|to)\s\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
         rf"|(?<!from )(?<![\d,.])\d(?:[\d,]*\d)?(?:\.\d+)?%?\s?(?:to|-|–)\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
-        rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?{_SCALE}\b)?"
+        rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?{_SCALE}\b)?{_PER_UNIT}"
         rf"|\b\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
         rf"(?:\s+(?:[a-z][\w-]*\s+){{0,1}}?(?:[a-z][\w-]+))?"
         rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?",
@@ -707,8 +712,8 @@ def _drop_unit(sentence: str, start: int, end: int, question_terms: set[str]) ->
         if word.lower() in _SCALE_WORDS or not set(lexical_terms(word)) <= question_terms:
             break
         tokens.pop()
-        if len(tokens) > 1 and tokens[-1].group(0).lower() == "of":
-            tokens.pop()
+        if len(tokens) > 1 and tokens[-1].group(0).lower() in {"of", "per", "a", "an"}:
+            tokens.pop()  # "1,000 of", "£1,600 per" (month), "$22 an" (hour)
     end = min(end, tokens[-1].end()) if tokens else end
     if end < len(sentence) and sentence[end] == "%":
         end += 1

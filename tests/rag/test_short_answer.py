@@ -337,6 +337,15 @@ def test_a_percentage_is_no_amount_of_money() -> None:
     assert fits["US$200 billion"] > fits["25 per cent"]
 
 
+def test_an_amount_of_money_keeps_its_rate_unless_the_question_names_it() -> None:
+    sentence = "Workers could earn $22 an hour, and a trial pays £1,600 per month."
+    assert {"$22 an hour", "£1,600 per month"} <= {
+        c.text for c in span_candidates("number", sentence, "How much could workers earn?")
+    }
+    named = {c.text for c in span_candidates("number", sentence, "How much does the trial pay a month?")}
+    assert "£1,600" in named
+
+
 def test_a_range_of_percentages_is_one_span() -> None:
     sentence = "Between 10%–20% of those infected develop long Covid."
     texts = {c.text for c in span_candidates("number", sentence, "What percentage develop long Covid?")}
