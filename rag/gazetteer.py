@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["COUNTRIES", "US_STATES", "is_country", "is_us_state"]
+__all__ = ["COUNTRIES", "DEMONYMS", "US_STATES", "is_country", "is_demonym", "is_us_state"]
 
 
 def _names(text: str) -> frozenset[str]:
@@ -53,6 +53,23 @@ US_STATES = _names(
 )
 
 
+DEMONYMS = _names(
+    """American; British; English; Scottish; Welsh; Irish; French; German; Italian; Spanish; Portuguese; Dutch;
+    Belgian; Swiss; Austrian; Swedish; Norwegian; Danish; Finnish; Icelandic; Polish; Czech; Slovak; Hungarian;
+    Romanian; Bulgarian; Greek; Serbian; Croatian; Bosnian; Albanian; Russian; Ukrainian; Belarusian;
+    Lithuanian; Latvian; Estonian; Turkish; Armenian; Azerbaijani; Kazakh; Uzbek; Chinese; Japanese; Korean;
+    Taiwanese; Mongolian; Vietnamese; Thai; Cambodian; Burmese; Malaysian; Singaporean; Indonesian; Filipino;
+    Australian; Indian; Pakistani; Bangladeshi; Afghan; Iranian; Iraqi; Syrian; Lebanese; Israeli;
+    Palestinian; Jordanian; Saudi; Yemeni; Qatari; Emirati; Egyptian; Libyan; Tunisian; Algerian; Moroccan;
+    Nigerian; Ghanaian; Kenyan; Ethiopian; Somali; Sudanese; Ugandan; Rwandan; Congolese; Zimbabwean;
+    Canadian; Mexican; Cuban; Haitian; Jamaican; Guatemalan; Honduran; Salvadoran; Nicaraguan; Panamanian;
+    Colombian; Venezuelan; Peruvian; Ecuadorian; Bolivian; Chilean; Argentine; Argentinian; Uruguayan;
+    Paraguayan; Brazilian; African; European; Asian; Arab; Latin; Latino; Latina; Hispanic; Western; Eastern;
+    Northern; Southern; Muslim; Christian; Jewish; Hindu; Buddhist; Sikh; Catholic; Protestant; Black; White"""
+)
+"""Words for a people or a region's, which news capitalises but which name no person or place."""
+
+
 def _key(text: str) -> str:
     text = re.sub(r"[’']s$", "", text.strip()).casefold()
     return text[4:] if text.startswith("the ") else text
@@ -66,3 +83,8 @@ def is_country(text: str) -> bool:
 def is_us_state(text: str) -> bool:
     """Whether `text` names a US state ("New York" does; "New York City" does not)."""
     return _key(text) in US_STATES
+
+
+def is_demonym(text: str) -> bool:
+    """Whether `text` is a word for a people ("British", "Chinese"), not a name."""
+    return _key(text) in DEMONYMS

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from rag.gazetteer import is_country, is_us_state
+from rag.gazetteer import is_country, is_demonym, is_us_state
 from rag.text import WORD, lexical_terms, sentence_spans
 
 if TYPE_CHECKING:
@@ -341,6 +341,8 @@ def _entity_fit(kind: str, text: str) -> float:
     tokens = text.split()
     has_org = bool(_ORG_WORDS.search(text))
     has_place = bool(_PLACE_WORDS.search(text))
+    if is_demonym(text) and kind in {"person", "place"}:
+        return 0.1  # "British" is neither the heir to the throne nor the gloomiest city
     if kind == "person":
         if has_org or has_place or re.search(r"[’']s\s", text) or is_country(text) or is_us_state(text):
             return 0.3

@@ -380,6 +380,37 @@ def test_no_common_noun_is_a_candidate_for_a_name_or_a_work() -> None:
         assert all(c.text[0].isupper() for c in span_candidates("entity", sentence, question))
 
 
+@pytest.mark.parametrize(
+    ("kind", "sentence", "question", "answer"),
+    [
+        (
+            "person",
+            "The British heir, Prince William, met Bruce Springsteen.",
+            "Who met the singer?",
+            "Bruce Springsteen",
+        ),
+        (
+            "place",
+            "British researchers named Bradford the gloomiest city.",
+            "Which city is the gloomiest?",
+            "Bradford",
+        ),
+        (
+            "place",
+            "Black voters in Jacksonville elected Donna Deegan.",
+            "Which city elected her?",
+            "Jacksonville",
+        ),
+    ],
+)
+def test_a_word_for_a_people_is_no_person_or_place(
+    kind: str, sentence: str, question: str, answer: str
+) -> None:
+    fits = {c.text: c.fit for c in span_candidates(kind, sentence, question)}
+    assert max(fits, key=lambda text: fits[text]) == answer
+    assert all(fit < fits[answer] for text, fit in fits.items() if text in {"British", "Black"})
+
+
 def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
     sentence = "Howard Lutnick said the tariffs would come off, Mao Ning said."
     texts = {c.text for c in span_candidates("person", sentence, "What did Howard Lutnick say?")}
