@@ -50,7 +50,9 @@ _ORG_NOUNS = (
     r"newspaper|outlet|bank|banks|retailer|retailers|automaker|carmaker|chain|restaurant|store|platform|app|"
     r"service|streamer|studio|publisher|court|committee|ministry|department|union|league|school"
 )
-_SKIP = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should)\b)[\w’'-]+\s+){0,3}?"
+_SKIP = (
+    r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should)\b)[\w’'.-]+\s+){0,3}?"
+)
 _MODIFIER = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|the|a|an|its|his|her|their)\b)[\w-]+\s+)?"
 """One word before a number's noun: "which *hourly* amount", "what *annual* rate" (not a
 possessive: "which player's age" asks for the player; and "which public figure" asks for no number)."""
@@ -152,7 +154,7 @@ _NOT_NOUN = (
 )
 _ANSWER_NOUN = re.compile(
     r"\b(?:which|what)\s+(?:of\s+(?:the|these|its|their)\s+(?:following\s+)?)?"
-    rf"((?:(?!{_NOT_NOUN})[\w’'-]+\s+){{0,2}}(?!{_NOT_NOUN})[\w’'-]+)",
+    rf"((?:(?!{_NOT_NOUN})[\w’'.-]+\s+){{0,2}}(?!{_NOT_NOUN})[\w’'-]+)",
     re.IGNORECASE,
 )
 _KIND_NOUN = {"person": "person", "place": "place", "organisation": "organisation"}
@@ -262,7 +264,7 @@ _MONTH = (
 )
 _PER_UNIT = (
     r"(?:\s(?:an?|per)\s(?:hour|day|week|month|year|gallon|litre|liter|barrel|ounce|share|person|head|"
-    r"pound|kilogram|kg|ticket|dose|night|mile)\b)?"
+    r"pound|kilogram|kg|ticket|dose|night|mile)\b(?!\s+(?:ago|earlier|later|before|after|on)\b))?"
 )
 """A rate's unit after an amount of money: "$22 an hour", "$4 a gallon", "$80 per barrel"."""
 _WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
@@ -281,10 +283,10 @@ _PATTERNS = {
         rf"|(?:last|this|next) (?:week|month|year|weekend|spring|summer|fall|autumn|winter))\b",
     ),
     "number": re.compile(
-        rf"(?<=between )\d(?:[\d,]*\d)?(?:\.\d+)?\s(?:and|to)\s\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
-        rf"|(?<!from )(?<![\d,.])\d(?:[\d,]*\d)?(?:\.\d+)?%?\s?(?:to|-|–)\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
-        rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?{_SCALE}\b)?{_PER_UNIT}"
-        rf"|\b\d(?:[\d,]*\d)?(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
+        rf"(?<=between )\d+(?:,\d{{2,3}})*(?:\.\d+)?\s(?:and|to)\s\d+(?:,\d{{2,3}})*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
+        rf"|(?<!from )(?<![\d,.])\d+(?:,\d{{2,3}})*(?:\.\d+)?%?\s?(?:to|-|–)\s?\d+(?:,\d{{2,3}})*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?"
+        rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d+(?:,\d{{2,3}})*(?:\.\d+)?(?:\s?{_SCALE}\b)?{_PER_UNIT}"
+        rf"|\b\d+(?:,\d{{2,3}})*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
         rf"(?:\s+(?:[a-z][\w-]*\s+){{0,1}}?(?:[a-z][\w-]+))?"
         rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?",
         re.IGNORECASE,
@@ -358,6 +360,7 @@ def _entity_fit(kind: str, text: str) -> float:
     return 1.0
 
 
+_INITIALS = re.compile(r"(?<![\w.])(?:[A-Z]\.)+[A-Z]$")
 _COMPOUND = re.compile(r"-(?:based|born|bred|headquartered|owned|backed|led|run|listed|registered)\b\s*")
 """A name made a modifier: "Shanghai-based", "New York-born". The name is a span of its own,
 wherever it stands: a hyphen and a participle follow no common word that opens a sentence."""
@@ -428,7 +431,7 @@ _UNITS = (
 """What a how-long/how-much/what-percentage question's number is measured in."""
 
 _DIGITS = re.compile(r"\d+")
-_NAMED_NUMBER = re.compile(r"[A-Za-z]-$")
+_NAMED_NUMBER = re.compile(r"(?<![\w-])[A-Z][A-Za-z]{0,5}-$")
 _DAY_OF_MONTH = re.compile(rf"\b{_MONTH}\s+$")
 _OF_MONTH = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)")
 
@@ -518,12 +521,13 @@ def span_candidates(
                 continue  # a footnote or citation marker, "[1]" (not "[40 homes]")
             if kind == "number":
                 lead = _DIGITS.match(sentence, start)
-                if _DAY_OF_MONTH.search(sentence, 0, start) or (
+                # Both look back a few characters only: a long sentence is read in linear time.
+                if _DAY_OF_MONTH.search(sentence, max(0, start - 16), start) or (
                     lead and _OF_MONTH.match(sentence, lead.end())
                 ):
                     continue  # "March 9", "9 March": a date, not a quantity
-                if _NAMED_NUMBER.search(sentence, 0, start):
-                    continue  # "Covid-19", "F-35": part of a name
+                if _NAMED_NUMBER.search(sentence, max(0, start - 8), start):
+                    continue  # "Covid-19", "F-35": part of a name (not "6-foot-5")
                 end = _drop_unit(sentence, start, end, question_terms)
             digits = any(ch.isdigit() for ch in sentence[start:end])
             fit = 1.0 if digits else 0.8
@@ -550,6 +554,8 @@ def span_candidates(
             titled = kind == "person" and bool(_TITLE_WORD.search(sentence, start, end))
             start, end = _around_title(sentence, start, end, before=kind != "person")
             start, end = _trim(sentence, start, end, question_words)
+            if sentence.startswith(".", end) and _INITIALS.search(sentence, start, end):
+                end += 1  # "U.S." keeps its last dot
             if kind != "person" and (owner := _POSSESSIVE.search(sentence, start, end)):
                 end = owner.start()  # "South Korea's President …" for "which country's"
             word = sentence[start:end]
@@ -565,7 +571,13 @@ def span_candidates(
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)
             fit = _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0)
             add(start, end, fit * place(sentence[start:end]) if place else fit, cued)
-    if kind == "entity" and noun is not None and noun[:1].islower() and not work:
+    if (
+        kind == "entity"
+        and noun is not None
+        and noun[:1].islower()
+        and noun.split()[0].lower() not in _NO_CATEGORY
+        and not work
+    ):
         # "What color is she?", "which cooking ingredient?": the answer is a common noun
         # ("purple", "flour"), which no capital marks: every plain word and pair of words is one.
         # A word of the question restates the category ("several titles" for "which titles").
@@ -589,8 +601,11 @@ def span_candidates(
 _COMMON_FIT = 0.3
 """Fit of a plain word as the answer to "What color…?": below any name's, so that a name wins
 unless the span model's other features (the answer noun's similarity above all) say otherwise."""
-_PLAIN_WORD = re.compile(r"(?<![\w’'-])(?![a-z-]+(?:ed|ing)\b)[a-z][a-z-]{2,}(?![\w’'-])")
-"""A lowercase word of three letters or more, not a participle ("filed", "giving")."""
+_PLAIN_WORD = re.compile(r"(?<![\w’'-])(?![a-z-]{3,}(?:ed|ing)\b)[a-z][a-z-]{2,}(?![\w’'-])")
+"""A lowercase word of three letters or more, not a participle ("filed", "giving"; "red" and "ring" are
+words of their own)."""
+_NO_CATEGORY = frozenset(["following", "one", "ones", "these", "those", "other", "others"])
+"""Answer nouns that name no category ("which of the following", "which one"): no plain word answers them."""
 
 _TITLE_WORD = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Representative|Governor|"
