@@ -72,6 +72,10 @@ _BATCH_TOKENS = 1024
 _SMALL_CALL_CHARS = 2000
 """Calls with fewer characters than this run on one torch thread: a second one mostly adds waiting.
 With `auto` they run on `onnx`: a question takes 5 ms there against 10-17 ms in torch."""
+_PHRASE_CHARS = 64
+"""Texts no longer than this (names, candidate answers, answer nouns) run on `onnx` however many
+there are: torch's gain is in long batches, and loading it would cost a serving process about
+1.3 s and 250 MB for a question whose short-answer candidates add up to a few thousand characters."""
 _FP32_FAMILY = frozenset({"auto", "torch", "torch-bf16", "onnx"})
 """Backends whose vectors are one identity (cosine >= 0.9999 to torch fp32 on archive chunks)."""
 
@@ -215,7 +219,10 @@ class SentenceTransformerEmbeddings(Embeddings):
         never depends on how many articles were ingested with it."""
         if self.backend != "auto":
             return self.backend
-        if (stored or sum(len(t) for t in texts) >= _SMALL_CALL_CHARS) and native_bf16():
+        long_call = sum(len(t) for t in texts) >= _SMALL_CALL_CHARS and any(
+            len(t) > _PHRASE_CHARS for t in texts
+        )
+        if (stored or long_call) and native_bf16():
             return "torch-bf16"
         return "onnx"
 

@@ -154,7 +154,7 @@ _NOT_NOUN = (
 )
 _ANSWER_NOUN = re.compile(
     r"\b(?:which|what)\s+(?:of\s+(?:the|these|its|their)\s+(?:following\s+)?)?"
-    rf"((?:(?!{_NOT_NOUN})[\w’'.-]+\s+){{0,2}}(?!{_NOT_NOUN})[\w’'-]+)",
+    rf"((?:(?!{_NOT_NOUN})\w[\w’'.-]*\s+){{0,2}}(?!{_NOT_NOUN})\w[\w’'-]*)",
     re.IGNORECASE,
 )
 _KIND_NOUN = {"person": "person", "place": "place", "organisation": "organisation"}

@@ -191,6 +191,18 @@ def test_auto_embeds_a_long_call_with_bf16_where_the_cpu_has_it(
     assert "_bf16" in auto.__dict__
 
 
+def test_auto_embeds_many_short_phrases_on_onnx(model_cache: Path) -> None:
+    # Candidate answers and answer nouns: a few thousand characters in all, none long. Loading
+    # torch for them would cost a serving process a second and a quarter of a gigabyte.
+    phrases = [f"candidate answer {n}" for n in range(150)]
+    assert sum(len(t) for t in phrases) >= _SMALL_CALL_CHARS
+    auto = SentenceTransformerEmbeddings(cache_dir=model_cache)
+    onnx = SentenceTransformerEmbeddings(backend="onnx", cache_dir=model_cache)
+
+    assert auto.embed_documents(phrases) == onnx.embed_documents(phrases)
+    assert "_bf16" not in auto.__dict__ and "_model" not in auto.__dict__
+
+
 # -- identity -------------------------------------------------------------------------------------
 
 

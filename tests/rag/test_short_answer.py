@@ -14,7 +14,7 @@ from eval.gold import read_gold_jsonl
 from ingest.pipeline import ingest_paths
 from rag.answering import CAVEAT, Answerer, Draft
 from rag.assistant import Assistant
-from rag.spans import answer_kind, is_list_question, mid_sentence_names, span_candidates
+from rag.spans import answer_kind, answer_noun, is_list_question, mid_sentence_names, span_candidates
 from rag.text import lexical_terms
 from rag.types import Citation, ShortAnswer
 
@@ -426,6 +426,12 @@ def test_a_lowercase_colour_is_a_candidate_and_a_participle_is_not() -> None:
     texts = {c.text for c in span_candidates("entity", sentence, "What color was her dress?")}
     assert {"red", "gold", "ring"} <= texts
     assert "walking" not in texts
+
+
+def test_an_answer_noun_is_made_of_words() -> None:
+    # A run of dashes is no word: the noun stays short, and so does the call that embeds it.
+    assert answer_noun("What color " + "-" * 1900 + "?", "entity") == "color"
+    assert answer_noun("Which St. Louis-based company was sold?", "organisation") == "St. Louis-based company"
 
 
 def test_which_of_the_following_gets_no_plain_words() -> None:
