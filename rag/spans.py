@@ -685,17 +685,7 @@ def _around_title(sentence: str, start: int, end: int, *, before: bool) -> tuple
     if before:
         cut = sentence[start : titles[0].start()].rstrip()
         return (start, start + len(cut)) if cut else (start, end)
-    last = titles[-1]
-    if _ROYAL.match(last.group(0)) and _ONE_NAME.fullmatch(sentence, last.end(), end):
-        return (
-            last.start(),
-            end,
-        )  # "Prince William", "King Charles III", "Pope Francis": the title is the name's
-    return last.end(), end
-
-
-_ROYAL = re.compile(r"(?:King|Queen|Prince|Princess|Pope|Duke|Duchess|Emperor|Empress)\s")
-_ONE_NAME = re.compile(r"[A-Z][\w’'-]*(?:\s+[IVX]+)?")
+    return titles[-1].end(), end
 
 
 def _ranked(
