@@ -89,6 +89,10 @@ _WHOSE = re.compile(
     re.IGNORECASE,
 )
 _US = re.compile(r"\bU\.S\.(?=\s)")
+_US_NAME = re.compile(
+    r"(?<![\w.])(?:U\.S\.A?\.?|US|USA|United States(?: of America)?)(?![\w.])|(?<![\w.])U\.S(?=\.)"
+)
+"""The United States as news writes it: a span that only says so repeats a question that does."""
 _NO_SHORT_ANSWER = re.compile(
     r"^\s*(?:why|how(?! (?:many|much|long|old|far|big|large|tall|high|often|fast)\b)|explain|describe|"
     r"summari[sz]e|compare|discuss)\b|\bwhat (?:is|was|are|were) the (?:reasons?|difference|impact|effect|"
@@ -503,6 +507,7 @@ def span_candidates(
     place = _place_fit(_US.sub("US", _asking_clause(question))) if kind == "place" else None
     found: dict[tuple[int, int], float] = {}
     introduced: set[tuple[int, int]] = set()
+    asks_of_us = bool(_US_NAME.search(question))
 
     def add(start: int, end: int, fit: float, cued: bool = True) -> None:
         if end <= start:
@@ -510,6 +515,8 @@ def span_candidates(
         terms = _content(sentence[start:end])
         if not terms or terms <= question_terms:
             return
+        if asks_of_us and _US_NAME.fullmatch(sentence, start, end):
+            return  # "U.S." for "…after fleeing the US?": "us" is a stop word, so no term matched
         found[(start, end)] = max(found.get((start, end), 0.0), fit)
         if cued:
             introduced.add((start, end))

@@ -450,6 +450,17 @@ def test_a_rate_is_no_time_phrase_and_initials_keep_their_dot() -> None:
     assert "U.S." in {c.text for c in span_candidates("place", sentence, "Where did it raise it?")}
 
 
+def test_the_united_states_repeats_a_question_that_names_it() -> None:
+    # "us" is a stop word, so "U.S." shared no term with "…fleeing the US?" and stood as an answer.
+    sentence = "Russia granted Snowden, who fled the U.S. in 2013, citizenship; the United States objected."
+    asked = {
+        c.text for c in span_candidates("place", sentence, "Which country took him in after he fled the US?")
+    }
+    assert asked == {"Russia", "Snowden"}
+    unasked = {c.text for c in span_candidates("place", sentence, "Which country objected?")}
+    assert {"U.S.", "United States"} <= unasked
+
+
 def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
     sentence = "Howard Lutnick said the tariffs would come off, Mao Ning said."
     texts = {c.text for c in span_candidates("person", sentence, "What did Howard Lutnick say?")}
