@@ -461,6 +461,13 @@ def test_the_united_states_repeats_a_question_that_names_it() -> None:
     assert {"U.S.", "United States"} <= unasked
 
 
+def test_an_amount_converted_in_brackets_is_no_figure_of_its_own() -> None:
+    sentence = "A hike on US$200 billion (S$266 billion) of goods, €50,000 (£43,000) in fines and 40 homes (about 12%)."
+    texts = {c.text for c in span_candidates("number", sentence, "How much were the goods worth?")}
+    assert {"US$200 billion", "€50,000", "12%"} <= texts
+    assert not {"S$266 billion", "£43,000"} & texts
+
+
 def test_a_span_that_only_repeats_the_question_is_no_candidate() -> None:
     sentence = "Howard Lutnick said the tariffs would come off, Mao Ning said."
     texts = {c.text for c in span_candidates("person", sentence, "What did Howard Lutnick say?")}
