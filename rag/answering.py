@@ -702,7 +702,10 @@ class ExtractiveAnswerer(Answerer):
             position = _positions(sentence.text, tokens, config.clause_distance)
             anchors: dict[str, list[float]] = {}
             for n, (a, b) in enumerate(tokens):
-                for term in set(lexical_terms(sentence.text[a:b])) & question_terms:
+                word = sentence.text[a:b]
+                # "Shanghai-based" holds "based" for "Where is he based?" (one term for BM25).
+                terms = set(lexical_terms(word.replace("-", " ") if "-" in word else word))
+                for term in terms & question_terms:
                     anchors.setdefault(term, []).append(position[n])
             for candidate in span_candidates(kind, sentence.text, request.question, names):
                 inside = [

@@ -677,6 +677,9 @@ def test_the_seed_article_says_who_wrote_it_and_its_headline(seeded: Assistant) 
         ("Who said that the tariffs would come off if fentanyl ends?", "Howard Lutnick"),
         ("Since when has Trump been demanding that Beijing crack down harder on fentanyl?", "February"),
         ("For how long was the planned tariff hike on US$200 billion of Chinese goods postponed?", "90 days"),
+        # Worded unlike the article: "Shanghai-based" holds "based"; a converted amount is no answer.
+        ("Where is Shen Dingli based?", "Shanghai"),
+        ("How much were the Chinese goods affected by the planned tariff hike worth?", "US$200 billion"),
     ],
 )
 def test_factoid_questions_get_the_right_short_answer(
