@@ -439,6 +439,7 @@ _CONVERTED = re.compile(
     rf"\d(?:\s?{_SCALE}\b)?\s?\((?:about|around|roughly|some|nearly|or)?\s?$", re.IGNORECASE
 )
 """An amount in brackets right after another: a conversion, not a figure of its own."""
+_MONEY = re.compile(r"(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)")
 _NAMED_NUMBER = re.compile(r"(?<![\w-])[A-Z][A-Za-z]{0,5}-$")
 _DAY_OF_MONTH = re.compile(rf"\b{_MONTH}\s+$")
 _OF_MONTH = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)")
@@ -539,7 +540,7 @@ def span_candidates(
                     continue  # "March 9", "9 March": a date, not a quantity
                 if _NAMED_NUMBER.search(sentence, max(0, start - 8), start):
                     continue  # "Covid-19", "F-35": part of a name (not "6-foot-5")
-                if _CONVERTED.search(sentence, max(0, start - 24), start):
+                if _MONEY.match(sentence, start) and _CONVERTED.search(sentence, max(0, start - 24), start):
                     continue  # "US$200 billion (S$266 billion)": the same amount in another currency
                 end = _drop_unit(sentence, start, end, question_terms)
             digits = any(ch.isdigit() for ch in sentence[start:end])

@@ -462,9 +462,12 @@ def test_the_united_states_repeats_a_question_that_names_it() -> None:
 
 
 def test_an_amount_converted_in_brackets_is_no_figure_of_its_own() -> None:
-    sentence = "A hike on US$200 billion (S$266 billion) of goods, €50,000 (£43,000) in fines and 40 homes (about 12%)."
+    sentence = (
+        "A hike on US$200 billion (S$266 billion) of goods, €50,000 (£43,000) in fines, 40 homes (about 12%)"
+        " hit since 2019 (about 300 people)."
+    )
     texts = {c.text for c in span_candidates("number", sentence, "How much were the goods worth?")}
-    assert {"US$200 billion", "€50,000", "12%"} <= texts
+    assert {"US$200 billion", "€50,000", "12%", "300 people"} <= texts
     assert not {"S$266 billion", "£43,000"} & texts
 
 
