@@ -703,8 +703,10 @@ class ExtractiveAnswerer(Answerer):
             anchors: dict[str, list[float]] = {}
             for n, (a, b) in enumerate(tokens):
                 word = sentence.text[a:b]
-                # "Shanghai-based" holds "based" for "Where is he based?" (one term for BM25).
-                terms = set(lexical_terms(word.replace("-", " ") if "-" in word else word))
+                # "Shanghai-based" is one BM25 term, and holds "based" for "Where is he based?".
+                terms = set(lexical_terms(word))
+                if "-" in word:
+                    terms.update(lexical_terms(word.replace("-", " ")))
                 for term in terms & question_terms:
                     anchors.setdefault(term, []).append(position[n])
             for candidate in span_candidates(kind, sentence.text, request.question, names):

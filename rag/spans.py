@@ -573,6 +573,8 @@ def span_candidates(
             if kind != "person" and (owner := _POSSESSIVE.search(sentence, start, end)):
                 end = owner.start()  # "South Korea's President …" for "which country's"
             word = sentence[start:end]
+            if kind == "person" and _COMPOUND.match(sentence, end):
+                continue  # "Shanghai-based scholar Shen Dingli": the modifier names a place, not him
             if (
                 known_names is not None
                 and " " not in word

@@ -682,6 +682,8 @@ def test_the_seed_article_says_who_wrote_it_and_its_headline(seeded: Assistant) 
         ("For how long was the planned tariff hike on US$200 billion of Chinese goods postponed?", "90 days"),
         # Worded unlike the article: "Shanghai-based" holds "based"; a converted amount is no answer.
         ("Where is Shen Dingli based?", "Shanghai"),
+        # Worded like it: the hyphenated word still matches whole, and "Shanghai" is no scholar.
+        ("Which Shanghai-based scholar noted that China and the US have a working group?", "Shen Dingli"),
         ("How much were the Chinese goods affected by the planned tariff hike worth?", "US$200 billion"),
     ],
 )
