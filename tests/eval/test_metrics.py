@@ -133,6 +133,22 @@ def test_evidence_recall_folds_case_and_whitespace() -> None:
     assert evidence_recall(evidence, passages) == pytest.approx(2 / 3)
 
 
+def test_evidence_recall_ignores_quotation_marks_dashes_and_end_punctuation() -> None:
+    # Gold files quote titles and remarks their own way; the phrase is what an article holds.
+    assert evidence_recall(['\u201cSuccession"'], ["the drama Succession won"]) == 1.0
+    assert (
+        evidence_recall(["\u201cThe pandemic is over.\u201d"], ['He said, "The pandemic is over," and left'])
+        == 1.0
+    )
+    assert evidence_recall(["Don't Worry Darling"], ["Don\u2019t Worry Darling premiered"]) == 1.0
+    assert evidence_recall(['The "Doomsday Glacier"'], ["the \u2018Doomsday Glacier\u2019 melts"]) == 1.0
+    assert evidence_recall(["10%\u201320%"], ["between 10%-20% of them"]) == 1.0
+    assert reciprocal_rank(['\u201cSerial"'], ["nothing", "the podcast Serial"]) == pytest.approx(1 / 2)
+    # Inner punctuation still counts, and so do words.
+    assert evidence_recall(["U.S. Open"], ["the US Open"]) == 0.0
+    assert evidence_recall(['\u201cSuccession"'], ["the drama Successor won"]) == 0.0
+
+
 def test_evidence_recall_quote_across_two_passages_is_not_found() -> None:
     # "fox jumps over" is only in the concatenation of the passages -> 0/1
     assert evidence_recall(["fox jumps over"], ["the fox jumps", "over the dog"]) == 0.0
