@@ -447,6 +447,10 @@ _OF_MONTH = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)")
 _YEAR_LIKE = re.compile(r"(?:1[89]|20)\d\d\b(?![,.]\d|\s?(?:%|per ?cent|[-–]\d))")
 """A number that is most likely a year: four digits from 1800 to 2099, not a share or a range."""
 
+_AGED = re.compile(r"\b(?:aged|ages|age(?:d| of)?|the age of)\s+$", re.IGNORECASE)
+"""Words before a number that make it an age ("Americans aged 18 to 45", "died at age 91")."""
+_ASKS_AGE = re.compile(r"\bhow old\b|\bages?\b|\baged\b|\bage group\b", re.IGNORECASE)
+
 _DATE_PARTS = (
     (
         re.compile(r"\b(?:what|which) (?:year|decade)\b|\bin what year\b", re.IGNORECASE),
@@ -513,6 +517,7 @@ def span_candidates(
     found: dict[tuple[int, int], float] = {}
     introduced: set[tuple[int, int]] = set()
     asks_of_us = bool(_US_NAME.search(question))
+    asks_age = bool(_ASKS_AGE.search(question))
 
     def add(start: int, end: int, fit: float, cued: bool = True) -> None:
         if end <= start:
@@ -553,6 +558,8 @@ def span_candidates(
                 and not _counts(sentence, end, question_terms)
             ):
                 fit *= 0.3  # "since 2019", "the 2024 election": a year, not a count
+            if kind == "number" and not asks_age and _AGED.search(sentence, max(0, start - 12), start):
+                fit *= 0.3  # "Americans aged 18 to 45" is an age, not how many Americans
             add(start, end, fit)
         if kind == "date":
             return _ranked(found, introduced, sentence)

@@ -332,6 +332,22 @@ def test_the_day_of_a_date_and_the_number_in_a_name_are_no_quantities() -> None:
     assert texts == {"300"}
 
 
+@pytest.mark.parametrize(
+    ("question", "age_leads"),
+    [
+        ("How many Grand Slam titles did he win?", False),
+        ("How many Americans die from fentanyl?", False),
+        ("How old was he when he retired?", True),
+        ("Which age group is most at risk?", True),
+    ],
+)
+def test_a_number_after_aged_is_an_age_not_a_count(question: str, age_leads: bool) -> None:
+    sentence = "He retired at age 41 with 20 titles, and Americans aged 18 to 45 are most at risk."
+    fits = {c.text.split(" titles")[0]: c.fit for c in span_candidates("number", sentence, question)}
+    assert (fits["41"] >= fits["20"]) is age_leads
+    assert (fits["18 to 45"] >= fits["20"]) is age_leads
+
+
 def test_a_percentage_is_no_amount_of_money() -> None:
     sentence = "Tariffs rose from 10 per cent to 25 per cent on US$200 billion worth of goods."
     fits = {c.text: c.fit for c in span_candidates("number", sentence, "How much were the goods worth?")}
