@@ -233,8 +233,12 @@ def answer_kind(question: str) -> str | None:
     return "entity" if _ASKS_THING.search(question) or _ASKS_NAME.search(question) else None
 
 
+_SHARE_OF = (
+    r"(?:percentage|percent|share|proportion|fraction|number|amount|majority|minority|half|rate)\s+of\b"
+)
+"""A quantity of a group: "What percentage of people…" asks for one number, not for people."""
 _LIST = re.compile(
-    rf"\b(?:which|what|who|name)\s+(?:are\s+|were\s+|other\s+)?(?:the\s+)?{_SKIP}"
+    rf"\b(?:which|what|who|name)\s+(?!{_SHARE_OF})(?:are\s+|were\s+|other\s+)?(?:the\s+)?{_SKIP}"
     rf"(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_ORG_NOUNS}|measures|steps|actions|things|items|ways|reasons|"
     rf"events|dates|names|examples|issues|products|documents|books|films|songs|policies|sanctions)\b"
     rf"{_NOT_PLURAL_OWNER}(?!\s+(?:is|was|does)\b)",

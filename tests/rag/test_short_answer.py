@@ -135,6 +135,8 @@ def test_answer_kind(question: str, kind: str | None) -> None:
         ("How many people died?", False),
         ("Coca-Cola discontinued which one of its products?", False),
         ("Which one of these countries signed the deal?", False),
+        ("What percentage of people in the UK dunk their sausage rolls in tea?", False),
+        ("What share of voters were undecided?", False),
     ],
 )
 def test_is_list_question(question: str, listing: bool) -> None:
