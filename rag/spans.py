@@ -37,7 +37,9 @@ _PERSON_NOUNS = (
     r"singers|rapper|musician|artist|author|writer|politician|politicians|senator|senators|governor|judge|"
     r"leader|leaders|candidate|candidates|president|ceo|executive|spokesman|spokeswoman|spokesperson|star|"
     r"athlete|coach|celebrity|billionaire|lawmaker|lawmakers|director|host|comedian|journalist|reporter|"
-    r"correspondent|member|members|founder|character|quarterback|pitcher|golfer|driver|legend"
+    r"correspondent|member|members|founder|character|quarterback|pitcher|golfer|driver|legend|secretary|"
+    r"chairman|chairwoman|mayor|chancellor|premier|ambassador|commissioner|king|queen|prince|princess|pope|"
+    r"monarch|manager|owner|speaker|envoy"
 )
 _PLACE_NOUNS = (
     r"country|countries|nation|nations|city|cities|state|states|town|towns|region|province|island|islands|"
@@ -58,6 +60,11 @@ _MODIFIER = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|c
 possessive: "which player's age" asks for the player; and "which public figure" asks for no number)."""
 _NOT_PLURAL_OWNER = r"(?!(?:(?<=men)|(?<=people)|(?<=children)|(?<=s))[’'])"
 """Not a plural owner: "which women's sport" asks for the sport ("which player's age" for the player)."""
+_NAME_MODIFIERS = r"(?:(?!(?:of|in|for|at|on|who|that|which)\b)[\w’'-]+\s+){0,3}?"
+_NAME_HEAD_END = r"(?=\s+(?:of|in|for|at|on|who|that|which|where|whose)\b|\s*[?,.:]|\s*$)"
+"""What "What is the name of the *Chinese President*?" asks for is its head noun's kind: up to three
+words before it, and nothing but a question's end or a preposition after it ("the name of the
+country's currency" asks for the currency)."""
 _ASKS = {
     "number": re.compile(
         r"\bhow (?:many|much|long|old|far|big|large|tall|high|often|fast)\b|"
@@ -73,15 +80,20 @@ _ASKS = {
     "person": re.compile(
         rf"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|are|were|has|had|will|did|does|said|won|became)\b|"
         r"(?:^|[,;:]\s*)(?:for|to|by|with|from|of|about|against|on|at) whom\b|"
-        rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b{_NOT_PLURAL_OWNER}|\bname (?:of )?the (?:{_PERSON_NOUNS})\b",
+        rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b{_NOT_PLURAL_OWNER}|\bname (?:of )?the (?:{_PERSON_NOUNS})\b|"
+        rf"\bname of the {_NAME_MODIFIERS}(?:{_PERSON_NOUNS}){_NAME_HEAD_END}",
         re.IGNORECASE,
     ),
     "place": re.compile(
         rf"^\s*(?:from )?where\b|\bwhere (?:is|was|are|were|did|does|do|has|had|will)\b|"
-        rf"\b(?:which|what|in which|in what) {_SKIP}(?:{_PLACE_NOUNS})s?\b",
+        rf"\b(?:which|what|in which|in what) {_SKIP}(?:{_PLACE_NOUNS})s?\b|"
+        rf"\bname of the {_NAME_MODIFIERS}(?:{_PLACE_NOUNS}){_NAME_HEAD_END}",
         re.IGNORECASE,
     ),
-    "organisation": re.compile(rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})s?\b", re.IGNORECASE),
+    "organisation": re.compile(
+        rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})s?\b|\bname of the {_NAME_MODIFIERS}(?:{_ORG_NOUNS}){_NAME_HEAD_END}",
+        re.IGNORECASE,
+    ),
 }
 _WHOSE = re.compile(
     rf"^(?!\s*(?:who|whom|whose)\b).*?\b(?:which|what)\s+(?:({_PLACE_NOUNS})|(?:{_ORG_NOUNS}))"
@@ -164,10 +176,20 @@ _ANSWER_NOUN = re.compile(
 _KIND_NOUN = {"person": "person", "place": "place", "organisation": "organisation"}
 
 
+_NAMED_NOUN = re.compile(
+    rf"\b(?:name of|who (?:is|was|will be)) the ((?:(?!{_NOT_NOUN})[\w’'.-]+\s+){{0,3}}?(?!{_NOT_NOUN})[\w’'-]+)"
+    r"(?=\s+(?:of|in|for|at|on|who|that|which|where|whose)\b|\s*[?,.:]|\s*$)",
+    re.IGNORECASE,
+)
+"""What "What is the name of the *Chinese President*?" and "Who is the *US Commerce Secretary*?" name."""
+
+
 def answer_noun(question: str, kind: str) -> str | None:
-    """The words that name what is asked for: "Which *Grand Slam tournament* has …" → that; a
-    who/where question → "person"/"place"; None when the question names nothing."""
-    match = _ANSWER_NOUN.search(_asking_clause(question))
+    """The words that name what is asked for: "Which *Grand Slam tournament* has …" → that; "the
+    name of the *Chinese President*" → that; a who/where question → "person"/"place"; None when
+    the question names nothing."""
+    asking = _asking_clause(question)
+    match = _ANSWER_NOUN.search(asking) or _NAMED_NOUN.search(asking)
     if match:
         return match.group(1)
     return _KIND_NOUN.get(kind)
@@ -303,8 +325,10 @@ _PATTERNS = {
 }
 _CAPITALISED = re.compile(
     r"(?:[A-Z][\w’'.&-]*|\d+[A-Z]\w*)(?:(?:\s+|\s+(?:of|the|de|del|la|le|van|von|der|da|di|al|bin|for|on|"
-    r"upon|du|y)\s+|\s+&\s+)(?:[A-Z][\w’'.&-]*|\d[\w-]*))*"
+    rf"upon|du|y)\s+(?!(?:{_MONTH}|{_WEEKDAY})(?!\w))|\s+&\s+)(?:[A-Z][\w’'.&-]*|\d[\w-]*))*"
 )
+"""A run of capitalised words, joined by the small words of names ("Bank of England", "Rostov on
+Don"), but not into a date ("Xi Jinping on Jan 17", "Minister for March")."""
 _POSSESSIVE = re.compile(r"[’']s$")
 """A possessive ending: "Russia's" names Russia."""
 _LEADING = re.compile(r"^(?:The|A|An|In|On|At|By|For|From|And|But|Or|If|As|To|Of|With)\s+")
@@ -604,9 +628,12 @@ def span_candidates(
         and noun[:1].islower()
         and noun.split()[0].lower() not in _NO_CATEGORY
         and not work
+        and not _ASKS_NAME.search(question)
+        and not _NAMED_NOUN.search(question)
     ):
         # "What color is she?", "which cooking ingredient?": the answer is a common noun
         # ("purple", "flour"), which no capital marks: every plain word and pair of words is one.
+        # Not when a name is asked for ("What was the name of the mission?", "… called?").
         # A word of the question restates the category ("several titles" for "which titles").
         plain = [
             m

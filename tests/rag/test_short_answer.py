@@ -112,6 +112,11 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("The bill could raise the minimum wage to which hourly amount?", "number"),
         ("What annual rate did the bank set?", "number"),
         ("Which public figure announced a campaign?", "entity"),
+        ("What is the name of the Chinese President?", "person"),
+        ("What is the name of the new US Commerce Secretary?", "person"),
+        ("What was the name of the British airline that collapsed?", "organisation"),
+        ("What is the name of the city in which it happened?", "place"),
+        ("What is the name of the country's new currency?", "entity"),
     ],
 )
 def test_answer_kind(question: str, kind: str | None) -> None:
@@ -350,6 +355,16 @@ def test_a_number_after_aged_is_an_age_not_a_count(question: str, age_leads: boo
     assert (fits["18 to 45"] >= fits["20"]) is age_leads
 
 
+def test_a_name_is_not_joined_to_a_date_by_a_small_word() -> None:
+    sentence = "Mr Trump called Chinese President Xi Jinping on Jan 17 and the Bank of England on Monday."
+    assert {c.text for c in span_candidates("person", sentence, "Who is the Chinese President?")} >= {
+        "Xi Jinping"
+    }
+    names = {c.text for c in span_candidates("organisation", sentence, "Which bank was called?")}
+    assert "Bank of England" in names
+    assert not any("Jan" in name or "Monday" in name for name in names)
+
+
 def test_a_percentage_is_no_amount_of_money() -> None:
     sentence = "Tariffs rose from 10 per cent to 25 per cent on US$200 billion worth of goods."
     fits = {c.text: c.fit for c in span_candidates("number", sentence, "How much were the goods worth?")}
@@ -444,6 +459,27 @@ def test_an_answer_noun_is_made_of_words() -> None:
     # A run of dashes is no word: the noun stays short, and so does the call that embeds it.
     assert answer_noun("What color " + "-" * 1900 + "?", "entity") == "color"
     assert answer_noun("Which St. Louis-based company was sold?", "organisation") == "St. Louis-based company"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind", "noun"),
+    [
+        ("What is the name of the Chinese President?", "person", "Chinese President"),
+        ("Who is the US Commerce Secretary?", "person", "US Commerce Secretary"),
+        ("Who was the host of the show?", "person", "host"),
+        ("Who is Mao Ning?", "person", "person"),
+        ("What was the name of the mission?", "entity", "mission"),
+    ],
+)
+def test_the_answer_noun_of_a_name_or_who_is_the_question(question: str, kind: str, noun: str) -> None:
+    assert answer_noun(question, kind) == noun
+
+
+def test_a_name_asked_for_gets_no_plain_words() -> None:
+    sentence = "The crash of the spacecraft, a mission called DART, hit the asteroid Dimorphos."
+    texts = {c.text for c in span_candidates("entity", sentence, "What was the name of the mission?")}
+    assert "DART" in texts
+    assert "crash" not in texts
 
 
 def test_which_of_the_following_gets_no_plain_words() -> None:
