@@ -318,7 +318,8 @@ _PATTERNS = {
         rf"|(?:(?:US|S|A|C|HK|NZ)?\$|£|€|¥)\s?\d+(?:,\d{{2,3}})*(?:\.\d+)?(?:\s?{_SCALE}\b)?{_PER_UNIT}"
         rf"|\b\d+(?:,\d{{2,3}})*(?:\.\d+)?(?:\s?(?:%|per cent|percent|{_SCALE}\b))?(?:\s?(?:%|per cent|percent))?"
         rf"(?:\s+(?:[a-z][\w-]*\s+){{0,1}}?(?:[a-z][\w-]+))?"
-        rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?",
+        rf"|\b{_NUMBER_WORDS}(?:\s+(?:of\s+)?(?:[a-z][\w-]*\s+){{0,1}}?[a-z][\w-]+)?"
+        r"|\b(?:once|twice|thrice)\b",  # how many times, in one word (see `_TIMES`)
         re.IGNORECASE,
     ),
     "quote": re.compile(r"“([^”“]{2,80})”|(?:(?<=\s)|(?<=^)|(?<=\())\"([^\"]{2,80})\""),
@@ -475,6 +476,8 @@ _OF_MONTH = re.compile(rf"(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)")
 _YEAR_LIKE = re.compile(r"(?:1[89]|20)\d\d\b(?![,.]\d|\s?(?:%|per ?cent|[-–]\d))")
 """A number that is most likely a year: four digits from 1800 to 2099, not a share or a range."""
 
+_TIMES = re.compile(r"once|twice|thrice", re.IGNORECASE)
+_ASKS_TIMES = re.compile(r"\bhow (?:many times|often)\b", re.IGNORECASE)
 _AGED = re.compile(r"\b(?:aged|ages|age(?:d| of)?|the age of)\s+$", re.IGNORECASE)
 """Words before a number that make it an age ("Americans aged 18 to 45", "died at age 91")."""
 _ASKS_AGE = re.compile(r"\bhow old\b|\bages?\b|\baged\b|\bage group\b", re.IGNORECASE)
@@ -565,6 +568,8 @@ def span_candidates(
             if _MARKER.fullmatch(sentence, max(start - 1, 0), end + 1):
                 continue  # a footnote or citation marker, "[1]" (not "[40 homes]")
             if kind == "number":
+                if _TIMES.fullmatch(sentence, start, end) and not _ASKS_TIMES.search(question):
+                    continue  # "twice" answers "how many times", not "by what percentage"
                 lead = _DIGITS.match(sentence, start)
                 # Both look back a few characters only: a long sentence is read in linear time.
                 if _DAY_OF_MONTH.search(sentence, max(0, start - 16), start) or (

@@ -365,6 +365,13 @@ def test_a_name_is_not_joined_to_a_date_by_a_small_word() -> None:
     assert not any("Jan" in name or "Monday" in name for name in names)
 
 
+def test_once_and_twice_are_counts() -> None:
+    sentence = "The US used the issue as an excuse to impose tariffs twice on Chinese imports."
+    texts = {c.text for c in span_candidates("number", sentence, "How many times did the US impose tariffs?")}
+    assert texts == {"twice"}
+    assert not span_candidates("number", sentence, "By what percentage did the US raise tariffs?")
+
+
 def test_a_percentage_is_no_amount_of_money() -> None:
     sentence = "Tariffs rose from 10 per cent to 25 per cent on US$200 billion worth of goods."
     fits = {c.text: c.fit for c in span_candidates("number", sentence, "How much were the goods worth?")}
