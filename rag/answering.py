@@ -746,6 +746,9 @@ class ExtractiveAnswerer(Answerer):
                         features=features,
                     )
         kinds = self._kind_similarity(request, kind, [span.text for span in best.values()])
+        # A headline tells one story from another; over a single article it names the article's
+        # subject ("Beijing" for where the cartels traffic fentanyl from), not the answer.
+        titles = [p.title for p in request.passages] if len({p.doc_id for p in request.passages}) > 1 else []
         table = []
         for key, span in best.items():
             said = re.compile(rf"(?<!\w){re.escape(span.text)}(?!\w)")
@@ -753,7 +756,7 @@ class ExtractiveAnswerer(Answerer):
                 "support": min(len(support[key]) - 1, 4),
                 "kind": kinds.get(span.text, 0.0),
                 "repeats": math.log1p(repeats[key]),
-                "headline": float(any(said.search(p.title) for p in request.passages)),
+                "headline": float(any(said.search(title) for title in titles)),
             }
             table.append(
                 dataclasses.replace(

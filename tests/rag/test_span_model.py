@@ -103,10 +103,12 @@ def test_a_malformed_date_neither_ages_nor_is_the_newest() -> None:
 def test_a_headline_match_is_literal_and_whole() -> None:
     question = "What is the new hourly wage?"
     text = "The new hourly wage is $22, the council of the U.S. territory said."
+    other = "Wages rose in the state last year."
     for title, expected in (("A $22 wage for workers", 1.0), ("A $220 wage for workers", 0.0)):
         passage = Passage("w-0", "w.txt", title, "", text, 0, len(text), 1.0, date="2024-06-01")
+        second = Passage("v-0", "v.txt", "Wages", "", other, 0, len(other), 0.5, date="2024-06-01")
         request = AnswerRequest(
-            question, [passage], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
+            question, [passage, second], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
         )
         answerer = ExtractiveAnswerer(span_model=SpanModel(("score",), (1.0,)))
         sentences = answerer.candidates(request.passages)
@@ -115,6 +117,22 @@ def test_a_headline_match_is_literal_and_whole() -> None:
             span.text: span.features for span in answerer.span_table(request, "number", sentences, scores)
         }
         assert table["$22"]["headline"] == expected, title
+
+
+def test_a_headline_tells_nothing_when_every_passage_is_of_one_article() -> None:
+    # Over one article the headline names its subject, not the answer.
+    title = "Bram Holt's lanterns light up the festival"
+    second = len(BEST) + 1  # the two passages are one article's text, one after the other
+    passages = [
+        Passage("d1-0", "d1.txt", title, "", BEST, 0, len(BEST), 1.0, date="2024-06-01"),
+        Passage("d1-1", "d1.txt", title, "", LOWER, second, second + len(LOWER), 0.5, date="2024-06-01"),
+    ]
+    request = AnswerRequest(
+        QUESTION, passages, query_vector=EMBEDDER.embed_query(QUESTION), embedder=EMBEDDER
+    )
+    table = _table(SpanModel(("score",), (1.0,)), request)
+
+    assert table["Bram Holt"]["headline"] == 0.0
 
 
 def test_an_undated_article_has_no_age() -> None:
