@@ -177,8 +177,7 @@ _KIND_NOUN = {"person": "person", "place": "place", "organisation": "organisatio
 
 
 _NAMED_NOUN = re.compile(
-    rf"\bname of the ((?:(?!{_NOT_NOUN})[\w’'.-]+\s+){{0,3}}?(?!{_NOT_NOUN})[\w’'-]+)"
-    r"(?=\s+(?:of|in|for|at|on|who|that|which|where|whose)\b|\s*[?,.:]|\s*$)",
+    rf"\bname of the ((?:(?!{_NOT_NOUN})[\w’'.-]+\s+){{0,3}}?(?!{_NOT_NOUN})[\w’'-]+){_NAME_HEAD_END}",
     re.IGNORECASE,
 )
 """What "What is the name of the *mission*?" names. Not for a person: compared with "harbour master",
@@ -479,7 +478,7 @@ _YEAR_LIKE = re.compile(r"(?:1[89]|20)\d\d\b(?![,.]\d|\s?(?:%|per ?cent|[-–]\d
 
 _TIMES = re.compile(r"once|twice|thrice", re.IGNORECASE)
 _ASKS_TIMES = re.compile(r"\bhow (?:many times|often)\b", re.IGNORECASE)
-_AGED = re.compile(r"\b(?:aged|ages|age(?:d| of)?|the age of)\s+$", re.IGNORECASE)
+_AGED = re.compile(r"\b(?:aged|ages?|age of)\s+$", re.IGNORECASE)
 """Words before a number that make it an age ("Americans aged 18 to 45", "died at age 91")."""
 _ASKS_AGE = re.compile(r"\bhow old\b|\bages?\b|\baged\b|\bage group\b", re.IGNORECASE)
 
