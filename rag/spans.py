@@ -304,11 +304,13 @@ _NUMBER_WORDS = (
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|a few|"
     r"several|dozens|hundreds|thousands|millions|billions|a dozen|half|a half|a third|a quarter)"
 )
+_SAME_YEAR = r"(?:that|the same|last|this|next) year\b"
+"""A month told by its year in words: "in July that year" is as exact as "in July 2024"."""
 _PATTERNS = {
     "date": re.compile(
         rf"\b(?:(?:{_WEEKDAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
         rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:,?\s+\d{{4}})?"
-        rf"|(?:early |mid-|late )?{_MONTH}\s+\d{{4}}|(?:early |mid-|late )?{_MONTH}"
+        rf"|(?:early |mid-|late )?{_MONTH}\s+\d{{4}}|(?:early |mid-|late )?{_MONTH}(?:\s+(?:of\s+)?{_SAME_YEAR})?"
         rf"|{_WEEKDAY}|(?:the )?(?:early |mid-|late )?(?:1[5-9]|20)\d\d(?:s)?"
         rf"|(?:last|this|next) (?:week|month|year|weekend|spring|summer|fall|autumn|winter))\b",
     ),
@@ -582,7 +584,7 @@ def span_candidates(
                     continue  # "US$200 billion (S$266 billion)": the same amount in another currency
                 end = _drop_unit(sentence, start, end, question_terms)
             digits = any(ch.isdigit() for ch in sentence[start:end])
-            fit = 1.0 if digits else 0.8
+            fit = 1.0 if digits or re.search(_SAME_YEAR, sentence[start:end]) else 0.8
             if unit is not None and not unit.search(sentence[start:end]):
                 fit *= 0.5
             if (

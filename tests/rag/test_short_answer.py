@@ -365,6 +365,14 @@ def test_a_name_is_not_joined_to_a_date_by_a_small_word() -> None:
     assert not any("Jan" in name or "Monday" in name for name in names)
 
 
+def test_a_month_told_by_its_year_in_words_is_a_whole_date() -> None:
+    sentence = "Its first meeting was in January 2024, and a follow-up meeting was held in July that year."
+    fits = {c.text: c.fit for c in span_candidates("date", sentence, "When was the follow-up meeting held?")}
+    assert fits["July that year"] == fits["January 2024"]
+    bare = {c.text: c.fit for c in span_candidates("date", "It rained in May.", "When did it rain?")}
+    assert bare["May"] < fits["July that year"]
+
+
 def test_once_and_twice_are_counts() -> None:
     sentence = "The US used the issue as an excuse to impose tariffs twice on Chinese imports."
     texts = {c.text for c in span_candidates("number", sentence, "How many times did the US impose tariffs?")}
