@@ -306,6 +306,7 @@ _NUMBER_WORDS = (
 )
 _SAME_YEAR = r"(?:that|the same|last|this|next) year\b"
 """A month told by its year in words: "in July that year" is as exact as "in July 2024"."""
+_MONTH_OF_YEAR = re.compile(rf"(?:early |mid-|late )?{_MONTH}\s+(?:of\s+)?{_SAME_YEAR}", re.IGNORECASE)
 _PATTERNS = {
     "date": re.compile(
         rf"\b(?:(?:{_WEEKDAY},?\s+)?{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
@@ -584,7 +585,7 @@ def span_candidates(
                     continue  # "US$200 billion (S$266 billion)": the same amount in another currency
                 end = _drop_unit(sentence, start, end, question_terms)
             digits = any(ch.isdigit() for ch in sentence[start:end])
-            fit = 1.0 if digits or re.search(_SAME_YEAR, sentence[start:end]) else 0.8
+            fit = 1.0 if digits or _MONTH_OF_YEAR.fullmatch(sentence, start, end) else 0.8
             if unit is not None and not unit.search(sentence[start:end]):
                 fit *= 0.5
             if (
