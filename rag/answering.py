@@ -748,7 +748,9 @@ class ExtractiveAnswerer(Answerer):
         kinds = self._kind_similarity(request, kind, [span.text for span in best.values()])
         # A headline tells one story from another; over a single article it names the article's
         # subject ("Beijing" for where the cartels traffic fentanyl from), not the answer.
-        titles = [p.title for p in request.passages] if len({p.doc_id for p in request.passages}) > 1 else []
+        titles = (
+            {p.title for p in request.passages} if len({p.doc_id for p in request.passages}) > 1 else set()
+        )
         table = []
         for key, span in best.items():
             said = re.compile(rf"(?<!\w){re.escape(span.text)}(?!\w)")
