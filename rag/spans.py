@@ -527,6 +527,27 @@ def _place_fit(question: str) -> Callable[[str], float] | None:
     return None
 
 
+_ASKS_TEAM = re.compile(r"\b(?:team|teams|side|sides|squad|squads)\b", re.IGNORECASE)
+
+
+def _organisation_fit(question: str) -> Callable[[str], float] | None:
+    """For "which company" or "which chain": a country, a US state or a demonym is no
+    organisation ("UK" for where a strike is brewing), so it fits less (0.4); None for a team,
+    which news names after its country ("Argentina won the World Cup")."""
+    if _ASKS_TEAM.search(question):
+        return None
+    return lambda text: 0.4 if is_country(text) or is_us_state(text) or is_demonym(text) else 1.0
+
+
+def _name_fit(kind: str, question: str) -> Callable[[str], float] | None:
+    """How well a name is of the place or organisation asked for, when the question narrows it."""
+    if kind == "place":
+        return _place_fit(question)
+    if kind == "organisation":
+        return _organisation_fit(question)
+    return None
+
+
 def span_candidates(
     kind: str, sentence: str, question: str, known_names: Collection[str] | None = None
 ) -> list[SpanCandidate]:
@@ -547,7 +568,7 @@ def span_candidates(
         if kind == "date"
         else None
     )
-    place = _place_fit(_US.sub("US", _asking_clause(question))) if kind == "place" else None
+    named_fit = _name_fit(kind, _US.sub("US", _asking_clause(question)))
     found: dict[tuple[int, int], float] = {}
     introduced: set[tuple[int, int]] = set()
     asks_of_us = bool(_US_NAME.search(question))
@@ -629,7 +650,7 @@ def span_candidates(
                 continue
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)
             fit = _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0)
-            add(start, end, fit * place(sentence[start:end]) if place else fit, cued)
+            add(start, end, fit * named_fit(sentence[start:end]) if named_fit else fit, cued)
     if (
         kind == "entity"
         and noun is not None

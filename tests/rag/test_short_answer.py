@@ -614,6 +614,18 @@ def test_a_name_that_opens_a_sentence_is_kept_when_written_as_one_elsewhere() ->
         ("On what day do heart attacks peak?", "The 1998 study found they peak on Monday.", "Monday", "1998"),
         ("Who led the delegation?", "In Washington, Blinken led it.", "Blinken", "Washington"),
         (
+            "A strike is brewing at which major company?",
+            "In the UK, workers at UPS may strike.",
+            "UPS",
+            "UK",
+        ),
+        (
+            "Which restaurant chain stayed open?",
+            "Cracker Barrel stayed open across Florida.",
+            "Cracker Barrel",
+            "Florida",
+        ),
+        (
             "How many cases has China prosecuted?",
             "The 2019 rules led to 1,500 cases.",
             "1,500",
@@ -668,6 +680,12 @@ def test_a_country_that_opens_a_sentence_is_still_a_name() -> None:
     assert [c.text for c in span_candidates("place", sentence, "Which country launched drones?", names)] == [
         "Russia"
     ]
+
+
+def test_a_team_may_be_named_after_its_country() -> None:
+    sentence = "Argentina beat France in the final, said FIFA."
+    fits = {c.text: c.fit for c in span_candidates("organisation", sentence, "Which team won the World Cup?")}
+    assert fits["Argentina"] == fits["FIFA"]
 
 
 def test_a_state_of_another_country_is_any_place() -> None:
