@@ -800,7 +800,10 @@ class ExtractiveAnswerer(Answerer):
             "span": 0.0 if span is None else span.fit,
             "span_near": 0.0 if span is None else span.near,
             "span_support": 0.0 if span is None else min(span.support, 5) / 5,
-            "span_gap": 0.0 if kind is None or listing or (span is not None and span.fit >= 0.5) else 1.0,
+            # A phrase after the question's words is often paraphrased: its absence says nothing.
+            "span_gap": 0.0
+            if kind in {None, "phrase"} or listing or (span is not None and span.fit >= 0.5)
+            else 1.0,
         }
         model = self.evidence_model if self.refuse else self.model
         answerable = 1.0 if model is None else model.answerable(evidence)
@@ -811,7 +814,7 @@ class ExtractiveAnswerer(Answerer):
             yield Draft(ABSTENTION, abstained=True, evidence=evidence, confidence=confidence)
             return
         labels: dict[int, str] = {}
-        if listing and kind is not None:
+        if listing and kind not in {None, "phrase"}:
             names = mid_sentence_names(p.text for p in request.passages)
             labels = self._items(request.question, kind, order, scores, sentences, names)
             chosen = list(labels) or [top]

@@ -252,7 +252,33 @@ def answer_kind(question: str) -> str | None:
     blank = _BLANK.search(question)
     if blank:
         return "date" if blank.group(1) else "entity" if blank.group(3) else "number"
-    return "entity" if _ASKS_THING.search(question) or _ASKS_NAME.search(question) else None
+    if _ASKS_THING.search(question) or _ASKS_NAME.search(question):
+        return "entity"
+    return "phrase" if blank_anchor(question) is not None else None
+
+
+_OBJECT_WHAT = re.compile(
+    r"(?<=\w)[ \t]+what\b(?!\s+(?:is|was|are|were|did|does|do|has|had|will|would|can|could|should|"
+    r"i|you|he|she|it|we|they|this|that|these|those|his|her|its|their|my|our|people)\b)",
+    re.IGNORECASE,
+)
+_COMPLETION = re.compile(r"(?<=\w)\s*:\s*$")
+_ANCHOR_WORDS = 4
+
+
+def blank_anchor(question: str) -> tuple[str, frozenset[str]] | None:
+    """The words an object question leaves its answer after: "…calling on him to ditch plans for
+    what?" and "…won the race after:" → ("for", the terms of "ditch plans") and ("after", …): the
+    last word before the blank, and the content terms of the few words before it. None for any
+    other question."""
+    asking = _asking_clause(question)
+    blank = _OBJECT_WHAT.search(asking) or _COMPLETION.search(asking)
+    if blank is None:
+        return None
+    before = WORD.findall(asking[: blank.start()])
+    if not before or before[-1].lower() in {"and", "or", "but", "so"}:
+        return None  # "…, and what …?" is a second question
+    return before[-1], frozenset(lexical_terms(" ".join(before[-1 - _ANCHOR_WORDS : -1])))
 
 
 _SHARE_OF = (
@@ -673,12 +699,77 @@ def span_candidates(
             add(m.start(), m.end(), _COMMON_FIT, cued=False)
             if n + 1 < len(plain) and not sentence[m.end() : plain[n + 1].start()].strip():
                 add(m.start(), plain[n + 1].end(), _COMMON_FIT, cued=False)
+    if kind == "phrase":
+        anchor = blank_anchor(question)
+        if anchor is not None:
+            for start, end in _after_anchor(sentence, *anchor):
+                add(start, end, 1.0, cued=False)
+        return _ranked(found, introduced, sentence)
     if kind == "entity":
         for match in _PATTERNS["quote"].finditer(sentence):
             group = 1 if match.group(1) is not None else 2
             if len(match.group(group).split()) <= 8:
                 add(*_strip(sentence, match.start(group), match.end(group)), 1.0 if work else 0.8)
     return _ranked(found, introduced, sentence)
+
+
+_PHRASE_END = _word_set(
+    "that which who whom whose when where while because but as after before since until if than so to at on "
+    "by from with in for during over under into said says and or is are was were has have had will would "
+    "can could may might must should shall do does did"
+)
+_PHRASE_WORD = re.compile(r"[\w’'&-]+(?:\.\w+)*\.?")
+_PHRASE_WORDS = 6
+_OPENING_QUOTE = re.compile(r"\s*[“\"‘']")
+
+
+def _after_anchor(sentence: str, last: str, terms: frozenset[str]) -> Iterator[tuple[int, int]]:
+    """Where `sentence` says the question's last word before its blank ("for" in "…plans for what?"),
+    the words after it, up to a clause's edge or six words ("student loan forgiveness"), or the
+    quote that follows it ("a sign saying “Who voted for this?”"). Only where the last word is a
+    content word itself ("eat", "showed") or a content word of the question stands a few words
+    before it: "for" or "of" alone is said of many things."""
+    last_terms = set(lexical_terms(last))
+    for word in WORD.finditer(sentence):
+        said = set(lexical_terms(word.group(0)))
+        if not (said & last_terms if last_terms else word.group(0).lower() == last.lower()):
+            continue
+        before = WORD.findall(sentence[: word.start()])[-_ANCHOR_WORDS - 2 :]
+        if not (last_terms or terms & set(lexical_terms(" ".join(before)))):
+            continue
+        opening = _OPENING_QUOTE.match(sentence, word.end())
+        quote = _PATTERNS["quote"].match(sentence, opening.end() - 1) if opening else None
+        if quote is not None:
+            group = 1 if quote.group(1) is not None else 2
+            yield _strip(sentence, quote.start(group), quote.end(group))
+            continue
+        span = _phrase(sentence, word.end())
+        if span is not None:
+            yield span
+
+
+def _phrase(sentence: str, at: int) -> tuple[int, int] | None:
+    """The words from `at` to a clause's edge: punctuation, or a word that opens a clause or a
+    prepositional phrase ("the heat waves" of "…due to the heat waves, which"); at most
+    `_PHRASE_WORDS`. None when such a word comes first ("saying in a statement" says nothing)."""
+    start = end = -1
+    for n, token in enumerate(_TOKEN.finditer(sentence, at)):
+        if n == _PHRASE_WORDS:
+            break
+        word = _TOKEN_END.sub("", token.group(0))
+        if not word or not word[0].isalnum() or word.lower() in _PHRASE_END:
+            break
+        if _INITIALS.search(token.group(0).rstrip(',;:!?)”’"')):
+            word = token.group(0).rstrip(',;:!?)”’"')  # "U.S." keeps its last dot
+        start = token.start() if n == 0 else start
+        end = token.start() + len(word)
+        if len(word) < len(token.group(0)):
+            break  # punctuation ends the phrase
+    return (start, end) if end > start else None
+
+
+_TOKEN = re.compile(r"\S+")
+_TOKEN_END = re.compile(r"[,.;:!?)”’\"]+$")
 
 
 _COMMON_FIT = 0.3

@@ -103,9 +103,15 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("The slugger broke a record previously held by:", "entity"),
         ("She became the first rookie to win the title since:", "date"),
         ("The cat is the tallest in the world. He measures:", "number"),
-        ("The judge granted the request for:", None),
         ("Unemployment fell by:", "number"),
-        ("The government announced new measures:", None),
+        # Any other blank, and a "what" left where the object goes, asks for the phrase that follows.
+        ("The judge granted the request for:", "phrase"),
+        ("The government announced new measures:", "phrase"),
+        ("NASA crashed a spacecraft into what?", "phrase"),
+        ("Microbes can eat what at cool temperatures?", "phrase"),
+        ("What things did she remember differently to what she saw?", None),
+        ("Which team won, and what did the coach say?", None),
+        ("What did the minister say about the tariffs?", None),
         ("Which company was founded by the man to whom the prize was given?", "organisation"),
         ("Which player's age was questioned?", "person"),
         ("For whom was the last state funeral held?", "person"),
@@ -688,6 +694,37 @@ def test_a_team_may_be_named_after_its_country() -> None:
     assert fits["Argentina"] == fits["FIFA"]
 
 
+@pytest.mark.parametrize(
+    ("question", "sentence", "expected"),
+    [
+        (
+            "NASA crashed a spacecraft into what?",
+            "On Monday NASA crashed its DART spacecraft into an asteroid, which it moved.",
+            ["an asteroid"],
+        ),
+        (
+            "Campaigners held a sign saying what?",
+            "Two campaigners held a sign saying “Who voted for this?” before they left.",
+            ["Who voted for this?"],
+        ),
+        (
+            "A judge approved the request for:",
+            "The judge approved Trump's request for a special master to review the evidence.",
+            ["a special master"],
+        ),
+        # The blank's last word alone ("for") leads nowhere: the question's words must stand before it.
+        ("A judge approved the request for:", "Fans waited for hours in the rain.", []),
+        # "saying in a statement": a phrase does not open with a preposition.
+        ("Campaigners held a sign saying what?", "The group was saying in a statement it would go on.", []),
+    ],
+)
+def test_a_blank_is_filled_by_the_phrase_after_the_questions_words(
+    question: str, sentence: str, expected: list[str]
+) -> None:
+    assert answer_kind(question) == "phrase"
+    assert [c.text for c in span_candidates("phrase", sentence, question)] == expected
+
+
 def test_a_state_of_another_country_is_any_place() -> None:
     sentence = "Floods hit Kerala and Assam."
     fits = {c.text: c.fit for c in span_candidates("place", sentence, "Which Indian state flooded?")}
@@ -774,6 +811,8 @@ def test_the_seed_article_says_who_wrote_it_and_its_headline(seeded: Assistant) 
         # Worded like it: the hyphenated word still matches whole, and "Shanghai" is no scholar.
         ("Which Shanghai-based scholar noted that China and the US have a working group?", "Shen Dingli"),
         ("How much were the Chinese goods affected by the planned tariff hike worth?", "US$200 billion"),
+        # A blank: the phrase after "in response to" in the article's words.
+        ("The White Paper was issued by China in response to what?", "charges"),
     ],
 )
 def test_factoid_questions_get_the_right_short_answer(
