@@ -23,7 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 from rag.asof import spoken_day
 from rag.errors import ConfigError
-from rag.spans import answer_kind, answer_noun, is_list_question, mid_sentence_names, span_candidates
+from rag.spans import (
+    answer_kind,
+    answer_mention,
+    answer_noun,
+    is_list_question,
+    mid_sentence_names,
+    span_candidates,
+)
 from rag.text import WORD, lexical_terms, sentence_spans, words
 from rag.types import Citation, Passage, ShortAnswer
 
@@ -31,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 
     from rag.settings import Settings
+    from rag.spans import SpanCandidate
     from rag.types import Embedder
 
 __all__ = [
@@ -691,6 +699,7 @@ class ExtractiveAnswerer(Answerer):
             return []
         rare_scale = idf("\x00never a term\x00") or 1.0
         names = mid_sentence_names(p.text for p in request.passages)
+        mention = answer_mention(request.question, kind)
         days = {i: _day(sentences[i].passage.date) for i in order}
         newest = max((day for day in days.values() if day is not None), default=None)
         best: dict[str, ScoredSpan] = {}
@@ -709,12 +718,19 @@ class ExtractiveAnswerer(Answerer):
                     terms.update(lexical_terms(word.replace("-", " ")))
                 for term in terms & question_terms:
                     anchors.setdefault(term, []).append(position[n])
-            for candidate in span_candidates(kind, sentence.text, request.question, names):
-                inside = [
-                    position[n]
-                    for n, (a, b) in enumerate(tokens)
-                    if a < candidate.end and b > candidate.start
+            found = [
+                (candidate, i, candidate.start, candidate.end)
+                for candidate in span_candidates(kind, sentence.text, request.question, names)
+            ]
+            referred = mention.search(sentence.text) if mention else None
+            if referred:
+                # "The band announced a new tour": the band is named in a sentence just before.
+                found += [
+                    (candidate, j, referred.start(), referred.end())
+                    for candidate, j in _antecedents(kind, sentences, i, request.question, names)
                 ]
+            for candidate, source, here, there in found:
+                inside = [position[n] for n, (a, b) in enumerate(tokens) if a < there and b > here]
                 near = (
                     sum(
                         weights[term] / (1.0 + min(abs(n - m) for n in places for m in inside))
@@ -736,7 +752,7 @@ class ExtractiveAnswerer(Answerer):
                 value = model.score(features)
                 if key not in best or value > best[key].value:
                     best[key] = ScoredSpan(
-                        i,
+                        source,
                         candidate.start,
                         candidate.end,
                         candidate.text,
@@ -948,6 +964,27 @@ class ExtractiveAnswerer(Answerer):
             seen.add(" ".join(lexical_terms(item.text)))
             items[i] = item.text
         return items
+
+
+_ANTECEDENT_SENTENCES = 2
+
+
+def _antecedents(
+    kind: str, sentences: Sequence[_Sentence], i: int, question: str, names: Collection[str]
+) -> list[tuple[SpanCandidate, int]]:
+    """What "the band" of sentence `i` refers to: the first candidate of the asked-for kind in the
+    nearest of the two sentences before it in its passage that has one (a subject is named first:
+    "Blink-182 is reuniting with Tom DeLonge. The band …"), with that sentence's index."""
+    sentence = sentences[i]
+    for j in range(i - 1, max(i - 1 - _ANTECEDENT_SENTENCES, -1), -1):
+        earlier = sentences[j]
+        if earlier.passage.chunk_id != sentence.passage.chunk_id or earlier.start >= sentence.start:
+            break
+        candidates = span_candidates(kind, earlier.text, question, names)
+        if candidates:
+            first = min(candidate.start for candidate in candidates)
+            return [(candidate, j) for candidate in candidates if candidate.start == first]
+    return []
 
 
 @register("extractive")

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SpanCandidate",
     "answer_kind",
+    "answer_mention",
     "answer_noun",
     "is_list_question",
     "mid_sentence_names",
@@ -551,6 +552,30 @@ def _place_fit(question: str) -> Callable[[str], float] | None:
     if _ASKS_COUNTRY.search(question):
         return lambda text: 1.0 if is_country(text) else 0.4
     return None
+
+
+_HEAD_NOUN = {
+    kind: re.compile(rf"\b(?:which|what)\s+{_SKIP}({nouns})s?\b", re.IGNORECASE)
+    for kind, nouns in (
+        ("person", _PERSON_NOUNS),
+        ("place", _PLACE_NOUNS),
+        ("organisation", _ORG_NOUNS),
+        ("entity", _THING_NOUNS),
+    )
+}
+
+
+def answer_mention(question: str, kind: str) -> re.Pattern[str] | None:
+    """How an article refers back to the thing asked for, by the question's noun for it: "the
+    band", "this company" for "Which band…?" / "…which major company?". None when the question
+    names no such noun."""
+    asks = _HEAD_NOUN.get(kind)
+    head = asks.search(_asking_clause(question)) if asks else None
+    if head is None:
+        return None
+    return re.compile(
+        rf"^\W*(?:the|this|that)\s+(?:[\w-]+\s+)?{re.escape(head.group(1).lower())}\b", re.IGNORECASE
+    )
 
 
 _ASKS_TEAM = re.compile(r"\b(?:team|teams|side|sides|squad|squads)\b", re.IGNORECASE)

@@ -14,7 +14,14 @@ from eval.gold import read_gold_jsonl
 from ingest.pipeline import ingest_paths
 from rag.answering import CAVEAT, Answerer, Draft
 from rag.assistant import Assistant
-from rag.spans import answer_kind, answer_noun, is_list_question, mid_sentence_names, span_candidates
+from rag.spans import (
+    answer_kind,
+    answer_mention,
+    answer_noun,
+    is_list_question,
+    mid_sentence_names,
+    span_candidates,
+)
 from rag.text import lexical_terms
 from rag.types import Citation, ShortAnswer
 
@@ -725,6 +732,27 @@ def test_a_blank_is_filled_by_the_phrase_after_the_questions_words(
     assert [c.text for c in span_candidates("phrase", sentence, question)] == expected
 
 
+@pytest.mark.parametrize(
+    ("question", "sentence", "refers"),
+    [
+        ("Which band announced a reunion tour?", "The band announced it on Tuesday.", True),
+        ("Which band announced a reunion tour?", "This veteran band said so.", True),
+        ("Which major company faces a strike?", "The company said talks go on.", True),
+        # Only a description that opens the sentence continues the sentence before.
+        ("Which band announced a reunion tour?", "Fans of the band queued.", False),
+        ("Which band announced a reunion tour?", "The singer announced it.", False),
+        ("Who announced a reunion tour?", "The band announced it.", False),
+    ],
+)
+def test_an_article_refers_back_to_the_asked_for_thing_by_its_noun(
+    question: str, sentence: str, refers: bool
+) -> None:
+    kind = answer_kind(question)
+    assert kind is not None
+    mention = answer_mention(question, kind)
+    assert (mention is not None and mention.search(sentence) is not None) == refers
+
+
 def test_a_state_of_another_country_is_any_place() -> None:
     sentence = "Floods hit Kerala and Assam."
     fits = {c.text: c.fit for c in span_candidates("place", sentence, "Which Indian state flooded?")}
@@ -743,6 +771,34 @@ def seeded(tmp_path_factory: pytest.TempPathFactory, embedder: SentenceTransform
     report = ingest_paths([REPO / "seeds"], settings, index=assistant.index, progress=False)
     assert report.ok
     return assistant
+
+
+_REUNION = """title: A reunion
+
+The Marrow Bells are coming to a city near you.
+
+The band announced a reunion tour on Tuesday, in a video full of jokes. Members Ann Ode and Ben Tarr will
+rejoin the founding guitarist, Cy Lune, for the tour. Tickets go on sale on Monday.
+"""
+
+
+def test_the_thing_a_sentence_calls_the_band_is_named_in_the_sentence_before(
+    tmp_path: Path, embedder: SentenceTransformerEmbeddings
+) -> None:
+    from rag.settings import Settings
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "reunion.txt").write_text(_REUNION, encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    assistant = Assistant(settings, embedder=embedder)
+    assert ingest_paths([tmp_path / "docs"], settings, index=assistant.index, progress=False).ok
+    answer = assistant.ask("Which band announced a reunion tour?")
+    assert answer.short_answer is not None, answer.text
+    assert answer.short_answer.text == "Marrow Bells"
+    _check_short_answer(assistant, answer)
+    # Asked for a person, the same sentences give a person.
+    who = assistant.ask("Who is the founding guitarist?")
+    assert who.short_answer is not None and who.short_answer.text == "Cy Lune"
 
 
 def _with_answerer(seeded: Assistant, answerer: Answerer) -> Assistant:
