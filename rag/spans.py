@@ -190,9 +190,17 @@ def answer_noun(question: str, kind: str) -> str | None:
     name of the *mission*" → that; a who/where question, or the name of a person → "person"/"place";
     None when the question names nothing."""
     asking = _asking_clause(question)
-    match = _ANSWER_NOUN.search(asking) or (_NAMED_NOUN.search(asking) if kind != "person" else None)
+    match = _ANSWER_NOUN.search(asking)
     if match:
-        return match.group(1)
+        # Its three words may run on into the verb ("band announced"): a noun of the kind ends it,
+        # the first one if it owns the rest ("which university's football team" asks for the university).
+        noun = match.group(1)
+        heads = list(_KIND_WORD[kind].finditer(noun)) if kind in _KIND_WORD else []
+        owner = next((head for head in heads if _OWNS.match(noun, head.end())), None)
+        return noun[: (owner or heads[-1]).end()] if heads else noun
+    named = _NAMED_NOUN.search(asking) if kind != "person" else None
+    if named:
+        return named.group(1)
     return _KIND_NOUN.get(kind)
 
 
@@ -554,15 +562,18 @@ def _place_fit(question: str) -> Callable[[str], float] | None:
     return None
 
 
+_KIND_NOUNS = (
+    ("person", _PERSON_NOUNS),
+    ("place", _PLACE_NOUNS),
+    ("organisation", _ORG_NOUNS),
+    ("entity", _THING_NOUNS),
+)
 _HEAD_NOUN = {
     kind: re.compile(rf"\b(?:which|what)\s+{_SKIP}({nouns})s?\b", re.IGNORECASE)
-    for kind, nouns in (
-        ("person", _PERSON_NOUNS),
-        ("place", _PLACE_NOUNS),
-        ("organisation", _ORG_NOUNS),
-        ("entity", _THING_NOUNS),
-    )
+    for kind, nouns in _KIND_NOUNS
 }
+_OWNS = re.compile(r"[’']s\b")
+_KIND_WORD = {kind: re.compile(rf"\b(?:{nouns})s?\b", re.IGNORECASE) for kind, nouns in _KIND_NOUNS}
 
 
 def answer_mention(question: str, kind: str) -> re.Pattern[str] | None:

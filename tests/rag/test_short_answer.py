@@ -492,6 +492,24 @@ def test_an_answer_noun_is_made_of_words() -> None:
 
 
 @pytest.mark.parametrize(
+    ("question", "noun"),
+    [
+        ("Which band announced this week it is touring?", "band"),
+        ("Which US state announced a ban on the app?", "US state"),
+        ("Which NFL team made a visit to the White House?", "NFL team"),
+        ("Which social media platform banned political ads?", "social media platform"),
+        ("Which new treat did the chain add?", "new treat"),
+        # Whose: the owner is what is asked for.
+        ("Which university’s football team declined an invitation?", "university"),
+    ],
+)
+def test_the_answer_noun_ends_at_a_noun_of_the_asked_for_kind(question: str, noun: str) -> None:
+    kind = answer_kind(question)
+    assert kind is not None
+    assert answer_noun(question, kind) == noun
+
+
+@pytest.mark.parametrize(
     ("question", "kind", "noun"),
     [
         ("What was the name of the mission?", "entity", "mission"),
