@@ -766,12 +766,13 @@ def _after_anchor(sentence: str, last: str, terms: frozenset[str]) -> Iterator[t
     content word itself ("eat", "showed") or a content word of the question stands a few words
     before it: "for" or "of" alone is said of many things."""
     last_terms = set(lexical_terms(last))
-    for word in WORD.finditer(sentence):
+    tokens = list(WORD.finditer(sentence))
+    for n, word in enumerate(tokens):
         said = set(lexical_terms(word.group(0)))
         if not (said & last_terms if last_terms else word.group(0).lower() == last.lower()):
             continue
-        before = WORD.findall(sentence[: word.start()])[-_ANCHOR_WORDS - 2 :]
-        if not (last_terms or terms & set(lexical_terms(" ".join(before)))):
+        before = " ".join(t.group(0) for t in tokens[max(0, n - _ANCHOR_WORDS - 2) : n])
+        if not (last_terms or terms & set(lexical_terms(before))):
             continue
         opening = _OPENING_QUOTE.match(sentence, word.end())
         quote = _PATTERNS["quote"].match(sentence, opening.end() - 1) if opening else None

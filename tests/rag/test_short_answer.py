@@ -1049,6 +1049,14 @@ def test_a_long_capitalised_question_is_classified_in_linear_time() -> None:
     assert answer_kind("Who is the US Commerce Secretary?") == "person"
 
 
+@pytest.mark.timeout(20)
+def test_a_blank_is_sought_in_a_long_sentence_in_linear_time() -> None:
+    # Each "for" once re-read every word before it: 12,000 of them took 9 s, 30,000 over 20 s.
+    sentence = "for “" * 30000 + " the request for a special master, he said"
+    candidates = span_candidates("phrase", sentence, "The judge approved the request for:")
+    assert [c.text for c in candidates] == ["a special master"]
+
+
 @pytest.mark.parametrize(
     ("sentence", "question", "wanted", "unwanted"),
     [
