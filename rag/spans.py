@@ -242,7 +242,8 @@ def answer_kind(question: str) -> str | None:
     """The kind of short answer a question asks for.
 
     One of `number`, `date`, `person`, `place`, `organisation`, `entity` (another which/what
-    thing), or None when the sentences are the answer (why, how, explain, yes/no, what-did-X-say).
+    thing), `phrase` (the words after a blank: "…crashed a spacecraft into what?"), or None when
+    the sentences are the answer (why, how, explain, yes/no, what-did-X-say).
     """
     question = _US.sub("US", _asking_clause(question))
     if _YES_NO.search(question) and not _WH.search(question):
@@ -263,7 +264,7 @@ def answer_kind(question: str) -> str | None:
         return "date" if blank.group(1) else "entity" if blank.group(3) else "number"
     if _ASKS_THING.search(question) or _ASKS_NAME.search(question):
         return "entity"
-    return "phrase" if blank_anchor(question) is not None else None
+    return "phrase" if _blank_anchor(question) is not None else None
 
 
 _OBJECT_WHAT = re.compile(
@@ -275,7 +276,7 @@ _COMPLETION = re.compile(r"(?<=\w)\s*:\s*$")
 _ANCHOR_WORDS = 4
 
 
-def blank_anchor(question: str) -> tuple[str, frozenset[str]] | None:
+def _blank_anchor(question: str) -> tuple[str, frozenset[str]] | None:
     """The words an object question leaves its answer after: "…calling on him to ditch plans for
     what?" and "…won the race after:" → ("for", the terms of "ditch plans") and ("after", …): the
     last word before the blank, and the content terms of the few words before it. None for any
@@ -736,7 +737,7 @@ def span_candidates(
             if n + 1 < len(plain) and not sentence[m.end() : plain[n + 1].start()].strip():
                 add(m.start(), plain[n + 1].end(), _COMMON_FIT, cued=False)
     if kind == "phrase":
-        anchor = blank_anchor(question)
+        anchor = _blank_anchor(question)
         if anchor is not None:
             for start, end in _after_anchor(sentence, *anchor):
                 add(start, end, 1.0, cued=False)
@@ -754,7 +755,6 @@ _PHRASE_END = _word_set(
     "by from with in for during over under into said says and or is are was were has have had will would "
     "can could may might must should shall do does did"
 )
-_PHRASE_WORD = re.compile(r"[\w’'&-]+(?:\.\w+)*\.?")
 _PHRASE_WORDS = 6
 _OPENING_QUOTE = re.compile(r"\s*[“\"‘']")
 
