@@ -753,8 +753,11 @@ def span_candidates(
 _PHRASE_END = _word_set(
     "that which who whom whose when where while because but as after before since until if than so to at on "
     "by from with in for during over under into said says and or is are was were has have had will would "
-    "can could may might must should shall do does did"
+    "can could may might must should shall do does did this once twice again also too now then yet already still "
+    "instead"
 )
+"""Words that end the phrase after a blank: they open a clause or a prepositional phrase, or add an
+adverb or a time ("additional tariffs twice", "the heat waves this summer")."""
 _PHRASE_WORDS = 6
 _OPENING_QUOTE = re.compile(r"\s*[“\"‘']")
 

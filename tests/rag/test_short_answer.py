@@ -737,6 +737,11 @@ def test_a_team_may_be_named_after_its_country() -> None:
             "The judge approved Trump's request for a special master to review the evidence.",
             ["a special master"],
         ),
+        (
+            "The US used it as an excuse to impose what?",
+            "It used the issue as an excuse to impose additional tariffs twice this year.",
+            ["additional tariffs"],
+        ),
         # The blank's last word alone ("for") leads nowhere: the question's words must stand before it.
         ("A judge approved the request for:", "Fans waited for hours in the rain.", []),
         # "saying in a statement": a phrase does not open with a preposition.
