@@ -268,7 +268,7 @@ def answer_kind(question: str) -> str | None:
 
 
 _OBJECT_WHAT = re.compile(
-    r"(?<=\w)[ \t]+what\b(?!\s+(?:is|was|are|were|did|does|do|has|had|will|would|can|could|should|"
+    r"(?<=\w)[ \t]+(?:what|whom)\b(?!\s+(?:is|was|are|were|did|does|do|has|had|will|would|can|could|should|"
     r"i|you|he|she|it|we|they|this|that|these|those|his|her|its|their|my|our|people)\b)",
     re.IGNORECASE,
 )

@@ -116,6 +116,7 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("The government announced new measures:", "phrase"),
         ("NASA crashed a spacecraft into what?", "phrase"),
         ("Microbes can eat what at cool temperatures?", "phrase"),
+        ("The program is named for the twin sister of whom?", "phrase"),
         ("What things did she remember differently to what she saw?", None),
         ("Which team won, and what did the coach say?", None),
         ("What did the minister say about the tariffs?", None),
