@@ -753,11 +753,12 @@ def span_candidates(
 _PHRASE_END = _word_set(
     "that which who whom whose when where while because but as after before since until if than so to at on "
     "by from with in for during over under into said says and or is are was were has have had will would "
-    "can could may might must should shall do does did this once twice again also too now then yet already still "
+    "can could may might must should shall do does did once twice again also too now then yet already still "
     "instead"
 )
 """Words that end the phrase after a blank: they open a clause or a prepositional phrase, or add an
-adverb or a time ("additional tariffs twice", "the heat waves this summer")."""
+adverb ("additional tariffs twice"); "this" ends it after its first word ("the heat waves this summer",
+but "this new levy")."""
 _PHRASE_WORDS = 6
 _OPENING_QUOTE = re.compile(r"\s*[“\"‘']")
 
@@ -797,7 +798,7 @@ def _phrase(sentence: str, at: int) -> tuple[int, int] | None:
         if n == _PHRASE_WORDS:
             break
         word = _TOKEN_END.sub("", token.group(0))
-        if not word or not word[0].isalnum() or word.lower() in _PHRASE_END:
+        if not word or not word[0].isalnum() or word.lower() in _PHRASE_END or (n and word.lower() == "this"):
             break
         if _INITIALS.search(token.group(0).rstrip(',;:!?)”’"')):
             word = token.group(0).rstrip(',;:!?)”’"')  # "U.S." keeps its last dot

@@ -743,6 +743,12 @@ def test_a_team_may_be_named_after_its_country() -> None:
             "It used the issue as an excuse to impose additional tariffs twice this year.",
             ["additional tariffs"],
         ),
+        (
+            "Americans pay more because of what?",
+            "They pay more because of this summer's heat waves, and Americans pay more because of the heat "
+            "waves this year.",
+            ["this summer's heat waves", "the heat waves"],
+        ),
         # The blank's last word alone ("for") leads nowhere: the question's words must stand before it.
         ("A judge approved the request for:", "Fans waited for hours in the rain.", []),
         # "saying in a statement": a phrase does not open with a preposition.
