@@ -781,7 +781,7 @@ class ExtractiveAnswerer(Answerer):
                     span, value=model.score(features), support=len(support[key]), features=features
                 )
             )
-        return table
+        return _fold_short_forms(table, names)
 
     def _kind_similarity(self, request: AnswerRequest, kind: str, texts: Sequence[str]) -> dict[str, float]:
         """How much each span reads as the asked-for thing ("United Kingdom" as a *country*, not
@@ -964,6 +964,35 @@ class ExtractiveAnswerer(Answerer):
             seen.add(" ".join(lexical_terms(item.text)))
             items[i] = item.text
         return items
+
+
+def _fold_short_forms(table: list[ScoredSpan], names: Collection[str]) -> list[ScoredSpan]:
+    """A name's later short form ("the Braves", "Lutnick") is one candidate with its full form
+    ("Atlanta Braves", "Howard Lutnick") when exactly one other candidate is it after one to three
+    words that the passages capitalise mid-sentence (not "Embattled CNN", nor "NFL's"): the full
+    form is the answer, where it is said, ranked as the better of the two."""
+    fuller: dict[str, list[int]] = {}
+    for n, span in enumerate(table):
+        words = span.text.split(" ")
+        for cut in range(1, min(len(words), 4)):
+            if all(word in names and not _NOT_A_NAME_WORD.search(word) for word in words[:cut]):
+                fuller.setdefault(" ".join(words[cut:]), []).append(n)
+    folded = dict(enumerate(table))
+    for n, span in enumerate(table):
+        longer = fuller.get(span.text, [])
+        if not span.text[:1].isupper() or len(longer) != 1 or longer[0] not in folded:
+            continue
+        whole = folded[longer[0]]
+        if span.value > whole.value:
+            folded[longer[0]] = dataclasses.replace(
+                span, sentence=whole.sentence, start=whole.start, end=whole.end, text=whole.text
+            )
+        del folded[n]
+    return list(folded.values())
+
+
+_NOT_A_NAME_WORD = re.compile(r"\d|['’]s$|^[^\w]|\W$")
+"""A number, a possessive or punctuation at either end: "4", "NFL's", "(Reuters)"."""
 
 
 _ANTECEDENT_SENTENCES = 2

@@ -831,6 +831,38 @@ def test_the_thing_a_sentence_calls_the_band_is_named_in_the_sentence_before(
     assert who.short_answer is not None and who.short_answer.text == "Cy Lune"
 
 
+_VISIT = """title: A visit
+
+Last autumn the Orbit City Comets won their first championship, beating the{rivals} in six games.
+
+On Monday the Comets were invited to the White House, where the president praised their pitching.
+"""
+
+
+@pytest.mark.parametrize(
+    ("rivals", "expected"),
+    [
+        (" Harbour Gulls", "Orbit City Comets"),
+        # Two teams that the short form could mean: it stays as the article says it.
+        (" Lake Town Comets", "Comets"),
+    ],
+)
+def test_a_short_form_of_a_name_answers_with_the_full_name(
+    tmp_path: Path, embedder: SentenceTransformerEmbeddings, rivals: str, expected: str
+) -> None:
+    from rag.settings import Settings
+
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "visit.txt").write_text(_VISIT.format(rivals=rivals), encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", _env_file=None)
+    assistant = Assistant(settings, embedder=embedder)
+    assert ingest_paths([tmp_path / "docs"], settings, index=assistant.index, progress=False).ok
+    answer = assistant.ask("Which baseball team was invited to the White House?")
+    assert answer.short_answer is not None, answer.text
+    assert answer.short_answer.text == expected
+    _check_short_answer(assistant, answer)
+
+
 def _with_answerer(seeded: Assistant, answerer: Answerer) -> Assistant:
     return Assistant(
         seeded.settings,
