@@ -248,7 +248,13 @@ def answer_kind(question: str) -> str | None:
     question = _US.sub("US", _asking_clause(question))
     if _YES_NO.search(question) and not _WH.search(question):
         return None
-    if _NO_SHORT_ANSWER.search(question) or _MULTI_PART.search(question):
+    second = _MULTI_PART.search(question)
+    if second and is_list_question(question[: second.start()]):
+        # "Which academics are quoted, and where are they from?": the items are academics, and
+        # each one's sentence says the rest. Only named items: "what items…, and who…" gets sentences.
+        first = answer_kind(question[: second.start()])
+        return first if first in {"person", "place", "organisation"} else None
+    if _NO_SHORT_ANSWER.search(question) or second:
         return None
     whose = _WHOSE.search(question)
     if whose:  # "which country's prime minister" asks for the country

@@ -119,6 +119,8 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("The program is named for the twin sister of whom?", "phrase"),
         ("What things did she remember differently to what she saw?", None),
         ("Which team won, and what did the coach say?", None),
+        ("Which academics are quoted, and where are they from?", "person"),
+        ("What items did the family take, and who took them?", None),
         ("What did the minister say about the tariffs?", None),
         ("Which company was founded by the man to whom the prize was given?", "organisation"),
         ("Which player's age was questioned?", "person"),
@@ -1058,8 +1060,18 @@ def test_a_short_answer_inside_a_citation_that_failed_verification_is_dropped(
     assert any("dropped 1 citation" in note for note in answer.notes)
 
 
-def test_a_list_question_gathers_several_named_items_each_with_its_citation(seeded: Assistant) -> None:
-    answer = seeded.ask("Which government officials from each side are quoted on the fentanyl-tariff issue?")
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("Which government officials from each side are quoted on the fentanyl-tariff issue?", "Mao Ning"),
+        # A second part asks about each item; the items are still the list's.
+        ("Which professors are quoted, and where are they from?", "Zhiqun Zhu"),
+    ],
+)
+def test_a_list_question_gathers_several_named_items_each_with_its_citation(
+    seeded: Assistant, question: str, named: str
+) -> None:
+    answer = seeded.ask(question)
 
     assert not answer.abstained
     assert answer.short_answer is None  # several items, not one span
@@ -1075,7 +1087,7 @@ def test_a_list_question_gathers_several_named_items_each_with_its_citation(seed
         assert name and name in citation.quote, (name, citation.quote)
         items.append(name)
     assert len(set(items)) == len(items)
-    assert "Mao Ning" in items
+    assert named in items
 
 
 def test_a_name_nothing_calls_a_person_is_no_list_item() -> None:
