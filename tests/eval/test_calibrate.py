@@ -21,6 +21,7 @@ from eval.calibrate import (
     SWAP_WEIGHT,
     Row,
     collect,
+    cross_negatives,
     fit,
     hard_negatives,
     leave_one_out,
@@ -260,6 +261,57 @@ def test_leave_one_out_scores_each_dataset_with_models_fitted_on_the_others() ->
     assert figures["auc"] == round(float(roc_auc_score(labels, outside.scores(inverted))), 3)
     assert figures["threshold"] == round(threshold, 3)
     assert figures["false_refusal"] == round(float(np.mean(outside.scores(inverted)[labels] < threshold)), 3)
+
+
+def test_questions_asked_of_the_held_out_datasets_index_are_not_trained_on() -> None:
+    rows = [*_rows("a", 40, seed=6), *_rows("b", 40, seed=7)]
+    # Questions of "a" asked of "b"'s index, with features that would turn any model around.
+    crossed = [
+        dataclasses.replace(row, id=f"{row.id}-cross", origin="cross", answerable=False, asked_of="b")
+        for row in _rows("a", 40, seed=9, inverted=True)
+        if not row.answerable
+    ]
+
+    with_crossed = leave_one_out([*rows, *crossed], FEATURES, budget=0.1)
+    without = leave_one_out(rows, FEATURES, budget=0.1)
+
+    # Held out, "b" is scored by a model that saw nothing asked of its index.
+    assert with_crossed["b"] == without["b"] | {"cross_refusal": None}
+    # "a"'s figures count its crossed questions apart from its real unanswerable ones.
+    assert with_crossed["a"]["correct_refusal"] == without["a"]["correct_refusal"]
+    assert with_crossed["a"]["cross_refusal"] is not None
+
+
+def test_a_question_is_asked_of_another_index_only_when_its_answer_cannot_be_there() -> None:
+    lutnick = gold_item("known", "single", "Who said the tariffs would come off?", "Howard Lutnick")
+    invented = gold_item("unknown", "single", "Who chairs the working group?", "Orla Fenwick")
+    unanswerable = gold_item("none", "unanswerable", "Who chairs the other group?", "")
+    seed_words = _known("Howard Lutnick said the tariffs would come off.")
+
+    (crossed,) = cross_negatives([lutnick, invented, unanswerable], seed_words.__contains__)
+
+    assert crossed["id"] == "unknown-cross" and crossed["type"] == "unanswerable"
+    assert crossed["question"] == invented["question"] and crossed["asked_on"] is None
+
+
+def test_collect_reads_what_a_fresh_index_knows(seed_assistant: Assistant) -> None:
+    # `collect` opens the index anew; what it knows is BM25's state, which a fresh index reads on
+    # first use: a name of the seed article is known, so only the invented one is asked.
+    lutnick = gold_item("known", "single", "Who said the tariffs would come off?", "Howard Lutnick")
+    invented = gold_item("unknown", "single", "Who chairs the working group?", "Orla Fenwick")
+
+    rows = collect(
+        "other",
+        [lutnick, invented],
+        seed_assistant.settings.data_dir,
+        seed_assistant.embedder,
+        asked_of="seed",
+    )
+
+    assert [(row.id, row.origin, row.asked_of, row.answerable) for row in rows] == [
+        ("unknown-cross", "cross", "seed", False)
+    ]
+    assert rows[0].dataset == "other"
 
 
 # -- the saved model --------------------------------------------------------------------------------
