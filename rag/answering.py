@@ -347,6 +347,9 @@ class _Sentence:
     end: int
     text: str
     previous: str
+    aside: bool = False
+    """An aside within a question sentence: no vector of it was stored at ingest, so it is embedded
+    when read (its sentence's vector would speak for the question around it)."""
 
 
 _QUESTION_WORDS = frozenset(
@@ -570,15 +573,34 @@ class ExtractiveAnswerer(Answerer):
             previous = ""
             for a, b in sentence_spans(passage.text):
                 text = passage.text[a:b]
-                start = passage.start + a
-                # A question in the text (a headline, a rhetorical aside) never answers one.
-                if (
-                    (passage.doc_id, start) not in seen
-                    and len(words(text)) >= 3
-                    and not text.rstrip("”’\"' ").endswith("?")
-                ):
-                    seen.add((passage.doc_id, start))
-                    sentences.append(_Sentence(passage, rank, start, passage.start + b, text, previous))
+                # A question in the text (a headline, a rhetorical lead) never answers one, but an
+                # aside within it states a fact: "Should Beijing crack down – a synthetic opioid
+                # whose abuse results in thousands of American deaths a year – …?"
+                asked = text.rstrip("”’\"' ").endswith("?")
+                parts = (
+                    [
+                        (a + m.start(m.lastindex or 0), a + m.end(m.lastindex or 0))
+                        for m in _ASIDE.finditer(text)
+                    ]
+                    if asked
+                    else [(a, b)]
+                )
+                for start, end in parts:
+                    if (passage.doc_id, passage.start + start) not in seen and len(
+                        words(passage.text[start:end])
+                    ) >= 3:
+                        seen.add((passage.doc_id, passage.start + start))
+                        sentences.append(
+                            _Sentence(
+                                passage,
+                                rank,
+                                passage.start + start,
+                                passage.start + end,
+                                passage.text[start:end],
+                                previous,
+                                asked,
+                            )
+                        )
                 previous = text
         return sentences
 
@@ -660,7 +682,9 @@ class ExtractiveAnswerer(Answerer):
             stored = sentence.passage.sentence_vectors
             offset = sentence.passage.start
             vectors.append(
-                None if stored is None else stored.get(sentence.start - offset, sentence.end - offset)
+                None
+                if stored is None or sentence.aside
+                else stored.get(sentence.start - offset, sentence.end - offset)
             )
         missing = [i for i, vector in enumerate(vectors) if vector is None]
         if missing:
@@ -996,6 +1020,8 @@ _NOT_A_NAME_WORD = re.compile(r"\d|['’]s$|^[^\w]|\W$")
 
 
 _ANTECEDENT_SENTENCES = 2
+_ASIDE = re.compile(r"(?<=[a-z0-9,”’)])\s[–—]\s([^–—?]+?)(?=\s[–—]\s)|\(([^()?]+)\)")
+"""An aside between dashes (not a dateline's: "BEIJING – Should…") or in brackets."""
 
 
 def _antecedents(

@@ -344,7 +344,8 @@ _SCALE = r"(?:hundred|thousand|million|billion|trillion|bn|m|k)"
 _NUMBER_WORDS = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|"
     r"seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|a few|"
-    r"several|dozens|hundreds|thousands|millions|billions|a dozen|half|a half|a third|a quarter)"
+    r"several|(?:tens|hundreds) of (?:thousands|millions|billions)|dozens|hundreds|thousands|millions|"
+    r"billions|a dozen|half|a half|a third|a quarter)(?!\w)"
 )
 _SAME_YEAR = r"(?:that|the same|last|this|next) year\b"
 """A month told by its year in words: "in July that year" is as exact as "in July 2024"."""

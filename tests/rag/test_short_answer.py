@@ -295,10 +295,22 @@ def test_span_candidates_are_verbatim_trimmed_and_not_the_question(kind: str, ca
             "Which show did critics love?",
             {"Queen's Gambit", "People's Republic of China"},
         ),
+        (  # a number word ends at its word's end: "Tens" is no "Ten", "hundreds" no "hundred"
+            "number",
+            "Tens of thousands of fans marched, and hundreds of homes burned.",
+            "How many fans marched?",
+            {"Tens of thousands", "hundreds of homes"},
+        ),
     ],
 )
 def test_span_candidates_find_the_answer(kind: str, sentence: str, question: str, expected: set[str]) -> None:
     assert expected <= {c.text for c in span_candidates(kind, sentence, question)}
+
+
+def test_a_word_that_starts_like_a_number_word_is_no_number() -> None:
+    assert (
+        span_candidates("number", "Tennis fans and Seventh Day groups waited.", "How many fans waited?") == []
+    )
 
 
 @pytest.mark.parametrize("kind", ["organisation", "entity"])
@@ -933,6 +945,8 @@ def test_the_seed_article_says_who_wrote_it_and_its_headline(seeded: Assistant) 
         ("How much were the Chinese goods affected by the planned tariff hike worth?", "US$200 billion"),
         # A blank: the phrase after "in response to" in the article's words.
         ("The White Paper was issued by China in response to what?", "charges"),
+        # The lead is a rhetorical question; its aside between dashes states the figure.
+        ("How many Americans die from fentanyl each year?", "thousands"),
     ],
 )
 def test_factoid_questions_get_the_right_short_answer(
