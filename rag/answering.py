@@ -586,21 +586,10 @@ class ExtractiveAnswerer(Answerer):
                     else [(a, b)]
                 )
                 for start, end in parts:
-                    if (passage.doc_id, passage.start + start) not in seen and len(
-                        words(passage.text[start:end])
-                    ) >= 3:
-                        seen.add((passage.doc_id, passage.start + start))
-                        sentences.append(
-                            _Sentence(
-                                passage,
-                                rank,
-                                passage.start + start,
-                                passage.start + end,
-                                passage.text[start:end],
-                                previous,
-                                asked,
-                            )
-                        )
+                    part, at = passage.text[start:end], passage.start + start
+                    if (passage.doc_id, at) not in seen and len(words(part)) >= 3:
+                        seen.add((passage.doc_id, at))
+                        sentences.append(_Sentence(passage, rank, at, at + len(part), part, previous, asked))
                 previous = text
         return sentences
 
@@ -997,10 +986,10 @@ def _fold_short_forms(table: list[ScoredSpan], names: Collection[str]) -> list[S
     form is the answer, where it is said, ranked as the better of the two."""
     fuller: dict[str, list[int]] = {}
     for n, span in enumerate(table):
-        words = span.text.split(" ")
-        for cut in range(1, min(len(words), 4)):
-            if all(word in names and not _NOT_A_NAME_WORD.search(word) for word in words[:cut]):
-                fuller.setdefault(" ".join(words[cut:]), []).append(n)
+        parts = span.text.split(" ")
+        for cut in range(1, min(len(parts), 4)):
+            if all(part in names and not _NOT_A_NAME_WORD.search(part) for part in parts[:cut]):
+                fuller.setdefault(" ".join(parts[cut:]), []).append(n)
     folded = dict(enumerate(table))
     for n, span in enumerate(table):
         longer = fuller.get(span.text, [])
