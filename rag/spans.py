@@ -54,8 +54,10 @@ _ORG_NOUNS = (
     r"service|streamer|studio|publisher|court|committee|ministry|department|union|league|school"
 )
 _SKIP = (
+    r"(?:of\s+(?:the|these|those)\s+(?:following\s+)?)?"
     r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should)\b)[\w’'.-]+\s+){0,3}?"
 )
+"""Words between "which" and the noun it asks about: "which *of these NFL head* coaches"."""
 _MODIFIER = r"(?:(?!(?:did|does|do|is|are|was|were|has|have|had|will|would|can|could|should|the|a|an|its|his|her|their)\b)[\w-]+\s+)?"
 """One word before a number's noun: "which *hourly* amount", "what *annual* rate" (not a
 possessive: "which player's age" asks for the player; and "which public figure" asks for no number)."""
@@ -81,18 +83,18 @@ _ASKS = {
     "person": re.compile(
         rf"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|are|were|has|had|will|did|does|said|won|became)\b|"
         r"(?:^|[,;:]\s*)(?:for|to|by|with|from|of|about|against|on|at) whom\b|"
-        rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})s?\b{_NOT_PLURAL_OWNER}|\bname (?:of )?the (?:{_PERSON_NOUNS})\b|"
+        rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})(?:e?s)?\b{_NOT_PLURAL_OWNER}|\bname (?:of )?the (?:{_PERSON_NOUNS})\b|"
         rf"\bname of the {_NAME_MODIFIERS}(?:{_PERSON_NOUNS}){_NAME_HEAD_END}",
         re.IGNORECASE,
     ),
     "place": re.compile(
         rf"^\s*(?:from )?where\b|\bwhere (?:is|was|are|were|did|does|do|has|had|will)\b|"
-        rf"\b(?:which|what|in which|in what) {_SKIP}(?:{_PLACE_NOUNS})s?\b|"
+        rf"\b(?:which|what|in which|in what) {_SKIP}(?:{_PLACE_NOUNS})(?:e?s)?\b|"
         rf"\bname of the {_NAME_MODIFIERS}(?:{_PLACE_NOUNS}){_NAME_HEAD_END}",
         re.IGNORECASE,
     ),
     "organisation": re.compile(
-        rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})s?\b|\bname of the {_NAME_MODIFIERS}(?:{_ORG_NOUNS}){_NAME_HEAD_END}",
+        rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})(?:e?s)?\b|\bname of the {_NAME_MODIFIERS}(?:{_ORG_NOUNS}){_NAME_HEAD_END}",
         re.IGNORECASE,
     ),
 }
@@ -304,11 +306,13 @@ _SHARE_OF = (
 _LIST = re.compile(
     rf"\b(?:which|what|who|name)\s+(?!{_SHARE_OF})(?:are\s+|were\s+|other\s+)?(?:the\s+)?{_SKIP}"
     rf"(?:{_PERSON_NOUNS}|{_PLACE_NOUNS}|{_ORG_NOUNS}|measures|steps|actions|things|items|ways|reasons|"
-    rf"events|dates|names|examples|issues|products|documents|books|films|songs|policies|sanctions)\b"
+    rf"events|dates|names|examples|issues|products|documents|books|films|songs|policies|sanctions)(?:e?s)?\b"
     rf"{_NOT_PLURAL_OWNER}(?!\s+(?:is|was|does)\b)",
     re.IGNORECASE,
 )
 _ONE_OF = re.compile(r"\b(?:which|what|who)\s+one\b", re.IGNORECASE)
+_CHOICE = re.compile(r"\bof\s+(?:these|those|the\s+following)\s", re.IGNORECASE)
+_PLURAL_VERB = re.compile(r"\s+(?:are|were|have|do)\b", re.IGNORECASE)
 _PLURAL_HINT = re.compile(r"\b(?:are|were|list|all|each|both)\b", re.IGNORECASE)
 
 
@@ -318,6 +322,9 @@ def is_list_question(question: str) -> bool:
     match = _LIST.search(question)
     if not match or _ONE_OF.search(question, 0, match.end()):
         return False
+    if _CHOICE.search(match.group(0)):
+        # A quiz's "Which of these bands announced…" picks one; "…of these players were…" several.
+        return bool(_PLURAL_VERB.match(question, match.end()))
     head = match.group(0).split()[-1]
     if not head[:1].islower():  # "Which United States senator…" names a place, not several things
         return False
@@ -577,11 +584,11 @@ _KIND_NOUNS = (
     ("entity", _THING_NOUNS),
 )
 _HEAD_NOUN = {
-    kind: re.compile(rf"\b(?:which|what)\s+{_SKIP}({nouns})s?\b", re.IGNORECASE)
+    kind: re.compile(rf"\b(?:which|what)\s+{_SKIP}({nouns})(?:e?s)?\b", re.IGNORECASE)
     for kind, nouns in _KIND_NOUNS
 }
 _OWNS = re.compile(r"[’']s\b")
-_KIND_WORD = {kind: re.compile(rf"\b(?:{nouns})s?\b", re.IGNORECASE) for kind, nouns in _KIND_NOUNS}
+_KIND_WORD = {kind: re.compile(rf"\b(?:{nouns})(?:e?s)?\b", re.IGNORECASE) for kind, nouns in _KIND_NOUNS}
 
 
 def answer_mention(question: str, kind: str) -> re.Pattern[str] | None:

@@ -133,6 +133,11 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("What was the name of the British airline that collapsed?", "organisation"),
         ("What is the name of the city in which it happened?", "place"),
         ("What is the name of the country's new currency?", "entity"),
+        # A quiz names the choices apart ("which of these …"), and a noun's plural may end in -es.
+        ("Which of these NFL head coaches was fired this week?", "person"),
+        ("Which of the following US airports has been the worst for delays?", "place"),
+        ("Which of these fast food restaurants has the slowest drive-thru?", "organisation"),
+        ("Which coaches were fired?", "person"),
     ],
 )
 def test_answer_kind(question: str, kind: str | None) -> None:
@@ -158,6 +163,10 @@ def test_answer_kind(question: str, kind: str | None) -> None:
         ("Which one of these countries signed the deal?", False),
         ("What percentage of people in the UK dunk their sausage rolls in tea?", False),
         ("What share of voters were undecided?", False),
+        ("Which coaches were fired this season?", True),
+        ("Which of these bands announced a reunion this week?", False),
+        ("Which of the following airports has been the worst for delays?", False),
+        ("Which of these players were named to the team?", True),
     ],
 )
 def test_is_list_question(question: str, listing: bool) -> None:
