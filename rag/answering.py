@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from rag.asof import spoken_day
 from rag.errors import ConfigError
+from rag.relatives import relatives
 from rag.spans import (
     answer_kind,
     answer_mention,
@@ -31,7 +32,7 @@ from rag.spans import (
     mid_sentence_names,
     span_candidates,
 )
-from rag.text import WORD, lexical_terms, sentence_spans, words
+from rag.text import WORD, content_terms, lexical_terms, sentence_spans, words
 from rag.types import Citation, Passage, ShortAnswer
 
 if TYPE_CHECKING:
@@ -607,6 +608,15 @@ class ExtractiveAnswerer(Answerer):
         focus = focus_terms(request.question)
         passage_terms = {p.chunk_id: set(lexical_terms(p.text)) for p in request.passages}
         everywhere = set().union(*passage_terms.values()) if passage_terms else set()
+        # A question word is not missing where the passages use a word WordNet relates to it
+        # ("publish" for "issued", "academics" for "Professor").
+        everywhere |= {
+            term
+            for word, term in zip(
+                content_terms(request.question), lexical_terms(request.question), strict=True
+            )
+            if term not in everywhere and relatives(word) & everywhere
+        }
         missing = max((weights[t] for t in question_terms if t not in everywhere), default=0.0)
         unknown = sum(1 for k in keys if not request.known(k)) / len(keys) if keys and request.known else 0.0
         missing_mass = sum(w for t, w in weights.items() if t not in everywhere) / total

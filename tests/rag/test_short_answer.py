@@ -858,7 +858,7 @@ _VISIT = """title: A visit
 
 Last autumn the Orbit City Comets won their first championship, beating the{rivals} in six games.
 
-On Monday the Comets were invited to the White House, where the president praised their pitching.
+On Monday the Comets were invited to the White House, where the president praised the team's pitching.
 """
 
 
