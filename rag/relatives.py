@@ -4,8 +4,9 @@ Questions rarely use an article's words: "publish" for "issued", "academics" for
 A question word whose relative an article uses is not missing from it. The table
 (`wordnet_relatives.json.gz`, built by `python -m eval.wordnet` from WordNet 3.0, © Princeton
 University, whose licence it carries) holds, for each WordNet lemma, the lexical terms of its
-synonyms and, for a noun, of its direct hyponyms. A word is looked up by its base forms, found as
-WordNet's own `morphy` finds them: its irregular forms first ("led" → "lead"), then its suffix rules.
+synonyms, of its irregular forms ("spend" → "spent") and, for a noun, of its direct hyponyms
+("academic" → "professor"). A word is looked up by its base forms, found as WordNet's own `morphy`
+finds them: its irregular forms first ("led" → "lead"), then its suffix rules.
 """
 
 from __future__ import annotations
