@@ -856,6 +856,10 @@ class ExtractiveAnswerer(Answerer):
         if listing and kind not in {None, "phrase"}:
             names = mid_sentence_names(p.text for p in request.passages)
             labels = self._items(request.question, kind, order, scores, sentences, names)
+            if kind == "person" and _ASKS_QUOTED.search(request.question):
+                # "Which academics are quoted?": a person named but not quoted is no item.
+                texts = [p.text for p in request.passages]
+                labels = {i: name for i, name in labels.items() if _quoted(name, texts)}
             chosen = list(labels) or [top]
         else:
             chosen = [top, *self._more(order, scores, sentences, top, listing)]
@@ -987,6 +991,20 @@ class ExtractiveAnswerer(Answerer):
             seen.add(" ".join(lexical_terms(item.text)))
             items[i] = item.text
         return items
+
+
+_ASKS_QUOTED = re.compile(r"\b(?:quoted|cited|interviewed)\b", re.IGNORECASE)
+_SPEECH = r"(?:said|says|told|tells|added|adds|noted|notes|argued|argues|warned|warns|explained|wrote|writes|believes|sees|thinks)"
+
+
+def _quoted(name: str, texts: Sequence[str]) -> bool:
+    """Whether a passage quotes the person (by name or surname): "Zhu … said", "said Prof Zhu",
+    "according to Zhu"; a name only mentioned ("a phone call with Xi Jinping") is not quoted."""
+    surname = re.escape(name.split()[-1])
+    quoted = re.compile(
+        rf"\b{surname}\b[^.!?]{{0,150}}?\b{_SPEECH}\b|\b(?:{_SPEECH}|according\s+to)\s+(?:\w+\.?\s+){{0,3}}{surname}\b"
+    )
+    return any(quoted.search(text) for text in texts)
 
 
 def _fold_short_forms(table: list[ScoredSpan], names: Collection[str]) -> list[ScoredSpan]:

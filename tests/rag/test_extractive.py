@@ -115,3 +115,22 @@ def test_the_extractive_answerer_is_the_first_registered(tmp_path: Path) -> None
     assert available_answerers()[0] == "extractive"
     settings = make_settings(tmp_path / "data")
     assert isinstance(make_answerer("extractive", settings), ExtractiveAnswerer)
+
+
+def test_a_quoted_list_names_only_people_the_passages_quote() -> None:
+    text = (
+        "Professor Ada Quill said the new bridge was safe for heavy lorries. "
+        "The bridge was opened by the mayor, Tomas Reed, and the harbour master Olu Brant at noon. "
+        "“Traffic has doubled since the spring,” said Dr Ilse Marsh, who studies the port’s logistics."
+    )
+    passage = Passage("bridge-0", "bridge.txt", "A bridge opens", "", text, 0, len(text), 1.0)
+    question = "Which experts are quoted about the bridge?"
+    request = AnswerRequest(
+        question, [passage], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
+    )
+
+    draft = ExtractiveAnswerer(refuse=False).answer(request)
+
+    named = [c.quote for c in draft.citations]
+    assert any("Ada Quill" in quote for quote in named) and any("Ilse Marsh" in quote for quote in named)
+    assert "Tomas Reed —" not in draft.text and "Olu Brant —" not in draft.text
