@@ -411,12 +411,13 @@ _REASON_WORD = re.compile(
     r"to|for)\b",
     re.IGNORECASE,
 )
-_SPEECH_WORD = re.compile(
-    r"[“”\"]|\b(?:said|says|say|told|tell|tells|noted|notes|added|adds|stated|states|argued|argues|claimed|claims|"
+_SPEECH_VERBS = (
+    r"said|says|say|told|tell|tells|noted|notes|added|adds|stated|states|argued|argues|claimed|claims|"
     r"wrote|writes|asked|asks|replied|replies|called|calls|described|describes|according|warned|warns|believe|"
-    r"believes|urged|urges|insisted|insists|alleged|alleges|explained|explains|announced|announces|suggested)\b",
-    re.IGNORECASE,
+    r"believes|urged|urges|insisted|insists|alleged|alleges|explained|explains|announced|announces|suggested"
 )
+"""Words that attribute speech or a view to someone in news English."""
+_SPEECH_WORD = re.compile(rf"[“”\"]|\b(?:{_SPEECH_VERBS})\b", re.IGNORECASE)
 _ASKS_PERSON = re.compile(
     r"^\s*(?:who|whom|whose)\b|\bwhich (?:person|people|official|minister|expert|scholar|analyst)\b",
     re.IGNORECASE,
@@ -994,7 +995,8 @@ class ExtractiveAnswerer(Answerer):
 
 
 _ASKS_QUOTED = re.compile(r"\b(?:quoted|cited|interviewed)\b", re.IGNORECASE)
-_SPEECH = r"(?:said|says|told|tells|added|adds|noted|notes|argued|argues|warned|warns|explained|wrote|writes|believes|sees|thinks)"
+_QUOTING = rf"(?:{_SPEECH_VERBS}|sees|thinks)"
+"""How news attributes a quote or a view to a person ("Chong … sees the White Paper as …")."""
 
 
 def _quoted(name: str, texts: Sequence[str]) -> bool:
@@ -1002,7 +1004,7 @@ def _quoted(name: str, texts: Sequence[str]) -> bool:
     "according to Zhu"; a name only mentioned ("a phone call with Xi Jinping") is not quoted."""
     surname = re.escape(name.split()[-1])
     quoted = re.compile(
-        rf"\b{surname}\b[^.!?]{{0,150}}?\b{_SPEECH}\b|\b(?:{_SPEECH}|according\s+to)\s+(?:\w+\.?\s+){{0,3}}{surname}\b"
+        rf"\b{surname}\b[^.!?]{{0,150}}?\b{_QUOTING}\b|\b{_QUOTING}\s+(?:\w+\.?\s+){{0,3}}{surname}\b"
     )
     return any(quoted.search(text) for text in texts)
 
