@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,17 +31,55 @@ _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*$", re.MULTILINE)
 
 
-def _decode(data: bytes, name: str) -> str:
+def _decode(data: bytes, name: str, *, markup: bool = False) -> str:
+    """The file's text: UTF-8 (or UTF-16 with a byte-order mark), else, for a web page, the
+    charset it declares (`<meta charset="windows-1252">`), as a browser reads it."""
     if b"\x00" in data[:8192] and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise LoadError("binary file, not text")
-    for encoding in ("utf-8-sig", "utf-16"):
-        if encoding == "utf-16" and not data.startswith((b"\xff\xfe", b"\xfe\xff")):
-            continue
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        with contextlib.suppress(UnicodeDecodeError):
+            return data.decode("utf-16")
+    declared = _declared_charset(data) if markup else None
+    if declared is not None:
         try:
-            return data.decode(encoding)
+            return data.decode(declared)
         except UnicodeDecodeError:
-            continue
-    raise LoadError(f"{name} is not valid UTF-8 text; save it as UTF-8")
+            where = _where_not(data, declared)
+            raise LoadError(
+                f"{name} declares the charset {declared} but is not {declared} text ({where})"
+            ) from None
+    plea = " and declares no charset" if markup else ""
+    raise LoadError(f"{name} is not valid UTF-8 text ({_where_not(data, 'utf-8')}){plea}; save it as UTF-8")
+
+
+def _declared_charset(data: bytes) -> str | None:
+    """The charset a web page declares in its first bytes, by the HTML standard's rules (its
+    "iso-8859-1" is Windows-1252); None when it declares none that Python knows."""
+    import codecs
+
+    from w3lib.encoding import html_body_declared_encoding
+
+    declared = html_body_declared_encoding(data[:4096])
+    if declared is None:
+        return None
+    try:
+        return codecs.lookup(declared).name
+    except LookupError:
+        return None
+
+
+def _where_not(data: bytes, encoding: str) -> str:
+    """Where `data` stops being `encoding` text, as a person finds it: "byte 0xe9 on line 3"."""
+    try:
+        data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"byte 0x{data[exc.start]:02x} on line {line}"
+    return "nowhere"
 
 
 def _dated(found: PublicationDate) -> dict[str, str]:
@@ -199,7 +238,7 @@ def parse_article(data: bytes, *, name: str, doc_id: str, path: str = "") -> Art
             raise LoadError("broken PDF: no PDF header")
         fields = _parse_pdf(data)
     elif suffix in _TEXT_PARSERS:
-        fields = _TEXT_PARSERS[suffix](_decode(data, name))
+        fields = _TEXT_PARSERS[suffix](_decode(data, name, markup=suffix in {".html", ".htm"}))
     else:
         raise LoadError(
             f"unsupported file type {suffix or '(none)'}; supported: {', '.join(sorted(SUPPORTED_SUFFIXES))}"

@@ -129,6 +129,53 @@ def test_html_text_and_metadata_without_navigation_footer_or_scripts() -> None:
         assert furniture not in article.text
 
 
+CAFE = "The “Café Luna” reopened on Tuesday, the owner said – its fifth year on the quay."
+
+
+def _legacy_page(declaration: str) -> bytes:
+    """A Windows-1252 web page (curly quotes, dashes and accents are single bytes) with `declaration`."""
+    page = (
+        f"<html><head>{declaration}<title>Café reopens</title></head><body><article>"
+        f"<p>{CAFE}</p><p>Regulars queued for the first espresso of the season along the harbour.</p>"
+        "</article></body></html>"
+    )
+    return page.encode("cp1252")
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        '<meta charset="windows-1252">',
+        '<meta charset="ISO-8859-1">',  # which the HTML standard reads as Windows-1252
+        '<meta http-equiv="Content-Type" content="text/html; charset=windows-1252">',
+    ],
+)
+def test_web_page_in_the_charset_it_declares_is_read(declaration: str) -> None:
+    article = parse_article(_legacy_page(declaration), name="cafe.html", doc_id="cafe.html")
+
+    assert CAFE in article.text
+    assert article.title == "Café reopens"
+
+
+def test_undeclared_or_misdeclared_legacy_text_is_refused_with_where_it_breaks() -> None:
+    with pytest.raises(
+        LoadError,
+        match=r"cafe\.html is not valid UTF-8 text \(byte 0xe9 on line 1\) and "
+        r"declares no charset; save it as UTF-8",
+    ):
+        parse_article(_legacy_page(""), name="cafe.html", doc_id="cafe.html")
+    with pytest.raises(
+        LoadError, match=r"cafe\.txt is not valid UTF-8 text \(byte 0x93 on line 3\); save it"
+    ):
+        parse_article(f"Title: Harbour news\n\n{CAFE}\n".encode("cp1252"), name="cafe.txt", doc_id="cafe.txt")
+    shift_jis = _legacy_page('<meta charset="shift_jis">')  # the HTML standard's Shift_JIS is cp932
+    with pytest.raises(
+        LoadError,
+        match=r"cafe\.html declares the charset cp932 but is not cp932 text \(byte 0xe9 on line 1\)",
+    ):
+        parse_article(shift_jis, name="cafe.html", doc_id="cafe.html")
+
+
 def _minimal_pdf(text: str) -> bytes:
     """A hand-written one-page PDF with a Helvetica text stream."""
     stream = f"BT /F1 12 Tf 72 720 Td ({text}) Tj ET".encode()
