@@ -199,6 +199,11 @@ def _serve(connection: Connection, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _soft, cpu_hard = resource.getrlimit(resource.RLIMIT_CPU)
+    import logging
+
+    # A parser's warning ("EOF marker not found") would reach stderr without the file's name; a
+    # file that fails is reported with it, and one that parses needs no word.
+    logging.getLogger().addHandler(logging.NullHandler())
     import pypdf  # noqa: F401  (imported now, so that no file's budget pays for it)
     import trafilatura  # noqa: F401
 

@@ -192,4 +192,6 @@ def test_cli_exit_status_and_error_lines(
         assert len(lines) == 1, f"{name} not reported on stderr: {errors}"
         assert BAD[name][1][0].lower() in lines[0].lower()
     assert len(errors) == len(failed)
+    # Nothing else: a parser's own warning ("EOF marker not found") would name no file.
+    assert done.stderr.splitlines() == errors
     assert "Traceback" not in done.stderr
