@@ -105,6 +105,8 @@ _SENTENCE_STARTERS = _set(
     "would will the a an in on at it its he she they this that these those if but and so as for "
     "following after before since"
 )
+_NOT_MODIFYING = _SENTENCE_STARTERS | _PREPOSITIONS | _set("and or but not than")
+"""Words that end a noun phrase on its left: "did *China's latest tariffs*", "of *the tariffs*"."""
 # A capitalised name after these words is a place or an organisation, not someone to call "she".
 _PLACE_BEFORE = _set("the a an of in at from near into across inside outside")
 _NOT_PEOPLE = _set(
@@ -186,6 +188,9 @@ class _Antecedents:
     person: str | None
     topic: str | None
     about_someone: bool
+    things: str | None = None
+    """A plural noun phrase of the previous question ("China's latest tariffs"): what "them" names
+    when no one was asked about."""
 
 
 def _person(question: str, answer_lead: str) -> str | None:
@@ -215,6 +220,35 @@ def _topic(question: str) -> str | None:
             and not _is_date(topic)
         ):
             return topic
+    return None
+
+
+_PLURAL_NOUN = re.compile(r"[a-z][a-z-]+(?<![su]s)(?<!is)(?<!ous)s")
+"""A word that reads as a plural noun: "tariffs", "companies"; not "gas", "bus", "this", "famous"."""
+_DETERMINERS = _set("the these those its their his her our")
+_THEY_AND_THEM = re.compile(r"\bthey\b.*\bthem\b|\bthem\b.*\bthey\b", re.IGNORECASE)
+_DEMONYM = re.compile(r"[A-Z][a-z]+(?:ese|an|ish|ian)")
+_POSSESSOR = re.compile(r"[A-Z][\w-]*['’]s")
+_MODIFIER = re.compile(r"[a-z][a-z-]+")
+
+
+def _things(question: str) -> str | None:
+    """The last plural noun phrase of a question that something opens on the left: a determiner,
+    a name's possessive or a demonym ("the tariffs", "China's latest tariffs", "the Chinese chemical
+    companies"). A plural after a verb ("impose tariffs") is left alone: without parts of speech,
+    "impose" would read as part of the phrase."""
+    words = _body(question).split()
+    for end in range(len(words) - 1, 0, -1):
+        if not _PLURAL_NOUN.fullmatch(words[end]):
+            continue
+        for start in range(end - 1, max(end - 4, -1), -1):
+            word = words[start]
+            if word.lower() in _DETERMINERS or _POSSESSOR.fullmatch(word):
+                return " ".join(words[start : end + 1])
+            if _DEMONYM.fullmatch(word):
+                return " ".join(["the", *words[start : end + 1]])
+            if not _MODIFIER.fullmatch(word) or word in _NOT_MODIFYING:
+                break
     return None
 
 
@@ -267,7 +301,9 @@ def _referent(
     if word in {"they", "them", "their", "theirs"}:
         # someone, after a question about someone or when they say or think; else the topic
         someone = antecedents.about_someone or following in _PERSON_VERBS
-        referent = (person or topic) if someone else (topic or person)
+        # Otherwise "them" is things, not one person named in the answer: "When did China's latest
+        # tariffs take effect?" then "Who announced them?" asks who announced the tariffs.
+        referent = (person or topic) if someone else (antecedents.things or topic)
         return True, referent, word in {"their", "theirs"}
     if word in {"it", "its"}:
         if word == "it" and previous_word in _SPEECH:  # "say it": what was said, the speaker names it
@@ -386,6 +422,8 @@ def condense(question: str, history: Sequence[Turn]) -> str:
         person=_person(base, answer[: spans[0][1]] if spans else answer),
         topic=_topic(_body(base)),
         about_someone=bool(re.match(r"\s*who\b", base, re.IGNORECASE)),
+        # "Why did they impose them?" names two parties: neither is the previous question's things.
+        things=None if _THEY_AND_THEM.search(asked) else _things(base),
     )
     linked = _LEADING_LINK.match(asked)
     rest = asked[linked.end() :] if linked else asked

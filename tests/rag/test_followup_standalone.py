@@ -50,6 +50,16 @@ CHANNEL: Turn = (
     "An agreement to set up a “channel of strategic communication” during a phone call between Mr Trump "
     "and Chinese President Xi Jinping on Jan 17 has yet to materialise. [1]",
 )
+TAKE_EFFECT: Turn = (
+    "When did China's latest tariffs take effect?",
+    "“If fentanyl ends, I think these (tariffs) will come off,” US Commerce Secretary Howard Lutnick said "
+    "in an interview on March 9, before China’s latest retaliatory tariffs kicked in on March 10. [1]",
+)
+ACCUSED: Turn = (
+    "What does the US accuse Chinese chemical companies of?",
+    "The US has alleged that Chinese chemical companies produce the vast majority of the key "
+    "ingredients, known as precursors, used to make fentanyl. [1]",
+)
 HISTORIES = [
     [MAO],
     [MAO, TARIFFS],
@@ -60,6 +70,8 @@ HISTORIES = [
     [FELBAB],
     [MARCH_12],
     [CHANNEL],
+    [TAKE_EFFECT],
+    [ACCUSED],
 ]
 FOLLOW_UPS = [
     "What did she say about tariffs?",
@@ -129,6 +141,15 @@ def test_no_rewrite_carries_notes_for_the_machine(question: str, history: list[T
             "What did Trump and Xi agree on Jan 17, and has it materialised?",
         ),
         ("Why?", [MAO, TARIFFS], "What did Mao Ning say about tariffs, and why?"),
+        # "Them" is the question's tariffs, not the one person the answer names.
+        ("And who announced them?", [TAKE_EFFECT], "Who announced China's latest tariffs?"),
+        ("Where are they based?", [ACCUSED], "Where are the Chinese chemical companies based?"),
+        # "They … them" are two parties: the questions become one.
+        (
+            "Why did they impose them?",
+            [TAKE_EFFECT],
+            "When did China's latest tariffs take effect, and why did they impose them?",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) and value.endswith("?") else None,
 )
