@@ -173,6 +173,7 @@ _NOT_NOUN = (
 )
 _ANSWER_NOUN = re.compile(
     r"\b(?:which|what)\s+(?:of\s+(?:the|these|its|their)\s+(?:following\s+)?)?"
+    r"(?:(?:kind|type|sort|variety|category)s?\s+of\s+)?"  # "what type of *medication*": the category
     rf"((?:(?!{_NOT_NOUN})\w[\w’'.-]*\s+){{0,2}}(?!{_NOT_NOUN})\w[\w’'-]*)",
     re.IGNORECASE,
 )

@@ -525,6 +525,9 @@ def test_an_answer_noun_is_made_of_words() -> None:
         ("Which new treat did the chain add?", "new treat"),
         # Whose: the owner is what is asked for.
         ("Which university’s football team declined an invitation?", "university"),
+        # A kind of something is compared with that something, not with "kind".
+        ("What kind of gun does the bandana bullet kin use?", "gun"),
+        ("Which type of product was recalled?", "product"),
     ],
 )
 def test_the_answer_noun_ends_at_a_noun_of_the_asked_for_kind(question: str, noun: str) -> None:
