@@ -86,5 +86,6 @@ def is_us_state(text: str) -> bool:
 
 
 def is_demonym(text: str) -> bool:
-    """Whether `text` is a word for a people ("British", "Chinese"), not a name."""
-    return _key(text) in DEMONYMS
+    """Whether `text` is a word for a people ("British", "Chinese", "Americans"), not a name."""
+    key = _key(text)
+    return key in DEMONYMS or (key.endswith("s") and key[:-1] in DEMONYMS)

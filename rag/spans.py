@@ -447,6 +447,14 @@ def _entity_fit(kind: str, text: str) -> float:
     return 1.0
 
 
+_ASKS_A_PEOPLE = re.compile(
+    r"\b(?:nationalit(?:y|ies)|citizen(?:s|ship)?|languages?|ethnic(?:ity|ities)?|descent|heritage|origin|"
+    r"people|peoples|nationals|residents)\b",
+    re.IGNORECASE,
+)
+"""What a word for a people ("British", "Americans") can answer."""
+
+
 _INITIALS = re.compile(r"(?<![\w.])(?:[A-Z]\.)+[A-Z]$")
 _COMPOUND = re.compile(r"-(?:based|born|bred|headquartered|owned|backed|led|run|listed|registered)\b\s*")
 """A name made a modifier: "Shanghai-based", "New York-born". The name is a span of its own,
@@ -715,6 +723,8 @@ def span_candidates(
             if kind != "person" and (owner := _POSSESSIVE.search(sentence, start, end)):
                 end = owner.start()  # "South Korea's President …" for "which country's"
             word = sentence[start:end]
+            if is_demonym(word) and not _ASKS_A_PEOPLE.search(question):
+                continue  # "American deaths": a people's word answers "what nationality", not "what kind of drug"
             if kind == "person" and _COMPOUND.match(sentence, end):
                 continue  # "Shanghai-based scholar Shen Dingli": the modifier names a place, not him
             if (

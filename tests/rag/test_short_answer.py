@@ -509,6 +509,15 @@ def test_a_lowercase_colour_is_a_candidate_and_a_participle_is_not() -> None:
     assert "walking" not in texts
 
 
+def test_a_word_for_a_people_answers_only_a_question_about_peoples() -> None:
+    sentence = "Fans cheered as the British heir, Prince William, opened the games for Americans abroad."
+    for question, kind in (("Who opened the games?", "person"), ("What kind of event opened?", "entity")):
+        texts = {c.text for c in span_candidates(kind, sentence, question)}
+        assert not {"British", "Americans"} & texts, question
+    texts = {c.text for c in span_candidates("entity", sentence, "What nationality is the heir?")}
+    assert "British" in texts
+
+
 def test_an_answer_noun_is_made_of_words() -> None:
     # A run of dashes is no word: the noun stays short, and so does the call that embeds it.
     assert answer_noun("What color " + "-" * 1900 + "?", "entity") == "color"
