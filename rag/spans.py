@@ -437,6 +437,8 @@ def _entity_fit(kind: str, text: str) -> float:
             return 0.3
         if len(tokens) == 1 and text.isupper():
             return 0.2
+        if len(tokens) > 1 and _ACRONYM.fullmatch(tokens[0]) and not _TITLE_WORD.match(f"{tokens[1]} "):
+            return 0.3  # "FIS Snowboard": an acronym opens a body's name ("NASA Administrator Bill Nelson" is a person)
         if _PERSON_TITLES.match(text):
             return 1.0
         return 1.0 if 2 <= len(tokens) <= 4 else 0.6
@@ -455,6 +457,8 @@ _ASKS_A_PEOPLE = re.compile(
 """What a word for a people ("British", "Americans") can answer."""
 
 
+_ACRONYM = re.compile(r"(?![IVXL]+$)[A-Z]{3,}")
+"""Three capitals or more, not a regnal number ("Charles III"): "NASA", "FIS". "AJ Brown" is a person."""
 _INITIALS = re.compile(r"(?<![\w.])(?:[A-Z]\.)+[A-Z]$")
 _COMPOUND = re.compile(r"-(?:based|born|bred|headquartered|owned|backed|led|run|listed|registered)\b\s*")
 """A name made a modifier: "Shanghai-based", "New York-born". The name is a span of its own,
@@ -723,6 +727,10 @@ def span_candidates(
             if kind != "person" and (owner := _POSSESSIVE.search(sentence, start, end)):
                 end = owner.start()  # "South Korea's President …" for "which country's"
             word = sentence[start:end]
+            first = word.split(" ", 1)[0]
+            if kind == "person" and len(word.split()) >= 3 and is_demonym(first):
+                start += len(first) + 1  # "American Dustin Johnson": the people's word says where he is from
+                word = sentence[start:end]
             if is_demonym(word) and not _ASKS_A_PEOPLE.search(question):
                 continue  # "American deaths": a people's word answers "what nationality", not "what kind of drug"
             if kind == "person" and _COMPOUND.match(sentence, end):
@@ -850,7 +858,7 @@ _NO_CATEGORY = frozenset(["following", "one", "ones", "these", "those", "other",
 _TITLE_WORD = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Representative|Governor|"
     r"Gov|Judge|Chancellor|Premier|Mayor|Justice|Coach|Chairman|Chairwoman|Chair|Director|General|Gen|Ambassador|"
-    r"Commissioner|Speaker|Leader|CEO|Chief|Officer|Spokesman|Spokeswoman|Spokesperson|Captain|Capt|Lt|Col|"
+    r"Commissioner|Administrator|Speaker|Leader|CEO|Chief|Officer|Spokesman|Spokeswoman|Spokesperson|Captain|Capt|Lt|Col|"
     r"Sgt|Pope|King|Queen|Prince|Princess|Lord|Lady|Sir|Dame|Saint|St|Prime|Vice|Deputy)\.?\s+"
 )
 

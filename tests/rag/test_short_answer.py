@@ -518,6 +518,22 @@ def test_a_word_for_a_people_answers_only_a_question_about_peoples() -> None:
     assert "British" in texts
 
 
+@pytest.mark.parametrize(
+    ("sentence", "person", "fit"),
+    [
+        ("The FIS Snowboard event drew crowds.", "FIS Snowboard", 0.3),  # an acronym opens a body's name
+        ("NASA Administrator Bill Nelson said the launch would wait.", "Bill Nelson", 1.0),
+        ("King Charles III became Britain's new monarch.", "Charles III", 1.0),
+        ("The award went to AJ Brown on Sunday.", "AJ Brown", 1.0),
+        # A people's word before a name says where the person is from; it is no part of the name.
+        ("The champion, American Dustin Johnson, took home the prize.", "Dustin Johnson", 1.0),
+    ],
+)
+def test_a_person_is_not_a_body_an_acronym_opens(sentence: str, person: str, fit: float) -> None:
+    fits = {c.text: c.fit for c in span_candidates("person", sentence, "Who spoke?")}
+    assert fits.get(person) == fit, fits
+
+
 def test_an_answer_noun_is_made_of_words() -> None:
     # A run of dashes is no word: the noun stays short, and so does the call that embeds it.
     assert answer_noun("What color " + "-" * 1900 + "?", "entity") == "color"
