@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rag.citations import strip_markers
+from rag.gazetteer import is_demonym
 from rag.text import content_terms, sentence_spans
 
 if TYPE_CHECKING:
@@ -227,7 +228,6 @@ _PLURAL_NOUN = re.compile(r"[a-z][a-z-]+(?<![su]s)(?<!is)(?<!ous)s")
 """A word that reads as a plural noun: "tariffs", "companies"; not "gas", "bus", "this", "famous"."""
 _DETERMINERS = _set("the these those its their his her our")
 _THEY_AND_THEM = re.compile(r"\bthey\b.*\bthem\b|\bthem\b.*\bthey\b", re.IGNORECASE)
-_DEMONYM = re.compile(r"[A-Z][a-z]+(?:ese|an|ish|ian)")
 _POSSESSOR = re.compile(r"[A-Z][\w-]*['’]s")
 _MODIFIER = re.compile(r"[a-z][a-z-]+")
 
@@ -245,7 +245,7 @@ def _things(question: str) -> str | None:
             word = words[start]
             if word.lower() in _DETERMINERS or _POSSESSOR.fullmatch(word):
                 return " ".join(words[start : end + 1])
-            if _DEMONYM.fullmatch(word):
+            if word[:1].isupper() and is_demonym(word):
                 return " ".join(["the", *words[start : end + 1]])
             if not _MODIFIER.fullmatch(word) or word in _NOT_MODIFYING:
                 break
@@ -299,10 +299,10 @@ def _referent(
         )
         return True, person, possessive
     if word in {"they", "them", "their", "theirs"}:
-        # someone, after a question about someone or when they say or think; else the topic
+        # Someone, after a question about someone or when they say or think. Else things, never the
+        # one person an answer named: after "When did China's latest tariffs take effect?", "Who
+        # announced them?" asks who announced the tariffs.
         someone = antecedents.about_someone or following in _PERSON_VERBS
-        # Otherwise "them" is things, not one person named in the answer: "When did China's latest
-        # tariffs take effect?" then "Who announced them?" asks who announced the tariffs.
         referent = (person or topic) if someone else (antecedents.things or topic)
         return True, referent, word in {"their", "theirs"}
     if word in {"it", "its"}:
