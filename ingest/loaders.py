@@ -57,19 +57,11 @@ def _decode(data: bytes, name: str, *, markup: bool = False) -> str:
 
 
 def _declared_charset(data: bytes) -> str | None:
-    """The charset a web page declares in its first bytes, by the HTML standard's rules (its
-    "iso-8859-1" is Windows-1252); None when it declares none that Python knows."""
-    import codecs
-
+    """The charset a web page declares in its first bytes, as Python names it, by the HTML
+    standard's rules (its "iso-8859-1" is Windows-1252); None when it declares none Python knows."""
     from w3lib.encoding import html_body_declared_encoding
 
-    declared = html_body_declared_encoding(data[:4096])
-    if declared is None:
-        return None
-    try:
-        return codecs.lookup(declared).name
-    except LookupError:
-        return None
+    return html_body_declared_encoding(data)
 
 
 def _where_not(data: bytes, encoding: str) -> str:
