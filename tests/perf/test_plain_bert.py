@@ -138,3 +138,29 @@ def test_bf16_vectors_are_the_transformers_encoders() -> None:
     want = np.asarray(plain.embed_documents(TEXTS))
 
     assert np.array_equal(got, want)
+
+
+def test_bf16_passes_side_by_side_give_one_pass_at_a_times_vectors() -> None:
+    import torch
+
+    from rag.text import sentence_spans
+
+    # Dozens of texts of many lengths: several passes per length class, finishing out of order.
+    words = " ".join(TEXTS * 40).split()
+    texts = [" ".join(words[i : i + 3 + (i * 7) % 180]) for i in range(0, 48 * 5, 5)]
+    spans = [sentence_spans(t) for t in texts]
+    alone = _TorchEncoder(MODEL)
+    alone.workers = 1
+    side_by_side = _TorchEncoder(MODEL)
+    side_by_side.workers, side_by_side.threads = 3, 1
+    threads = torch.get_num_threads()
+
+    want, want_sentences = alone.encode_with_spans(texts, spans)
+    got, got_sentences = side_by_side.encode_with_spans(texts, spans)
+
+    assert len({side_by_side._padded([e])[0] for e in side_by_side.tokenizer.encode_batch(texts)}) >= 4
+    assert np.array_equal(got, want)
+    for mine, theirs in zip(got_sentences, want_sentences, strict=True):
+        assert mine is not None and theirs is not None
+        assert mine.spans == theirs.spans and np.array_equal(mine.matrix, theirs.matrix)
+    assert torch.get_num_threads() == threads  # the passes' single threads are not left behind
