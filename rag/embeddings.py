@@ -970,12 +970,11 @@ class _TorchEncoder(_Encoder):
     def __init__(self, source: Path, *, batch_size: int = 8, batch_tokens: int = 2 * _BATCH_TOKENS) -> None:
         import torch
 
+        from rag.bert import PlainBert
+
         cpus = _cpu_count()
         self.workers = min(cpus, _PASS_WORKERS)
         self.threads = max(1, cpus // self.workers)
-
-        from rag.bert import PlainBert
-
         transformer, pooling = _modules(source)
         tokenizer_file = _tokenizer_file(source, transformer, "torch-bf16")
         self.plain = PlainBert.load(transformer, torch.bfloat16)

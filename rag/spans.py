@@ -663,6 +663,7 @@ def span_candidates(
     introduced: set[tuple[int, int]] = set()
     asks_of_us = bool(_US_NAME.search(question))
     asks_age = bool(_ASKS_AGE.search(question))
+    asks_a_people = bool(_ASKS_A_PEOPLE.search(question))
 
     def add(start: int, end: int, fit: float, cued: bool = True) -> None:
         if end <= start:
@@ -731,7 +732,7 @@ def span_candidates(
             if kind == "person" and len(word.split()) >= 3 and is_demonym(first):
                 start += len(first) + 1  # "American Dustin Johnson": the people's word says where he is from
                 word = sentence[start:end]
-            if is_demonym(word) and not _ASKS_A_PEOPLE.search(question):
+            if is_demonym(word) and not asks_a_people:
                 continue  # "American deaths": a people's word answers "what nationality", not "what kind of drug"
             if kind == "person" and _COMPOUND.match(sentence, end):
                 continue  # "Shanghai-based scholar Shen Dingli": the modifier names a place, not him
