@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -95,7 +96,8 @@ class HybridRetriever(BaseRetriever):
     the dense similarity, the BM25 score, the best-matching sentence of each chunk (the sentence
     vectors stored at ingest: late interaction at sentence level, no model call), and, among the
     most relevant candidates that share words with the question, the article's publication date
-    (newer first); it sums the weighted reciprocal ranks. Near-copies of a passage already chosen
+    (a lift that halves every `recency_half_life` days of age); it sums the weighted reciprocal
+    ranks and the lift. Near-copies of a passage already chosen
     (a wire story republished by several outlets) are left out.
     """
 
@@ -108,7 +110,10 @@ class HybridRetriever(BaseRetriever):
     dense_weight: float = Field(0.0, ge=0, description="Weight of the ranking by each passage's vector.")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 ranking.")
     sentence_weight: float = Field(0.5, ge=0, description="Weight of the best-sentence ranking.")
-    recency_weight: float = Field(0.5, ge=0, description="Weight of the newest-first ranking.")
+    recency_weight: float = Field(0.25, ge=0, description="Weight of the newer-article lift.")
+    recency_half_life: float = Field(
+        30.0, gt=0, description="Days older than the newest relevant candidate at which the lift halves."
+    )
     recency_pool: int = Field(20, ge=1, description="Most relevant candidates that recency orders.")
     recency_match: float = Field(
         0.5, ge=0, le=1, description="Share of the best BM25 score a candidate needs for recency to order it."
@@ -140,6 +145,7 @@ class HybridRetriever(BaseRetriever):
             lexical_weight=settings.lexical_weight,
             sentence_weight=settings.sentence_weight,
             recency_weight=settings.recency_weight,
+            recency_half_life=settings.recency_half_life,
             recency_pool=settings.recency_pool,
             recency_match=settings.recency_match,
             duplicate_overlap=settings.duplicate_overlap,
@@ -257,7 +263,7 @@ class HybridRetriever(BaseRetriever):
     def _fuse(self, candidates: Sequence[_Candidate]) -> list[float]:
         """Weighted reciprocal-rank fusion of each signal's ranking of the candidates.
 
-        Recency ranks only the `recency_pool` most relevant candidates by the other signals, so
+        Recency lifts only the `recency_pool` most relevant candidates by the other signals, so
         that it orders stories on the question's topic rather than lifting any newer article.
         """
         fused = [0.0] * len(candidates)
@@ -272,11 +278,13 @@ class HybridRetriever(BaseRetriever):
         return fused
 
     def _add_recency(self, fused: list[float], candidates: Sequence[_Candidate]) -> None:
-        """Ranks newest first the `recency_pool` most relevant candidates that match the question's
-        words about as well as the best match does (`recency_match` of its BM25 score).
+        """Lifts the `recency_pool` most relevant candidates that match the question's words about
+        as well as the best match does (`recency_match` of its BM25 score), by their age.
 
-        Newer is nearer only among stories on the question's topic. An undated article in the
-        pool takes the middle rank: its age is unknown, not old.
+        Newer is nearer only among stories on the question's topic. The newest of them gets what
+        a first rank gets, and the lift halves every `recency_half_life` days older: a story a day
+        older keeps nearly all of it, one from years before keeps none (a rank would give both the
+        same step). An undated article in the pool gets the median lift: its age is unknown, not old.
         """
         best = max((c.lexical for c in candidates if c.lexical is not None), default=0.0)
         matched = [
@@ -287,16 +295,14 @@ class HybridRetriever(BaseRetriever):
         relevant = sorted(matched, key=lambda i: (-fused[i], candidates[i].chunk.chunk_id))[
             : self.recency_pool
         ]
-        days = sorted({candidates[i].date[:10] for i in relevant if candidates[i].date}, reverse=True)
-        if len(days) < 2:
+        days = {i: day for i in relevant if (day := _day_number(candidates[i].date)) is not None}
+        if len(set(days.values())) < 2:
             return
-        age = {day: -float(rank) for rank, day in enumerate(days)}
-        unknown = -float(len(days) - 1) / 2
-        pool = set(relevant)
-        dates = [
-            (age[c.date[:10]] if c.date else unknown) if i in pool else None for i, c in enumerate(candidates)
-        ]
-        self._add_ranks(fused, self.recency_weight, dates)
+        newest = max(days.values())
+        lifts = {i: 0.5 ** ((newest - day) / self.recency_half_life) for i, day in days.items()}
+        unknown = float(np.median(list(lifts.values())))
+        for i in relevant:
+            fused[i] += self.recency_weight * lifts.get(i, unknown) / (self.rrf_k + 1)
 
     def _add_ranks(self, fused: list[float], weight: float, values: Sequence[float | None]) -> None:
         """Adds weight / (rrf_k + rank) for each value, largest first; equal values share a rank."""
@@ -370,6 +376,14 @@ def _unit(vector: Sequence[float]) -> np.ndarray:
 
 
 _WORD = re.compile(r"\w+")
+
+
+def _day_number(day: str | None) -> int | None:
+    """The proleptic ordinal of an ISO date's day; None when there is none or it does not parse."""
+    try:
+        return datetime.date.fromisoformat(day[:10]).toordinal() if day else None
+    except ValueError:
+        return None
 
 
 def _shingles(text: str) -> frozenset[tuple[str, ...]]:

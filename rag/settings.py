@@ -133,7 +133,15 @@ class Settings(BaseSettings):
         "stored at ingest) in the fusion (0 turns it off).",
     )
     recency_weight: float = Field(
-        0.5, ge=0, description="Weight of the newest-article-first ranking in the fusion (0 turns it off)."
+        0.25,
+        ge=0,
+        description="Weight of the lift newer articles get in the fusion (0 turns it off); the newest "
+        "relevant article gets what a first rank gets at this weight.",
+    )
+    recency_half_life: float = Field(
+        30.0,
+        gt=0,
+        description="Days of age (before the newest relevant article) at which the recency lift halves.",
     )
     recency_pool: int = Field(
         20,

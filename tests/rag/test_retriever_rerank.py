@@ -97,6 +97,18 @@ def test_recency_orders_stories_on_the_topic_newest_first(assistant: Assistant) 
     assert newest[0].date == "2023-03-04"
 
 
+def test_the_recency_lift_is_graded_by_age(assistant: Assistant) -> None:
+    question = "How were ticket sales for the harbour festival?"
+
+    four_years_apart = _retriever(assistant).search(question, k=2)
+    as_if_the_same_age = _retriever(assistant, recency_half_life=1e6).search(question, k=2)
+
+    # At the defaults a story four years older keeps none of the lift, so the 2023 one leads; were
+    # the four years nothing (a half-life of millennia), the wording would decide, as a rank would not.
+    assert [p.doc_id for p in four_years_apart] == ["harbour-2023.txt", "harbour-2019.txt"]
+    assert [p.doc_id for p in as_if_the_same_age] == ["harbour-2019.txt", "harbour-2023.txt"]
+
+
 def test_recency_never_lifts_a_newer_article_off_the_topic(assistant: Assistant) -> None:
     question = "How were ticket sales for the harbour festival?"
 
