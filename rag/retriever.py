@@ -97,8 +97,8 @@ class HybridRetriever(BaseRetriever):
     vectors stored at ingest: late interaction at sentence level, no model call), and, among the
     most relevant candidates that share words with the question, the article's publication date
     (a lift that halves every `recency_half_life` days of age); it sums the weighted reciprocal
-    ranks and the lift. Near-copies of a passage already chosen
-    (a wire story republished by several outlets) are left out.
+    ranks and the lift. Near-copies of a passage already chosen (a wire story republished by
+    several outlets) are left out.
     """
 
     model_config = ConfigDict(arbitrary_types_allowed=True)

@@ -103,8 +103,9 @@ def test_the_recency_lift_is_graded_by_age(assistant: Assistant) -> None:
     four_years_apart = _retriever(assistant).search(question, k=2)
     as_if_the_same_age = _retriever(assistant, recency_half_life=1e6).search(question, k=2)
 
-    # At the defaults a story four years older keeps none of the lift, so the 2023 one leads; were
-    # the four years nothing (a half-life of millennia), the wording would decide, as a rank would not.
+    # At the defaults a story four years older keeps none of the lift, so the 2023 one leads. With a
+    # half-life of millennia the two are as good as the same age and the wording decides; a newest-
+    # first rank would have ordered them the same way both times.
     assert [p.doc_id for p in four_years_apart] == ["harbour-2023.txt", "harbour-2019.txt"]
     assert [p.doc_id for p in as_if_the_same_age] == ["harbour-2019.txt", "harbour-2023.txt"]
 
