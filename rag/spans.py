@@ -736,6 +736,8 @@ def span_candidates(
                 continue  # "American deaths": a people's word answers "what nationality", not "what kind of drug"
             if kind == "person" and _COMPOUND.match(sentence, end):
                 continue  # "Shanghai-based scholar Shen Dingli": the modifier names a place, not him
+            if _ABBREVIATED_TITLE.fullmatch(sentence, start, min(end + 1, len(sentence))):
+                continue  # "Sen. Tim Scott": a title cut off at its dot names nobody and nowhere
             if (
                 known_names is not None
                 and " " not in word
@@ -856,6 +858,7 @@ words of their own)."""
 _NO_CATEGORY = frozenset(["following", "one", "ones", "these", "those", "other", "others"])
 """Answer nouns that name no category ("which of the following", "which one"): no plain word answers them."""
 
+_ABBREVIATED_TITLE = re.compile(r"(?:Mr|Mrs|Ms|Dr|Prof|Sen|Rep|Gov|Gen|Capt|Lt|Col|Sgt|St)\.")
 _TITLE_WORD = re.compile(
     r"\b(?:Mr|Mrs|Ms|Dr|Prof|Professor|President|Secretary|Minister|Senator|Sen|Rep|Representative|Governor|"
     r"Gov|Judge|Chancellor|Premier|Mayor|Justice|Coach|Chairman|Chairwoman|Chair|Director|General|Gen|Ambassador|"

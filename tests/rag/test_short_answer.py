@@ -1199,3 +1199,15 @@ def test_a_straight_closing_quote_does_not_open_a_phrase() -> None:
 )
 def test_one_thing_asked_for_is_no_list(question: str) -> None:
     assert not is_list_question(question)
+
+
+def test_a_title_cut_off_at_its_dot_is_no_name() -> None:
+    # The capitalised run stops at "Sen.", leaving the title's abbreviation alone as a "name".
+    sentence = "Sen. Tim Scott today announced he's running for president."
+    question = "Scott is a Republican senator for which state?"
+    for kind in ("place", "organisation", "entity"):
+        assert "Sen" not in {c.text for c in span_candidates(kind, sentence, question)}
+    moved = {
+        c.text for c in span_candidates("place", "The team moved to St. Louis.", "Where did the team move?")
+    }
+    assert "St. Louis" in moved
