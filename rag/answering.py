@@ -8,7 +8,6 @@ when the evidence does not cover the question.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import functools
 import importlib
 import importlib.resources
@@ -21,7 +20,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from rag.asof import spoken_day
+from rag.asof import article_day, spoken_day
 from rag.errors import ConfigError
 from rag.relatives import relatives
 from rag.spans import (
@@ -36,6 +35,7 @@ from rag.text import WORD, content_terms, lexical_terms, sentence_spans, words
 from rag.types import Citation, Passage, ShortAnswer
 
 if TYPE_CHECKING:
+    import datetime as dt
     from collections.abc import Callable, Collection, Hashable, Iterator, Sequence
 
     from rag.settings import Settings
@@ -517,14 +517,6 @@ class _VectorCache:
 _CLAUSE_BREAK = re.compile(r"[,;:()“”\"—–]|\s-\s")
 
 
-def _day(text: str) -> dt.date | None:
-    """The day of a YYYY-MM-DD date (or a longer ISO timestamp), None when unknown or unreadable."""
-    try:
-        return dt.date.fromisoformat(text[:10])
-    except ValueError:
-        return None
-
-
 def _months_before(day: dt.date | None, newest: dt.date | None) -> float:
     """How many 30-day months `day` is before `newest`; 0 when either is unknown."""
     return 0.0 if day is None or newest is None else max((newest - day).days, 0) / 30
@@ -724,7 +716,7 @@ class ExtractiveAnswerer(Answerer):
         rare_scale = idf("\x00never a term\x00") or 1.0
         names = mid_sentence_names(p.text for p in request.passages)
         mention = answer_mention(request.question, kind)
-        days = {i: _day(sentences[i].passage.date) for i in order}
+        days = {i: article_day(sentences[i].passage.date) for i in order}
         newest = max((day for day in days.values() if day is not None), default=None)
         best: dict[str, ScoredSpan] = {}
         support: dict[str, set[str]] = {}

@@ -3,7 +3,7 @@
 A question is answered as of a day (by default today): articles published after it are not used.
 Words in the question that name a period before that day ("this week", "yesterday", "last
 month", "this year") become a window of publication dates. Vaguer words ("recently", "latest")
-set no window: the retriever's newest-first ranking already prefers recent stories on the
+set no window: the retriever's recency lift already prefers recent stories on the
 question's topic. Dates an event happened on ("in March", "in 2019") are left to retrieval
 too: a story about March may run in April, so they say little about when it was published.
 """
@@ -16,7 +16,16 @@ from dataclasses import dataclass
 
 from rag.errors import RagError
 
-__all__ = ["AsOfError", "TimeScope", "is_day", "parse_day", "resolve", "spoken_day", "without_time_notes"]
+__all__ = [
+    "AsOfError",
+    "TimeScope",
+    "article_day",
+    "is_day",
+    "parse_day",
+    "resolve",
+    "spoken_day",
+    "without_time_notes",
+]
 
 
 class AsOfError(RagError, ValueError):
@@ -81,6 +90,15 @@ class TimeScope:
         if self.since is None:
             return f"published by {self.as_of.isoformat()}"
         return f"published {self.since.isoformat()} to {self.as_of.isoformat()} ({self.phrase})"
+
+
+def article_day(text: str | None) -> dt.date | None:
+    """The day of an article's YYYY-MM-DD date (or a longer ISO timestamp); None when it has none
+    or it does not read."""
+    try:
+        return dt.date.fromisoformat(text[:10]) if text else None
+    except ValueError:
+        return None
 
 
 def spoken_day(value: dt.date | str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
+from rag.asof import article_day
 from rag.types import Passage
 from rag.vectors import SentenceVectors, best_similarity
 
@@ -295,11 +295,11 @@ class HybridRetriever(BaseRetriever):
         relevant = sorted(matched, key=lambda i: (-fused[i], candidates[i].chunk.chunk_id))[
             : self.recency_pool
         ]
-        days = {i: day for i in relevant if (day := _day_number(candidates[i].date)) is not None}
+        days = {i: day for i in relevant if (day := article_day(candidates[i].date)) is not None}
         if len(set(days.values())) < 2:
             return
         newest = max(days.values())
-        lifts = {i: 0.5 ** ((newest - day) / self.recency_half_life) for i, day in days.items()}
+        lifts = {i: 0.5 ** ((newest - day).days / self.recency_half_life) for i, day in days.items()}
         unknown = float(np.median(list(lifts.values())))
         for i in relevant:
             fused[i] += self.recency_weight * lifts.get(i, unknown) / (self.rrf_k + 1)
@@ -376,14 +376,6 @@ def _unit(vector: Sequence[float]) -> np.ndarray:
 
 
 _WORD = re.compile(r"\w+")
-
-
-def _day_number(day: str | None) -> int | None:
-    """The proleptic ordinal of an ISO date's day; None when there is none or it does not parse."""
-    try:
-        return datetime.date.fromisoformat(day[:10]).toordinal() if day else None
-    except ValueError:
-        return None
 
 
 def _shingles(text: str) -> frozenset[tuple[str, ...]]:
