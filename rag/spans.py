@@ -40,7 +40,8 @@ _PERSON_NOUNS = (
     r"athlete|coach|celebrity|billionaire|lawmaker|lawmakers|director|host|comedian|journalist|reporter|"
     r"correspondent|member|members|founder|character|quarterback|pitcher|golfer|driver|legend|secretary|"
     r"chairman|chairwoman|mayor|chancellor|premier|ambassador|commissioner|king|queen|prince|princess|pope|"
-    r"monarch|manager|owner|speaker|envoy"
+    r"monarch|manager|owner|speaker|envoy|receiver|runner|sprinter|swimmer|cyclist|skier|gymnast|boxer|"
+    r"wrestler|jockey|batter|catcher|goalkeeper|striker|midfielder|defender"
 )
 _PLACE_NOUNS = (
     r"country|countries|nation|nations|city|cities|state|states|town|towns|region|province|island|islands|"
@@ -64,10 +65,15 @@ possessive: "which player's age" asks for the player; and "which public figure" 
 _NOT_PLURAL_OWNER = r"(?!(?:(?<=men)|(?<=people)|(?<=children)|(?<=s))[’'])"
 """Not a plural owner: "which women's sport" asks for the sport ("which player's age" for the player)."""
 _NAME_MODIFIERS = r"(?:(?!(?:of|in|for|at|on|who|that|which)\b)[\w’'-]+\s+){0,3}?"
-_NAME_HEAD_END = r"(?=\s+(?:of|in|for|at|on|who|that|which|where|whose)\b|\s*[?,.:]|\s*$)"
+_NAME_HEAD_END = (
+    r"(?=\s+(?:of|in|for|at|on|who|that|which|where|whose)\b|\s*[?,.:]|\s*$|"
+    r"\s+(?:\w{2,}ed|known|shown|seen|chosen|held|found|given|taken|led|sent|hit|caught)\b)"
+)
 """What "What is the name of the *Chinese President*?" asks for is its head noun's kind: up to three
-words before it, and nothing but a question's end or a preposition after it ("the name of the
-country's currency" asks for the currency)."""
+words before it, and nothing but a question's end, a preposition or a participle after it ("the name
+of the spokeswoman *quoted* in the piece"; "the name of the country's currency" asks for the currency)."""
+_OWNS_NAME = r"[’']s\s+(?:(?:new|old|former|original|full|real|official)\s+)?names?\b"
+"""A noun owns the name asked for: "What is the *judge's* name?" asks for a person's."""
 _ASKS = {
     "number": re.compile(
         r"\bhow (?:many|much|long|old|far|big|large|tall|high|often|fast)\b|"
@@ -84,17 +90,20 @@ _ASKS = {
         rf"^\s*(?:who|whom|whose)\b|\bwho\s+(?:is|was|are|were|has|had|will|did|does|said|won|became)\b|"
         r"(?:^|[,;:]\s*)(?:for|to|by|with|from|of|about|against|on|at) whom\b|"
         rf"\b(?:which|what) {_SKIP}(?:{_PERSON_NOUNS})(?:e?s)?\b{_NOT_PLURAL_OWNER}|\bname (?:of )?the (?:{_PERSON_NOUNS})\b|"
-        rf"\bname of the {_NAME_MODIFIERS}(?:{_PERSON_NOUNS}){_NAME_HEAD_END}",
+        rf"\bname of the {_NAME_MODIFIERS}(?:{_PERSON_NOUNS}){_NAME_HEAD_END}|"
+        rf"\bthe {_NAME_MODIFIERS}(?:{_PERSON_NOUNS}){_OWNS_NAME}",
         re.IGNORECASE,
     ),
     "place": re.compile(
         rf"^\s*(?:from )?where\b|\bwhere (?:is|was|are|were|did|does|do|has|had|will)\b|"
         rf"\b(?:which|what|in which|in what) {_SKIP}(?:{_PLACE_NOUNS})(?:e?s)?\b|"
-        rf"\bname of the {_NAME_MODIFIERS}(?:{_PLACE_NOUNS}){_NAME_HEAD_END}",
+        rf"\bname of the {_NAME_MODIFIERS}(?:{_PLACE_NOUNS}){_NAME_HEAD_END}|"
+        rf"\bthe {_NAME_MODIFIERS}(?:{_PLACE_NOUNS}){_OWNS_NAME}",
         re.IGNORECASE,
     ),
     "organisation": re.compile(
-        rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})(?:e?s)?\b|\bname of the {_NAME_MODIFIERS}(?:{_ORG_NOUNS}){_NAME_HEAD_END}",
+        rf"\b(?:which|what) {_SKIP}(?:{_ORG_NOUNS})(?:e?s)?\b|\bname of the {_NAME_MODIFIERS}(?:{_ORG_NOUNS}){_NAME_HEAD_END}|"
+        rf"\bthe {_NAME_MODIFIERS}(?:{_ORG_NOUNS}){_OWNS_NAME}",
         re.IGNORECASE,
     ),
 }
@@ -156,10 +165,11 @@ _ASKS_THING = re.compile(
 )
 _ASKS_NAME = re.compile(
     r"\bwhat\s+(?:is|was|are|were|will\s+be)\s+"
-    r"(?:(?!(?:with|after|before|when|while|because|for|by|since|until|being)\b)[\w’'-]+\s+){0,5}?"
+    r"(?:(?!(?:with|after|before|when|while|because|for|by|since|until|being)\b)[\w’'-]+\s+){0,8}?"
     r"(?:now\s+|officially\s+)?(?:called|named|renamed|titled|dubbed|known\s+as)\s*\??\s*$|"
     r"\b(?:(?:called|named|renamed(?:\s+to)?|titled|dubbed|known\s+as)\s*:|renamed\s+to\s*\?)\s*$|"
-    r"\bwhat\s+(?:is|was|are|were)\s+(?:its|his|her|their)\s+(?:new\s+|full\s+|real\s+)?names?\b",
+    r"\bwhat\s+(?:is|was|are|were)\s+(?:its|his|her|their)\s+(?:new\s+|full\s+|real\s+)?names?\b|"
+    rf"\bwhat\s+(?:is|was|are|were)\s+the\s+{_NAME_MODIFIERS}[\w-]+{_OWNS_NAME}",
     re.IGNORECASE,
 )
 """A question that asks what something is called: "What is the policy called?", "…renamed to?",
@@ -188,6 +198,10 @@ _NAMED_NOUN = re.compile(
 "Sunderby Vale" outranked the harbour master himself; the word "person" tells names of people apart."""
 
 
+_OWNER_NOUN = re.compile(rf"\bthe\s+({_NAME_MODIFIERS}[\w-]+){_OWNS_NAME}", re.IGNORECASE)
+"""What "What is the *carrier's* name?" names."""
+
+
 def answer_noun(question: str, kind: str) -> str | None:
     """The words that name what is asked for: "Which *Grand Slam tournament* has …" → that; "the
     name of the *mission*" → that; a who/where question, or the name of a person → "person"/"place";
@@ -201,7 +215,7 @@ def answer_noun(question: str, kind: str) -> str | None:
         heads = list(_KIND_WORD[kind].finditer(noun)) if kind in _KIND_WORD else []
         owner = next((head for head in heads if _OWNS.match(noun, head.end())), None)
         return noun[: (owner or heads[-1]).end()] if heads else noun
-    named = _NAMED_NOUN.search(asking) if kind != "person" else None
+    named = (_NAMED_NOUN.search(asking) or _OWNER_NOUN.search(asking)) if kind != "person" else None
     if named:
         return named.group(1)
     return _KIND_NOUN.get(kind)
@@ -219,7 +233,7 @@ def _asking_clause(question: str) -> str:
 _WHAT_IS_THE = (
     r"\bwhat\s+(?:is|was|are|were|will\s+be)\s+(?:the|its|their|his|her|this|that)\s+"
     r"(?:(?:new|current|former|final|official|total|average|largest|biggest|smallest|latest|first|last|main|"
-    r"exact|estimated|annual|expected|full|real)\s+){0,2}"
+    r"exact|estimated|annual|expected|full|real|combined|overall|median|typical|original|proposed)\s+){0,2}"
 )
 _HEAD_END = r"(?=\s+(?:of|in|for|at|on|that|which|where|by|to|from)\b|\s*[?,.:]|\s*$)"
 _ASKS_HEAD = {
@@ -241,6 +255,20 @@ _ASKS_HEAD = {
 preposition follows it, so "the state of the economy" or "the company's plan" is no such question."""
 
 
+_RELATIVE = re.compile(r"(?<=,)(\s+)(?:which|who|whom|whose)\b", re.IGNORECASE)
+
+
+def _without_relatives(question: str) -> str:
+    """`question` with the wh-word of a relative clause made "that" when another wh-word asks:
+    "Which company, *which* runs the island's grid, …?" asks for a company, not a place, and
+    "… Marlon Brando, *who* had won for which film?" for a film. "After Puerto Rico, which
+    country …?" keeps its only wh-word."""
+    relatives = len(_RELATIVE.findall(question))
+    if not relatives or len(_WH.findall(question)) <= relatives:
+        return question
+    return _RELATIVE.sub(r"\1that", question)
+
+
 def answer_kind(question: str) -> str | None:
     """The kind of short answer a question asks for.
 
@@ -248,7 +276,7 @@ def answer_kind(question: str) -> str | None:
     thing), `phrase` (the words after a blank: "…crashed a spacecraft into what?"), or None when
     the sentences are the answer (why, how, explain, yes/no, what-did-X-say).
     """
-    question = _US.sub("US", _asking_clause(question))
+    question = _without_relatives(_US.sub("US", _asking_clause(question)))
     if _YES_NO.search(question) and not _WH.search(question):
         return None
     second = _MULTI_PART.search(question)

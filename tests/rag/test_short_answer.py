@@ -138,6 +138,19 @@ GOLD = read_gold_jsonl(REPO / "eval" / "gold" / "fentanyl_seed.jsonl")
         ("Which of the following US airports has been the worst for delays?", "place"),
         ("Which of these fast food restaurants has the slowest drive-thru?", "organisation"),
         ("Which coaches were fired?", "person"),
+        # The head noun may be followed by a participle; the name may be the noun's own.
+        ("What is the name of the foreign ministry spokeswoman quoted in the piece?", "person"),
+        ("What is the name of the company founded by the brothers?", "organisation"),
+        ("What is the judge's name?", "person"),
+        ("What was the city's old name?", "place"),
+        ("What is the carrier's name?", "entity"),
+        ("What is the Air Force Research Laboratory program called?", "entity"),
+        ("What was the combined total for that year?", "number"),
+        ("Which wide receiver led the celebration?", "person"),
+        # A relative clause's wh-word asks nothing when another one does.
+        ("Which company, which runs the island's grid, reported the blackout?", "organisation"),
+        ("She turned down the Oscar for Marlon Brando, who had won for which film?", "entity"),
+        ("After Puerto Rico, which country did the storm hit?", "place"),
     ],
 )
 def test_answer_kind(question: str, kind: str | None) -> None:
@@ -569,6 +582,8 @@ def test_the_answer_noun_ends_at_a_noun_of_the_asked_for_kind(question: str, nou
         # A person is compared with "person": "harbour master" drew a town's name.
         ("What is the name of the Chinese President?", "person", "person"),
         ("Who is the harbour master of Brackenhurst?", "person", "person"),
+        ("What is the carrier's name?", "entity", "carrier"),
+        ("What is the name of the anthem composed for the coronation?", "entity", "anthem"),
     ],
 )
 def test_the_answer_noun_of_a_name_or_who_is_the_question(question: str, kind: str, noun: str) -> None:
