@@ -258,6 +258,11 @@ def _packaged_model() -> EvidenceModel:
     return EvidenceModel.from_json(json.loads(text))
 
 
+_NAMED_KINDS = frozenset(["person", "place", "organisation"])
+_OTHER_KIND_FIT = 0.3
+"""`rag.spans` gives a span this fit or less when it is plainly of another kind: a place or a
+body for "who", a people's word for "where"."""
+
 SPAN_FEATURES = (
     "score",
     "fit",
@@ -695,8 +700,14 @@ class ExtractiveAnswerer(Answerer):
     def short_answer(
         self, request: AnswerRequest, kind: str, sentences: Sequence[_Sentence], scores: Sequence[float]
     ) -> ScoredSpan | None:
-        """The candidate span the span model ranks first, or None when there is none."""
+        """The candidate span the span model ranks first, or None when there is none.
+
+        For a person, a place or an organisation, a span plainly of another kind ("Florida" for
+        "What is the judge's name?", fit at most `_OTHER_KIND_FIT`) is ranked only when no span
+        of the asked-for kind is there to rank."""
         table = self.span_table(request, kind, sentences, scores)
+        if kind in _NAMED_KINDS:
+            table = [span for span in table if span.fit > _OTHER_KIND_FIT] or table
         return max(table, key=lambda span: span.value) if table else None
 
     def span_table(

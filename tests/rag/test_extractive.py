@@ -12,6 +12,7 @@ from rag.answering import (
     AnswerRequest,
     Draft,
     ExtractiveAnswerer,
+    ScoredSpan,
     available_answerers,
     make_answerer,
 )
@@ -42,6 +43,32 @@ def _request(question: str, *doc_ids: str) -> AnswerRequest:
         for rank, doc_id in enumerate(doc_ids, start=1)
     ]
     return AnswerRequest(question, passages, query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER)
+
+
+@pytest.mark.parametrize(
+    ("kind", "spans", "expected"),
+    [
+        # "What is the judge's name?": the better-scored place yields to the person.
+        ("person", 2, "Aileen Cannon"),
+        # With no person among the spans, the place still answers; for a thing, the score decides.
+        ("person", 1, "Florida"),
+        ("entity", 2, "Florida"),
+    ],
+)
+def test_a_span_plainly_of_another_kind_answers_only_when_no_span_of_the_kind_does(
+    kind: str, spans: int, expected: str
+) -> None:
+    table = [
+        ScoredSpan(0, 0, 7, "Florida", value=6.5, fit=0.3, near=0.11),
+        ScoredSpan(1, 0, 13, "Aileen Cannon", value=4.9, fit=1.0, near=0.06),
+    ][:spans]
+
+    class Fixed(ExtractiveAnswerer):
+        def span_table(self, *args: object, **kwargs: object) -> list[ScoredSpan]:
+            return list(table)
+
+    span = Fixed().short_answer(_request("What is the judge's name?", SEED.doc_id), kind, [], [])
+    assert span is not None and span.text == expected
 
 
 def _assert_quoted(draft: Draft) -> None:
