@@ -679,6 +679,7 @@ def span_candidates(
     """
     question_terms = set(lexical_terms(question))
     question_words = set(WORD.findall(question))
+    tails = _name_tails(question)
     unit = (
         next((pattern for asks, pattern in _UNITS if asks.search(question)), None)
         if kind == "number"
@@ -750,7 +751,7 @@ def span_candidates(
         for start, end in names:
             titled = kind == "person" and bool(_TITLE_WORD.search(sentence, start, end))
             start, end = _around_title(sentence, start, end, before=kind != "person")
-            start, end = _trim(sentence, start, end, question_words)
+            start, end = _trim(sentence, start, end, question_words, tails)
             if sentence.startswith(".", end) and _INITIALS.search(sentence, start, end):
                 end += 1  # "U.S." keeps its last dot
             if kind != "person" and (owner := _POSSESSIVE.search(sentence, start, end)):
@@ -976,21 +977,75 @@ def _ranked(
     ]
 
 
-def _trim(sentence: str, start: int, end: int, question_words: set[str]) -> tuple[int, int]:
-    """Drops words the question spells the same way, and function words, from both ends of a name."""
+def _trim(
+    sentence: str, start: int, end: int, question_words: set[str], tails: dict[str, set[str]]
+) -> tuple[int, int]:
+    """Drops words the question spells the same way, and function words, from both ends of a name.
+
+    At the end, the words the name shares with the question go together, and only where the
+    question says them as a name of their own: "Just Ice Tea" keeps "Tea" from "Honest *Tea*",
+    and "Major League Soccer" keeps "Soccer" from "*Soccer* icon Lionel Messi" (`_name_tails`)."""
     tokens = [(m.start() + start, m.end() + start) for m in WORD.finditer(sentence[start:end])]
 
+    def word(n: int) -> str:
+        return sentence[tokens[n][0] : tokens[n][1]]
+
     def echo(token: tuple[int, int]) -> bool:
-        word = sentence[token[0] : token[1]]
-        return word in question_words or word.lower() in _NOT_ENTITIES
+        said = sentence[token[0] : token[1]]
+        return said in question_words or said.lower() in _NOT_ENTITIES
 
     while tokens and echo(tokens[0]):
         tokens.pop(0)
-    while tokens and echo(tokens[-1]):
-        tokens.pop()
+    while tokens:
+        last = len(tokens) - 1
+        if word(last).lower() in _NOT_ENTITIES:
+            tokens.pop()
+            continue
+        if word(last) not in question_words:
+            break
+        head = last  # the run of words the question says together, back from the last
+        while head and word(head - 1) in question_words and word(head - 1) in tails.get(word(head), set()):
+            head -= 1
+        before = tails.get(word(head), set())
+        if not ("" in before or (head and word(head - 1) in before)):
+            break
+        del tokens[head:]
     if not tokens:
         return start, start
     return tokens[0][0], tokens[-1][1]
+
+
+def _name_tails(question: str) -> dict[str, set[str]]:
+    """For each capitalised word of `question`, what stands before it where it stands: "" where
+    it is a name of its own or opens one ("a *Republican* senator", "*Tim* Scott announced"), the
+    capitalised word it ends a name with ("Honest" for "Honest *Tea*"), or nothing where only its
+    place capitalises it (a sentence's first word before a lowercase one: "*Soccer* icon")."""
+    tails: dict[str, set[str]] = {}
+    # The sentence splitter knows "Sen. Tim Scott" opens no sentence at "Tim".
+    openings = {m.start() for a, b in sentence_spans(question) if (m := WORD.search(question, a, b))}
+    tokens = list(WORD.finditer(question))
+    named = False  # whether the word before is capitalised as a name
+    for n, match in enumerate(tokens):
+        word = match.group(0)
+        gap = question[tokens[n - 1].end() : match.start()] if n else ""
+        opens = match.start() in openings or any(ch in gap for ch in ':;"“')
+        capital = word[:1].isupper()
+        if opens:
+            following = tokens[n + 1].group(0) if n + 1 < len(tokens) else ""
+            named = (
+                capital
+                and following[:1].isupper()
+                and not _WH.fullmatch(word)
+                and word.lower() not in _NOT_ENTITIES
+            )
+            tails.setdefault(word, set()).update([""] if named else [])
+        elif capital:
+            joined = named and not gap.strip()
+            tails.setdefault(word, set()).add(tokens[n - 1].group(0) if joined else "")
+            named = True
+        else:
+            named = False
+    return tails
 
 
 _NOT_UNITS = _word_set("last next ago each every more less than over under about nearly almost just only")

@@ -1226,3 +1226,52 @@ def test_a_title_cut_off_at_its_dot_is_no_name() -> None:
         c.text for c in span_candidates("place", "The team moved to St. Louis.", "Where did the team move?")
     }
     assert "St. Louis" in moved
+
+
+@pytest.mark.parametrize(
+    ("kind", "sentence", "question", "expected"),
+    [
+        # A word only a sentence's start capitalises in the question is no part of its names.
+        (
+            "organisation",
+            "He will join Major League Soccer next season.",
+            "Soccer icon Lionel Messi announced where he will play. Which league does he plan on joining?",
+            "Major League Soccer",
+        ),
+        # The question's "Tea" ends another name: the new brand keeps its own.
+        (
+            "entity",
+            "Goldman is launching Just Ice Tea next year.",
+            "Coca-Cola is phasing out Honest Tea. What is the new tea brand Goldman is launching?",
+            "Just Ice Tea",
+        ),
+        # The words shared with another name go together or not at all.
+        (
+            "entity",
+            "As the Toronto International Film Festival opened, stars arrived.",
+            "Which of these movies premiered at the Venice Film Festival this week?",
+            "Toronto International Film Festival",
+        ),
+        # A name the question says of its own is still trimmed off.
+        (
+            "organisation",
+            "Spokespeople for Twitter declined to comment.",
+            "Whose Twitter account was locked?",
+            "Spokespeople",
+        ),
+    ],
+)
+def test_a_name_keeps_the_end_it_shares_only_with_another_name(
+    kind: str, sentence: str, question: str, expected: str
+) -> None:
+    assert expected in {c.text for c in span_candidates(kind, sentence, question)}
+
+
+def test_a_name_the_question_opens_with_is_trimmed_off() -> None:
+    question = "Tim Scott announced his campaign this week. Scott is a Republican senator for which state?"
+    texts = {
+        c.text
+        for c in span_candidates("place", "NORTH CHARLESTON, S.C. - Sen. Tim Scott announced it.", question)
+    }
+    assert "S.C." in texts
+    assert not any("Tim" in text for text in texts)
