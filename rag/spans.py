@@ -998,10 +998,11 @@ def _trim(
         tokens.pop(0)
     while tokens:
         last = len(tokens) - 1
-        if word(last).lower() in _NOT_ENTITIES:
-            tokens.pop()
+        said = word(last)
+        if said.lower() in _NOT_ENTITIES or (said in question_words and not said[:1].isupper()):
+            tokens.pop()  # a function word, or a number or lowercase word of the question ("Game 4")
             continue
-        if word(last) not in question_words:
+        if said not in question_words:
             break
         head = last  # the run of words the question says together, back from the last
         while head and word(head - 1) in question_words and word(head - 1) in tails.get(word(head), set()):
