@@ -436,9 +436,13 @@ _ORG_WORDS = re.compile(
     r"Commission|Agency|Association|Party|Bank|Court|Office|House|Senate|Congress|Times|Post|News|Foundation|"
     r"Center|Centre|Club|League|Union|Federation|Organization|Organisation|Airlines|Airport|Network|Service|"
     r"Cabinet|Government|Administration|Parliament|Army|Navy|Police|Council|Board|Authority|Fund|Trust|"
-    r"Services|Industries|Holdings|Technologies|Laboratories|Systems)\b"
+    r"Services|Industries|Holdings|Technologies|Laboratories|Systems|Institution|Corporation|Motorsports|"
+    r"Racing|Entertainment|Studios|Records|Motors|Airways)\b"
 )
-_PLACE_WORDS = re.compile(r"\b(?:City|County|State|Province|Island|Islands|Republic|Kingdom|Bay|River|Sea)\b")
+_PLACE_WORDS = re.compile(
+    r"\b(?:City|County|State|Province|Island|Islands|Republic|Kingdom|Bay|River|Sea|Speedway|Raceway|Stadium|"
+    r"Arena|Highway|Avenue|Cathedral|Beach)\b"
+)
 
 
 @dataclass(frozen=True, slots=True)

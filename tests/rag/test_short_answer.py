@@ -1275,3 +1275,27 @@ def test_a_name_the_question_opens_with_is_trimmed_off() -> None:
     }
     assert "S.C." in texts
     assert not any("Tim" in text for text in texts)
+
+
+@pytest.mark.parametrize(
+    ("kind", "sentence", "question", "other"),
+    [
+        # A venue or a team's firm reads as no person, so the driver named beside it leads.
+        (
+            "person",
+            "Ryan Blaney held off William Byron at Charlotte Motor Speedway on Monday.",
+            "Which driver finished second?",
+            "Charlotte Motor Speedway",
+        ),
+        (
+            "person",
+            "William Byron drives for Hendrick Motorsports this year.",
+            "Which driver won?",
+            "Hendrick Motorsports",
+        ),
+    ],
+)
+def test_a_venue_or_a_firm_is_no_person(kind: str, sentence: str, question: str, other: str) -> None:
+    fits = {c.text: c.fit for c in span_candidates(kind, sentence, question)}
+    assert fits["William Byron"] == 1.0
+    assert fits[other] <= 0.3
