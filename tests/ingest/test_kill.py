@@ -284,8 +284,8 @@ OVERLAP_FLUSH = 48
 """About 200 chunks in batches of 48: five batches."""
 OVERLAP_BACKEND = "onnx"
 """The real model, on a backend whose vectors do not depend on their batch-mates, so that the rerun
-can be compared with a clean ingest within 1e-6. `torch-bf16` has fixed-shape passes for the same
-reason; its passes running side by side get a test of their own below."""
+can be compared with a clean ingest within 1e-6. `openvino` and `torch-bf16` have fixed-shape passes
+for the same reason; their passes running side by side get a test of their own below."""
 
 _MID_FLIGHT_KILLER = textwrap.dedent(
     """
@@ -306,18 +306,22 @@ _MID_FLIGHT_KILLER = textwrap.dedent(
 
 
     if where == "pass":
-        # The bfloat16 encoder runs its passes side by side, each in a thread of its own.
-        from rag.embeddings import _TorchEncoder
+        # The bfloat16 encoders run their passes side by side, each in a thread of its own.
+        from rag.embeddings import _OpenVinoEncoder, _TorchEncoder
 
-        run, passes = _TorchEncoder._run, []
+        passes = []
 
-        def dying_run(self, ids, mask, types):
-            passes.append(threading.current_thread().name)
-            if len(passes) == nth:
-                die()
-            return run(self, ids, mask, types)
+        def dying(run):
+            def dying_run(self, ids, mask, types):
+                passes.append(threading.current_thread().name)
+                if len(passes) == nth:
+                    die()
+                return run(self, ids, mask, types)
 
-        _TorchEncoder._run = dying_run
+            return dying_run
+
+        for encoder in (_TorchEncoder, _OpenVinoEncoder):
+            encoder._run = dying(encoder._run)
 
 
     class Embedder(SentenceTransformerEmbeddings):
@@ -475,19 +479,21 @@ def test_a_kill_while_batches_overlap_converges_on_rerun(
     _assert_searchable(index, embedder, articles=OVERLAP_ARTICLES)
 
 
-def test_a_kill_while_passes_run_side_by_side_converges_on_rerun(tmp_path: Path) -> None:
-    # `torch-bf16` (what `auto` stores with on a CPU with AMX or AVX512-BF16) runs a batch's passes
-    # in threads of their own; its vectors do not depend on batch-mates, so a rerun can match a
-    # clean ingest. Killed as its 16th pass begins (of about 30), with earlier batches embedded.
+@pytest.mark.parametrize("backend", ["openvino", "torch-bf16"])
+def test_a_kill_while_passes_run_side_by_side_converges_on_rerun(tmp_path: Path, backend: str) -> None:
+    # `torch-bf16` (what `auto` stores with on a CPU with AMX or AVX512-BF16) and `openvino` run a
+    # batch's passes in threads of their own; their vectors do not depend on batch-mates, so a
+    # rerun can match a clean ingest. Killed as the 16th pass begins (of about 30), with earlier
+    # batches embedded.
     from rag.embeddings import SentenceTransformerEmbeddings
 
-    embedder = SentenceTransformerEmbeddings(backend="torch-bf16")
+    embedder = SentenceTransformerEmbeddings(backend=backend)  # type: ignore[arg-type]
     folder = tmp_path / "articles"
     write_articles(folder, OVERLAP_ARTICLES)
     clean = _clean_ingest(folder, tmp_path / "clean", embedder, OVERLAP_ARTICLES)
     settings = _settings(tmp_path / "data")
 
-    state = _ingest_killed_mid_flight(folder, settings.data_dir, "pass", 16, backend="torch-bf16")
+    state = _ingest_killed_mid_flight(folder, settings.data_dir, "pass", 16, backend=backend)
 
     assert state["thread"].startswith("rag-pass"), state
     assert state["started"] > state["finished"] >= 1, state

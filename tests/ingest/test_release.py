@@ -80,15 +80,16 @@ def test_an_ingest_into_the_callers_index_keeps_the_model(settings: Settings, tm
     assert "_model" in embedder.__dict__
 
 
-def test_a_released_embedder_loads_again_and_embeds_the_same() -> None:
-    embedder = SentenceTransformerEmbeddings(backend="torch-bf16")
+@pytest.mark.parametrize(("backend", "encoder"), [("torch-bf16", "_bf16"), ("openvino", "_openvino")])
+def test_a_released_embedder_loads_again_and_embeds_the_same(backend: str, encoder: str) -> None:
+    embedder = SentenceTransformerEmbeddings(backend=backend)  # type: ignore[arg-type]
     texts = [
         f"Report {n}: the council approved the harbour budget after a long debate." * 6 for n in range(3)
     ]
     before = np.asarray(embedder.embed_documents(texts))
-    assert "_bf16" in embedder.__dict__
+    assert encoder in embedder.__dict__
 
     embedder.release()
 
-    assert "_bf16" not in embedder.__dict__
+    assert encoder not in embedder.__dict__
     assert np.array_equal(np.asarray(embedder.embed_documents(texts)), before)

@@ -1,8 +1,11 @@
-"""`torch-bf16` and `auto`: the fp32 family's vectors from any of its backends, one index identity for
-them, and `auto` taking on an index built with `onnx-int8`."""
+"""`torch-bf16`, `openvino` and `auto`: the fp32 family's vectors from any of its backends, one index
+identity for them, and `auto` taking on an index built with `onnx-int8`."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -24,12 +27,11 @@ from rag.text import sentence_spans
 from tests.support import assert_verified, vector_rows
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from rag.settings import Settings
 
 pytestmark = pytest.mark.slow
 
+REPO = Path(__file__).resolve().parents[2]
 MIN_COSINE = 0.999
 """Least cosine between a backend of the fp32 family and torch fp32 (measured: 0.99993)."""
 FP32_ID = f"sentence-transformers:{PACKAGED_MODEL}"
@@ -119,13 +121,19 @@ def torch_fp32() -> SentenceTransformerEmbeddings:
     return SentenceTransformerEmbeddings(backend="torch")
 
 
+@pytest.fixture(scope="module", params=["torch-bf16", "openvino"])
+def bf16(request: pytest.FixtureRequest, model_cache: Path) -> SentenceTransformerEmbeddings:
+    """The transformer in bfloat16 (in fp32 with `openvino` on a CPU without it), loaded once per module."""
+    return SentenceTransformerEmbeddings(backend=request.param, cache_dir=model_cache)
+
+
 @pytest.fixture(scope="module")
-def bf16() -> SentenceTransformerEmbeddings:
-    """The transformer in bfloat16, loaded once per module."""
-    return SentenceTransformerEmbeddings(backend="torch-bf16")
+def openvino(model_cache: Path) -> SentenceTransformerEmbeddings:
+    """OpenVINO, in bfloat16 on a CPU that multiplies it natively."""
+    return SentenceTransformerEmbeddings(backend="openvino", cache_dir=model_cache)
 
 
-# -- torch-bf16 ---------------------------------------------------------------------------------
+# -- torch-bf16 and openvino ----------------------------------------------------------------------
 
 
 def test_bf16_vectors_are_torchs(
@@ -169,15 +177,15 @@ def test_auto_embeds_a_question_with_onnx_and_never_loads_torch(
     vector = auto.embed_query(QUESTION)
 
     assert vector == onnx.embed_query(QUESTION)
-    assert "_bf16" not in auto.__dict__ and "_model" not in auto.__dict__
+    assert not {"_bf16", "_openvino", "_model"} & set(auto.__dict__)
     assert float(_cosines(vector, torch_fp32.embed_query(QUESTION))) >= MIN_COSINE
     short = TEXTS[1:3]
     assert auto.embed_documents(short) == onnx.embed_documents(short)
-    assert "_bf16" not in auto.__dict__
+    assert not {"_bf16", "_openvino"} & set(auto.__dict__)
 
 
 def test_auto_embeds_a_long_call_with_bf16_where_the_cpu_has_it(
-    model_cache: Path, bf16: SentenceTransformerEmbeddings, torch_fp32: SentenceTransformerEmbeddings
+    model_cache: Path, torch_fp32: SentenceTransformerEmbeddings
 ) -> None:
     assert sum(len(t) for t in TEXTS) >= _SMALL_CALL_CHARS
     auto = SentenceTransformerEmbeddings(cache_dir=model_cache)
@@ -187,8 +195,8 @@ def test_auto_embeds_a_long_call_with_bf16_where_the_cpu_has_it(
     assert _cosines(vectors, torch_fp32.embed_documents(TEXTS)).min() >= MIN_COSINE
     if not native_bf16():
         pytest.skip("this CPU does not multiply bfloat16 natively: auto runs long calls on onnx")
-    assert vectors == bf16.embed_documents(TEXTS)
-    assert "_bf16" in auto.__dict__
+    assert vectors == SentenceTransformerEmbeddings(backend="torch-bf16").embed_documents(TEXTS)
+    assert "_bf16" in auto.__dict__ and not {"_openvino", "_model"} & set(auto.__dict__)
 
 
 def test_auto_embeds_many_short_phrases_on_onnx(model_cache: Path) -> None:
@@ -200,7 +208,7 @@ def test_auto_embeds_many_short_phrases_on_onnx(model_cache: Path) -> None:
     onnx = SentenceTransformerEmbeddings(backend="onnx", cache_dir=model_cache)
 
     assert auto.embed_documents(phrases) == onnx.embed_documents(phrases)
-    assert "_bf16" not in auto.__dict__ and "_model" not in auto.__dict__
+    assert not {"_bf16", "_openvino", "_model"} & set(auto.__dict__)
 
 
 # -- identity -------------------------------------------------------------------------------------
@@ -215,6 +223,7 @@ def test_the_fp32_family_shares_one_model_id() -> None:
         "torch-bf16": FP32_ID,
         "onnx": FP32_ID,
         "onnx-int8": INT8_ID,
+        "openvino": FP32_ID,
     }
 
 
@@ -229,7 +238,7 @@ def test_adopt_accepts_the_own_id_and_refuses_another_model(backend: str) -> Non
     assert embedder.backend == backend
 
 
-@pytest.mark.parametrize("backend", ["auto", "torch", "torch-bf16", "onnx"])
+@pytest.mark.parametrize("backend", ["auto", "torch", "torch-bf16", "onnx", "openvino"])
 def test_the_fp32_family_adopts_the_legacy_onnx_id(backend: str) -> None:
     embedder = SentenceTransformerEmbeddings(backend=backend)  # type: ignore[arg-type]
 
@@ -237,7 +246,7 @@ def test_the_fp32_family_adopts_the_legacy_onnx_id(backend: str) -> None:
     assert embedder.backend == backend and embedder.model_id == FP32_ID
 
 
-@pytest.mark.parametrize("backend", ["torch", "torch-bf16", "onnx"])
+@pytest.mark.parametrize("backend", ["torch", "torch-bf16", "onnx", "openvino"])
 def test_a_forced_fp32_backend_does_not_adopt_int8(backend: str) -> None:
     embedder = SentenceTransformerEmbeddings(backend=backend)  # type: ignore[arg-type]
 
@@ -262,7 +271,7 @@ def test_auto_adopting_int8_embeds_as_onnx_int8(model_cache: Path) -> None:
     assert auto.backend == "onnx-int8" and auto.model_id == INT8_ID
     assert auto.embed_query(QUESTION) == int8.embed_query(QUESTION) != fp32_query
     assert auto.embed_documents(TEXTS) == int8.embed_documents(TEXTS)  # a long call too
-    assert "_bf16" not in auto.__dict__
+    assert not {"_bf16", "_openvino"} & set(auto.__dict__)
 
 
 # -- settings -------------------------------------------------------------------------------------
@@ -271,7 +280,7 @@ def test_auto_adopting_int8_embeds_as_onnx_int8(model_cache: Path) -> None:
 def test_settings_accept_the_new_backends_and_name_the_variable_of_an_unknown_one(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for backend in ("auto", "torch-bf16"):
+    for backend in ("auto", "torch-bf16", "openvino"):
         monkeypatch.setenv("RAG_EMBEDDING_BACKEND", backend)
         assert embedder_from_settings(load_settings(_env_file=None)).backend == backend
 
@@ -367,3 +376,53 @@ def test_the_first_question_on_an_int8_index_is_embedded_with_int8(
     Assistant(settings, embedder=auto).ask(QUESTION)
 
     assert auto.query_backends == ["onnx-int8"]
+
+
+# -- openvino's passes ----------------------------------------------------------------------------
+
+
+def test_openvino_vectors_do_not_depend_on_batch_mates_or_passes_side_by_side(
+    openvino: SentenceTransformerEmbeddings,
+) -> None:
+    # Dozens of texts of many lengths: several passes per length class, finishing out of order.
+    words = " ".join(TEXTS * 8).split()
+    texts = [" ".join(words[i : i + 3 + (i * 7) % 180]) for i in range(0, 48 * 5, 5)]
+    spans = [sentence_spans(t) for t in texts]
+    encoder = openvino._openvino
+    assert len(set(encoder.shapes(texts) or [])) >= 4
+
+    workers = encoder.workers
+    try:
+        encoder.workers = 1
+        want, want_sentences = encoder.encode_with_spans(texts, spans)
+        encoder.workers = max(workers, 2)
+        got, got_sentences = encoder.encode_with_spans(texts, spans)
+    finally:
+        encoder.workers = workers
+    alone = np.concatenate([encoder.encode([text]) for text in texts[:6]])
+
+    assert np.array_equal(got, want)
+    assert np.array_equal(alone, want[:6])
+    for mine, theirs in zip(got_sentences, want_sentences, strict=True):
+        assert mine is not None and theirs is not None
+        assert mine.spans == theirs.spans and np.array_equal(mine.matrix, theirs.matrix)
+
+
+def test_openvino_document_embedding_never_imports_torch_or_telemetry(
+    openvino: SentenceTransformerEmbeddings, model_cache: Path
+) -> None:
+    # Only OpenVINO's model converter, which this backend never calls, loads its telemetry.
+    openvino.embed_documents(TEXTS[:1])  # the ONNX copy is exported (with torch) once
+    code = (
+        "import sys;"
+        "from pathlib import Path;"
+        "from rag.embeddings import SentenceTransformerEmbeddings as E;"
+        f"vectors = E(backend='openvino', cache_dir=Path({str(model_cache)!r})).embed_documents({TEXTS!r});"
+        f"assert len(vectors) == {len(TEXTS)} and len(vectors[0]) == 384;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'sentence_transformers', 'openvino_telemetry'}));"
+        "from openvino.tools.ovc import telemetry_utils;"
+        "print(telemetry_utils.tm.__name__)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+
+    assert run.stdout.split() == ["[]", "openvino.tools.ovc.telemetry_stub"]

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 import pytest
 
 from rag.embeddings import SentenceTransformerEmbeddings, _fingerprint, _is_current, resolve_model_path
 from rag.settings import PACKAGED_MODEL
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 pytestmark = pytest.mark.slow
 
@@ -41,3 +38,23 @@ def test_the_same_model_installed_again_reuses_the_export(tmp_path: Path) -> Non
     with (model / "README.md").open("a", encoding="utf-8") as handle:
         handle.write("\nchanged\n")
     assert not _is_current(second.export_dir, _fingerprint(model), "onnx-int8", model)
+
+
+def test_the_openvino_export_is_made_once_and_reused(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    first = SentenceTransformerEmbeddings(backend="openvino", cache_dir=cache)
+    first.load()
+    [folder] = [path for path in cache.iterdir() if path.is_dir()]
+    assert folder.name.endswith("-openvino")
+    exported = {name: (folder / name).stat() for name in ("model.xml", "model.bin")}
+
+    second = SentenceTransformerEmbeddings(backend="openvino", cache_dir=cache)
+    second.load()
+
+    for name, before in exported.items():
+        after = (folder / name).stat()
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns), name
+    assert second.embed_query("fentanyl") == first.embed_query("fentanyl")
+    (folder / "model.bin").unlink()  # a broken export is made again
+    model = Path(resolve_model_path(PACKAGED_MODEL))
+    assert not _is_current(folder, _fingerprint(model), "openvino", model)
