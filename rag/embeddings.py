@@ -386,10 +386,15 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 @functools.cache
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), where the model
-    runs several times as fast in bfloat16 as in fp32; elsewhere bfloat16 is emulated and slow.
-    OpenVINO's CPU plugin says so without importing torch."""
-    return "BF16" in _import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), where torch runs
+    the model 3.4x as fast in bfloat16 as in fp32; elsewhere bfloat16 is emulated and slow."""
+    import torch
+
+    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
+    try:
+        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+    except RuntimeError:  # a torch build without these probes
+        return False
 
 
 def _import_openvino() -> Any:
@@ -1019,13 +1024,15 @@ class _OpenVinoEncoder(_Encoder):
         cpus = _cpu_count()
         self.workers = min(cpus, _PASS_WORKERS)
         core = openvino.Core()
+        # OpenVINO's own probe: `native_bf16` would import torch, which this encoder never needs.
+        bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         model = core.read_model(str(folder / "model.xml"))
         self.inputs = [port.get_any_name() for port in model.inputs]
         self.compiled = core.compile_model(
             model,
             "CPU",
             {
-                "INFERENCE_PRECISION_HINT": "bf16" if native_bf16() else "f32",
+                "INFERENCE_PRECISION_HINT": "bf16" if bf16 else "f32",
                 "NUM_STREAMS": self.workers,
                 "INFERENCE_NUM_THREADS": cpus,
             },
