@@ -29,6 +29,7 @@ from rag.spans import (
     answer_noun,
     is_list_question,
     mid_sentence_names,
+    place_names,
     span_candidates,
 )
 from rag.text import WORD, content_terms, lexical_terms, sentence_spans, words
@@ -726,6 +727,7 @@ class ExtractiveAnswerer(Answerer):
             return []
         rare_scale = idf("\x00never a term\x00") or 1.0
         names = mid_sentence_names(p.text for p in request.passages)
+        places = place_names(p.text for p in request.passages)
         mention = answer_mention(request.question, kind)
         days = {i: article_day(sentences[i].passage.date) for i in order}
         newest = max((day for day in days.values() if day is not None), default=None)
@@ -747,14 +749,14 @@ class ExtractiveAnswerer(Answerer):
                     anchors.setdefault(term, []).append(position[n])
             found = [
                 (candidate, i, candidate.start, candidate.end)
-                for candidate in span_candidates(kind, sentence.text, request.question, names)
+                for candidate in span_candidates(kind, sentence.text, request.question, names, places)
             ]
             referred = mention.search(sentence.text) if mention else None
             if referred:
                 # "The band announced a new tour": the band is named in a sentence just before.
                 found += [
                     (candidate, j, referred.start(), referred.end())
-                    for candidate, j in _antecedents(kind, sentences, i, request.question, names)
+                    for candidate, j in _antecedents(kind, sentences, i, request.question, names, places)
                 ]
             for candidate, source, here, there in found:
                 inside = [position[n] for n, (a, b) in enumerate(tokens) if a < there and b > here]
@@ -1047,7 +1049,12 @@ _ASIDE = re.compile(r"(?<=[a-z0-9,”’)])\s[–—]\s([^–—?]+?)(?=\s[–�
 
 
 def _antecedents(
-    kind: str, sentences: Sequence[_Sentence], i: int, question: str, names: Collection[str]
+    kind: str,
+    sentences: Sequence[_Sentence],
+    i: int,
+    question: str,
+    names: Collection[str],
+    places: Collection[str],
 ) -> list[tuple[SpanCandidate, int]]:
     """What "the band" of sentence `i` refers to: the first candidate of the asked-for kind in the
     nearest of the two sentences before it in its passage that has one (a subject is named first:
@@ -1057,7 +1064,7 @@ def _antecedents(
         earlier = sentences[j]
         if earlier.passage.chunk_id != sentence.passage.chunk_id or earlier.start >= sentence.start:
             break
-        candidates = span_candidates(kind, earlier.text, question, names)
+        candidates = span_candidates(kind, earlier.text, question, names, places)
         if candidates:
             first = min(candidate.start for candidate in candidates)
             return [(candidate, j) for candidate in candidates if candidate.start == first]

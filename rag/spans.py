@@ -27,6 +27,7 @@ __all__ = [
     "answer_noun",
     "is_list_question",
     "mid_sentence_names",
+    "place_names",
     "span_candidates",
 ]
 
@@ -458,6 +459,10 @@ class SpanCandidate:
     """False for a name that nothing around it calls a person (no title, role or speech verb)."""
 
 
+_PLACE_AS_PERSON = 0.3
+"""How well a place's or a body's name fits a person question (see `_entity_fit`)."""
+
+
 def _entity_fit(kind: str, text: str) -> float:
     tokens = text.split()
     has_org = bool(_ORG_WORDS.search(text))
@@ -466,7 +471,7 @@ def _entity_fit(kind: str, text: str) -> float:
         return 0.1  # "British" is neither the heir to the throne nor the gloomiest city
     if kind == "person":
         if has_org or has_place or re.search(r"[’']s\s", text) or is_country(text) or is_us_state(text):
-            return 0.3
+            return _PLACE_AS_PERSON
         if len(tokens) == 1 and text.isupper():
             return 0.2
         if len(tokens) > 1 and _ACRONYM.fullmatch(tokens[0]) and not _TITLE_WORD.match(f"{tokens[1]} "):
@@ -533,6 +538,21 @@ def mid_sentence_names(texts: Iterable[str]) -> frozenset[str]:
         for text in texts
         for match in _MID_SENTENCE.finditer(text)
     )
+
+
+_PLACE_CONTEXT = re.compile(
+    r"\b(?i:residents|people|citizens|streets|outskirts|mayor|town|city|village|county|province|region)\s+of"
+    r"\s+([A-Z][\w’'.-]*(?:\s+[A-Z][\w’'.-]*){0,3})"
+)
+"""A name the words before call a place: "residents of Quillon Reach", "the mayor of Kyiv"."""
+
+
+def place_names(texts: Iterable[str]) -> frozenset[str]:
+    """Names the texts use as places ("residents of Quillon Reach"). A writer keeps one name for one
+    thing, so elsewhere in the same passages the name is no person either ("the ferry inspector of
+    Quillon Reach" names no one for "Who is the harbour master…?")."""
+    found = (match.group(1).rstrip(".") for text in texts for match in _PLACE_CONTEXT.finditer(text))
+    return frozenset(name for name in found if not _POSSESSIVE.search(name))
 
 
 def _opens(sentence: str, start: int) -> bool:
@@ -671,7 +691,11 @@ def _name_fit(kind: str, question: str) -> Callable[[str], float] | None:
 
 
 def span_candidates(
-    kind: str, sentence: str, question: str, known_names: Collection[str] | None = None
+    kind: str,
+    sentence: str,
+    question: str,
+    known_names: Collection[str] | None = None,
+    places: Collection[str] = frozenset(),
 ) -> list[SpanCandidate]:
     """Spans of `sentence` of the asked-for `kind` that are not already said by the question.
 
@@ -679,7 +703,8 @@ def span_candidates(
     Words the question spells the same way are trimmed off a name's ends, and a number's unit
     when the question names it ("1,500" for "how many hours…"), but "New York" survives
     "set a new record". With `known_names` (`mid_sentence_names` of the text around), a single
-    capitalised word that opens the sentence is a name only if it is among them.
+    capitalised word that opens the sentence is a name only if it is among them. A name among
+    `places` (`place_names` of the text around) fits a person as a place name does.
     """
     question_terms = set(lexical_terms(question))
     question_words = set(WORD.findall(question))
@@ -782,6 +807,8 @@ def span_candidates(
                 continue
             cued = kind != "person" or titled or _introduces_person(sentence, start, end)
             fit = _entity_fit(kind, sentence[start:end]) * (0.7 if work else 1.0)
+            if kind == "person" and word in places:
+                fit = min(fit, _PLACE_AS_PERSON)
             add(start, end, fit * named_fit(sentence[start:end]) if named_fit else fit, cued)
     if (
         kind == "entity"

@@ -20,6 +20,7 @@ from rag.spans import (
     answer_noun,
     is_list_question,
     mid_sentence_names,
+    place_names,
     span_candidates,
 )
 from rag.text import lexical_terms
@@ -1299,3 +1300,22 @@ def test_a_venue_or_a_firm_is_no_person(kind: str, sentence: str, question: str,
     fits = {c.text: c.fit for c in span_candidates(kind, sentence, question)}
     assert fits["William Byron"] == 1.0
     assert fits[other] <= 0.3
+
+
+def test_a_name_the_passages_use_as_a_place_is_no_person() -> None:
+    # Template articles: "the ferry inspector of Quillon Reach" alone reads like a person's name;
+    # "residents of Quillon Reach" elsewhere in the passages says it is a place.
+    passages = [
+        "Teodor Haugland will serve as the new ferry inspector of Quillon Reach from next month.",
+        "Residents of Quillon Reach welcomed the decision, and the mayor of Port Ellery spoke.",
+    ]
+    places = place_names(passages)
+    assert places == {"Quillon Reach", "Port Ellery"}
+    question = "Who is the harbour master of Brackenhurst?"
+    unaware = {c.text: c.fit for c in span_candidates("person", passages[0], question)}
+    aware = {c.text: c.fit for c in span_candidates("person", passages[0], question, None, places)}
+    assert unaware["Quillon Reach"] == 1.0
+    assert aware["Quillon Reach"] <= 0.3
+    assert aware["Teodor Haugland"] == 1.0
+    # A possessive is about what the place has, and a person may be "of" nowhere in particular.
+    assert place_names(["the people of Joe Biden's campaign", "a friend of Ann Lee"]) == frozenset()
