@@ -1038,6 +1038,13 @@ class _OpenVinoEncoder(_Encoder):
             },
         )
         self._requests = threading.local()
+        # OpenVINO's bindings set up their numpy bridge on first use, and two passes that begin it
+        # side by side can deadlock there (pybind11's one-time init; 1 kill-test run in 10 hung):
+        # a one-word pass on this thread, alone, sets it up first.
+        import numpy as np
+
+        word = np.ones((1, 1), dtype=np.int64)
+        self.compiled.create_infer_request().infer(dict.fromkeys(self.inputs, word))
 
     def encode_with_spans(
         self, texts: list[str], spans: Sequence[Sequence[tuple[int, int]]] | None
