@@ -5,11 +5,10 @@ fp32, `torch-bf16` in bfloat16; `onnx` and `onnx-int8` run an ONNX copy of it wi
 and `openvino` runs the same fp32 copy with OpenVINO, in bfloat16 where the CPU multiplies it
 natively. The ONNX copy is exported (and, for `onnx-int8`, quantised) locally from the model
 folder on first use, checked against torch, and cached in the model cache folder; nothing is
-ever downloaded. `auto` (the default) embeds documents with `torch-bf16` on a CPU that multiplies
-bfloat16 natively (AMX or AVX512-BF16) and with `onnx` elsewhere, and embeds questions and
-other short texts with `onnx` (a few ms, no start-up). `openvino` ingests faster (1.28x
-`torch-bf16` on an AMD CPU) but is not yet `auto`'s choice: its vectors, though nearer fp32's,
-flip one borderline short answer of the reliability tests.
+ever downloaded. `auto` (the default) embeds documents with `openvino` on a CPU that multiplies
+bfloat16 natively (AMX or AVX512-BF16; 1.28x `torch-bf16`'s ingest on an AMD CPU, with less
+memory) and with `onnx` elsewhere, and embeds questions and other short texts with `onnx` (a
+few ms, no start-up). Neither of `auto`'s runtimes imports torch once the copies exist.
 
 Vectors of `torch`, `torch-bf16`, `onnx` and `openvino` agree to a cosine of 0.9999 or better,
 so an index records one identity for them and any of them may add to it or query it;
@@ -80,8 +79,9 @@ _SMALL_CALL_CHARS = 2000
 With `auto` they run on `onnx`: a question takes 5 ms there against 10-17 ms in torch."""
 _PHRASE_CHARS = 64
 """Texts no longer than this (names, candidate answers, answer nouns) run on `onnx` however many
-there are: torch's gain is in long batches, and loading it would cost a serving process about
-1.3 s and 250 MB for a question whose short-answer candidates add up to a few thousand characters."""
+there are: the document runtime's gain is in long batches, and loading it (`torch-bf16`: about
+1.3 s and 250 MB) would cost a serving process more than a question's few thousand characters of
+short-answer candidates take on `onnx`."""
 _FP32_FAMILY = frozenset({"auto", "torch", "torch-bf16", "onnx", "openvino"})
 """Backends whose vectors are one identity (cosine >= 0.9999 to torch fp32 on archive chunks)."""
 
@@ -229,7 +229,7 @@ class SentenceTransformerEmbeddings(Embeddings):
 
     def _runtime(self, texts: Sequence[str], *, stored: bool = False) -> EmbeddingBackend:
         """The backend that embeds `texts`: `auto` sends what the index stores (chunks with their
-        sentences, however few) and other long calls to `torch-bf16` where the CPU multiplies
+        sentences, however few) and other long calls to `openvino` where the CPU multiplies
         bfloat16 natively, and questions and other short calls to `onnx`. A stored vector then
         never depends on how many articles were ingested with it."""
         if self.backend != "auto":
@@ -238,7 +238,7 @@ class SentenceTransformerEmbeddings(Embeddings):
             len(t) > _PHRASE_CHARS for t in texts
         )
         if (stored or long_call) and native_bf16():
-            return "torch-bf16"
+            return "openvino"
         return "onnx"
 
     @cached_property
@@ -386,15 +386,10 @@ class SentenceTransformerEmbeddings(Embeddings):
 
 @functools.cache
 def native_bf16() -> bool:
-    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), where torch runs
-    the model 3.4x as fast in bfloat16 as in fp32; elsewhere bfloat16 is emulated and slow."""
-    import torch
-
-    checks = ("_is_amx_tile_supported", "_is_avx512_bf16_supported")
-    try:
-        return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-    except RuntimeError:  # a torch build without these probes
-        return False
+    """Whether this CPU multiplies bfloat16 in hardware (AMX or AVX512-BF16), where the model runs
+    about 3x as fast in bfloat16 as in fp32; elsewhere bfloat16 is emulated and slow. OpenVINO's
+    CPU plugin says so without importing torch (`auto`'s document runtime then imports none)."""
+    return "BF16" in _import_openvino().Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
 def _import_openvino() -> Any:
@@ -1024,8 +1019,7 @@ class _OpenVinoEncoder(_Encoder):
         cpus = _cpu_count()
         self.workers = min(cpus, _PASS_WORKERS)
         core = openvino.Core()
-        # OpenVINO's own probe: `native_bf16` would import torch, which this encoder never needs.
-        bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        bf16 = native_bf16()
         model = core.read_model(str(folder / "model.xml"))
         self.inputs = [port.get_any_name() for port in model.inputs]
         self.compiled = core.compile_model(

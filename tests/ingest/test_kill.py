@@ -481,7 +481,7 @@ def test_a_kill_while_batches_overlap_converges_on_rerun(
 
 @pytest.mark.parametrize("backend", ["openvino", "torch-bf16"])
 def test_a_kill_while_passes_run_side_by_side_converges_on_rerun(tmp_path: Path, backend: str) -> None:
-    # `torch-bf16` (what `auto` stores with on a CPU with AMX or AVX512-BF16) and `openvino` run a
+    # `openvino` (what `auto` stores with on a CPU with AMX or AVX512-BF16) and `torch-bf16` run a
     # batch's passes in threads of their own; their vectors do not depend on batch-mates, so a
     # rerun can match a clean ingest. Killed as the 16th pass begins (of about 30), with earlier
     # batches embedded.

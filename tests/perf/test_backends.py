@@ -160,7 +160,7 @@ def test_a_texts_vectors_do_not_depend_on_its_batch_mates(backend: str) -> None:
         together = sentences[2]
         assert together is not None and together.spans == sentences_alone.spans
         assert float(np.abs(together.matrix - sentences_alone.matrix).max()) <= 1e-6, (backend, name)
-    # `auto` embeds questions with `onnx` and what it stores with `torch-bf16` (where the CPU has it).
+    # `auto` embeds questions with `onnx` and what it stores with `openvino` (where the CPU has it).
     asked = (
         SentenceTransformerEmbeddings(backend="onnx")
         if embedder._runtime([_TARGET]) != embedder._runtime([_TARGET], stored=True)

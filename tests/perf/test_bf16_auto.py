@@ -1,5 +1,5 @@
 """`torch-bf16`, `openvino` and `auto`: the fp32 family's vectors from any of its backends, one index
-identity for them, and `auto` taking on an index built with `onnx-int8`."""
+identity for them, `auto` storing with `openvino`, and `auto` taking on an index built with `onnx-int8`."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ HARBOUR = (
     "told reporters that the backlog had been cleared and that volumes in April were back to last year's level."
 )
 TEXTS = [HARBOUR, FLOOD, "Markets were closed on Monday for a public holiday.", CHIPS, STADIUM, STADIUM_MORE]
-"""One call of mixed lengths (padding matters), long enough for `auto` to send it to `torch-bf16`."""
+"""One call of mixed lengths (padding matters), long enough for `auto` to send it to `openvino`."""
 QUESTION = "How many residents had to leave their homes in Ostbrook?"
 
 ARTICLES = {
@@ -184,8 +184,8 @@ def test_auto_embeds_a_question_with_onnx_and_never_loads_torch(
     assert not {"_bf16", "_openvino"} & set(auto.__dict__)
 
 
-def test_auto_embeds_a_long_call_with_bf16_where_the_cpu_has_it(
-    model_cache: Path, torch_fp32: SentenceTransformerEmbeddings
+def test_auto_embeds_a_long_call_with_openvino_where_the_cpu_has_bf16(
+    model_cache: Path, torch_fp32: SentenceTransformerEmbeddings, openvino: SentenceTransformerEmbeddings
 ) -> None:
     assert sum(len(t) for t in TEXTS) >= _SMALL_CALL_CHARS
     auto = SentenceTransformerEmbeddings(cache_dir=model_cache)
@@ -195,8 +195,8 @@ def test_auto_embeds_a_long_call_with_bf16_where_the_cpu_has_it(
     assert _cosines(vectors, torch_fp32.embed_documents(TEXTS)).min() >= MIN_COSINE
     if not native_bf16():
         pytest.skip("this CPU does not multiply bfloat16 natively: auto runs long calls on onnx")
-    assert vectors == SentenceTransformerEmbeddings(backend="torch-bf16").embed_documents(TEXTS)
-    assert "_bf16" in auto.__dict__ and not {"_openvino", "_model"} & set(auto.__dict__)
+    assert vectors == openvino.embed_documents(TEXTS)
+    assert "_openvino" in auto.__dict__ and not {"_bf16", "_model"} & set(auto.__dict__)
 
 
 def test_auto_embeds_many_short_phrases_on_onnx(model_cache: Path) -> None:
@@ -301,8 +301,8 @@ def test_an_index_built_by_auto_is_read_and_extended_by_torch(
     auto = SentenceTransformerEmbeddings(cache_dir=model_cache)
     built = ingest_paths([folder], settings, index=Index(settings, auto), progress=False)
     assert built.counts() == {"added": 3}
-    if native_bf16():  # the chunks went through torch-bf16 in one call
-        assert "_bf16" in auto.__dict__
+    if native_bf16():  # the chunks went through openvino in one call
+        assert "_openvino" in auto.__dict__
 
     assistant = Assistant(settings, embedder=torch_fp32)
     answer = assistant.ask(QUESTION)
@@ -408,17 +408,22 @@ def test_openvino_vectors_do_not_depend_on_batch_mates_or_passes_side_by_side(
         assert mine.spans == theirs.spans and np.array_equal(mine.matrix, theirs.matrix)
 
 
-def test_openvino_document_embedding_never_imports_torch_or_telemetry(
-    openvino: SentenceTransformerEmbeddings, model_cache: Path
-) -> None:
-    # Only OpenVINO's model converter, which this backend never calls, loads its telemetry.
-    openvino.embed_documents(TEXTS[:1])  # the ONNX copy is exported (with torch) once
+@pytest.mark.parametrize("backend", ["openvino", "auto"])
+def test_document_embedding_never_imports_torch_or_telemetry(backend: str, model_cache: Path) -> None:
+    # Only OpenVINO's model converter, which neither backend calls, loads its telemetry. `auto`
+    # embeds the documents with `openvino` (`onnx` on a CPU without bfloat16) and the question
+    # with `onnx`: an ingest or a chat by default loads no torch.
+    exporter = SentenceTransformerEmbeddings(backend=backend, cache_dir=model_cache)
+    exporter.embed_documents(TEXTS)  # the copies are exported (with torch) once
+    exporter.embed_query(QUESTION)
     code = (
         "import sys;"
         "from pathlib import Path;"
         "from rag.embeddings import SentenceTransformerEmbeddings as E;"
-        f"vectors = E(backend='openvino', cache_dir=Path({str(model_cache)!r})).embed_documents({TEXTS!r});"
+        f"embedder = E(backend={backend!r}, cache_dir=Path({str(model_cache)!r}));"
+        f"vectors = embedder.embed_documents({TEXTS!r});"
         f"assert len(vectors) == {len(TEXTS)} and len(vectors[0]) == 384;"
+        f"assert len(embedder.embed_query({QUESTION!r})) == 384;"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'transformers', 'sentence_transformers', 'openvino_telemetry'}));"
         "from openvino.tools.ovc import telemetry_utils;"
         "print(telemetry_utils.tm.__name__)"
