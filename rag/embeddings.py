@@ -774,6 +774,13 @@ def _tokenizer_for(tokenizer_file: Path, window: int) -> Any:
     return tokenizer
 
 
+def _exported(folder: Path) -> tuple[dict[str, Any], Any, str]:
+    """An export's metadata (see `_export`), its tokenizer and its pooling mode."""
+    meta = _read_meta(folder) or {}
+    tokenizer = _tokenizer_for(folder / "tokenizer.json", int(meta.get("max_seq_length", 256)))
+    return meta, tokenizer, str(meta.get("pooling", "mean"))
+
+
 def _batch(encodings: Sequence[Any], length: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pads encodings to the longest one (or to `length`): ids, attention mask and token types as int64 arrays."""
     import numpy as np
@@ -958,13 +965,8 @@ class _OnnxEncoder(_Encoder):
     def __init__(self, folder: Path, *, batch_size: int, batch_tokens: int = _BATCH_TOKENS) -> None:
         import onnxruntime as ort
 
-        meta = _read_meta(folder) or {}
-        super().__init__(
-            _tokenizer_for(folder / "tokenizer.json", int(meta.get("max_seq_length", 256))),
-            str(meta.get("pooling", "mean")),
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-        )
+        meta, tokenizer, mode = _exported(folder)
+        super().__init__(tokenizer, mode, batch_size=batch_size, batch_tokens=batch_tokens)
         # Dynamic int8 quantisation scales each matrix product's input by its range over the whole
         # call, padding rows included, so a text batched with others came out up to 0.016 per value
         # apart from the same text alone. A quantised model runs each text alone (and unpadded): a
@@ -1009,13 +1011,8 @@ class _OpenVinoEncoder(_Encoder):
 
     def __init__(self, folder: Path, *, batch_size: int = 8, batch_tokens: int = 2 * _BATCH_TOKENS) -> None:
         openvino = _import_openvino()
-        meta = _read_meta(folder) or {}
-        super().__init__(
-            _tokenizer_for(folder / "tokenizer.json", int(meta.get("max_seq_length", 256))),
-            str(meta.get("pooling", "mean")),
-            batch_size=batch_size,
-            batch_tokens=batch_tokens,
-        )
+        _meta, tokenizer, mode = _exported(folder)
+        super().__init__(tokenizer, mode, batch_size=batch_size, batch_tokens=batch_tokens)
         cpus = _cpu_count()
         self.workers = min(cpus, _PASS_WORKERS)
         core = openvino.Core()
