@@ -861,7 +861,8 @@ class ExtractiveAnswerer(Answerer):
         labels: dict[int, str] = {}
         if listing and kind not in {None, "phrase"}:
             names = mid_sentence_names(p.text for p in request.passages)
-            labels = self._items(request.question, kind, order, scores, sentences, names)
+            places = place_names(p.text for p in request.passages)
+            labels = self._items(request.question, kind, order, scores, sentences, names, places)
             if kind == "person" and _ASKS_QUOTED.search(request.question):
                 # "Which academics are quoted?": a person named but not quoted is no item.
                 texts = [p.text for p in request.passages]
@@ -975,6 +976,7 @@ class ExtractiveAnswerer(Answerer):
         scores: Sequence[float],
         sentences: Sequence[_Sentence],
         names: Collection[str],
+        places: Collection[str],
     ) -> dict[int, str]:
         """For "Which academics are quoted…": the best sentences that each name a new item of the
         asked-for kind, mapped to that item, in the order of their scores."""
@@ -987,7 +989,7 @@ class ExtractiveAnswerer(Answerer):
                 break
             candidates = [
                 c
-                for c in span_candidates(kind, sentences[i].text, question, names)
+                for c in span_candidates(kind, sentences[i].text, question, names, places)
                 if c.fit >= 0.8 and c.introduced
             ]
             fresh = [c for c in candidates if " ".join(lexical_terms(c.text)) not in seen]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ingest.loaders import load_article
+from rag import answering
 from rag.answering import (
     ABSTENTION,
     AnswerRequest,
@@ -161,3 +162,27 @@ def test_a_quoted_list_names_only_people_the_passages_quote() -> None:
     named = [c.quote for c in draft.citations]
     assert any("Ada Quill" in quote for quote in named) and any("Ilse Marsh" in quote for quote in named)
     assert "Tomas Reed —" not in draft.text and "Olu Brant —" not in draft.text
+
+
+def test_a_list_of_people_leaves_out_a_name_the_passages_call_a_place(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # "Quillon Reach said" reads like a person quoted; "residents of Quillon Reach" says it is a town.
+    text = (
+        "Harbour master Ottilie Vasquez said the new pier would open in May. "
+        "Ferry inspector Teodor Haugland said the crossings would run every hour. "
+        "The council of Quillon Reach said on Monday that residents of Quillon Reach backed the new pier."
+    )
+    passage = Passage("quillon-0", "quillon.txt", "A new pier", "", text, 0, len(text), 1.0)
+    question = "Which officials are quoted about the pier?"
+    request = AnswerRequest(
+        question, [passage], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
+    )
+
+    draft = ExtractiveAnswerer(refuse=False).answer(request)
+
+    assert "Ottilie Vasquez —" in draft.text and "Teodor Haugland —" in draft.text
+    assert "Quillon Reach —" not in draft.text
+    # Without reading the passages for place names, the town was a third "official".
+    monkeypatch.setattr(answering, "place_names", lambda _texts: frozenset())
+    assert "Quillon Reach —" in ExtractiveAnswerer(refuse=False).answer(request).text
