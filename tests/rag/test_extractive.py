@@ -46,6 +46,12 @@ def _request(question: str, *doc_ids: str) -> AnswerRequest:
     return AnswerRequest(question, passages, query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER)
 
 
+def _one_passage(question: str, doc_id: str, title: str, text: str) -> AnswerRequest:
+    """One article's whole text as the only passage retrieved."""
+    passage = Passage(f"{doc_id}-0", doc_id, title, "", text, 0, len(text), 1.0)
+    return AnswerRequest(question, [passage], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER)
+
+
 @pytest.mark.parametrize(
     ("kind", "spans", "expected"),
     [
@@ -151,11 +157,7 @@ def test_a_quoted_list_names_only_people_the_passages_quote() -> None:
         "The bridge was opened by the mayor, Tomas Reed, and the harbour master Olu Brant at noon. "
         "“Traffic has doubled since the spring,” said Dr Ilse Marsh, who studies the port’s logistics."
     )
-    passage = Passage("bridge-0", "bridge.txt", "A bridge opens", "", text, 0, len(text), 1.0)
-    question = "Which experts are quoted about the bridge?"
-    request = AnswerRequest(
-        question, [passage], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
-    )
+    request = _one_passage("Which experts are quoted about the bridge?", "bridge.txt", "A bridge opens", text)
 
     draft = ExtractiveAnswerer(refuse=False).answer(request)
 
@@ -173,11 +175,7 @@ def test_a_list_of_people_leaves_out_a_name_the_passages_call_a_place(
         "Ferry inspector Teodor Haugland said the crossings would run every hour. "
         "The council of Quillon Reach said on Monday that residents of Quillon Reach backed the new pier."
     )
-    passage = Passage("quillon-0", "quillon.txt", "A new pier", "", text, 0, len(text), 1.0)
-    question = "Which officials are quoted about the pier?"
-    request = AnswerRequest(
-        question, [passage], query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
-    )
+    request = _one_passage("Which officials are quoted about the pier?", "quillon.txt", "A new pier", text)
 
     draft = ExtractiveAnswerer(refuse=False).answer(request)
 
