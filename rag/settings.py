@@ -48,15 +48,18 @@ class Settings(BaseSettings):
         description="sentence-transformers model name or folder; the default is the packaged all-MiniLM-L6-v2.",
     )
     embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts embedded per batch.")
-    embedding_backend: Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8", "openvino"] = Field(
+    embedding_backend: Literal[
+        "auto", "torch", "torch-bf16", "onnx", "onnx-int8", "openvino", "openvino-int8"
+    ] = Field(
         "auto",
-        description="How the embedder runs. `auto`: documents with `openvino` in bfloat16 where the CPU "
-        "multiplies bfloat16 natively (AMX or AVX512-BF16), else with `onnx`, and questions with `onnx`; "
-        "an index built with `onnx-int8` keeps using it. `torch` (fp32, sentence-transformers itself), "
-        "`torch-bf16` (bfloat16 in torch; `openvino` ingests 1.28x as fast on an AMD CPU), `onnx` (an "
-        "fp32 ONNX copy made locally on first use and cached in `model_cache_dir`), `openvino` (that "
-        "copy in OpenVINO, in bfloat16 where the CPU has it) and `onnx-int8` (quantised; vectors "
-        "differ a little more, so it is an index identity of its own) force one.",
+        description="How the embedder runs. `auto`: a new index's documents with `openvino-int8` where "
+        "the CPU multiplies bfloat16 natively (AMX or AVX512-BF16), else with `onnx`, and questions with "
+        "`onnx`; an index built with `openvino`, `onnx` or `onnx-int8` keeps using its kind. `torch` (fp32, "
+        "sentence-transformers itself), `torch-bf16` (bfloat16 in torch), `onnx` (an fp32 ONNX copy made "
+        "locally on first use and cached in `model_cache_dir`), `openvino` (that copy in OpenVINO, in "
+        "bfloat16 where the CPU has it), `openvino-int8` (that copy quantised to int8 by NNCF on first "
+        "use, about 25 s) and `onnx-int8` (dynamic int8 in onnxruntime) force one; the two int8 kinds' "
+        "vectors differ a little more, so each is an index identity of its own.",
     )
     model_cache_dir: Path = Field(
         default_factory=default_model_cache,

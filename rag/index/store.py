@@ -316,6 +316,10 @@ class Store:
             self._records = None
             self._texts.clear()
             self._text_chars = 0
+        # The new collection takes the embedder's own identity, not one it took on for the old one.
+        forget = getattr(self.embedder, "forget_adopted", None)
+        if forget is not None:
+            forget()
 
     # -- records ----------------------------------------------------------------------------
 

@@ -284,7 +284,7 @@ OVERLAP_FLUSH = 48
 """About 200 chunks in batches of 48: five batches."""
 OVERLAP_BACKEND = "onnx"
 """The real model, on a backend whose vectors do not depend on their batch-mates, so that the rerun
-can be compared with a clean ingest within 1e-6. `openvino` and `torch-bf16` have fixed-shape passes
+can be compared with a clean ingest within 1e-6. The OpenVINO backends and `torch-bf16` have fixed-shape passes
 for the same reason; their passes running side by side get a test of their own below."""
 
 _MID_FLIGHT_KILLER = textwrap.dedent(
@@ -479,9 +479,10 @@ def test_a_kill_while_batches_overlap_converges_on_rerun(
     _assert_searchable(index, embedder, articles=OVERLAP_ARTICLES)
 
 
-@pytest.mark.parametrize("backend", ["openvino", "torch-bf16"])
+@pytest.mark.parametrize("backend", ["openvino-int8", "openvino", "torch-bf16"])
 def test_a_kill_while_passes_run_side_by_side_converges_on_rerun(tmp_path: Path, backend: str) -> None:
-    # `openvino` (what `auto` stores with on a CPU with AMX or AVX512-BF16) and `torch-bf16` run a
+    # `openvino-int8` (what `auto` stores with on a CPU with AMX or AVX512-BF16), `openvino` (its
+    # choice before, still used for indexes built with it) and `torch-bf16` run a
     # batch's passes in threads of their own; their vectors do not depend on batch-mates, so a
     # rerun can match a clean ingest. Killed as the 16th pass begins (of about 30), with earlier
     # batches embedded.
