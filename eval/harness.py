@@ -30,6 +30,7 @@ from eval.metrics import (
     exact_match,
     expected_calibration_error,
     percentile,
+    rank_auc,
     reciprocal_rank,
     refusal_rates,
     rouge_l,
@@ -85,6 +86,7 @@ METRICS: tuple[str, ...] = (
     "citation_support",
     "ece",
     "aurc",
+    "answerable_auc",
     "latency_ms_p50",
     "latency_ms_p95",
 )
@@ -388,6 +390,12 @@ def summarize(results: Sequence[ItemResult]) -> dict[str, float | None]:
     supported = [citation.supported for result in results for citation in result.answer.citations]
     latencies = [latency for result in results if (latency := result.latency_ms) is not None]
     rated = [(p, result.correct) for result in results if (p := result.p_correct) is not None]
+    # Whether the confidence ranks the questions the articles answer above those they do not.
+    scored = [
+        (result.gold["type"] != "unanswerable", c)
+        for result in results
+        if (c := result.answer.confidence) is not None
+    ]
     confidences = [p for p, _ in rated]
     correct = [right for _, right in rated]
     summary: dict[str, float | None] = {
@@ -397,6 +405,9 @@ def summarize(results: Sequence[ItemResult]) -> dict[str, float | None]:
         "citation_support": _share(supported),
         "ece": expected_calibration_error(confidences, correct),
         "aurc": aurc(confidences, correct),
+        "answerable_auc": rank_auc(
+            [c for answerable, c in scored if answerable], [c for answerable, c in scored if not answerable]
+        ),
         "latency_ms_p50": percentile(latencies, 50) if latencies else None,
         "latency_ms_p95": percentile(latencies, 95) if latencies else None,
         **{key: means.get(key) for key in judged},

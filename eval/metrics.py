@@ -31,6 +31,7 @@ __all__ = [
     "expected_calibration_error",
     "normalize_answer",
     "percentile",
+    "rank_auc",
     "reciprocal_rank",
     "refusal_rates",
     "reliability",
@@ -337,3 +338,22 @@ def aurc(confidences: Sequence[float], correct: Sequence[bool]) -> float | None:
     return math.fsum(
         (point.coverage - start) * point.risk for start, point in zip(starts, points, strict=True)
     )
+
+
+def rank_auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """ROC AUC of scores: the chance that a positive outscores a negative, ties counting half
+    (the Mann–Whitney statistic); 0.5 is chance. None unless both sides have a score."""
+    if not positives or not negatives:
+        return None
+    ranked = sorted([(score, True) for score in positives] + [(score, False) for score in negatives])
+    rank_sum = 0.0
+    i = 0
+    while i < len(ranked):
+        j = i
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            j += 1
+        middle = (i + 1 + j) / 2  # the mean 1-based rank of a run of ties
+        rank_sum += middle * sum(1 for _, positive in ranked[i:j] if positive)
+        i = j
+    n, m = len(positives), len(negatives)
+    return (rank_sum - n * (n + 1) / 2) / (n * m)

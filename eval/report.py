@@ -191,7 +191,9 @@ def _calibration_section(run: EvalRun) -> list[str]:
     lines += [
         f"{len(confidences)} of {len(run.assistant.results)} responses carried a confidence; "
         f"ECE (10 bins) {format_value('ece', summary.get('ece'))}, "
-        f"AURC {format_value('aurc', summary.get('aurc'))}.",
+        f"AURC {format_value('aurc', summary.get('aurc'))}; the confidence ranks answerable questions "
+        f"above unanswerable ones with ROC AUC {format_value('answerable_auc', summary.get('answerable_auc'))} "
+        "(0.5 is chance).",
         "",
     ]
     rows = [

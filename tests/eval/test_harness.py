@@ -321,6 +321,9 @@ def test_summary_calibration(confident) -> None:
     assert summary["ece"] == pytest.approx((0.1 + 0.7 + 0.4 + 0.2 + 0.55) / 5)
     # By confidence: 0.9 right, 0.8 right, 0.7 wrong, 0.6 right, 0.55 wrong.
     assert summary["aurc"] == pytest.approx((0 + 0 + 1 / 3 + 1 / 4 + 2 / 5) / 5)
+    # Answerable s1 0.9, s2 0.3, m1 0.6 against unanswerable u1 0.2, u2 0.55: s2 < u2 is the one
+    # pair of six in the wrong order.
+    assert summary["answerable_auc"] == pytest.approx(5 / 6)
 
 
 def test_answers_without_a_confidence_are_left_out(confident, handmade) -> None:
@@ -331,3 +334,4 @@ def test_answers_without_a_confidence_are_left_out(confident, handmade) -> None:
     assert summary["ece"] == pytest.approx((0.1 + 0.7) / 2)
     assert score_answers(handmade.gold, handmade.answers).summary["ece"] is None
     assert score_answers(handmade.gold, handmade.answers).summary["aurc"] is None
+    assert score_answers(handmade.gold, handmade.answers).summary["answerable_auc"] is None

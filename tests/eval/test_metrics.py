@@ -19,6 +19,7 @@ from eval.metrics import (
     expected_calibration_error,
     normalize_answer,
     percentile,
+    rank_auc,
     reciprocal_rank,
     refusal_rates,
     reliability,
@@ -376,3 +377,21 @@ def test_risk_coverage_is_monotone_in_coverage() -> None:
 def test_aurc_is_zero_when_every_answer_is_right_and_one_when_none_is() -> None:
     assert aurc([0.2, 0.9, 0.5], [True, True, True]) == 0.0
     assert aurc([0.2, 0.9, 0.5], [False, False, False]) == pytest.approx(1.0)
+
+
+def test_rank_auc_orders_pairs_and_counts_ties_half() -> None:
+    assert rank_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert rank_auc([0.1], [0.9, 0.8]) == 0.0
+    assert rank_auc([0.5, 0.5], [0.5]) == 0.5
+    # Pairs: 0.9 beats both, 0.4 beats 0.3 and ties 0.4, 0.2 beats neither: (2 + 1.5 + 0) / 6.
+    assert rank_auc([0.9, 0.4, 0.2], [0.3, 0.4]) == pytest.approx(3.5 / 6)
+    assert rank_auc([], [0.3]) is None
+    assert rank_auc([0.3], []) is None
+
+
+def test_rank_auc_is_the_share_of_pairs_in_order() -> None:
+    rng = np.random.default_rng(7)
+    positives = rng.integers(0, 10, 40).tolist()
+    negatives = rng.integers(0, 10, 30).tolist()
+    pairs = [1.0 if p > n else 0.5 if p == n else 0.0 for p in positives for n in negatives]
+    assert rank_auc(positives, negatives) == pytest.approx(sum(pairs) / len(pairs))

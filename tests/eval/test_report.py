@@ -133,7 +133,10 @@ def test_report_calibration(confident, tmp_path: Path) -> None:
     calibration = text[text.index("## Calibration") : text.index("## Worst answers")]
 
     # See test_summary_calibration for the figures.
-    assert "5 of 5 responses carried a confidence; ECE (10 bins) 0.390, AURC 0.197." in calibration
+    assert (
+        "5 of 5 responses carried a confidence; ECE (10 bins) 0.390, AURC 0.197; the confidence ranks "
+        "answerable questions above unanswerable ones with ROC AUC 0.833 (0.5 is chance)."
+    ) in calibration
     assert "| confidence bin | count | mean confidence | accuracy |" in calibration
     for row in (
         "| 0.5–0.6 | 1 | 0.550 | 0.000 |",
