@@ -281,10 +281,12 @@ def answer(
     title = _untagged(record.title)
     short: tuple[int, int] | None = None
     notes = byline(text) if asked in ("author", "outlet") else []
-    if asked == "author":
-        if not notes:
-            return declined(f"{ABSTENTION} No byline or author's note was found in “{title}”."), []
+    if asked == "author" and notes:
         short, quotes = (notes[0].name_start, notes[0].name_end), [(n.start, n.end) for n in notes]
+    elif asked == "author" and not record.author:
+        return declined(
+            f"{ABSTENTION} No byline or author's note was found in “{title}”, and its record names no author."
+        ), []
     elif asked == "headline" and found.headline is not None:
         short, quotes = found.headline, [found.headline]
     elif asked == "summary":
@@ -315,6 +317,8 @@ def answer(
         body = f"{spoken_day(record.date)} — the article's date (from its record). It begins: {quoted}"
     elif asked == "outlet":
         body = f"{_site(record.source)} — the article's source (from its record). It begins: {quoted}"
+    elif asked == "author":
+        body = f"{record.author} — the article's author (from its record). It begins: {quoted}"
     else:
         body = f"The article's title (from its record) is “{title}”. It begins: {quoted}"
     draft = Draft(

@@ -297,6 +297,11 @@ _FERRY = (
     "title: Ferry timetable changes\nsource: https://www.ferries.example.com/news/1\n\n"
     "The ferry to Corriebrae will leave an hour earlier from June, its operator said.\n"
 )
+_TIDES = (
+    "title: Spring tides flood the quay\nauthor: Rhea Moss\n\n"
+    "Spring tides flooded the quay at Corriebrae twice this week, the harbour master said.\n"
+)
+"""An author in the header only: the record names her, the text does not."""
 _NOTICE = "title: Bridge road closure\n\nThe bridge road at Glenhaven will close for repairs from Monday to Friday.\n"
 _ROUNDUP = (
     "title: News from around the region\n\nBy Sam Reeve, Example News\n\n"
@@ -321,6 +326,7 @@ def assistant(
         ("ferry.txt", _FERRY),
         ("notice.txt", _NOTICE),
         ("roundup.txt", _ROUNDUP),
+        ("tides.txt", _TIDES),
         # A wire copy of the dredging story, republished by another site: the same article.
         ("dredging-copy.txt", _DREDGING.replace("www.example-news.org", "wire.example.com")),
     ]:
@@ -388,7 +394,8 @@ def test_the_story_about_a_subject_is_the_one_whose_headline_and_lead_say_it(ass
     # The roundup has a byline and mentions it too, but further down: the notice is the story.
     assert (
         answer.text
-        == "The articles don't say. No byline or author's note was found in “Bridge road closure”."
+        == "The articles don't say. No byline or author's note was found in “Bridge road closure”, and its "
+        "record names no author."
     )
 
 
@@ -400,7 +407,7 @@ def test_a_subject_of_stop_words_names_no_article(assistant: Assistant) -> None:
 def test_which_article_is_asked_when_several_could_be_meant(assistant: Assistant) -> None:
     answer = assistant.ask("Who wrote this article?", as_of=AS_OF)
     assert answer.abstained and not answer.citations
-    assert answer.text.startswith("Which article do you mean? 5 are in scope")
+    assert answer.text.startswith("Which article do you mean? 6 are in scope")
     assert answer.passages
 
 
@@ -430,6 +437,26 @@ def test_the_record_answers_when_and_where_it_was_published(assistant: Assistant
     assert_verified(outlet, assistant.index)
 
 
+def test_an_author_only_the_record_names_answers_from_the_record(assistant: Assistant) -> None:
+    answer = assistant.ask("Who wrote this article?", article_filter=_one("tides.txt"), as_of=AS_OF)
+    assert not answer.abstained
+    assert answer.text.startswith(
+        "Rhea Moss — the article's author (from its record). It begins: Spring tides"
+    )
+    # Not in the text, so no span of it to verify: the record is named as the source instead.
+    assert answer.short_answer is None
+    assert_verified(answer, assistant.index)
+
+
+def test_a_byline_in_the_text_comes_before_the_records_author() -> None:
+    text = "By Jane Doe, Example News\n\nThe harbour will be dredged in May, the council said on Monday."
+    record = DocRecord("d.txt", "Harbour", "", "J. Doe (web desk)", "", "", "h", "f", 1, 0.0)
+    found = answer("author", record, text, [Chunk("c0", "d.txt", 0, 0, len(text), text)])
+    assert found is not None
+    draft, _cited = found
+    assert draft.short_answer is not None and draft.short_answer.text == "Jane Doe"
+
+
 @pytest.mark.parametrize(
     ("question", "doc_id", "said"),
     [
@@ -446,7 +473,7 @@ def test_the_record_answers_when_and_where_it_was_published(assistant: Assistant
         (
             "Who is the author of this article?",
             "ferry.txt",
-            "No byline or author's note was found in “Ferry timetable changes”.",
+            "No byline or author's note was found in “Ferry timetable changes”, and its record names no author.",
         ),
     ],
 )
