@@ -72,7 +72,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         if value is not None:
             overrides[setting] = value
             names[setting] = option
-    return load_settings(option_names=names, **overrides)
+    settings = load_settings(option_names=names, **overrides)
+    if "answerer" in names:
+        from rag.answering import available_answerers
+
+        # Known only once the answerers are registered, so checked here rather than by the setting.
+        known = available_answerers()
+        if settings.answerer not in known:
+            raise ConfigError(
+                f"{names['answerer']}: unknown answerer {settings.answerer!r}; choose one of {', '.join(known)}"
+            )
+    return settings
 
 
 _ESCAPE_SEQUENCE = re.compile(

@@ -512,6 +512,7 @@ BAD_ARGUMENTS = {
     "dates-reversed": (["ask", "who?", "--date-from", "2024-06-01", "--date-to", "2024-05-01"], "--date-from 2024-06-01 is after --date-to 2024-05-01"),
     "collection": (["stats", "--collection", "a/b"], "--collection a/b: String should match pattern"),
     "empty-answerer": (["ask", "who?", "--answerer", " "], "argument --answerer: must not be empty"),
+    "unknown-answerer": (["ask", "who?", "--answerer", "oracle"], "--answerer: unknown answerer 'oracle'; choose one of extractive"),
 }  # fmt: skip
 
 
