@@ -141,6 +141,13 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         )
         print_json(stats)
         return 0
+    if not stats["exists"]:
+        # Not "documents: 0" beside an embedder and chunking: there is no index to have them.
+        print_text(
+            f"no index yet in {stats['location']} (collection {stats['collection']!r}); "
+            "`rag ingest PATH` makes one"
+        )
+        return 0
     dated = f"{stats['dated']} of {stats['documents']} articles"
     if stats["date_sources"]:
         dated += " (" + ", ".join(f"{name} {n}" for name, n in stats["date_sources"].items()) + ")"

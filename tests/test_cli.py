@@ -99,3 +99,24 @@ def test_ask_answers_as_of_a_day(data_dir: Path, capsys: pytest.CaptureFixture[s
     )
     before_it = _ask(data_dir, capsys, this_week, "--as-of", "2024-03-08").splitlines()
     assert before_it[1] == f"{ABSTENTION} No article published from 29 Feb 2024 to 8 Mar 2024 answers it."
+
+
+def test_stats_of_a_missing_index_says_there_is_none(
+    clean_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nothing-here"
+    assert main(["stats", "--data-dir", str(missing)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no index yet in ") and "rag ingest PATH" in out
+    assert "embedder" not in out and "documents" not in out
+    assert main(["stats", "--data-dir", str(missing), "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["exists"] is False and stats["documents"] == 0
+
+
+def test_stats_of_an_index_reports_it(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["stats", "--data-dir", str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "documents: 1" in out and "embedder:" in out
+    assert main(["stats", "--data-dir", str(data_dir), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["exists"] is True

@@ -678,6 +678,7 @@ class Store:
             )
         dated = [r for r in records.values() if r.date]
         return {
+            "exists": bool(metadata) or bool(records),
             "documents": len(records),
             "chunks": sum(r.n_chunks for r in records.values()),
             "dated": len(dated),
