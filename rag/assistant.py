@@ -212,6 +212,15 @@ class Assistant:
         question = _clean_question(question, self.settings.max_question_chars)
         day = parse_day(as_of)
         chosen = self.answerer(answerer)
+        if article_filter is not None and article_filter.allowed(self.index.records()) == set():
+            # A filter no article passes (a mistyped id) must not read as "the articles don't say".
+            said = f"{ABSTENTION} No article matches the filter ({article_filter.describe()})."
+            now = time.perf_counter()
+            refused = Draft(said, abstained=True)
+            answer = self._finish(question, question, [], refused, chosen.name, [], started, now)
+            yield said
+            yield dataclasses.replace(answer, text=said, as_of=day.isoformat())
+            return
         turns = normalise_history(history)
         rewritten = self.rewrite(question, turns, chosen)
         scope = resolve(rewritten, day) if self.settings.time_words else TimeScope(day, query=rewritten)

@@ -75,6 +75,17 @@ class ArticleFilter:
             allowed.add(doc_id)
         return None if len(allowed) == len(records) else allowed
 
+    def describe(self) -> str:
+        """The filter as a person set it: its articles and its date range."""
+        parts = []
+        if self.articles:
+            parts.append("articles " + ", ".join(f"“{a}”" for a in self.articles))
+        if self.date_from or self.date_to:
+            parts.append(f"published {self.date_from or 'any day'} to {self.date_to or 'any day'}")
+        if self.published_since or self.published_by:
+            parts.append(f"published {self.published_since or 'any day'} to {self.published_by or 'any day'}")
+        return "; ".join(parts) or "every article"
+
 
 @dataclass(slots=True)
 class _Candidate:

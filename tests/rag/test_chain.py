@@ -133,6 +133,25 @@ def test_filters_limit_retrieval(seeded: Assistant) -> None:
     assert seeded.retriever.search("fentanyl", article_filter=ArticleFilter(date_from="2020-01-01")) == []
 
 
+@pytest.mark.parametrize(
+    ("chosen", "said"),
+    [
+        (ArticleFilter(articles=("no such article",)), "articles “no such article”"),
+        (ArticleFilter(date_from="2020-01-01", date_to="2020-12-31"), "published 2020-01-01 to 2020-12-31"),
+    ],
+)
+def test_a_filter_no_article_passes_is_said_to_match_none(
+    seeded: Assistant, chosen: ArticleFilter, said: str
+) -> None:
+    answer = seeded.ask("Who is Mao Ning?", article_filter=chosen)
+    assert answer.abstained and not answer.citations and answer.short_answer is None
+    assert answer.text == f"The articles don't say. No article matches the filter ({said})."
+    # A filter that lets the article through still answers.
+    assert not seeded.ask(
+        "Who is Mao Ning?", article_filter=ArticleFilter(articles=("crack down",))
+    ).abstained
+
+
 @pytest.mark.parametrize("question", ["", "   ", "\x00\x01", "x" * 5000])
 def test_bad_questions_are_refused_clearly(seeded: Assistant, question: str) -> None:
     with pytest.raises(QuestionError):
