@@ -29,6 +29,8 @@ _SITE = re.compile(
 )
 _FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
 _MD_HEADING = re.compile(r"^#\s+(.+?)\s*#*$", re.MULTILINE)
+_MD_HEADING_MARKS = re.compile(r"^#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$", re.MULTILINE)
+"""A Markdown heading line ("## Reactions ##"): its words are text, its marks are not."""
 
 
 def _decode(data: bytes, name: str, *, markup: bool = False) -> str:
@@ -135,6 +137,8 @@ def _parse_markdown(text: str) -> dict[str, str]:
     heading = _MD_HEADING.search(parsed["text"])
     if heading and "title" not in meta:
         meta["title"] = heading.group(1).strip()
+    # Quoted, previewed and embedded as the words a reader sees, not as "# Rail link opens".
+    parsed["text"] = _MD_HEADING_MARKS.sub(r"\1", parsed["text"])
     front_date = meta.get("date", "")
     meta = parsed | {k: v for k, v in meta.items() if k in {"title", "source", "url", "author"}}
     if "url" in meta:

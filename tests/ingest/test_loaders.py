@@ -94,6 +94,14 @@ def test_markdown_heading_is_the_title_without_front_matter() -> None:
     assert article.text.endswith(BODY)
 
 
+def test_markdown_heading_marks_are_not_text() -> None:
+    data = f"# Rail link opens\n\n{BODY}\n\n## Reactions ##\n\n#hashtag and C# stay.\n".encode()
+    article = parse_article(data, name="rail.md", doc_id="rail.md")
+    assert article.text.startswith("Rail link opens\n")
+    assert "\nReactions\n" in article.text and "#hashtag and C# stay." in article.text
+    assert not [line for line in article.text.split("\n") if line.startswith("# ") or line.endswith(" ##")]
+
+
 HTML = """<!DOCTYPE html><html><head><title>Harbour plan approved | Daily Planet</title>
 <meta property="og:title" content="Harbour plan approved">
 <meta name="author" content="Jane Doe">
