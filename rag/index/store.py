@@ -669,16 +669,17 @@ class Store:
 
     def stats(self) -> dict[str, Any]:
         """Counts and identity, for `rag stats`."""
-        records = self.records() if self.exists() else {}
+        exists = self.exists()
+        records = self.records() if exists else {}
         metadata: dict[str, Any] = {}
-        if self.exists():
+        if exists:
             metadata = (
                 self._db.call("read metadata", self.client.get_collection, self.settings.collection).metadata
                 or {}
             )
         dated = [r for r in records.values() if r.date]
         return {
-            "exists": bool(metadata) or bool(records),
+            "exists": exists,
             "documents": len(records),
             "chunks": sum(r.n_chunks for r in records.values()),
             "dated": len(dated),
