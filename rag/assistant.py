@@ -212,15 +212,6 @@ class Assistant:
         question = _clean_question(question, self.settings.max_question_chars)
         day = parse_day(as_of)
         chosen = self.answerer(answerer)
-        if article_filter is not None and article_filter.allowed(self.index.records()) == set():
-            # A filter no article passes (a mistyped id) must not read as "the articles don't say".
-            said = f"{ABSTENTION} No article matches the filter ({article_filter.describe()})."
-            now = time.perf_counter()
-            refused = Draft(said, abstained=True)
-            answer = self._finish(question, question, [], refused, chosen.name, [], started, now)
-            yield said
-            yield dataclasses.replace(answer, text=said, as_of=day.isoformat())
-            return
         turns = normalise_history(history)
         rewritten = self.rewrite(question, turns, chosen)
         scope = resolve(rewritten, day) if self.settings.time_words else TimeScope(day, query=rewritten)
@@ -241,6 +232,18 @@ class Assistant:
                 f" the newest is from {ended}]"
             )
         retrieved = time.perf_counter()
+        if (
+            not passages
+            and article_filter is not None
+            and article_filter.allowed(self.index.records()) == set()
+        ):
+            # A filter no article passes (a mistyped id) must not read as "the articles don't say".
+            said = f"{ABSTENTION} No article matches the filter ({article_filter.describe()})."
+            refused = Draft(said, abstained=True)
+            answer = self._finish(question, shown, [], refused, chosen.name, [], started, retrieved)
+            yield said
+            yield dataclasses.replace(answer, text=said, as_of=day.isoformat())
+            return
         asked = about.about_article(question)  # as the user said it: the rewrite adds earlier topics
         if asked is not None and not asked.named and turns and about.about_article(turns[-1][0]) is None:
             asked = None  # "What is it about?" after a question about the news asks about its subject
