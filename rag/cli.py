@@ -309,6 +309,14 @@ def _parser(
     return parser
 
 
+def _subcommand_parser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of subcommand `name` (`parser` itself if there is none)."""
+    for action in parser._actions:  # argparse offers no public way back to its subparsers
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]  # type: ignore[no-any-return]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `rag` command."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -328,7 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_text(f"{'error' if named else 'warning'}: {failure}", file=sys.stderr)
     if named and failures:
         return 2
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would blame the top parser and show `rag`'s usage, not the subcommand's
+        _subcommand_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     run = getattr(args, "run", None)
     if not callable(run):
         print(f"error: the `rag {args.command}` command sets no handler (`run`)", file=sys.stderr)

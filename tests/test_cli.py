@@ -76,6 +76,16 @@ def test_a_bad_as_of_day_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
     assert "argument --as-of: 'last week' is not a date written YYYY-MM-DD" in capsys.readouterr().err
 
 
+@pytest.mark.fast
+def test_a_mistyped_option_shows_the_subcommands_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["ask", "Who is the harbour master?", "--persist-dir", "x"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rag ask [-h]") and "--data-dir DATA_DIR" in err
+    assert err.rstrip().endswith("rag ask: error: unrecognized arguments: --persist-dir x")
+
+
 def test_ask_answers_as_of_a_day(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     question = "Who is the harbour master of Port Velloran?"
     before = json.loads(_ask(data_dir, capsys, question, "--as-of", "2024-03-10", "--json"))
