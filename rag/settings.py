@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from rag.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+
+    from pydantic.fields import FieldInfo
 
 __all__ = ["PACKAGED_MODEL", "Settings", "default_model_cache", "load_settings"]
 
@@ -24,6 +26,28 @@ def default_model_cache() -> Path:
     """Where derived model files go unless `RAG_MODEL_CACHE_DIR` says otherwise (XDG convention)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "rag-articles" / "models"
+
+
+class _OwnVariables(PydanticBaseSettingsSource):
+    """A `.env` file's `RAG_*` variables only: the file is often shared with other tools, whose
+    variables are none of ours. An unknown `RAG_*` one is kept under its name, so it is an error."""
+
+    def __init__(self, dotenv: PydanticBaseSettingsSource) -> None:
+        super().__init__(dotenv.settings_cls)
+        self.dotenv = dotenv
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.dotenv.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        fields = self.settings_cls.model_fields
+        ours: dict[str, Any] = {}
+        for name, value in self.dotenv().items():
+            if name in fields:
+                ours[name] = value
+            elif name.lower().startswith("rag_"):
+                ours[name[len("rag_") :]] = value
+        return ours
 
 
 class Settings(BaseSettings):
@@ -206,6 +230,17 @@ class Settings(BaseSettings):
     )
     max_question_chars: int = Field(2000, ge=1, description="Longer questions are refused.")
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _OwnVariables(dotenv_settings), file_secret_settings
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
         if self.chroma_token is not None and self.chroma_host is None:
@@ -242,8 +277,9 @@ def load_settings(*, option_names: Mapping[str, str] | None = None, **overrides:
         for error in exc.errors():
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             env = f"RAG_{field.upper()}" if error["loc"] else "settings"
+            said = "no such setting" if error["type"] == "extra_forbidden" else error["msg"]
             if field in named and field in overrides:
-                problems.append(f"{named[field]} {overrides[field]}: {error['msg']}")
+                problems.append(f"{named[field]} {overrides[field]}: {said}")
             else:
-                problems.append(f"{env}: {error['msg']}")
+                problems.append(f"{env}: {said}")
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
