@@ -308,7 +308,8 @@ def _referent(
     if word in {"it", "its"}:
         if word == "it" and previous_word in _SPEECH:  # "say it": what was said, the speaker names it
             return False, None, False
-        return True, topic, word == "its"
+        # After "Who is X?", X is someone, never "it": "What did he say about it?" is not about him.
+        return True, None if antecedents.about_someone else topic, word == "its"
     if word in {"this", "that", "these", "those"}:
         if next_word is not None and following not in _DEMONSTRATIVE_VERBS:
             # "that group" points back with no noun phrase to put in its place

@@ -150,6 +150,17 @@ def test_no_rewrite_carries_notes_for_the_machine(question: str, history: list[T
             [TAKE_EFFECT],
             "When did China's latest tariffs take effect, and why did they impose them?",
         ),
+        # After "Who is …?", "it" is not the person asked about.
+        (
+            "What did he say about it?",
+            [LUTNICK],
+            "What did US Commerce Secretary Howard Lutnick say about it?",
+        ),
+        (
+            "What did she say about it?",
+            [("Who is the Chinese foreign ministry spokeswoman?", MAO[1])],
+            "What did Mao Ning say about it?",
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) and value.endswith("?") else None,
 )
