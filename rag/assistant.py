@@ -15,7 +15,7 @@ from rag import about
 from rag.answering import ABSTENTION, AnswerRequest, Draft, make_answerer
 from rag.asof import TimeScope, parse_day, resolve, spoken_day
 from rag.citations import renumber, strip_markers, verify
-from rag.errors import BackendUnavailableError, RagError
+from rag.errors import BackendUnavailableError, NoIndexError, RagError
 from rag.followup import condense, normalise_history
 from rag.spans import is_list_question
 from rag.text import lexical_terms
@@ -232,6 +232,11 @@ class Assistant:
                 f" the newest is from {ended}]"
             )
         retrieved = time.perf_counter()
+        if not passages and not self.index.records():
+            # Every article deleted: an empty index is no answer that "the articles don't say".
+            raise NoIndexError(
+                f"no articles are indexed yet in {self.settings.store_location}; `rag ingest PATH` adds some"
+            )
         if (
             not passages
             and article_filter is not None

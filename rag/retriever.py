@@ -12,7 +12,8 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict, Field, model_validator
 
-from rag.asof import article_day
+from rag.asof import article_day, is_day
+from rag.errors import ConfigError
 from rag.types import Passage
 from rag.vectors import SentenceVectors, best_similarity
 
@@ -44,6 +45,12 @@ class ArticleFilter:
     date_to: str | None = None
     published_since: str | None = None
     published_by: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to", "published_since", "published_by"):
+            value = getattr(self, name)
+            if value is not None and not is_day(value):
+                raise ConfigError(f"ArticleFilter {name}: {value!r} is not a date written YYYY-MM-DD")
 
     def allowed(self, records: dict[str, DocRecord]) -> set[str] | None:
         """Doc ids that pass, or None when the filter lets every article through."""

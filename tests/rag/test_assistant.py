@@ -10,7 +10,9 @@ import pytest
 
 from ingest.pipeline import ingest_paths
 from rag.assistant import Assistant
+from rag.errors import ConfigError, NoIndexError
 from rag.index import Index
+from rag.retriever import ArticleFilter
 from tests.support import SEED_ARTICLE, Fact, HashingEmbedder, assert_verified, make_settings, raw_store
 
 if TYPE_CHECKING:
@@ -119,6 +121,27 @@ def test_a_deleted_article_is_no_longer_cited(
     assert fact.file_name not in {c.doc_id for c in answer.citations}
     assert fact.person not in answer.text
     raw_store(assistant.index).reset()
+
+
+def test_an_index_whose_articles_were_all_deleted_says_so(
+    tmp_path: Path, corpus: Path, memory_client: Any, hashing_embedder: HashingEmbedder
+) -> None:
+    assistant = _assistant(tmp_path / "data", memory_client, hashing_embedder)
+    _ingest(assistant, corpus)
+    for record in assistant.articles():
+        assistant.delete_article(record.doc_id)
+
+    with pytest.raises(NoIndexError, match="no articles are indexed yet"):
+        assistant.ask(FACTS[0].question)
+    raw_store(assistant.index).reset()
+
+
+def test_a_filter_date_that_is_no_day_is_an_error_naming_it() -> None:
+    with pytest.raises(
+        ConfigError, match=r"ArticleFilter date_from: 'March 2025' is not a date written YYYY-MM-DD"
+    ):
+        ArticleFilter(date_from="March 2025")
+    assert ArticleFilter(date_from="2025-03-01", date_to="2025-03-31").date_to == "2025-03-31"
 
 
 def test_a_list_question_reads_more_passages(assistant: Assistant) -> None:
