@@ -430,6 +430,46 @@ _ASKS_PERSON = re.compile(
 )
 
 
+_FRAMING = frozenset(
+    [
+        "else",
+        "exactly",
+        "specifically",
+        "actually",
+        "particularly",
+        "precisely",
+        "really",
+        "happen",
+        "happens",
+        "happened",
+        "happening",
+        "article",
+        "articles",
+        "story",
+        "stories",
+        "piece",
+        "text",
+        "passage",
+        "mention",
+        "mentions",
+        "mentioned",
+        "quoted",
+        "cited",
+    ]
+)
+"""Words by which a question speaks of the asking or of its source ("What *else* did she say?",
+"Which academics are *quoted* in the *article*?"), not of the world: no passage needs to use them."""
+
+
+def _question_words(question: str) -> list[tuple[str, str]]:
+    """The question's content words that are not framing, each with its lexical term."""
+    return [
+        (word, term)
+        for word, term in zip(content_terms(question), lexical_terms(question), strict=True)
+        if word not in _FRAMING
+    ]
+
+
 def key_terms(question: str) -> list[str]:
     """Terms an answer must speak to: numbers, names and other capitalised words, as lexical terms."""
     keys: list[str] = []
@@ -599,7 +639,8 @@ class ExtractiveAnswerer(Answerer):
         """A relevance score per sentence and the evidence features behind it."""
         config = self.config
         idf = request.idf or (lambda _term: 1.0)
-        question_terms = list(dict.fromkeys(lexical_terms(request.question)))
+        asked = _question_words(request.question)
+        question_terms = list(dict.fromkeys(term for _, term in asked))
         weights = {t: idf(t) for t in question_terms}
         total = sum(weights.values()) or 1.0
         kind = expected_type(request.question)
@@ -610,11 +651,7 @@ class ExtractiveAnswerer(Answerer):
         # A question word is not missing where the passages use a word WordNet relates to it
         # ("publish" for "issued", "academics" for "Professor").
         everywhere |= {
-            term
-            for word, term in zip(
-                content_terms(request.question), lexical_terms(request.question), strict=True
-            )
-            if term not in everywhere and relatives(word) & everywhere
+            term for word, term in asked if term not in everywhere and relatives(word) & everywhere
         }
         missing = max((weights[t] for t in question_terms if t not in everywhere), default=0.0)
         unknown = sum(1 for k in keys if not request.known(k)) / len(keys) if keys and request.known else 0.0
@@ -719,7 +756,7 @@ class ExtractiveAnswerer(Answerer):
         config = self.config
         model = self.span_model
         idf = request.idf or (lambda _term: 1.0)
-        question_terms = set(lexical_terms(request.question))
+        question_terms = {term for _, term in _question_words(request.question)}
         weights = {t: idf(t) for t in question_terms}
         total = sum(weights.values()) or 1.0
         order = sorted(range(len(sentences)), key=lambda i: -scores[i])[: config.span_sentences]

@@ -54,3 +54,28 @@ def test_a_paraphrased_question_word_is_not_missing_from_the_passage() -> None:
     assert "publish" not in seed.text.lower()
     assert evidence("What did China's Cabinet publish on March 4?")["missing"] == 0.0
     assert evidence("What did China's Cabinet smuggle on March 4?")["missing"] > 0.0
+
+
+def test_words_that_frame_a_question_are_not_missing_evidence() -> None:
+    seed = load_article(SEED_ARTICLE)
+    passage = Passage("seed-0", seed.doc_id, seed.title, "", seed.text, 0, len(seed.text), 1.0)
+    embedder = HashingEmbedder()
+
+    def evidence(question: str) -> dict[str, float]:
+        request = AnswerRequest(
+            question, [passage], query_vector=embedder.embed_query(question), embedder=embedder
+        )
+        return ExtractiveAnswerer().answer(request).evidence
+
+    # "What else did she say?" asks about the asking, not a word the article has to use.
+    assert not {"else", "exactly"} & set(seed.text.lower().split())
+    plain = evidence("What did Mao Ning say about the tariffs?")
+    assert plain["missing"] == 0.0
+    for framed in (
+        "What else did Mao Ning say about the tariffs?",
+        "What exactly did Mao Ning say about the tariffs?",
+    ):
+        assert evidence(framed)["missing"] == 0.0
+        assert evidence(framed)["missing_mass"] == plain["missing_mass"]
+    # A content word the article lacks still counts.
+    assert evidence("What did Mao Ning say about the embargo?")["missing"] > 0.0
