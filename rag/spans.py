@@ -346,9 +346,19 @@ _PLURAL_VERB = re.compile(r"\s+(?:are|were|have|do)\b", re.IGNORECASE)
 _PLURAL_HINT = re.compile(r"\b(?:are|were|list|all|each|both)\b", re.IGNORECASE)
 
 
+_WHO_IS_QUOTED = re.compile(
+    r"^\s*who\s+(?:is|are|was|were|gets|got|has\s+been|have\s+been)\s+(?:quoted|cited|interviewed)\b"
+    r"(?!\s+(?:as|saying)\b)",
+    re.IGNORECASE,
+)
+""""Who is quoted in the article?": everyone who is, though the verb is singular."""
+
+
 def is_list_question(question: str) -> bool:
-    """Whether a question asks for several items ("Which academics are quoted…"); "which one of
-    its products" asks for one."""
+    """Whether a question asks for several items ("Which academics are quoted…", "Who is quoted…?");
+    "which one of its products" asks for one."""
+    if _WHO_IS_QUOTED.search(question):
+        return True
     match = _LIST.search(question)
     if not match or _ONE_OF.search(question, 0, match.end()):
         return False

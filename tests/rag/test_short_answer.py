@@ -181,6 +181,10 @@ def test_answer_kind(question: str, kind: str | None) -> None:
         ("Which of these bands announced a reunion this week?", False),
         ("Which of the following airports has been the worst for delays?", False),
         ("Which of these players were named to the team?", True),
+        ("Who is quoted in the article?", True),
+        ("Who was interviewed for the story?", True),
+        ("Who is quoted as saying the tariffs would come off?", False),
+        ("Who interviewed Howard Lutnick?", False),
     ],
 )
 def test_is_list_question(question: str, listing: bool) -> None:
@@ -1133,6 +1137,8 @@ def test_a_short_answer_inside_a_citation_that_failed_verification_is_dropped(
         ("Which government officials from each side are quoted on the fentanyl-tariff issue?", "Mao Ning"),
         # A second part asks about each item; the items are still the list's.
         ("Which professors are quoted, and where are they from?", "Zhiqun Zhu"),
+        # "Who is quoted…?" asks for everyone who is, not for one name ("White Paper" was one).
+        ("Who is quoted in the article?", "Chong Ja Ian"),
     ],
 )
 def test_a_list_question_gathers_several_named_items_each_with_its_citation(
