@@ -377,12 +377,17 @@ def leave_one_out(
 
 
 def _objective(report: dict[str, dict[str, float | None]]) -> float:
-    """Mean held-out correct refusal, less twice any false refusal above 0.10."""
+    """Mean held-out refusal of unanswerable questions, less twice any false refusal above 0.10.
+
+    Unanswerable questions are the real ones and the generated hard negatives, half each: a feature
+    set that lets a swapped name or number through ("… on March 43") must not win on real ones alone."""
     total = 0.0
     for figures in report.values():
         correct = figures["correct_refusal"] or 0.0
+        swapped = figures.get("swap_refusal")
+        refused = correct if swapped is None else (correct + swapped) / 2
         false = figures["false_refusal"] or 0.0
-        total += correct - 2 * max(0.0, false - 0.10)
+        total += refused - 2 * max(0.0, false - 0.10)
     return total / max(len(report), 1)
 
 
