@@ -591,6 +591,13 @@ _UNITS = (
 )
 """What a how-long/how-much/what-percentage question's number is measured in."""
 
+_COUNTED = re.compile(r"\bhow many\s+(?P<noun>(?:[\w%$£€¥-]+\s*){1,3})", re.IGNORECASE)
+""""How many pages…": the words that name what is counted ("more years", "US dollars" among them)."""
+_MEASURES = tuple(unit for _asks, unit in _UNITS[:3])
+"""Time, money and shares: what "how many pages" is not counted in ("90 days", "10 per cent")."""
+_MEASURE_WORDS = _MEASURES + tuple(asks for asks, _unit in _UNITS[:3])
+"""What a counted noun that is a measure looks like ("days", "dollars", "percentage points")."""
+
 _DIGITS = re.compile(r"\d+")
 _CONVERTED = re.compile(
     rf"\d(?:\s?{_SCALE}\b)?\s?\((?:about|around|roughly|some|nearly|or)?\s?$", re.IGNORECASE
@@ -731,6 +738,10 @@ def span_candidates(
     introduced: set[tuple[int, int]] = set()
     asks_of_us = bool(_US_NAME.search(question))
     asks_age = bool(_ASKS_AGE.search(question))
+    counted = _COUNTED.search(question) if kind == "number" else None
+    counted_in_other_units = counted is not None and not any(
+        m.search(counted.group("noun")) for m in _MEASURE_WORDS
+    )
     asks_a_people = bool(_ASKS_A_PEOPLE.search(question))
 
     def add(start: int, end: int, fit: float, cued: bool = True) -> None:
@@ -776,6 +787,8 @@ def span_candidates(
                 fit *= 0.3  # "since 2019", "the 2024 election": a year, not a count
             if kind == "number" and not asks_age and _AGED.search(sentence, max(0, start - 12), start):
                 fit *= 0.3  # "Americans aged 18 to 45" is an age, not how many Americans
+            if counted_in_other_units and any(m.search(sentence[start:end]) for m in _MEASURES):
+                fit *= 0.5  # "90 days" or "10 per cent" for "how many pages", as a unit mismatch
             add(start, end, fit)
         if kind == "date":
             return _ranked(found, introduced, sentence)

@@ -1325,3 +1325,22 @@ def test_a_name_the_passages_use_as_a_place_is_no_person() -> None:
     assert aware["Teodor Haugland"] == 1.0
     # A possessive is about what the place has, and a person may be "of" nowhere in particular.
     assert place_names(["the people of Joe Biden's campaign", "a friend of Ann Lee"]) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("question", "halved"),
+    [
+        ("How many pages long is the report?", {"90 days", "10 per cent", "$5 million"}),
+        ("How many people signed the petition?", {"90 days", "10 per cent", "$5 million"}),
+        # A count of a measure takes that measure: days are counted in days.
+        ("How many more days did the council have?", set()),
+    ],
+)
+def test_a_count_of_things_is_not_a_duration_a_share_or_a_sum(question: str, halved: set[str]) -> None:
+    sentence = (
+        "The 40-page report gave the council 90 days, cost $5 million and won 10 per cent of 300 votes."
+    )
+    fits = {c.text: c.fit for c in span_candidates("number", sentence, question)}
+    measured = {text for text in fits if text.endswith(("days", "per cent", "million"))}
+    assert measured and {text for text in measured if fits[text] < 1.0} == halved
+    assert fits["300 votes" if "300 votes" in fits else "300"] == 1.0
