@@ -154,6 +154,10 @@ def run_eval_command(args: argparse.Namespace, *, embedder: Embedder | None = No
             )
         except DatasetError as exc:
             return _error(str(exc))
+    from rag.cli import print_text
+
+    for warning in run.config["gold_warnings"]:
+        print_text(f"warning: {warning}", file=sys.stderr)
     print(summary_text(run))
     print(f"\n{run.config['gold_items']} questions in {run.config['seconds']:.1f}s")
     if args.json is not None:

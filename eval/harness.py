@@ -30,6 +30,7 @@ from eval.metrics import (
     exact_match,
     expected_calibration_error,
     percentile,
+    quotes_missing_from,
     rank_auc,
     reciprocal_rank,
     refusal_rates,
@@ -60,6 +61,7 @@ __all__ = [
     "ask_all",
     "doc_matches",
     "evidence_rank",
+    "gold_warnings",
     "run_eval",
     "score_answers",
     "score_item",
@@ -262,6 +264,31 @@ def doc_matches(gold_doc: str, doc_id: str) -> bool:
         return True
     path = PurePosixPath(doc_id)
     return bool(path.suffix) and path.with_suffix("").as_posix() == gold_doc
+
+
+def gold_warnings(
+    gold: Sequence[GoldItem], doc_ids: Sequence[str], article_text: Callable[[str], str]
+) -> list[str]:
+    """What of the gold set the index cannot match, which would otherwise read as retrieval misses:
+    a `doc` that no indexed article is, an evidence quote that no indexed article holds."""
+    warnings = []
+    unknown = [item for item in gold if item["doc"] and not any(doc_matches(item["doc"], d) for d in doc_ids)]
+    if unknown:
+        first = unknown[0]
+        example = f"; indexed ids look like {doc_ids[0]!r}" if doc_ids else ""
+        warnings.append(
+            f"{len(unknown)} of {len(gold)} gold items name a doc that is not indexed ({first['id']}: "
+            f"{first['doc']!r}){example}: doc hit counts them as misses"
+        )
+    texts = [article_text(doc_id) for doc_id in doc_ids]
+    unfound = [(item, missing) for item in gold if (missing := quotes_missing_from(item["evidence"], texts))]
+    if unfound:
+        item, missing = unfound[0]
+        warnings.append(
+            f"{len(unfound)} of {len(gold)} gold items have evidence that no indexed article holds word for "
+            f"word ({item['id']}: {missing[0]!r}): evidence recall counts it as not found"
+        )
+    return warnings
 
 
 def _share(flags: Sequence[bool]) -> float | None:
@@ -590,6 +617,7 @@ def run_eval(
             else _user_index(settings, embedder)
         )
         assistant = Assistant(evaluated.settings, embedder=embedder, index=evaluated.index)
+        warnings = gold_warnings(gold, sorted(evaluated.index.records()), evaluated.index.article_text)
         # Each question as of the day it was asked, when the gold file says (`asked_on`).
         answers = [
             assistant.ask(
@@ -646,6 +674,7 @@ def run_eval(
             "documents": evaluated.description,
             "baselines": peer_config,
             "judge": judge.model_name if judge is not None else None,
+            "gold_warnings": warnings,
             "timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     run_config["seconds"] = round(time.perf_counter() - started, 2)

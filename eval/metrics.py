@@ -31,6 +31,7 @@ __all__ = [
     "expected_calibration_error",
     "normalize_answer",
     "percentile",
+    "quotes_missing_from",
     "rank_auc",
     "reciprocal_rank",
     "refusal_rates",
@@ -146,6 +147,12 @@ def evidence_recall(evidence: Sequence[str], passages: Sequence[str]) -> float |
     folded_passages = [_fold(passage) for passage in passages]
     found = sum(any(quote in passage for passage in folded_passages) for quote in quotes)
     return found / len(quotes)
+
+
+def quotes_missing_from(evidence: Sequence[str], texts: Sequence[str]) -> list[str]:
+    """The evidence quotes (as given) that none of `texts` holds, matched as in `evidence_recall`."""
+    folded = "\x00".join(_fold(text) for text in texts)
+    return [raw for raw in evidence if (quote := _fold(raw).strip(_QUOTE_EDGES)) and quote not in folded]
 
 
 def doc_hit(gold_doc: str | None, passage_docs: Sequence[str]) -> float | None:

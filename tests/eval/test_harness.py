@@ -6,7 +6,15 @@ from dataclasses import replace
 
 import pytest
 
-from eval.harness import METRICS, ItemResult, doc_matches, score_answers, score_item, summarize
+from eval.harness import (
+    METRICS,
+    ItemResult,
+    doc_matches,
+    gold_warnings,
+    score_answers,
+    score_item,
+    summarize,
+)
 from rag.answering import CAVEAT
 from rag.types import ShortAnswer
 from tests.eval.conftest import ARTICLES, answer, citation, gold_item, passage
@@ -335,3 +343,21 @@ def test_answers_without_a_confidence_are_left_out(confident, handmade) -> None:
     assert score_answers(handmade.gold, handmade.answers).summary["ece"] is None
     assert score_answers(handmade.gold, handmade.answers).summary["aurc"] is None
     assert score_answers(handmade.gold, handmade.answers).summary["answerable_auc"] is None
+
+
+def test_gold_the_index_cannot_match_is_warned_about() -> None:
+    gold = [
+        gold_item("ok", "single", "What is the capital?", "Paris", ("capital of France is “Paris”.",), "a"),
+        gold_item("renamed", "single", "When?", "March 10", ("March 10",), "straits-times.txt"),
+        gold_item("paraphrased", "single", "What stalled?", "Talks", ("the talks were stalled",)),
+        gold_item("no-doc", "unanswerable", "Who?"),
+    ]
+    warnings = gold_warnings(gold, sorted(ARTICLES), ARTICLES.__getitem__)
+
+    assert warnings == [
+        "1 of 4 gold items name a doc that is not indexed (renamed: 'straits-times.txt'); indexed ids look "
+        "like 'a.txt': doc hit counts them as misses",
+        "1 of 4 gold items have evidence that no indexed article holds word for word (paraphrased: "
+        "'the talks were stalled'): evidence recall counts it as not found",
+    ]
+    assert gold_warnings(gold[:1], sorted(ARTICLES), ARTICLES.__getitem__) == []
