@@ -76,6 +76,9 @@ class AnswerRequest:
     embedder: Embedder | None = None
     idf: Callable[[str], float] | None = None
     known: Callable[[str], bool] | None = None
+    said: str = ""
+    """What the conversation already told the user, for a follow-up that asks for more ("What else
+    did she say?"): a sentence in it is not quoted again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -865,7 +868,9 @@ class ExtractiveAnswerer(Answerer):
 
     def stream(self, request: AnswerRequest) -> Iterator[str | Draft]:
         """Yields the answer sentence by sentence, then the draft."""
-        sentences = self.candidates(request.passages)
+        sentences = [
+            s for s in self.candidates(request.passages) if not (request.said and s.text in request.said)
+        ]
         scores, features = self.features(request, sentences)
         if not sentences:
             yield ABSTENTION

@@ -16,7 +16,7 @@ from rag.answering import ABSTENTION, AnswerRequest, Draft, make_answerer
 from rag.asof import TimeScope, parse_day, resolve, spoken_day
 from rag.citations import renumber, strip_markers, verify
 from rag.errors import BackendUnavailableError, NoIndexError, RagError
-from rag.followup import condense, normalise_history
+from rag.followup import asks_for_more, condense, normalise_history
 from rag.spans import is_list_question
 from rag.text import lexical_terms
 from rag.types import Answer
@@ -269,6 +269,10 @@ class Assistant:
             embedder=self.embedder,
             idf=self.index.idf,
             known=self.index.knows,
+            # "What else …?": what the last few answers quoted is not quoted again.
+            said=" ".join(strip_markers(answer) for _, answer in turns[-3:])
+            if asks_for_more(question)
+            else "",
         )
         notes: list[str] = []
         # Within a window the text is held back: a refusal there may become an earlier article's answer.

@@ -20,7 +20,7 @@ from rag.text import content_terms, sentence_spans
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["Turn", "condense", "normalise_history"]
+__all__ = ["Turn", "asks_for_more", "condense", "normalise_history"]
 
 Turn = tuple[str, str]
 """One exchange: (user question, assistant answer)."""
@@ -50,7 +50,7 @@ _LEADING_LINK = re.compile(r"^(?:and|but|also|so|then|ok(?:ay)?|well)\b[\s,]*", 
 _ABOUT_FRAGMENT = re.compile(r"^(?:what|how)\s+about\s+", re.IGNORECASE)
 _MORE = re.compile(
     r"(?:(?:anything|what|who|something|anyone)\s+else|tell me more(?:\s+about\s+(?:it|that|this|them|him|her))?"
-    r"|more(?: details)?|go on|elaborate)",
+    r"|more(?: details)?|go on|elaborate|(?:are there\s+)?any (?:others|more))",
     re.IGNORECASE,
 )
 _BARE_WH = re.compile(
@@ -122,6 +122,18 @@ _CALENDAR = _set(
     "mar apr jun jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday "
     "sunday"
 )
+
+
+_FOR_MORE = re.compile(
+    r"\b(?:else|besides|other|others)\b|\b(?:any|anything|what|tell me|some)\s+more\b"
+    r"|\bmore (?:details|detail|information)\b|^\W*(?:and\s+)?(?:go on|more|elaborate)\W*$",
+    re.IGNORECASE,
+)
+
+
+def asks_for_more(question: str) -> bool:
+    """Whether a follow-up asks for what the previous answer did not say ("What else did she say?")."""
+    return bool(_FOR_MORE.search(question))
 
 
 def normalise_history(history: Sequence[Any]) -> list[Turn]:
@@ -374,6 +386,9 @@ def _merge(fragment: str, base: str, antecedents: _Antecedents) -> str:
         start = re.match(rf"^{wh}(?=\s+(?!(?:is|are|was|were|else)\b)\w)", stem, re.IGNORECASE)
         if start:
             return f"{stem[: start.end()]} else{stem[start.end() :]}?"
+        which = re.match(r"^which(?=\s+(?!other\b)[a-z])", stem, re.IGNORECASE)
+        if which:  # "Which academics are quoted?" → "Which other academics are quoted?"
+            return f"{stem[: which.end()]} other{stem[which.end() :]}?"
         subject = (
             antecedents.person or antecedents.topic
             if antecedents.about_someone

@@ -347,7 +347,7 @@ _PLURAL_HINT = re.compile(r"\b(?:are|were|list|all|each|both)\b", re.IGNORECASE)
 
 
 _WHO_IS_QUOTED = re.compile(
-    r"^\s*who\s+(?:is|are|was|were|gets|got|has\s+been|have\s+been)\s+(?:quoted|cited|interviewed)\b"
+    r"^\s*who\s+(?:else\s+)?(?:is|are|was|were|gets|got|has\s+been|have\s+been)\s+(?:quoted|cited|interviewed)\b"
     r"(?!\s+(?:as|saying)\b)",
     re.IGNORECASE,
 )

@@ -144,6 +144,21 @@ def test_a_filter_date_that_is_no_day_is_an_error_naming_it() -> None:
     assert ArticleFilter(date_from="2025-03-01", date_to="2025-03-31").date_to == "2025-03-31"
 
 
+def test_a_follow_up_asking_for_more_quotes_nothing_already_quoted(assistant: Assistant) -> None:
+    first = assistant.ask("What did Dr Felbab-Brown say about the 2019 move?")
+    history = [("What did Dr Felbab-Brown say about the 2019 move?", first.text)]
+    quoted = {c.quote for c in first.citations}
+    assert quoted
+
+    again = assistant.ask("What did she say about the 2019 move?", history=history)
+    more = assistant.ask("What else did she say about the 2019 move?", history=history)
+
+    assert {c.quote for c in again.citations} & quoted  # asked again, the same quote answers
+    assert more.rewritten_query == "What else did Dr Felbab-Brown say about the 2019 move?"
+    assert more.citations and not {c.quote for c in more.citations} & quoted
+    assert_verified(more, assistant.index)
+
+
 def test_a_list_question_reads_more_passages(assistant: Assistant) -> None:
     settings = assistant.settings
     assert settings.list_top_k > settings.top_k

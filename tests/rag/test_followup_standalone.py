@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rag.followup import Turn, condense
+from rag.followup import Turn, asks_for_more, condense
 
 pytestmark = pytest.mark.fast
 
@@ -150,6 +150,12 @@ def test_no_rewrite_carries_notes_for_the_machine(question: str, history: list[T
             [TAKE_EFFECT],
             "When did China's latest tariffs take effect, and why did they impose them?",
         ),
+        # More items of a list: the same question, for other ones.
+        (
+            "Any others?",
+            [("Which academics are quoted?", "Zhiqun Zhu — Professor Zhiqun Zhu said so. [1]")],
+            "Which other academics are quoted?",
+        ),
         # After "Who is …?", "it" is not the person asked about.
         (
             "What did he say about it?",
@@ -202,3 +208,20 @@ def test_a_short_prepositional_question_leans_on_the_previous_one(fragment: str)
     rewritten = condense(fragment, history)
     assert rewritten != fragment
     assert "tariffs" in rewritten
+
+
+@pytest.mark.parametrize(
+    ("question", "more"),
+    [
+        ("What else did she say?", True),
+        ("Anything more?", True),
+        ("Which other academics are quoted?", True),
+        ("Tell me more", True),
+        ("Go on", True),
+        ("What did she say?", False),
+        ("How many more days did the council have?", False),
+        ("Is there more fentanyl in the US?", False),
+    ],
+)
+def test_a_follow_up_that_asks_for_more(question: str, more: bool) -> None:
+    assert asks_for_more(question) is more
