@@ -54,7 +54,12 @@ class Settings(BaseSettings):
     """Everything the assistant can be configured with."""
 
     model_config = SettingsConfigDict(
-        env_prefix="RAG_", env_file=".env", extra="forbid", frozen=True, validate_default=True
+        env_prefix="RAG_",
+        env_file=".env",
+        env_ignore_empty=True,  # `RAG_DATA_DIR=` is unset, not the current folder
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
     )
 
     data_dir: Path = Field(

@@ -40,3 +40,11 @@ def test_a_bad_value_in_dotenv_names_its_setting(folder: Path) -> None:
         ConfigError, match=r"^invalid configuration: RAG_TOP_K: Input should be a valid integer"
     ):
         load_settings()
+
+
+def test_an_empty_variable_is_unset(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAG_DATA_DIR", "")
+    monkeypatch.setenv("RAG_CHROMA_HOST", "")
+    settings = load_settings()
+    assert str(settings.data_dir) == "data"
+    assert settings.chroma_host is None
