@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import itertools
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from rag.citations import renumber, strip_markers, verify
 from rag.errors import BackendUnavailableError, NoIndexError, RagError
 from rag.followup import asks_for_more, condense, normalise_history
 from rag.spans import is_list_question
-from rag.text import lexical_terms
+from rag.text import lexical_terms, words
 from rag.types import Answer
 
 if TYPE_CHECKING:
@@ -56,6 +57,20 @@ def _before(article_filter: ArticleFilter | None, since: dt.date) -> ArticleFilt
 
 class QuestionError(RagError, ValueError):
     """The question cannot be asked as given (empty, too long)."""
+
+
+_PARTICLES = frozenset(["up", "down", "out", "off", "in", "over", "back", "away"])
+
+
+def _closed_compounds(text: str) -> set[str]:
+    """A phrasal verb's noun, as lexical terms: "crack down" → "crackdown", "sets up" → "setup"
+    (a headline's verb is often a question's noun)."""
+    found = set()
+    tokens = words(text)
+    for word, particle in itertools.pairwise(tokens):
+        if particle in _PARTICLES and (stem := lexical_terms(word)):
+            found.update(lexical_terms(stem[0] + particle))
+    return found
 
 
 def _clean_question(question: str, limit: int) -> str:
@@ -368,7 +383,8 @@ class Assistant:
         text = self.index.article_text(record.doc_id)
         opening = about.lead(text, record.title, count=3)
         spans = [*([opening.headline] if opening.headline else []), *opening.sentences]
-        has = set(lexical_terms(" ".join([record.title, *(text[a:b] for a, b in spans)])))
+        said = " ".join([record.title, *(text[a:b] for a, b in spans)])
+        has = set(lexical_terms(said)) | _closed_compounds(said)
         rarest = max(terms, key=self.index.idf)
         return rarest in has and 2 * len(terms & has) >= len(terms)
 

@@ -310,6 +310,11 @@ _ROUNDUP = (
     "Drivers should expect delays while the Glenhaven bridge road closure lasts, the county said.\n"
 )
 """A roundup that mentions the bridge closure far down: not the story about it."""
+_FUND = (
+    "title: Council sets up a flood fund\n\nBy Ines Park, Example News\n\n"
+    "The council of Larkspur Hollow set up a fund on Tuesday for homes hit by the spring floods, its leader said.\n"
+)
+"""A phrasal verb in the headline ("sets up") for a question's noun ("setup")."""
 
 
 @pytest.fixture(scope="module")
@@ -327,6 +332,7 @@ def assistant(
         ("notice.txt", _NOTICE),
         ("roundup.txt", _ROUNDUP),
         ("tides.txt", _TIDES),
+        ("fund.txt", _FUND),
         # A wire copy of the dredging story, republished by another site: the same article.
         ("dredging-copy.txt", _DREDGING.replace("www.example-news.org", "wire.example.com")),
     ]:
@@ -369,6 +375,12 @@ def test_a_subject_picks_the_article(assistant: Assistant) -> None:
     assert len(answer.passages) > 1  # the retrieved passages follow the cited one
 
 
+def test_a_subject_named_by_a_headlines_phrasal_verb_picks_the_article(assistant: Assistant) -> None:
+    answer = assistant.ask("Who wrote the story about the flood fund setup?", as_of=AS_OF)
+    assert answer.short_answer is not None and answer.short_answer.text == "Ines Park"
+    assert_verified(answer, assistant.index)
+
+
 def test_a_subject_no_article_is_about_is_refused(assistant: Assistant) -> None:
     answer = assistant.ask("Who wrote the story about the unicorn sighting in Ohio?", as_of=AS_OF)
     assert answer.abstained and not answer.citations and answer.confidence is None
@@ -407,7 +419,7 @@ def test_a_subject_of_stop_words_names_no_article(assistant: Assistant) -> None:
 def test_which_article_is_asked_when_several_could_be_meant(assistant: Assistant) -> None:
     answer = assistant.ask("Who wrote this article?", as_of=AS_OF)
     assert answer.abstained and not answer.citations
-    assert answer.text.startswith("Which article do you mean? 6 are in scope")
+    assert answer.text.startswith("Which article do you mean? 7 are in scope")
     assert answer.passages
 
 
