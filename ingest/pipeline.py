@@ -75,6 +75,8 @@ class IngestReport:
     recovered: int = 0
     repeated: int = 0
     """Chunks whose text this run had embedded already: their vectors were copied, not computed."""
+    gone: int = 0
+    """Indexed articles whose files are gone, left in the index because `prune` was off."""
 
     @property
     def failed(self) -> list[FileResult]:
@@ -100,9 +102,16 @@ class IngestReport:
         ]
         chunks = "chunk" if self.repeated == 1 else "chunks"
         repeated = f" ({self.repeated} repeated {chunks} not embedded again)" if self.repeated else ""
+        gone = (
+            f"; {self.gone} indexed article{'s' * (self.gone != 1)} whose file is gone still "
+            f"answer{'s' * (self.gone == 1)} (`--prune` removes {'them' if self.gone != 1 else 'it'})"
+            if self.gone
+            else ""
+        )
         return (
             f"{', '.join(parts) or 'nothing to do'} in {self.seconds:.1f}s{repeated}; "
             f"index: {self.documents} article{'s' * (self.documents != 1)}, {self.chunks} chunk{'s' * (self.chunks != 1)}"
+            f"{gone}"
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -115,6 +124,7 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "recovered_stale_chunks": self.recovered,
             "repeated_chunks": self.repeated,
+            "gone": self.gone,
             "files": [asdict(f) for f in self.files],
         }
 
@@ -576,6 +586,8 @@ class _Sync:
         with index.writer() as writer:  # then prune, and bring BM25 up to date
             self.report.recovered += writer.recovered
             removed = self._prune(writer) if prune else []
+            if not prune:
+                self.report.gone = len(self._gone(writer))
         for result in removed:
             self.record(result, counted=False)
         self.bar.close()
@@ -836,10 +848,16 @@ class _Sync:
             else:
                 p.status = "added" if existing is None else "updated"
 
+    def _gone(self, writer: IndexWriter) -> list[FileResult]:
+        """Indexed articles whose files are gone (and that this run was not given)."""
+        return [
+            FileResult(existing.path, doc_id, "removed")
+            for doc_id, existing in writer.records().items()
+            if existing.path and not _file_exists(existing.path) and doc_id not in self.ids.given
+        ]
+
     def _prune(self, writer: IndexWriter) -> list[FileResult]:
-        removed = []
-        for doc_id, existing in writer.records().items():
-            if existing.path and not _file_exists(existing.path) and doc_id not in self.ids.given:
-                writer.delete(doc_id)
-                removed.append(FileResult(existing.path, doc_id, "removed"))
+        removed = self._gone(writer)
+        for result in removed:
+            writer.delete(result.doc_id)
         return removed

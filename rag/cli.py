@@ -152,8 +152,10 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     if stats["date_sources"]:
         dated += " (" + ", ".join(f"{name} {n}" for name, n in stats["date_sources"].items()) + ")"
     stats["dated"] = dated
+    copies, groups = stats["copies"], stats["copy_groups"]
     stats["copies"] = (
-        f"{stats['copies']} near-copies of {stats['copy_groups']} articles (each story used once)"
+        f"{copies} near-cop{'y' if copies == 1 else 'ies'} of {groups} article{'s' * (groups != 1)}"
+        " (each story used once)"
     )
     keys = (
         "documents",

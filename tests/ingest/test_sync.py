@@ -128,6 +128,11 @@ def test_prune_removes_articles_whose_files_were_deleted(
     kept = ingest_paths([folder], settings, index=index)
     assert set(index.records()) == {SEED_ARTICLE.name, "a000.txt", "a001.txt"}
     assert set(_statuses(kept).values()) == {"unchanged"}
+    # Kept, but said: the article still answers though its file is gone.
+    assert kept.gone == 1 and kept.to_json()["gone"] == 1
+    assert kept.summary().endswith(
+        "; 1 indexed article whose file is gone still answers (`--prune` removes it)"
+    )
 
     pruned = ingest_paths([folder], settings, index=index, prune=True)
 
@@ -138,6 +143,7 @@ def test_prune_removes_articles_whose_files_were_deleted(
     }
     assert set(index.records()) == {SEED_ARTICLE.name, "a000.txt"}
     assert raw_store(index).chunks().get(where={"doc_id": "a001.txt"})["ids"] == []
+    assert pruned.gone == 0 and "--prune" not in pruned.summary()
     assert raw_chunk_count(index) == len(chunk_rows(index)) == pruned.chunks
     hits = index.dense_search(embedder.embed_query(article_text(1)[:400]), k=10)
     assert hits
