@@ -593,8 +593,18 @@ _UNITS = (
 
 _COUNTED = re.compile(r"\bhow many\s+(?P<noun>(?:[\w%$£€¥-]+\s*){1,3})", re.IGNORECASE)
 """"How many pages…": the words that name what is counted ("more years", "US dollars" among them)."""
-_MEASURES = tuple(unit for _asks, unit in _UNITS[:3])
-"""Time, money and shares: what "how many pages" is not counted in ("90 days", "10 per cent")."""
+_MEASURES = (
+    *(unit for _asks, unit in _UNITS[:3]),
+    re.compile(
+        r"\b(?:km|kilomet(?:er|re)s?|met(?:er|re)s?|miles?|feet|foot|inch(?:es)?|yards?|kg|kilo(?:gram)?s?|"
+        r"grams?|tonnes?|tons?|lbs?|lit(?:er|re)s?|gallons?|barrels?|degrees?|mph|km/h|acres?|hectares?)\b",
+        re.IGNORECASE,
+    ),
+)
+"""Time, money, shares and physical units: what "how many pages" is not counted in ("90 days", "10 per
+cent", "10 kilometres")."""
+_FRACTIONAL = re.compile(rf"\d\.\d+(?!\d|\s?{_SCALE}\b)", re.IGNORECASE)
+"""A number with a fractional part and no scale word after it: no count of things."""
 _MEASURE_WORDS = _MEASURES + tuple(asks for asks, _unit in _UNITS[:3])
 """What a counted noun that is a measure looks like ("days", "dollars", "percentage points")."""
 
@@ -787,8 +797,13 @@ def span_candidates(
                 fit *= 0.3  # "since 2019", "the 2024 election": a year, not a count
             if kind == "number" and not asks_age and _AGED.search(sentence, max(0, start - 12), start):
                 fit *= 0.3  # "Americans aged 18 to 45" is an age, not how many Americans
-            if counted_in_other_units and any(m.search(sentence[start:end]) for m in _MEASURES):
-                fit *= 0.5  # "90 days" or "10 per cent" for "how many pages", as a unit mismatch
+            if counted_in_other_units and (
+                any(m.search(sentence[start:end]) for m in _MEASURES)
+                or _FRACTIONAL.search(sentence, start, end)
+            ):
+                # "90 days" or "10 per cent" for "how many pages", as a unit mismatch; and things
+                # are counted whole: "magnitude 5.8" is not how many died ("2.5 million" may be).
+                fit *= 0.5
             add(start, end, fit)
         if kind == "date":
             return _ranked(found, introduced, sentence)

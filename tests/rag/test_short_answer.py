@@ -1344,3 +1344,14 @@ def test_a_count_of_things_is_not_a_duration_a_share_or_a_sum(question: str, hal
     measured = {text for text in fits if text.endswith(("days", "per cent", "million"))}
     assert measured and {text for text in measured if fits[text] < 1.0} == halved
     assert fits["300 votes" if "300 votes" in fits else "300"] == 1.0
+
+
+def test_things_are_counted_whole_and_not_in_kilometres() -> None:
+    sentence = "A magnitude 5.8 quake struck at a depth of 10 kilometres, killing nine people; 2.5 million lost power."
+    fits = {c.text: c.fit for c in span_candidates("number", sentence, "How many people died in the quake?")}
+    assert fits["5.8"] == 0.5 and fits["10 kilometres"] == 0.5  # a magnitude and a depth count no one
+    assert [fit for text, fit in fits.items() if text.startswith("2.5 million")] == [
+        1.0
+    ]  # a scale word makes a count
+    deep = {c.text: c.fit for c in span_candidates("number", sentence, "How many kilometres deep was it?")}
+    assert deep.get("10", deep.get("10 kilometres")) == 1.0
