@@ -264,6 +264,8 @@ def _packaged_model() -> EvidenceModel:
 
 _NAMED_KINDS = frozenset(["person", "place", "organisation"])
 _OTHER_KIND_FIT = 0.3
+_MISMATCHED_NUMBER_FIT = 0.5
+"""A number's fit at or below this: in another unit than asked, a year, an age (see `span_candidates`)."""
 """`rag.spans` gives a span this fit or less when it is plainly of another kind: a place or a
 body for "who", a people's word for "where"."""
 
@@ -749,6 +751,10 @@ class ExtractiveAnswerer(Answerer):
         table = self.span_table(request, kind, sentences, scores)
         if kind in _NAMED_KINDS:
             table = [span for span in table if span.fit > _OTHER_KIND_FIT] or table
+        elif kind == "number":
+            # "$415 million" over the "four" of "four-year" for "How much did it cost?": a number
+            # whose unit or use the question rules out (fit halved or less) only when no other is there.
+            table = [span for span in table if span.fit > _MISMATCHED_NUMBER_FIT] or table
         return max(table, key=lambda span: span.value) if table else None
 
     def span_table(

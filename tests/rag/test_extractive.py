@@ -184,3 +184,28 @@ def test_a_list_of_people_leaves_out_a_name_the_passages_call_a_place(
     # Without reading the passages for place names, the town was a third "official".
     monkeypatch.setattr(answering, "place_names", lambda _texts: frozenset())
     assert "Quillon Reach —" in ExtractiveAnswerer(refuse=False).answer(request).text
+
+
+def test_a_number_in_the_unit_asked_for_wins_over_one_the_question_rules_out() -> None:
+    # Both stories' headlines say "four-year" or a week, which the span model's headline and support
+    # features favour; but "How much … cost?" asks for money.
+    opening = (
+        "Harbor City opens new Larkspur Bridge after four-year build\n\n"
+        "HARBOR CITY — The Larkspur Bridge opened to traffic on Thursday morning, ending a four-year "
+        "construction project that cost $415 million.\n\nThe mayor cut the ribbon at 7 a.m."
+    )
+    follow_up = (
+        "Larkspur Bridge closed for repairs a week after four-year build\n\n"
+        "HARBOR CITY — The Larkspur Bridge was closed on Wednesday night after inspectors found a cracked "
+        "joint, one week after it opened.\n\nRepairs would take about ten days, the transport department said."
+    )
+    passages = [
+        Passage("a-0", "a.txt", opening.split("\n")[0], "", opening, 0, len(opening), 1.0),
+        Passage("b-0", "b.txt", follow_up.split("\n")[0], "", follow_up, 0, len(follow_up), 0.5),
+    ]
+    question = "How much did the Larkspur Bridge cost?"
+    request = AnswerRequest(
+        question, passages, query_vector=EMBEDDER.embed_query(question), embedder=EMBEDDER
+    )
+    draft = ExtractiveAnswerer(refuse=False).answer(request)
+    assert draft.short_answer is not None and draft.short_answer.text == "$415 million"
