@@ -39,43 +39,36 @@ def test_relations_go_one_way_down_and_unknown_words_have_none() -> None:
     assert relatives("qwzxv") == frozenset()
 
 
-def test_a_paraphrased_question_word_is_not_missing_from_the_passage() -> None:
-    seed = load_article(SEED_ARTICLE)
-    passage = Passage("seed-0", seed.doc_id, seed.title, "", seed.text, 0, len(seed.text), 1.0)
+SEED = load_article(SEED_ARTICLE)
+
+
+def _evidence(question: str) -> dict[str, float]:
+    """The answerer's evidence for a question asked of the whole seed article as one passage."""
+    passage = Passage("seed-0", SEED.doc_id, SEED.title, "", SEED.text, 0, len(SEED.text), 1.0)
     embedder = HashingEmbedder()
+    request = AnswerRequest(
+        question, [passage], query_vector=embedder.embed_query(question), embedder=embedder
+    )
+    return ExtractiveAnswerer().answer(request).evidence
 
-    def evidence(question: str) -> dict[str, float]:
-        request = AnswerRequest(
-            question, [passage], query_vector=embedder.embed_query(question), embedder=embedder
-        )
-        return ExtractiveAnswerer().answer(request).evidence
 
+def test_a_paraphrased_question_word_is_not_missing_from_the_passage() -> None:
     # The article says the Cabinet "issued" a White Paper on March 4.
-    assert "publish" not in seed.text.lower()
-    assert evidence("What did China's Cabinet publish on March 4?")["missing"] == 0.0
-    assert evidence("What did China's Cabinet smuggle on March 4?")["missing"] > 0.0
+    assert "publish" not in SEED.text.lower()
+    assert _evidence("What did China's Cabinet publish on March 4?")["missing"] == 0.0
+    assert _evidence("What did China's Cabinet smuggle on March 4?")["missing"] > 0.0
 
 
 def test_words_that_frame_a_question_are_not_missing_evidence() -> None:
-    seed = load_article(SEED_ARTICLE)
-    passage = Passage("seed-0", seed.doc_id, seed.title, "", seed.text, 0, len(seed.text), 1.0)
-    embedder = HashingEmbedder()
-
-    def evidence(question: str) -> dict[str, float]:
-        request = AnswerRequest(
-            question, [passage], query_vector=embedder.embed_query(question), embedder=embedder
-        )
-        return ExtractiveAnswerer().answer(request).evidence
-
     # "What else did she say?" asks about the asking, not a word the article has to use.
-    assert not {"else", "exactly"} & set(seed.text.lower().split())
-    plain = evidence("What did Mao Ning say about the tariffs?")
+    assert not {"else", "exactly"} & set(SEED.text.lower().split())
+    plain = _evidence("What did Mao Ning say about the tariffs?")
     assert plain["missing"] == 0.0
     for framed in (
         "What else did Mao Ning say about the tariffs?",
         "What exactly did Mao Ning say about the tariffs?",
     ):
-        assert evidence(framed)["missing"] == 0.0
-        assert evidence(framed)["missing_mass"] == plain["missing_mass"]
+        assert _evidence(framed)["missing"] == 0.0
+        assert _evidence(framed)["missing_mass"] == plain["missing_mass"]
     # A content word the article lacks still counts.
-    assert evidence("What did Mao Ning say about the embargo?")["missing"] > 0.0
+    assert _evidence("What did Mao Ning say about the embargo?")["missing"] > 0.0
