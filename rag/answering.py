@@ -264,10 +264,10 @@ def _packaged_model() -> EvidenceModel:
 
 _NAMED_KINDS = frozenset(["person", "place", "organisation"])
 _OTHER_KIND_FIT = 0.3
-_MISMATCHED_NUMBER_FIT = 0.5
-"""A number's fit at or below this: in another unit than asked, a year, an age (see `span_candidates`)."""
 """`rag.spans` gives a span this fit or less when it is plainly of another kind: a place or a
 body for "who", a people's word for "where"."""
+_MISMATCHED_NUMBER_FIT = 0.5
+"""A number's fit at or below this: in another unit than asked, a year, an age (see `span_candidates`)."""
 
 SPAN_FEATURES = (
     "score",
